@@ -1,0 +1,247 @@
+/*
+ * pop3.h: the POP3 client protocol (RFC 1939, 2449, 2595, 5034): response
+ * parsing, a pipelining-capable command queue, multi-line listings and
+ * streaming, dot-unstuffed message bodies. No policy lives here.
+ */
+#ifndef POPFETCH_POP3_H
+#define POPFETCH_POP3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "popfetch/err.h"
+#include "popfetch/lbuf.h"
+#include "popfetch/stream.h"
+
+/* Longest UID we accept (RFC 1939 says 70; real servers exceed it). */
+#define POP3_UID_MAX 1000
+/* Most messages in one mailbox we accept from STAT. */
+#define POP3_MAX_MESSAGES 1000000UL
+
+enum pop3_state {
+	POP3_ST_GREETING,      /* connected, greeting not read */
+	POP3_ST_AUTHORIZATION, /* greeting read */
+	POP3_ST_TRANSACTION,   /* logged in */
+	POP3_ST_UPDATE,	       /* QUIT sent */
+	POP3_ST_CLOSED,	       /* stream broken or closed */
+};
+extern const char *const pop3_state_names[];
+
+enum pop3_cmd {
+	POP3_CMD_USER,
+	POP3_CMD_PASS,
+	POP3_CMD_APOP,
+	POP3_CMD_AUTH,
+	POP3_CMD_SASL, /* a bare SASL continuation line (no verb) */
+	POP3_CMD_CAPA,
+	POP3_CMD_STLS,
+	POP3_CMD_STAT,
+	POP3_CMD_LIST,
+	POP3_CMD_UIDL,
+	POP3_CMD_RETR,
+	POP3_CMD_TOP,
+	POP3_CMD_DELE,
+	POP3_CMD_NOOP,
+	POP3_CMD_RSET,
+	POP3_CMD_QUIT,
+};
+
+/* Extended response codes (RFC 2449, 3206) found in "-ERR [CODE] ...". */
+enum pop3_rcode {
+	POP3_RC_NONE,
+	POP3_RC_IN_USE,
+	POP3_RC_LOGIN_DELAY,
+	POP3_RC_SYS_TEMP,
+	POP3_RC_SYS_PERM,
+	POP3_RC_AUTH,
+	POP3_RC_OTHER, /* some other [CODE] */
+};
+
+/* Results of pop3_reply() and pop3_parse_status(). */
+#define POP3_ERR  0 /* -ERR */
+#define POP3_OK	  1 /* +OK */
+#define POP3_CONT 2 /* "+ " SASL continuation */
+
+struct pop3_capa {
+	bool valid; /* CAPA answered +OK */
+	bool top, uidl, user, pipelining, stls, resp_codes, auth_resp_code;
+	bool sasl_ir;
+	char sasl[256];		   /* SASL mechanisms, upper-case, space-separated */
+	long login_delay;	   /* -1 when not announced */
+	long expire;		   /* -1 none, -2 NEVER */
+	char implementation[128]; /* sanitized */
+};
+
+struct pop3_params {
+	int trace; /* >0: log every line sent and received at LOGL_DEBUG */
+};
+
+struct pop3 {
+	struct stream *s; /* owned */
+	struct lbuf lb;
+	enum pop3_state state;
+	struct pop3_capa capa;
+	char greeting[512]; /* raw text after "+OK " (bounded, may hold ctrls) */
+	char text[512];	    /* raw text of the last status line after +OK/-ERR */
+	enum pop3_rcode rcode; /* resp code of the last status line */
+	int trace;
+	/* commands sent and not yet answered, oldest first (ring) */
+	enum pop3_cmd pending[256];
+	unsigned pend_head, pend_count;
+	/* output not yet written (pipelining batches commands) */
+	char *out;
+	size_t outlen, outcap;
+};
+
+/* One entry of a scan listing (LIST) merged with UIDL. */
+struct pop3_msg {
+	unsigned long n;	/* message number, 1-based */
+	unsigned long long size; /* octets per LIST */
+	char *uid;		/* owned; NULL when the server gave none */
+};
+
+/* Start a session on s (ownership passes). Never fails. */
+void pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par);
+
+/* Close the stream and free all buffers. */
+void pop3_free(struct pop3 *p);
+
+/*
+ * Read the greeting. Returns 0, or -1: "-ERR" greeting (PF_EUNAVAIL, or
+ * PF_ETEMP for [IN-USE]/[SYS/TEMP]), PF_EPROTO, PF_ETEMP.
+ */
+int pop3_greeting(struct pop3 *p, struct pf_err *err);
+
+/*
+ * Send CAPA and replace p->capa with the answer. A -ERR leaves capa
+ * invalid and returns 0. Returns -1 on stream or protocol errors.
+ */
+int pop3_capa(struct pop3 *p, struct pf_err *err);
+
+/*
+ * Send STLS and check the answer: -ERR gives PF_ENOPERM; any byte already
+ * received after the "+OK" line is PF_EPROTO (STARTTLS injection). On
+ * success the caller runs conn_starttls() on p->s and then pop3_capa().
+ */
+int pop3_stls(struct pop3 *p, struct pf_err *err);
+
+/*
+ * Queue a command: "VERB arg\r\n" (arg may be NULL). POP3_CMD_SASL sends
+ * arg alone. When secret is true the trace shows "VERB *" instead of the
+ * argument. Nothing is written until pop3_flush() or pop3_reply().
+ * Returns 0, or -1 (PF_ESOFTWARE: queue full, or CR/LF/NUL in arg).
+ */
+int pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
+    struct pf_err *err);
+
+/* Write all queued output. Returns 0 or -1 (stream errors). */
+int pop3_flush(struct pop3 *p, struct pf_err *err);
+
+/*
+ * Flush, then read the status line answering the oldest pending command.
+ * Returns POP3_OK, POP3_ERR (p->text and p->rcode set) or POP3_CONT (only
+ * when the pending command is AUTH or SASL; p->text holds the base64),
+ * or -1: PF_EPROTO (bad status line, unsolicited data), PF_ETEMP.
+ * After POP3_OK to LIST/UIDL without argument, CAPA, RETR or TOP the
+ * caller must consume the body with pop3_lines() or pop3_body().
+ */
+int pop3_reply(struct pop3 *p, struct pf_err *err);
+
+/* Send cmd and read its status: POP3_OK, POP3_ERR or -1. */
+int pop3_simple(struct pop3 *p, enum pop3_cmd cmd, const char *arg,
+    struct pf_err *err);
+
+/*
+ * Called for each line of a multi-line listing, dot-unstuffed and without
+ * CRLF; return 0 to go on or -1 (with err set) to fail: the rest of the
+ * listing is still read so the session stays in step.
+ */
+typedef int (*pop3_line_fn)(void *ctx, const char *line, size_t len,
+    struct pf_err *err);
+int pop3_lines(struct pop3 *p, pop3_line_fn fn, void *ctx, struct pf_err *err);
+
+/*
+ * Called with decoded body bytes (LF line ends, dots unstuffed), in
+ * chunks of any size; return 0 or -1 (err set). After a -1 the rest of the
+ * body is read and discarded so the session stays usable, and pop3_body()
+ * returns -1 with the callback's error.
+ */
+typedef int (*pop3_body_fn)(void *ctx, const char *buf, size_t len,
+    struct pf_err *err);
+
+/*
+ * Stream a multi-line body (after POP3_OK to RETR/TOP) through fn until
+ * the terminating ".CRLF". EOF before it is PF_ETEMP ("connection closed
+ * in the middle of a message"). *octets (may be NULL) gets the decoded size.
+ */
+int pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
+    unsigned long long *octets, struct pf_err *err);
+
+/* STAT. Returns 0, or -1 (-ERR is PF_EPROTO; count > POP3_MAX_MESSAGES). */
+int pop3_stat(struct pop3 *p, unsigned long *count, unsigned long long *size,
+    struct pf_err *err);
+
+/*
+ * LIST and (when want_uidl) UIDL for a mailbox of count messages,
+ * pipelined when the server offers PIPELINING. Allocates *msgs[count]
+ * (entry i is message i + 1). *have_uidl is false when UIDL got -ERR.
+ * Validates: numbers in 1..count, each exactly once in LIST; UIDs
+ * 1..POP3_UID_MAX printable ASCII (0x21-0x7e). Returns 0, or -1 with
+ * PF_EPROTO (invalid listing) or stream errors. Free with
+ * pop3_msgs_free().
+ */
+int pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
+    struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err);
+void pop3_msgs_free(struct pop3_msg *msgs, unsigned long count);
+
+/*
+ * QUIT. Returns POP3_OK (the server committed its deletions), POP3_ERR,
+ * or -1 (no answer). The stream stays open; pop3_free() closes it.
+ */
+int pop3_quit(struct pop3 *p, struct pf_err *err);
+
+/* Map a -ERR (p->text / p->rcode) to an error record for the command
+ * named in what ("RETR 5"); returns -1. [IN-USE], [LOGIN-DELAY],
+ * [SYS/TEMP] give PF_ETEMP, [SYS/PERM] PF_EUNAVAIL, [AUTH] PF_ENOPERM,
+ * others the class given in dflt. The server text is sanitized. */
+int pop3_err_from_reply(const struct pop3 *p, const char *what,
+    enum pf_errc dflt, struct pf_err *err);
+
+/* Parsers, exposed for the unit tests and fuzzers. */
+
+/* Classify a status line: POP3_OK / POP3_ERR / POP3_CONT, or -1 when it
+ * is none ("+OKAY", "-ERRx", "", "+"). *text points after "+OK " etc. */
+int pop3_parse_status(const char *line, const char **text);
+/* Parse "[CODE]" at the start of text. */
+enum pop3_rcode pop3_parse_rcode(const char *text);
+/* Apply one CAPA response line to capa (case-insensitive). */
+void pop3_parse_capa_line(struct pop3_capa *capa, const char *line);
+/* "n uid": returns 0, -1 when malformed or the UID is invalid. *uid points
+ * into line. */
+int pop3_parse_uidl_line(const char *line, unsigned long *n,
+    const char **uid, size_t *uidlen);
+/* "n size": returns 0 or -1. */
+int pop3_parse_list_line(const char *line, unsigned long *n,
+    unsigned long long *size);
+/* Parse a strict decimal number (no sign, no leading garbage) <= max. */
+int pop3_parse_num(const char *s, const char **end, unsigned long long max,
+    unsigned long long *out);
+
+/* The body decoder (pop3-body.c): a byte-level state machine. */
+struct pop3_unstuff {
+	int state;
+};
+
+void pop3_unstuff_init(struct pop3_unstuff *u);
+
+/*
+ * Decode in[0..inlen) of a multi-line response body into out, which must
+ * hold inlen + 2 bytes: CRLF (or a bare LF) becomes LF, a leading dot is
+ * removed from stuffed lines, a bare CR is kept. Stops right after the
+ * terminating "." line and sets *done. Returns the number of input bytes
+ * consumed; *outlen gets the number of bytes written.
+ */
+size_t pop3_unstuff(struct pop3_unstuff *u, const char *in, size_t inlen,
+    char *out, size_t *outlen, bool *done);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * stream.h: a byte stream with read(2)/write(2) semantics over a
+ * non-blocking socket, plain TCP or TLS. The protocol code sees only this
+ * interface, never an fd or an SSL object. STARTTLS replaces ops in place.
+ */
+#ifndef POPFETCH_STREAM_H
+#define POPFETCH_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "popfetch/err.h"
+
+struct stream;
+
+struct stream_ops {
+	/* >0 bytes read, 0 clean EOF, -1 error (err filled) */
+	ssize_t (*read)(struct stream *s, void *buf, size_t len,
+	    struct pf_err *err);
+	/* >0 bytes written (maybe fewer than len), -1 error (err filled) */
+	ssize_t (*write)(struct stream *s, const void *buf, size_t len,
+	    struct pf_err *err);
+	/* Release impl (not fd, not s). */
+	void (*close)(struct stream *s);
+	/* True when bytes are buffered inside the layer (TLS records). */
+	bool (*pending)(const struct stream *s);
+};
+
+struct stream {
+	const struct stream_ops *ops;
+	int fd;		/* non-blocking, O_CLOEXEC */
+	void *impl;	/* NULL for plain TCP; the TLS state otherwise */
+	int timeout_ms; /* longest wait for any progress in read or write */
+	unsigned long long bytes_in, bytes_out; /* application bytes */
+};
+
+/*
+ * Wrap a connected socket (made non-blocking and close-on-exec here) as a
+ * plain stream. Takes ownership of fd. Never fails (xmalloc).
+ */
+struct stream *stream_tcp_new(int fd, int timeout_ms);
+
+/*
+ * Read at most len bytes, waiting up to s->timeout_ms for at least one.
+ * Returns >0, 0 on clean EOF, -1 on error. Errors: PF_ETEMP (timeout,
+ * reset, I/O error), PF_EPROTO (TLS record layer broken by the peer).
+ */
+ssize_t stream_read(struct stream *s, void *buf, size_t len,
+    struct pf_err *err);
+
+/*
+ * Write all len bytes; each wait for progress is bounded by
+ * s->timeout_ms. Returns 0 or -1 (PF_ETEMP, PF_EPROTO).
+ */
+int stream_write_all(struct stream *s, const void *buf, size_t len,
+    struct pf_err *err);
+
+/* True when a read would return data without touching the socket. */
+bool stream_pending(const struct stream *s);
+
+/* True when the stream is TLS-protected. */
+bool stream_is_tls(const struct stream *s);
+
+/*
+ * Close and free the stream (TLS: a close_notify is attempted without
+ * waiting). NULL is fine.
+ */
+void stream_close(struct stream *s);
+
+#endif

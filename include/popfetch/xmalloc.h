@@ -1,0 +1,23 @@
+/*
+ * xmalloc.h: allocation that cannot fail. On out-of-memory the process
+ * prints one line and exits 70 (EX_SOFTWARE), as fdm and signify do.
+ */
+#ifndef POPFETCH_XMALLOC_H
+#define POPFETCH_XMALLOC_H
+
+#include <stddef.h>
+
+#include "popfetch/err.h"
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+/* realloc(ptr, nmemb * size) with an overflow check. */
+void *xreallocarray(void *ptr, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Allocate and format; never returns NULL. */
+char *xasprintf(const char *fmt, ...) PF_PRINTF(1, 2);
+/* Wipe a secret string (explicit_bzero) and free it; NULL is fine. */
+void xfree_secret(char *s);
+
+#endif
