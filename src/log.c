@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "popfetch/log.h"
 #include "compat.h"
 
 static int log_verbosity;
 static bool log_syslog;
+static bool log_tty;
 static char log_account[128];
 static void (*log_before)(void);
 
@@ -18,6 +20,7 @@ log_init(int verbosity, bool use_syslog)
 {
 	log_verbosity = verbosity;
 	log_syslog = use_syslog;
+	log_tty = isatty(STDERR_FILENO);
 	if (use_syslog)
 		openlog("popfetch", LOG_PID, LOG_MAIL);
 }
@@ -36,8 +39,10 @@ log_enabled(enum log_level lvl)
 	case LOGL_ERROR:
 		return true;
 	case LOGL_WARNING:
-	case LOGL_NOTICE:
 		return log_verbosity >= 0;
+	case LOGL_NOTICE:
+		/* cron gets silence on success (SPEC.md section 1) */
+		return log_verbosity >= 1 || (log_verbosity == 0 && log_tty);
 	case LOGL_INFO:
 		return log_verbosity >= 1;
 	case LOGL_DEBUG:
@@ -71,8 +76,9 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 		[LOGL_INFO] = LOG_INFO,
 		[LOGL_DEBUG] = LOG_DEBUG,
 	};
-	char line[1024];
+	char line[1024], out[1200];
 	va_list ap;
+	int n;
 
 	if (!log_enabled(lvl))
 		return;
@@ -90,10 +96,16 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	}
 	if (log_before != NULL)
 		log_before();
-	if (log_account[0] != '\0')
-		fprintf(stderr, "popfetch: %s: %s%s\n", log_account,
-		    lvl == LOGL_WARNING ? "warning: " : "", line);
-	else
-		fprintf(stderr, "popfetch: %s%s\n",
-		    lvl == LOGL_WARNING ? "warning: " : "", line);
+	/* one write per line, so parallel accounts do not interleave */
+	n = snprintf(out, sizeof(out), "popfetch: %s%s%s%s\n", log_account,
+	    log_account[0] != '\0' ? ": " : "",
+	    lvl == LOGL_WARNING ? "warning: " : "", line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out)) {
+		n = (int)sizeof(out) - 1;
+		out[n - 1] = '\n';
+	}
+	fflush(stderr);
+	(void)!write(STDERR_FILENO, out, (size_t)n);
 }

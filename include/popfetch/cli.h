@@ -1,0 +1,53 @@
+/*
+ * cli.h: the command line (SPEC.md section 1). Account options become
+ * "key value" settings applied on top of the config file; the rest steer
+ * the run. The CLI and main.c are the only code that prints.
+ */
+#ifndef POPFETCH_CLI_H
+#define POPFETCH_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "popfetch/config.h"
+#include "popfetch/err.h"
+
+enum cli_progress {
+	CLI_PROGRESS_AUTO,
+	CLI_PROGRESS_ALWAYS,
+	CLI_PROGRESS_NEVER,
+};
+
+struct cli {
+	struct config_settings settings; /* account options, in order */
+	char *config_path;		  /* -C, or NULL */
+	bool all_accounts;		  /* -a */
+	int jobs;			  /* -j, default 1 */
+	bool serverinfo;
+	bool dry_run;
+	bool json;
+	bool use_syslog;
+	int verbosity; /* -1 (-q), 0, 1 (-v), 2 (-vv) */
+	enum cli_progress progress;
+	bool help;
+	bool version;
+	bool one_off; /* --host was given */
+	char **accounts; /* ACCOUNT operands */
+	int naccounts;
+};
+
+/*
+ * Parse argv into c. Returns 0, or -1 with PF_EUSAGE and a message such
+ * as "unknown option '--foo'".
+ */
+int cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err);
+
+void cli_free(struct cli *c);
+
+/* The --help text. */
+void cli_usage(FILE *fp);
+
+/* The --version text: version, OpenSSL version, compiled features. */
+void cli_version(FILE *fp);
+
+#endif

@@ -1,0 +1,352 @@
+/* cli.c: getopt_long parsing, --help and --version. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include "popfetch/cli.h"
+#include "popfetch/xmalloc.h"
+
+/* Options that are not account settings. */
+enum {
+	OPT_SERVERINFO = 256,
+	OPT_PROGRESS,
+	OPT_JSON,
+	OPT_SYSLOG,
+	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
+};
+
+/* Account options: long name and whether it takes an argument. */
+static const struct {
+	const char *name;
+	int has_arg;
+} account_opts[] = {
+	{ "host", required_argument },
+	{ "port", required_argument },
+	{ "user", required_argument },
+	{ "tls", no_argument },
+	{ "starttls", no_argument },
+	{ "no-tls", no_argument },
+	{ "ca-file", required_argument },
+	{ "fingerprint", required_argument },
+	{ "tls-min", required_argument },
+	{ "cert", required_argument },
+	{ "key", required_argument },
+	{ "insecure", no_argument },
+	{ "auth", required_argument },
+	{ "password-command", required_argument },
+	{ "timeout", required_argument },
+	{ "ipv4", no_argument },
+	{ "ipv6", no_argument },
+	{ "maildir", required_argument },
+	{ "mbox", required_argument },
+	{ "mda", required_argument },
+	{ "stdout", no_argument },
+	{ "no-received", no_argument },
+	{ "lock-wait", required_argument },
+	{ "mda-timeout", required_argument },
+	{ "keep", no_argument },
+	{ "only-new", no_argument },
+	{ "all", no_argument },
+	{ "delete-after", required_argument },
+	{ "max-size", required_argument },
+	{ "kill-size", required_argument },
+	{ "limit", required_argument },
+	{ "state-dir", required_argument },
+};
+#define N_ACCOUNT_OPTS (sizeof(account_opts) / sizeof(account_opts[0]))
+
+static const struct option other_opts[] = {
+	{ "all-accounts", no_argument, NULL, 'a' },
+	{ "config", required_argument, NULL, 'C' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "serverinfo", no_argument, NULL, OPT_SERVERINFO },
+	{ "progress", required_argument, NULL, OPT_PROGRESS },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+};
+#define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
+
+void
+cli_usage(FILE *fp)
+{
+	fputs(
+"usage: popfetch [-46ahknqVv] [-C file] [-H host] [-j jobs] [-P port]\n"
+"                [-u user] [option ...] [account ...]\n"
+"\n"
+"Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
+"or standard output. Without an account, the config file's default account\n"
+"is fetched; -a fetches all; --host makes a one-off account from options.\n"
+"\n"
+"Connection:\n"
+"  -H, --host=HOST          server name or address\n"
+"  -P, --port=PORT          port (default 995 with TLS, 110 otherwise)\n"
+"  -u, --user=NAME          user name\n"
+"      --tls                implicit TLS (default)\n"
+"      --starttls           plain connect, then STLS (mandatory, no fallback)\n"
+"      --no-tls             no TLS at all\n"
+"      --ca-file=FILE       trust the CA certificates in FILE too\n"
+"      --fingerprint=SHA256 pin the server certificate (hex, colons optional)\n"
+"      --tls-min=1.2|1.3    lowest TLS version accepted (default 1.2)\n"
+"      --cert=FILE          client certificate (PEM)\n"
+"      --key=FILE           client certificate key (PEM)\n"
+"      --insecure           do not verify the server certificate (unsafe)\n"
+"      --auth=MECH          auto, user, apop, plain, login, cram-md5,\n"
+"                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer\n"
+"      --password-command=CMD  the first line of CMD's output is the password\n"
+"                           (else ~/.netrc, else asked on the terminal)\n"
+"      --timeout=SECONDS    connect and response deadline (default 60)\n"
+"  -4, --ipv4               IPv4 only\n"
+"  -6, --ipv6               IPv6 only\n"
+"\n"
+"Delivery (exactly one):\n"
+"      --maildir=DIR        deliver into a Maildir (created if missing)\n"
+"      --mbox=FILE          append to an mboxrd file (created if missing)\n"
+"      --mda=COMMAND        pipe each message to COMMAND via /bin/sh -c;\n"
+"                           %F is the envelope sender, %% a literal %\n"
+"      --stdout             write all messages to stdout as an mboxrd stream\n"
+"      --no-received        do not add a Received: header\n"
+"      --lock-wait=SECONDS  how long to wait for an mbox lock (default 30)\n"
+"      --mda-timeout=SECONDS  kill an MDA that runs longer (default 300)\n"
+"\n"
+"Policy:\n"
+"  -k, --keep               leave messages on the server\n"
+"      --only-new           skip messages seen before (default)\n"
+"      --all                fetch messages seen before too\n"
+"      --delete-after=DAYS  with --keep: delete messages first seen DAYS ago\n"
+"      --max-size=BYTES     leave larger messages on the server\n"
+"      --kill-size=BYTES    delete larger messages without downloading them\n"
+"      --limit=N            fetch at most N messages this run\n"
+"      --state-dir=DIR      where seen-message state lives\n"
+"\n"
+"Modes and output:\n"
+"  -C, --config=FILE        config file (default $XDG_CONFIG_HOME/popfetch/config,\n"
+"                           else ~/.popfetchrc)\n"
+"  -a, --all-accounts       fetch every account of the config file\n"
+"  -j, --jobs=N             fetch N accounts at the same time\n"
+"      --serverinfo         show what the server offers; fetch nothing\n"
+"  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
+"  -q, --quiet              errors only\n"
+"  -v, --verbose            a line per message; twice: protocol trace\n"
+"      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
+"      --json               print a JSON summary on stdout\n"
+"      --syslog             log to syslog instead of stderr\n"
+"  -h, --help               show this help\n"
+"  -V, --version            show the version and features\n"
+"\n"
+"Exit status: 0 ok, 64 usage, 65 state corrupt, 69 unavailable, 70 software,\n"
+"73 cannot create, 74 I/O error, 75 temporary failure, 76 protocol error,\n"
+"77 permission or authentication, 78 configuration. See popfetch(1).\n",
+	    fp);
+}
+
+void
+cli_version(FILE *fp)
+{
+	fprintf(fp, "popfetch %s\n", POPFETCH_VERSION);
+	fprintf(fp, "TLS: %s (built with %s)\n", OpenSSL_version(OPENSSL_VERSION),
+	    OPENSSL_VERSION_TEXT);
+	fputs("features: implicit-tls starttls pipelining maildir mbox mda stdout"
+	      " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
+	      " xoauth2 oauthbearer apop",
+	    fp);
+#ifdef POPFETCH_FAULT
+	fputs(" fault-injection", fp);
+#endif
+	fputc('\n', fp);
+}
+
+/* "no-tls" -> "no_tls": the config key of a long option. */
+static char *
+option_key(const char *name)
+{
+	char *k = xstrdup(name), *p;
+
+	for (p = k; *p != '\0'; p++)
+		if (*p == '-')
+			*p = '_';
+	return k;
+}
+
+int
+cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
+{
+	static const char optstring[] = "46aC:hH:j:knP:qu:vV";
+	struct option *longopts;
+	size_t i, n = 0;
+	int ch, ret = -1;
+
+	memset(c, 0, sizeof(*c));
+	c->jobs = 1;
+	longopts = xcalloc(N_ACCOUNT_OPTS + N_OTHER_OPTS + 1, sizeof(*longopts));
+	for (i = 0; i < N_ACCOUNT_OPTS; i++) {
+		longopts[n].name = account_opts[i].name;
+		longopts[n].has_arg = account_opts[i].has_arg;
+		longopts[n].flag = NULL;
+		longopts[n].val = OPT_ACCOUNT_KEY + (int)i;
+		n++;
+	}
+	for (i = 0; i < N_OTHER_OPTS; i++)
+		longopts[n++] = other_opts[i];
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		const char *key = NULL, *val = NULL;
+		char *k;
+
+		switch (ch) {
+		case '4':
+			key = "ipv4";
+			break;
+		case '6':
+			key = "ipv6";
+			break;
+		case 'a':
+			c->all_accounts = true;
+			break;
+		case 'C':
+			free(c->config_path);
+			c->config_path = xstrdup(optarg);
+			break;
+		case 'h':
+			c->help = true;
+			break;
+		case 'H':
+			key = "host";
+			val = optarg;
+			break;
+		case 'j': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 64) {
+				pf_err_set(err, PF_EUSAGE,
+				    "invalid number of jobs '%s' (1-64)", optarg);
+				goto out;
+			}
+			c->jobs = (int)v;
+			break;
+		}
+		case 'k':
+			key = "keep";
+			break;
+		case 'n':
+			c->dry_run = true;
+			break;
+		case 'P':
+			key = "port";
+			val = optarg;
+			break;
+		case 'q':
+			c->verbosity = -1;
+			break;
+		case 'u':
+			key = "user";
+			val = optarg;
+			break;
+		case 'v':
+			if (c->verbosity < 2)
+				c->verbosity = c->verbosity < 0 ? 1 :
+				    c->verbosity + 1;
+			break;
+		case 'V':
+			c->version = true;
+			break;
+		case OPT_SERVERINFO:
+			c->serverinfo = true;
+			break;
+		case OPT_PROGRESS:
+			if (strcmp(optarg, "auto") == 0)
+				c->progress = CLI_PROGRESS_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				c->progress = CLI_PROGRESS_ALWAYS;
+			else if (strcmp(optarg, "never") == 0)
+				c->progress = CLI_PROGRESS_NEVER;
+			else {
+				pf_err_set(err, PF_EUSAGE,
+				    "invalid value '%s' for --progress (auto, always or never)",
+				    optarg);
+				goto out;
+			}
+			break;
+		case OPT_JSON:
+			c->json = true;
+			break;
+		case OPT_SYSLOG:
+			c->use_syslog = true;
+			break;
+		case '?':
+			if (optopt != 0 && optopt < OPT_SERVERINFO)
+				pf_err_set(err, PF_EUSAGE,
+				    "unknown option '-%c' or missing argument",
+				    optopt);
+			else
+				pf_err_set(err, PF_EUSAGE,
+				    "unknown option '%s' or missing argument",
+				    argv[optind - 1]);
+			goto out;
+		case ':':
+			pf_err_set(err, PF_EUSAGE, "option '%s' needs a value",
+			    argv[optind - 1]);
+			goto out;
+		default:
+			if (ch >= OPT_ACCOUNT_KEY &&
+			    ch < OPT_ACCOUNT_KEY + (int)N_ACCOUNT_OPTS) {
+				key = account_opts[ch - OPT_ACCOUNT_KEY].name;
+				if (account_opts[ch - OPT_ACCOUNT_KEY].has_arg ==
+				    required_argument)
+					val = optarg;
+				break;
+			}
+			pf_err_set(err, PF_ESOFTWARE, "unhandled option %d", ch);
+			goto out;
+		}
+		if (key == NULL)
+			continue;
+		k = option_key(key);
+		{
+			/* Check the value now so the error names the option. */
+			struct account probe;
+
+			memset(&probe, 0, sizeof(probe));
+			if (config_apply(&probe, k, val, err) < 0) {
+				account_free(&probe);
+				err->code = PF_EUSAGE;
+				pf_err_prefix(err, "option --%s", key);
+				free(k);
+				goto out;
+			}
+			account_free(&probe);
+		}
+		if (strcmp(k, "host") == 0)
+			c->one_off = true;
+		config_settings_add(&c->settings, k, val, NULL, 0);
+		free(k);
+	}
+	if (optind < argc) {
+		c->naccounts = argc - optind;
+		c->accounts = argv + optind;
+	}
+	ret = 0;
+out:
+	free(longopts);
+	return ret;
+}
+
+void
+cli_free(struct cli *c)
+{
+	config_settings_free(&c->settings);
+	free(c->config_path);
+	memset(c, 0, sizeof(*c));
+}
