@@ -29,6 +29,12 @@ struct conn_params {
 	const char *cert_file;	 /* client certificate (PEM), or NULL */
 	const char *key_file;	 /* its key, or NULL (then in cert_file) */
 	bool insecure;		 /* skip verification (caller warns) */
+	/*
+	 * The name to verify the certificate against and send as SNI, when
+	 * it differs from host (tests connect to 127.0.0.1 but check
+	 * "a.b.test"); NULL: host. Added by the conn module.
+	 */
+	const char *verify_name;
 };
 
 /* What --serverinfo shows about the TLS session. */

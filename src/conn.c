@@ -1,0 +1,528 @@
+/*
+ * conn.c: resolve, connect without blocking under a deadline, and set up
+ * TLS with chain, host-name or fingerprint verification (conn.h).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "popfetch/conn.h"
+#include "popfetch/log.h"
+#include "popfetch/stream.h"
+#include "compat.h"
+#include "stream-private.h"
+
+/* Where a client certificate's key is encrypted we fail, never prompt. */
+static int
+conn_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* OpenSSL's reason for the newest queued error, never NULL. */
+static const char *
+conn_ssl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	return r != NULL ? r : "unknown error";
+}
+
+/* True for "127.0.0.1" and "::1" style names, which get no SNI. */
+static bool
+conn_is_ip(const char *name)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, name, &a4) == 1 ||
+	    inet_pton(AF_INET6, name, &a6) == 1;
+}
+
+/* Upper-case, colon-separated hex of a digest, as people compare them. */
+static void
+conn_hex_colons(
+    const unsigned char *md, unsigned int len, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	unsigned int i;
+
+	for (i = 0; i < len && o + 3 < outsz; i++) {
+		if (i > 0)
+			out[o++] = ':';
+		out[o++] = hex[md[i] >> 4];
+		out[o++] = hex[md[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+int
+conn_parse_fingerprint(const char *in, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	const char *p;
+
+	for (p = in; *p != '\0'; p++) {
+		char c = *p;
+
+		if (c == ':') {
+			/* only between octets: "ab:cd", never ":ab", "a:b" */
+			if (n == 0 || n % 2 != 0 || p[-1] == ':' ||
+			    p[1] == '\0')
+				return -1;
+			continue;
+		}
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (strchr(hex, c) == NULL || c == '\0' || n >= 64)
+			return -1;
+		out[n++] = c;
+	}
+	if (n != 64)
+		return -1;
+	out[64] = '\0';
+	return 0;
+}
+
+/*
+ * SHA-256 of the peer's leaf certificate as 64 lower-case hex digits and
+ * in display form. Returns 0, or -1 when there is no certificate.
+ */
+static int
+conn_peer_sha256(SSL *ssl, char plain[65], char *shown, size_t shownsz)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+	X509 *cert;
+	int rv = -1;
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	cert = SSL_get1_peer_certificate(ssl);
+#else
+	cert = SSL_get_peer_certificate(ssl);
+#endif
+	if (cert == NULL)
+		return -1;
+	if (X509_digest(cert, EVP_sha256(), md, &len) == 1 && len == 32) {
+		for (i = 0; i < len; i++) {
+			plain[2 * i] = hex[md[i] >> 4];
+			plain[2 * i + 1] = hex[md[i] & 15];
+		}
+		plain[64] = '\0';
+		conn_hex_colons(md, len, shown, shownsz);
+		rv = 0;
+	}
+	X509_free(cert);
+	return rv;
+}
+
+/* Build the per-connection context: versions, trust anchors, client cert. */
+static SSL_CTX *
+conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
+{
+	SSL_CTX *ctx;
+	int fd;
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		pf_err_set(err, PF_ESOFTWARE, "cannot create TLS context: %s",
+		    conn_ssl_reason());
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(
+		ctx, p->tls_min == 13 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) {
+		pf_err_set(err, PF_ESOFTWARE, "cannot set TLS version: %s",
+		    conn_ssl_reason());
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+#ifdef SSL_OP_NO_RENEGOTIATION
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+#endif
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* EOF without close_notify reads as EOF; pop3 judges truncation */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	SSL_CTX_set_mode(ctx,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* never below 2, so RSA-1024 keys and SHA-1 signatures are refused */
+	if (SSL_CTX_get_security_level(ctx) < 2)
+		SSL_CTX_set_security_level(ctx, 2);
+	SSL_CTX_set_default_passwd_cb(ctx, conn_no_passphrase);
+
+	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		log_debug(
+		    "cannot load the system CA store: %s", conn_ssl_reason());
+		ERR_clear_error();
+	}
+	if (p->ca_file != NULL) {
+		if ((fd = open(p->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
+			pf_err_sys(err, PF_ECONFIG, "cannot read CA file '%s'",
+			    p->ca_file);
+			goto fail;
+		}
+		close(fd);
+		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1) {
+			pf_err_set(err, PF_ECONFIG,
+			    "cannot load CA file '%s': %s", p->ca_file,
+			    conn_ssl_reason());
+			goto fail;
+		}
+	}
+	if (p->cert_file == NULL && p->key_file != NULL) {
+		pf_err_set(err, PF_ECONFIG,
+		    "client key '%s' given without a certificate", p->key_file);
+		goto fail;
+	}
+	if (p->cert_file != NULL) {
+		const char *key =
+		    p->key_file != NULL ? p->key_file : p->cert_file;
+
+		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) !=
+		    1) {
+			pf_err_set(err, PF_ECONFIG,
+			    "cannot load client certificate '%s': %s",
+			    p->cert_file, conn_ssl_reason());
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+		    1) {
+			pf_err_set(err, PF_ECONFIG,
+			    "cannot load client key '%s': %s", key,
+			    conn_ssl_reason());
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			pf_err_set(err, PF_ECONFIG,
+			    "client key '%s' does not match certificate '%s'",
+			    key, p->cert_file);
+			goto fail;
+		}
+	}
+	SSL_CTX_set_verify(
+	    ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/*
+ * Word a failed handshake: a rejected certificate or a refused protocol
+ * is PF_ENOPERM, a reset or EOF is PF_ETEMP (a timeout is already in err).
+ */
+static void
+conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
+    const char *hostport, struct pf_err *err)
+{
+	long vr;
+
+	if (sslerr == 0) {
+		pf_err_prefix(err, "TLS handshake with '%s'", hostport);
+		return;
+	}
+	if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		if (errno != 0)
+			pf_err_sys(err, PF_ETEMP,
+			    "TLS handshake with '%s' failed", hostport);
+		else
+			pf_err_set(err, PF_ETEMP,
+			    "TLS handshake with '%s' "
+			    "failed: connection closed by the server",
+			    hostport);
+		return;
+	}
+	vr = SSL_get_verify_result(ssl);
+	if (verify && vr != X509_V_OK) {
+		pf_err_set(err, PF_ENOPERM,
+		    "certificate verification failed for '%s': %s", name,
+		    X509_verify_cert_error_string(vr));
+		return;
+	}
+	if (sslerr == SSL_ERROR_ZERO_RETURN ||
+	    (ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_SSL &&
+		ERR_GET_REASON(ERR_peek_last_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+		pf_err_set(err, PF_ETEMP,
+		    "TLS handshake with '%s' failed: "
+		    "connection closed by the server",
+		    hostport);
+		return;
+	}
+	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s",
+	    hostport, conn_ssl_reason());
+}
+
+/* Shared by implicit TLS and STARTTLS: set up, handshake, verify, attach. */
+static int
+conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
+    struct pf_err *err)
+{
+	const char *name = p->verify_name != NULL ? p->verify_name : p->host;
+	char want[65], got[65], shown[100], hostport[300], sni[256];
+	bool pinned = p->fingerprint != NULL;
+	bool verify = !p->insecure && !pinned;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	int sslerr;
+
+	snprintf(hostport, sizeof(hostport), "%s:%s", p->host, port);
+	if (pinned && conn_parse_fingerprint(p->fingerprint, want) == -1) {
+		char safe[PF_SERVER_TEXT_MAX + 8];
+
+		pf_sanitize(
+		    safe, sizeof(safe), p->fingerprint, strlen(p->fingerprint));
+		return pf_err_set(err, PF_EUSAGE,
+		    "invalid fingerprint '%s': "
+		    "expected 32 octets of SHA-256 in hex",
+		    safe);
+	}
+	if ((ctx = conn_ctx_new(p, verify, err)) == NULL)
+		return -1;
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, s->fd) != 1) {
+		pf_err_set(err, PF_ESOFTWARE, "cannot set up TLS: %s",
+		    conn_ssl_reason());
+		goto fail;
+	}
+	SSL_set_hostflags(ssl,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+	if (conn_is_ip(name)) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) !=
+		    1) {
+			pf_err_set(err, PF_ESOFTWARE,
+			    "cannot verify address '%s'", name);
+			goto fail;
+		}
+	} else if (strlcpy(sni, name, sizeof(sni)) >= sizeof(sni) ||
+	    SSL_set_tlsext_host_name(ssl, sni) != 1 ||
+	    SSL_set1_host(ssl, name) != 1) {
+		pf_err_set(err, PF_EUSAGE,
+		    "cannot use '%s' as a TLS host name: %s", name,
+		    conn_ssl_reason());
+		goto fail;
+	}
+
+	log_debug("TLS handshake with %s", hostport);
+	if (stream_tls_handshake(s->fd, ssl, p->timeout_ms, &sslerr, err) ==
+	    -1) {
+		conn_handshake_error(ssl, sslerr, verify, name, hostport, err);
+		goto fail;
+	}
+	if (pinned) {
+		if (conn_peer_sha256(ssl, got, shown, sizeof(shown)) == -1) {
+			pf_err_set(err, PF_ENOPERM,
+			    "no certificate from '%s' to check the pin", name);
+			goto fail;
+		}
+		if (strcmp(got, want) != 0) {
+			pf_err_set(err, PF_ENOPERM,
+			    "certificate fingerprint mismatch for '%s': got %s",
+			    name, shown);
+			goto fail;
+		}
+	}
+	log_debug("%s with %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	stream_tls_attach(s, ctx, ssl,
+	    pinned || (verify && SSL_get_verify_result(ssl) == X509_V_OK));
+	return 0;
+fail:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+/* The port to use when the caller gave none. */
+static const char *
+conn_port(const struct conn_params *p)
+{
+	if (p->port != NULL)
+		return p->port;
+	return p->tls == CONN_TLS_IMPLICIT ? "995" : "110";
+}
+
+/*
+ * Connect to one address without blocking, under timeout_ms. Returns the
+ * connected fd, or -1 with the reason in *lasterr (an errno value).
+ */
+static int
+conn_connect_one(const struct addrinfo *ai, int timeout_ms, int *lasterr)
+{
+	struct pf_err werr;
+	socklen_t len;
+	int fd, soerr = 0;
+
+	fd = socket(ai->ai_family,
+	    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		*lasterr = errno;
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno != EINPROGRESS && errno != EINTR) {
+		*lasterr = errno;
+		close(fd);
+		return -1;
+	}
+	if (stream_wait(fd, POLLOUT, stream_deadline(timeout_ms), timeout_ms,
+		&werr) == -1) {
+		*lasterr = ETIMEDOUT;
+		close(fd);
+		return -1;
+	}
+	len = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		soerr = errno;
+	if (soerr != 0) {
+		*lasterr = soerr;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct stream *
+conn_open(const struct conn_params *p, struct pf_err *err)
+{
+	const char *port = conn_port(p);
+	struct addrinfo hints, *res = NULL, *ai;
+	char addr[INET6_ADDRSTRLEN + 8];
+	struct stream *s;
+	int fd = -1, lasterr = ECONNREFUSED, rc;
+
+	if (p->host == NULL || p->host[0] == '\0') {
+		pf_err_set(err, PF_EUSAGE, "no server host name given");
+		return NULL;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = p->family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	/* no AI_ADDRCONFIG: a loopback-only machine must reach localhost */
+	rc = getaddrinfo(p->host, port, &hints, &res);
+	if (rc != 0) {
+		if (rc == EAI_SYSTEM)
+			pf_err_sys(
+			    err, PF_ETEMP, "cannot resolve '%s'", p->host);
+		else
+			pf_err_set(err, PF_ETEMP, "cannot resolve '%s': %s",
+			    p->host, gai_strerror(rc));
+		return NULL;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		if (log_enabled(LOGL_DEBUG) &&
+		    getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr),
+			NULL, 0, NI_NUMERICHOST) == 0)
+			log_debug("connecting to %s port %s", addr, port);
+		fd = conn_connect_one(ai, p->timeout_ms, &lasterr);
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		pf_err_set(err, PF_ETEMP, "cannot connect to '%s:%s': %s",
+		    p->host, port, strerror(lasterr));
+		return NULL;
+	}
+	s = stream_tcp_new(fd, p->timeout_ms);
+	if (p->tls == CONN_TLS_IMPLICIT &&
+	    conn_tls_start(s, p, port, err) == -1) {
+		stream_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+conn_starttls(struct stream *s, const struct conn_params *p, struct pf_err *err)
+{
+	if (stream_is_tls(s))
+		return pf_err_set(err, PF_ESOFTWARE,
+		    "connection is already protected by TLS");
+	return conn_tls_start(s, p, conn_port(p), err);
+}
+
+/* Print an X509 name or time via a memory BIO into a sanitized buffer. */
+static void
+conn_bio_text(BIO *bio, char *out, size_t outsz)
+{
+	char *data = NULL;
+	long len;
+
+	len = BIO_get_mem_data(bio, &data);
+	if (len < 0 || data == NULL)
+		len = 0;
+	pf_sanitize(out, outsz, data != NULL ? data : "", (size_t)len);
+	(void)BIO_reset(bio);
+}
+
+int
+conn_tls_info(const struct stream *s, struct conn_tls_info *out)
+{
+	const struct stream_tls *t;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	X509 *cert;
+	BIO *bio;
+
+	memset(out, 0, sizeof(*out));
+	if (!stream_is_tls(s))
+		return -1;
+	t = s->impl;
+	strlcpy(out->version, SSL_get_version(t->ssl), sizeof(out->version));
+	strlcpy(out->cipher, SSL_get_cipher_name(t->ssl), sizeof(out->cipher));
+	out->verified = t->verified;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	cert = SSL_get1_peer_certificate(t->ssl);
+#else
+	cert = SSL_get_peer_certificate(t->ssl);
+#endif
+	if (cert == NULL)
+		return 0;
+	if ((bio = BIO_new(BIO_s_mem())) != NULL) {
+		if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0,
+			XN_FLAG_ONELINE) >= 0)
+			conn_bio_text(bio, out->subject, sizeof(out->subject));
+		if (X509_NAME_print_ex(bio, X509_get_issuer_name(cert), 0,
+			XN_FLAG_ONELINE) >= 0)
+			conn_bio_text(bio, out->issuer, sizeof(out->issuer));
+		if (ASN1_TIME_print(bio, X509_get0_notBefore(cert)) == 1)
+			conn_bio_text(
+			    bio, out->not_before, sizeof(out->not_before));
+		if (ASN1_TIME_print(bio, X509_get0_notAfter(cert)) == 1)
+			conn_bio_text(
+			    bio, out->not_after, sizeof(out->not_after));
+		BIO_free(bio);
+	}
+	if (X509_digest(cert, EVP_sha256(), md, &mdlen) == 1)
+		conn_hex_colons(md, mdlen, out->sha256, sizeof(out->sha256));
+	X509_free(cert);
+	ERR_clear_error();
+	return 0;
+}

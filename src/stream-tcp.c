@@ -1,0 +1,156 @@
+/*
+ * stream-tcp.c: the plain TCP stream, plus the deadline and poll helpers
+ * that the TLS variant and conn.c share (stream-private.h).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "popfetch/stream.h"
+#include "popfetch/xmalloc.h"
+#include "stream-private.h"
+
+/* Milliseconds on the monotonic clock, which wall-clock jumps cannot move. */
+static long long
+stream_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+stream_deadline(int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return -1;
+	return stream_now_ms() + timeout_ms;
+}
+
+const char *
+stream_seconds(int timeout_ms, char *buf, size_t bufsz)
+{
+	int tenths = timeout_ms <= 0 ? 0 : (timeout_ms + 99) / 100;
+
+	if (tenths % 10 == 0)
+		snprintf(buf, bufsz, "%d", tenths / 10);
+	else
+		snprintf(buf, bufsz, "%d.%d", tenths / 10, tenths % 10);
+	return buf;
+}
+
+int
+stream_wait(int fd, short events, long long deadline, int timeout_ms,
+    struct pf_err *err)
+{
+	struct pollfd pfd;
+	char secs[32];
+	int n, left;
+
+	for (;;) {
+		if (deadline < 0)
+			left = -1;
+		else {
+			long long d = deadline - stream_now_ms();
+
+			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left);
+		if (n > 0)
+			return 0;
+		if (n == 0)
+			break;
+		if (errno != EINTR && errno != EAGAIN)
+			return pf_err_sys(
+			    err, PF_ETEMP, "cannot wait for the server");
+	}
+	return pf_err_set(err, PF_ETEMP,
+	    "timed out after %s seconds waiting for the server",
+	    stream_seconds(timeout_ms, secs, sizeof(secs)));
+}
+
+/* Read what the kernel has, waiting for the first byte under the timeout. */
+static ssize_t
+stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+{
+	long long deadline = stream_deadline(s->timeout_ms);
+	ssize_t n;
+
+	for (;;) {
+		n = read(s->fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return pf_err_sys(
+			    err, PF_ETEMP, "cannot read from the server");
+		if (stream_wait(s->fd, POLLIN, deadline, s->timeout_ms, err) ==
+		    -1)
+			return -1;
+	}
+}
+
+/*
+ * Write what the socket takes; MSG_NOSIGNAL turns a closed peer into
+ * EPIPE instead of a SIGPIPE. A non-socket fd (a test pipe) uses write().
+ */
+static ssize_t
+stream_tcp_write(
+    struct stream *s, const void *buf, size_t len, struct pf_err *err)
+{
+	long long deadline = stream_deadline(s->timeout_ms);
+	ssize_t n;
+
+	for (;;) {
+		n = send(s->fd, buf, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == ENOTSOCK)
+			n = write(s->fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return pf_err_sys(
+			    err, PF_ETEMP, "cannot write to the server");
+		if (stream_wait(s->fd, POLLOUT, deadline, s->timeout_ms, err) ==
+		    -1)
+			return -1;
+	}
+}
+
+static const struct stream_ops stream_tcp_ops = {
+    .read = stream_tcp_read,
+    .write = stream_tcp_write,
+    .close = NULL,
+    .pending = NULL,
+};
+
+struct stream *
+stream_tcp_new(int fd, int timeout_ms)
+{
+	struct stream *s;
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) != -1 && (fl & O_NONBLOCK) == 0)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if ((fl = fcntl(fd, F_GETFD)) != -1 && (fl & FD_CLOEXEC) == 0)
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	s = xcalloc(1, sizeof(*s));
+	s->ops = &stream_tcp_ops;
+	s->fd = fd;
+	s->impl = NULL;
+	s->timeout_ms = timeout_ms;
+	return s;
+}
