@@ -1,0 +1,1126 @@
+/*
+ * uidl.c: the seen-message state of one account (a CRC-checked journal
+ * of text records, compacted atomically) and the per-account lock.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "popfetch/err.h"
+#include "popfetch/log.h"
+#include "popfetch/uidl.h"
+#include "popfetch/xmalloc.h"
+#include "compat.h"
+
+#define UIDL_MAGIC	   "popfetch-state"
+#define UIDL_VERSION	   "1"
+#define UIDL_NAME_MAX	   100	       /* longest account file base name */
+#define UIDL_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
+#define UIDL_TMP_TRIES	   100
+
+/* One record in the hash table; r.uid points at uid[]. */
+struct ent {
+	struct uidl_rec r;
+	size_t linelen; /* its line's length in a compacted file */
+	char uid[];
+};
+
+/* A growing byte buffer for record lines. */
+struct buf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+struct uidl_state {
+	char *dir;
+	char *path;	  /* DIR/<file>.state */
+	char *esc_id;	  /* escaped account id, as in the header */
+	int fd;		  /* O_APPEND fd; -1: the next flush rewrites */
+	off_t file_size;  /* bytes of good records in the file */
+	off_t trunc_to;	  /* >= 0: cut a torn tail here before appending */
+	struct ent **tab; /* open addressing, linear probing */
+	uint64_t *hashes; /* tab[i]'s hash, probed without a cache miss */
+	size_t cap;	  /* power of two */
+	size_t count;
+	size_t live_bytes; /* size of the file once compacted */
+	size_t hdr_len;
+	size_t login_len; /* length of the live L line, 0 when none */
+	time_t last_login;
+	struct buf pend; /* record lines not yet flushed */
+	uint64_t k0, k1; /* hash key */
+};
+
+static uint32_t crc_table[256];
+static bool crc_ready;
+
+/* Build the IEEE CRC-32 table once (reflected polynomial 0xedb88320). */
+static void
+crc_init(void)
+{
+	uint32_t c;
+	int i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = (uint32_t)i;
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? 0xedb88320U ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+	crc_ready = true;
+}
+
+/* CRC-32 as zlib computes it, so a record can be checked with any tool. */
+static uint32_t
+crc32_buf(const char *p, size_t n)
+{
+	uint32_t c = 0xffffffffU;
+	size_t i;
+
+	if (!crc_ready)
+		crc_init();
+	for (i = 0; i < n; i++)
+		c = crc_table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffU;
+}
+
+/* Rotate left, for SipHash. */
+static uint64_t
+rotl64(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                     \
+	do {                         \
+		v0 += v1;            \
+		v1 = rotl64(v1, 13); \
+		v1 ^= v0;            \
+		v0 = rotl64(v0, 32); \
+		v2 += v3;            \
+		v3 = rotl64(v3, 16); \
+		v3 ^= v2;            \
+		v0 += v3;            \
+		v3 = rotl64(v3, 21); \
+		v3 ^= v0;            \
+		v2 += v1;            \
+		v1 = rotl64(v1, 17); \
+		v1 ^= v2;            \
+		v2 = rotl64(v2, 32); \
+	} while (0)
+
+/*
+ * Keyed SipHash-1-3: UIDs come from the server, so a keyed hash keeps a
+ * hostile server from forcing every UID into one probe chain.
+ */
+static uint64_t
+siphash(uint64_t k0, uint64_t k1, const char *p, size_t n)
+{
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
+	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t m, b = (uint64_t)n << 56;
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i, blocks = n / 8;
+	int k;
+
+	for (i = 0; i < blocks; i++, s += 8) {
+		m = 0;
+		for (k = 7; k >= 0; k--)
+			m = (m << 8) | s[k];
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (k = (int)(n & 7) - 1; k >= 0; k--)
+		b |= (uint64_t)s[k] << (8 * k);
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Make room for n more bytes (plus a NUL) in b. */
+static void
+buf_reserve(struct buf *b, size_t n)
+{
+	size_t want = b->len + n + 1;
+
+	if (want <= b->cap)
+		return;
+	if (b->cap == 0)
+		b->cap = 256;
+	while (b->cap < want)
+		b->cap *= 2;
+	b->p = xreallocarray(b->p, b->cap, 1);
+}
+
+static void buf_addf(struct buf *b, const char *fmt, ...) PF_PRINTF(2, 3);
+
+/* Append printf-style text; record lines are built this way. */
+static void
+buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	(void)vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Seal the line that starts at b->p[start] with its CRC; returns its size. */
+static size_t
+buf_seal(struct buf *b, size_t start)
+{
+	uint32_t crc = crc32_buf(b->p + start, b->len - start);
+
+	buf_addf(b, " %08lx\n", (unsigned long)crc);
+	return b->len - start;
+}
+
+char *
+uidl_escape(const char *uid, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out, *o;
+	size_t i;
+
+	out = xreallocarray(NULL, len + 1, 3);
+	o = out;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)uid[i];
+
+		if (c < 0x21 || c > 0x7e || c == '%') {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		} else
+			*o++ = (char)c;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Value of one hex digit, or -1. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+uidl_unescape(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n + 1), *o = out;
+	int hi, lo;
+
+	while (*s != '\0') {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x21 || c > 0x7e)
+			goto bad;
+		if (c != '%') {
+			*o++ = *s++;
+			continue;
+		}
+		if ((hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
+			goto bad;
+		if (hi == 0 && lo == 0)
+			goto bad; /* a NUL cannot live in a C string */
+		*o++ = (char)(hi << 4 | lo);
+		s += 3;
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+char *
+uidl_account_file(const char *account_id)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t i, n = strlen(account_id), cut;
+	struct buf b = {NULL, 0, 0};
+
+	buf_reserve(&b, n * 3);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)account_id[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		    c == '_' || c == '@')
+			b.p[b.len++] = (char)c;
+		else {
+			b.p[b.len++] = '%';
+			b.p[b.len++] = hex[c >> 4];
+			b.p[b.len++] = hex[c & 15];
+		}
+	}
+	b.p[b.len] = '\0';
+	if (b.len <= UIDL_NAME_MAX)
+		return b.p;
+
+	/* Keep a readable prefix (never half an escape), then a hash. */
+	cut = UIDL_NAME_MAX - 17;
+	for (i = cut >= 2 ? cut - 2 : 0; i < cut; i++)
+		if (b.p[i] == '%') {
+			cut = i;
+			break;
+		}
+	if (EVP_Digest(account_id, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < 8)
+		memset(md, 0, 8); /* cannot happen; still a stable name */
+	b.len = cut;
+	buf_addf(&b, "-");
+	for (i = 0; i < 8; i++)
+		buf_addf(&b, "%02x", md[i]);
+	return b.p;
+}
+
+/* Create path and its parents with mode 0700, like mkdir -p. */
+static int
+mkdirs(const char *path, struct pf_err *err)
+{
+	char *p = xstrdup(path), *s;
+	struct stat sb;
+
+	if (*p == '\0') {
+		free(p);
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "cannot create state directory '': empty path");
+	}
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		(void)mkdir(p, 0700); /* failures show at the last step */
+		*s = '/';
+	}
+	free(p);
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot create state directory '%s'", path);
+	if (stat(path, &sb) == -1)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot create state directory '%s'", path);
+	if (!S_ISDIR(sb.st_mode)) {
+		errno = ENOTDIR;
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot create state directory '%s'", path);
+	}
+	return 0;
+}
+
+/* write(2) all of p, retrying short writes and EINTR; -1 with errno. */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+uidl_lock(const char *state_dir, const char *account_id, struct pf_err *err)
+{
+	char *name = NULL, *path = NULL, pidbuf[32], *end;
+	int fd = -1, saved, n;
+	ssize_t r;
+	long pid;
+
+	if (mkdirs(state_dir, err) == -1)
+		return -1;
+	name = uidl_account_file(account_id);
+	path = xasprintf("%s/%s.lock", state_dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot create lock file '%s'", path);
+		goto fail;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK && errno != EAGAIN) {
+			pf_err_sys(
+			    err, PF_ECANTCREAT, "cannot lock '%s'", path);
+			goto fail;
+		}
+		do
+			r = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+		while (r == -1 && errno == EINTR);
+		pidbuf[r > 0 ? r : 0] = '\0';
+		errno = 0;
+		pid = strtol(pidbuf, &end, 10);
+		if (errno == 0 && end != pidbuf && pid > 0 &&
+		    (*end == '\n' || *end == '\0'))
+			pf_err_set(err, PF_ETEMP,
+			    "account '%s' is already being fetched (pid %ld)",
+			    account_id, pid);
+		else
+			pf_err_set(err, PF_ETEMP,
+			    "account '%s' is already being fetched",
+			    account_id);
+		goto fail;
+	}
+	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(pidbuf) || ftruncate(fd, 0) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1 ||
+	    write_all(fd, pidbuf, (size_t)n) == -1) {
+		pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot write lock file '%s'", path);
+		goto fail;
+	}
+	free(name);
+	free(path);
+	return fd;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	free(name);
+	free(path);
+	errno = saved;
+	return -1;
+}
+
+void
+uidl_unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	(void)flock(fd, LOCK_UN); /* also for copies a fork may hold */
+	close(fd);
+}
+
+/* The table slot holding uid, or the empty slot where it would go. */
+static size_t
+slot_of(const struct uidl_state *st, const char *uid, uint64_t h)
+{
+	size_t mask = st->cap - 1, i = (size_t)h & mask;
+
+	while (st->tab[i] != NULL) {
+		if (st->hashes[i] == h && strcmp(st->tab[i]->uid, uid) == 0)
+			break;
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+/* Double the table, keeping the load factor at most one half. */
+static void
+tab_grow(struct uidl_state *st)
+{
+	struct ent **old = st->tab;
+	uint64_t *oldh = st->hashes;
+	size_t oldcap = st->cap, i, j, mask;
+
+	st->cap = oldcap ? oldcap * 2 : 64;
+	st->tab = xcalloc(st->cap, sizeof(*st->tab));
+	st->hashes = xcalloc(st->cap, sizeof(*st->hashes));
+	mask = st->cap - 1;
+	for (i = 0; i < oldcap; i++) {
+		if (old[i] == NULL)
+			continue;
+		j = (size_t)oldh[i] & mask;
+		while (st->tab[j] != NULL)
+			j = (j + 1) & mask;
+		st->tab[j] = old[i];
+		st->hashes[j] = oldh[i];
+	}
+	free(old);
+	free(oldh);
+}
+
+/* Find the entry for uid, or NULL. */
+static struct ent *
+ent_get(const struct uidl_state *st, const char *uid, uint64_t h)
+{
+	return st->tab[slot_of(st, uid, h)];
+}
+
+/* Insert or update the entry for uid, keeping live_bytes right. */
+static void
+ent_put(struct uidl_state *st, const char *uid, uint64_t h,
+    unsigned long long size, time_t first_seen, char kind, size_t linelen)
+{
+	size_t i, n;
+	struct ent *e;
+
+	if ((st->count + 1) * 2 > st->cap)
+		tab_grow(st);
+	i = slot_of(st, uid, h);
+	if ((e = st->tab[i]) == NULL) {
+		n = strlen(uid);
+		e = xmalloc(sizeof(*e) + n + 1);
+		memcpy(e->uid, uid, n + 1);
+		e->r.uid = e->uid;
+		e->linelen = 0;
+		st->tab[i] = e;
+		st->hashes[i] = h;
+		st->count++;
+	}
+	st->live_bytes -= e->linelen;
+	st->live_bytes += linelen;
+	e->linelen = linelen;
+	e->r.size = size;
+	e->r.first_seen = first_seen;
+	e->r.kind = kind;
+}
+
+/* Remove uid's entry; backward shifting keeps probe chains unbroken. */
+static void
+ent_del(struct uidl_state *st, const char *uid, uint64_t h)
+{
+	size_t mask = st->cap - 1, i = slot_of(st, uid, h), j, k;
+
+	if (st->tab[i] == NULL)
+		return;
+	st->live_bytes -= st->tab[i]->linelen;
+	free(st->tab[i]);
+	st->tab[i] = NULL;
+	st->count--;
+	for (j = (i + 1) & mask; st->tab[j] != NULL; j = (j + 1) & mask) {
+		k = (size_t)st->hashes[j] & mask;
+		/* Move tab[j] into the hole unless its home lies in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		st->tab[i] = st->tab[j];
+		st->hashes[i] = st->hashes[j];
+		st->tab[j] = NULL;
+		i = j;
+	}
+}
+
+/* Hash a UID with this state's key. */
+static uint64_t
+uid_hash(const struct uidl_state *st, const char *uid)
+{
+	return siphash(st->k0, st->k1, uid, strlen(uid));
+}
+
+/* Append a D/K line for a record to b; returns the line's length. */
+static size_t
+add_rec_line(struct buf *b, const char *esc, unsigned long long size,
+    time_t first_seen, char kind)
+{
+	size_t start = b->len;
+
+	buf_addf(b, "%c %s %llu %lld", kind, esc, size, (long long)first_seen);
+	return buf_seal(b, start);
+}
+
+/* Append the header line to b; returns its length. */
+static size_t
+add_header_line(struct buf *b, const char *esc_id)
+{
+	size_t start = b->len;
+
+	buf_addf(b, "%s %s %s", UIDL_MAGIC, UIDL_VERSION, esc_id);
+	return buf_seal(b, start);
+}
+
+/* Append an L line to b; returns its length. */
+static size_t
+add_login_line(struct buf *b, time_t t)
+{
+	size_t start = b->len;
+
+	buf_addf(b, "L %lld", (long long)t);
+	return buf_seal(b, start);
+}
+
+/* Allocate an empty state for account_id in dir. */
+static struct uidl_state *
+state_new(const char *dir, const char *account_id)
+{
+	struct uidl_state *st = xcalloc(1, sizeof(*st));
+	struct buf hb = {NULL, 0, 0};
+	unsigned char key[16];
+	char *name;
+	int i;
+
+	st->dir = xstrdup(dir);
+	name = uidl_account_file(account_id);
+	st->path = xasprintf("%s/%s.state", dir, name);
+	free(name);
+	st->esc_id = uidl_escape(account_id, strlen(account_id));
+	st->fd = -1;
+	st->trunc_to = -1;
+	st->hdr_len = add_header_line(&hb, st->esc_id);
+	free(hb.p);
+	st->live_bytes = st->hdr_len;
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		/* Weaker, but the table still works. */
+		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+
+		memcpy(key, &t, 8);
+		memcpy(key + 8, &st, sizeof(st) < 8 ? sizeof(st) : 8);
+	}
+	for (i = 0; i < 8; i++) {
+		st->k0 = st->k0 << 8 | key[i];
+		st->k1 = st->k1 << 8 | key[8 + i];
+	}
+	tab_grow(st);
+	return st;
+}
+
+/* Parse an unsigned decimal made of digits only; -1 when it is not. */
+static int
+parse_ull(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return 0;
+}
+
+/* Parse a decimal time, possibly negative; -1 when it is not one. */
+static int
+parse_time(const char *s, time_t *out)
+{
+	unsigned long long v;
+	bool neg = false;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	if (parse_ull(s, &v) == -1 || v > (unsigned long long)LLONG_MAX)
+		return -1;
+	*out = (time_t)(neg ? -(long long)v : (long long)v);
+	return 0;
+}
+
+/* Split s at every space (empty fields kept); returns the field count. */
+static int
+split(char *s, char **f, int max)
+{
+	int n = 0;
+
+	for (;;) {
+		if (n == max)
+			return max + 1;
+		f[n++] = s;
+		if ((s = strchr(s, ' ')) == NULL)
+			return n;
+		*s++ = '\0';
+	}
+}
+
+/* Report corruption with the advice the user needs. */
+static int
+corrupt(const struct uidl_state *st, struct pf_err *err, size_t line,
+    const char *why)
+{
+	return pf_err_set(err, PF_EDATA,
+	    "state file '%s' is corrupt (line %zu): %s; move it away to start "
+	    "over (this re-fetches everything)",
+	    st->path, line, why);
+}
+
+/* True when line[0..n) ends in " xxxxxxxx" holding the CRC of the rest. */
+static bool
+crc_ok(const char *line, size_t n)
+{
+	uint32_t want = 0;
+	size_t i;
+	int v;
+
+	if (n < 9 || line[n - 9] != ' ')
+		return false;
+	for (i = n - 8; i < n; i++) {
+		if ((line[i] < '0' || line[i] > '9') &&
+		    (line[i] < 'a' || line[i] > 'f'))
+			return false;
+		v = hexval(line[i]);
+		want = want << 4 | (uint32_t)v;
+	}
+	return crc32_buf(line, n - 9) == want;
+}
+
+/* Check the header fields (line 1, CRC already checked). */
+static int
+parse_header(struct uidl_state *st, char *s, struct pf_err *err)
+{
+	char *f[4], shown[64], why[200];
+	int n = split(s, f, 3);
+
+	if (n < 2 || strcmp(f[0], UIDL_MAGIC) != 0)
+		return corrupt(st, err, 1, "not a popfetch state file");
+	if (strcmp(f[1], UIDL_VERSION) != 0) {
+		pf_sanitize(shown, sizeof(shown), f[1], strlen(f[1]));
+		snprintf(why, sizeof(why), "unsupported version '%s'", shown);
+		return corrupt(st, err, 1, why);
+	}
+	if (n != 3)
+		return corrupt(st, err, 1, "bad header");
+	if (strcmp(f[2], st->esc_id) != 0) {
+		pf_sanitize(shown, sizeof(shown), f[2], strlen(f[2]));
+		snprintf(why, sizeof(why), "it belongs to account '%s'", shown);
+		return corrupt(st, err, 1, why);
+	}
+	return 0;
+}
+
+/* Apply one record line (CRC already checked) to the state. */
+static int
+parse_record(struct uidl_state *st, char *s, size_t linelen, size_t lineno,
+    struct pf_err *err)
+{
+	char *f[5], *uid;
+	unsigned long long size;
+	time_t t;
+	int n = split(s, f, 4);
+
+	if (strcmp(f[0], "D") == 0 || strcmp(f[0], "K") == 0) {
+		if (n != 4 || parse_ull(f[2], &size) == -1 ||
+		    parse_time(f[3], &t) == -1)
+			return corrupt(st, err, lineno, "bad record");
+		if ((uid = uidl_unescape(f[1])) == NULL)
+			return corrupt(st, err, lineno, "bad uid escape");
+		ent_put(st, uid, uid_hash(st, uid), size, t, f[0][0], linelen);
+		free(uid);
+	} else if (strcmp(f[0], "F") == 0) {
+		if (n != 2)
+			return corrupt(st, err, lineno, "bad record");
+		if ((uid = uidl_unescape(f[1])) == NULL)
+			return corrupt(st, err, lineno, "bad uid escape");
+		ent_del(st, uid, uid_hash(st, uid));
+		free(uid);
+	} else if (strcmp(f[0], "L") == 0) {
+		if (n != 2 || parse_time(f[1], &t) == -1)
+			return corrupt(st, err, lineno, "bad record");
+		st->last_login = t;
+		st->live_bytes -= st->login_len;
+		st->login_len = t != 0 ? linelen : 0;
+		st->live_bytes += st->login_len;
+	} else
+		return corrupt(st, err, lineno, "unknown record");
+	return 0;
+}
+
+/* Apply the whole file image p[0..len); sets file_size and trunc_to. */
+static int
+parse_file(struct uidl_state *st, char *p, size_t len, struct pf_err *err)
+{
+	size_t pos = 0, lineno = 0, n;
+	char *line, *nl;
+
+	if (len == 0)
+		return corrupt(st, err, 1, "the file is empty");
+	while (pos < len) {
+		lineno++;
+		line = p + pos;
+		nl = memchr(line, '\n', len - pos);
+		n = nl != NULL ? (size_t)(nl - line) : len - pos;
+		if (nl == NULL || !crc_ok(line, n)) {
+			if (lineno == 1)
+				return corrupt(st, err, 1, "bad header");
+			if (nl != NULL && nl + 1 != p + len)
+				return corrupt(st, err, lineno, "bad checksum");
+			log_warning("state file '%s': %s", st->path,
+			    "dropping a torn last record");
+			st->trunc_to = (off_t)pos;
+			break;
+		}
+		if (memchr(line, '\0', n) != NULL)
+			return corrupt(st, err, lineno, "NUL byte");
+		line[n - 9] = '\0';
+		if (lineno == 1) {
+			if (parse_header(st, line, err) == -1)
+				return -1;
+		} else if (parse_record(st, line, n + 1, lineno, err) == -1)
+			return -1;
+		pos += n + 1;
+	}
+	st->file_size = st->trunc_to >= 0 ? st->trunc_to : (off_t)len;
+	return 0;
+}
+
+/* Read all of fd into a new buffer; -1 with errno. */
+static int
+read_all(int fd, char **out, size_t *outlen)
+{
+	struct buf b = {NULL, 0, 0};
+	ssize_t r;
+
+	for (;;) {
+		buf_reserve(&b, 65536);
+		r = read(fd, b.p + b.len, b.cap - b.len - 1);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			free(b.p);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+	}
+	*out = b.p;
+	*outlen = b.len;
+	return 0;
+}
+
+struct uidl_state *
+uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
+{
+	struct uidl_state *st;
+	struct stat sb;
+	char *data = NULL;
+	size_t len = 0;
+
+	if (access(state_dir, W_OK | X_OK) == -1) {
+		pf_err_sys(err, PF_ECANTCREAT,
+		    "state directory '%s' is not writable", state_dir);
+		return NULL;
+	}
+	st = state_new(state_dir, account_id);
+	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (st->fd == -1) {
+		if (errno == ENOENT)
+			return st;
+		pf_err_sys(err, PF_ECANTCREAT, "cannot open state file '%s'",
+		    st->path);
+		goto fail;
+	}
+	if (fstat(st->fd, &sb) == -1 || read_all(st->fd, &data, &len) == -1) {
+		pf_err_sys(err, PF_ECANTCREAT, "cannot read state file '%s'",
+		    st->path);
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		pf_err_set(err, PF_ECANTCREAT,
+		    "state file '%s' is not a regular file", st->path);
+		goto fail;
+	}
+	if (parse_file(st, data, len, err) == -1)
+		goto fail;
+	free(data);
+	log_debug("state file '%s': %zu records", st->path, st->count);
+	return st;
+fail:
+	free(data);
+	uidl_free(st);
+	return NULL;
+}
+
+const struct uidl_rec *
+uidl_find(const struct uidl_state *st, const char *uid)
+{
+	struct ent *e = ent_get(st, uid, uid_hash(st, uid));
+
+	return e != NULL ? &e->r : NULL;
+}
+
+void
+uidl_set(struct uidl_state *st, const char *uid, unsigned long long size,
+    time_t first_seen, char kind)
+{
+	uint64_t h = uid_hash(st, uid);
+	struct ent *e = ent_get(st, uid, h);
+	size_t linelen;
+	char *esc;
+
+	if (kind != UIDL_KEPT)
+		kind = UIDL_DELIVERED;
+	if (e != NULL && e->r.size == size && e->r.first_seen == first_seen &&
+	    e->r.kind == kind)
+		return; /* nothing changes; keep the journal short */
+	esc = uidl_escape(uid, strlen(uid));
+	linelen = add_rec_line(&st->pend, esc, size, first_seen, kind);
+	free(esc);
+	ent_put(st, uid, h, size, first_seen, kind, linelen);
+}
+
+void
+uidl_forget(struct uidl_state *st, const char *uid)
+{
+	uint64_t h = uid_hash(st, uid);
+	size_t start = st->pend.len;
+	char *esc;
+
+	if (ent_get(st, uid, h) == NULL)
+		return;
+	esc = uidl_escape(uid, strlen(uid));
+	buf_addf(&st->pend, "F %s", esc);
+	(void)buf_seal(&st->pend, start);
+	free(esc);
+	ent_del(st, uid, h);
+}
+
+size_t
+uidl_count(const struct uidl_state *st)
+{
+	return st->count;
+}
+
+void
+uidl_foreach(const struct uidl_state *st,
+    void (*fn)(void *ctx, const struct uidl_rec *r), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < st->cap; i++)
+		if (st->tab[i] != NULL)
+			fn(ctx, &st->tab[i]->r);
+}
+
+time_t
+uidl_last_login(const struct uidl_state *st)
+{
+	return st->last_login;
+}
+
+void
+uidl_set_last_login(struct uidl_state *st, time_t t)
+{
+	size_t len;
+
+	if (t == st->last_login)
+		return;
+	len = add_login_line(&st->pend, t);
+	st->last_login = t;
+	st->live_bytes -= st->login_len;
+	st->login_len = t != 0 ? len : 0;
+	st->live_bytes += st->login_len;
+}
+
+/* fsync a directory so a rename in it survives a crash. */
+static int
+sync_dir(const char *dir)
+{
+	int fd, rc, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* Create a new, unique temp file next to the state file. */
+static int
+open_temp(const struct uidl_state *st, char **tmp)
+{
+	static unsigned int counter;
+	int fd, i;
+
+	for (i = 0; i < UIDL_TMP_TRIES; i++) {
+		*tmp = xasprintf(
+		    "%s.tmp.%ld.%u", st->path, (long)getpid(), counter++);
+		fd = open(*tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1)
+			return fd;
+		free(*tmp);
+		*tmp = NULL;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Replace the state file with header + live records (temp file, fsync,
+ * rename, fsync of the directory), then reopen the append fd.
+ */
+static int
+rewrite(struct uidl_state *st, struct pf_err *err)
+{
+	struct buf b = {NULL, 0, 0};
+	char *tmp = NULL, *esc;
+	size_t i;
+	int fd, saved, rc = -1;
+	struct ent *e;
+
+	buf_reserve(&b, st->live_bytes);
+	(void)add_header_line(&b, st->esc_id);
+	for (i = 0; i < st->cap; i++) {
+		if ((e = st->tab[i]) == NULL)
+			continue;
+		esc = uidl_escape(e->uid, strlen(e->uid));
+		e->linelen = add_rec_line(
+		    &b, esc, e->r.size, e->r.first_seen, e->r.kind);
+		free(esc);
+	}
+	if (st->last_login != 0)
+		(void)add_login_line(&b, st->last_login);
+
+	if ((fd = open_temp(st, &tmp)) == -1) {
+		pf_err_sys(
+		    err, PF_EIO, "cannot write state file '%s'", st->path);
+		goto out;
+	}
+	if (write_all(fd, b.p, b.len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		goto tmpfail;
+	}
+	if (close(fd) == -1) {
+		saved = errno;
+		goto tmpfail;
+	}
+	PF_FAULT("uidl-rename");
+	if (rename(tmp, st->path) == -1) {
+		saved = errno;
+		goto tmpfail;
+	}
+	/* The new file is in place: memory now matches it. */
+	st->file_size = (off_t)b.len;
+	st->live_bytes = b.len;
+	st->trunc_to = -1;
+	st->pend.len = 0;
+	if (st->fd != -1)
+		close(st->fd);
+	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (sync_dir(st->dir) == -1) {
+		pf_err_sys(
+		    err, PF_EIO, "cannot sync state directory '%s'", st->dir);
+		goto out;
+	}
+	if (st->fd == -1) {
+		pf_err_sys(
+		    err, PF_EIO, "cannot open state file '%s'", st->path);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+tmpfail:
+	(void)unlink(tmp);
+	errno = saved;
+	pf_err_sys(err, PF_EIO, "cannot write state file '%s'", st->path);
+out:
+	free(tmp);
+	free(b.p);
+	return rc;
+}
+
+int
+uidl_flush(struct uidl_state *st, struct pf_err *err)
+{
+	struct pf_err cerr;
+	int saved;
+
+	if (st->fd == -1)
+		return rewrite(st, err);
+	if (st->pend.len == 0 && st->trunc_to < 0)
+		return 0;
+	if (st->trunc_to >= 0) {
+		if (ftruncate(st->fd, st->trunc_to) == -1)
+			return pf_err_sys(err, PF_EIO,
+			    "cannot write state file '%s'", st->path);
+		st->file_size = st->trunc_to;
+		st->trunc_to = -1;
+	}
+	if (st->pend.len > 0) {
+		if (write_all(st->fd, st->pend.p, st->pend.len) == -1)
+			goto fail;
+		PF_FAULT("uidl-append");
+		if (fdatasync(st->fd) == -1)
+			goto fail;
+		st->file_size += (off_t)st->pend.len;
+		st->pend.len = 0;
+	}
+	if ((size_t)st->file_size > 2 * st->live_bytes + UIDL_COMPACT_SLACK &&
+	    rewrite(st, &cerr) == -1)
+		log_warning("%s", cerr.msg); /* the journal is durable */
+	return 0;
+fail:
+	saved = errno;
+	(void)ftruncate(st->fd, st->file_size); /* no torn garbage left */
+	errno = saved;
+	return pf_err_sys(
+	    err, PF_EIO, "cannot write state file '%s'", st->path);
+}
+
+int
+uidl_compact(struct uidl_state *st, struct pf_err *err)
+{
+	if (st->fd == -1)
+		return rewrite(st, err);
+	if (uidl_flush(st, err) == -1)
+		return -1;
+	return rewrite(st, err);
+}
+
+void
+uidl_free(struct uidl_state *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->cap; i++)
+		free(st->tab[i]);
+	free(st->tab);
+	free(st->hashes);
+	if (st->fd != -1)
+		close(st->fd);
+	free(st->pend.p);
+	free(st->dir);
+	free(st->path);
+	free(st->esc_id);
+	free(st);
+}
