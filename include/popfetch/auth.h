@@ -25,7 +25,7 @@ enum auth_mech {
 	AUTH_XOAUTH2,
 	AUTH_OAUTHBEARER,
 };
-extern const char *const auth_mech_names[]; /* "auto", "user", ... */
+extern const char *const auth_mech_names[]; /* "auto", "user", ..., NULL */
 
 /* Parse a --auth value (case-insensitive). Returns 0 or -1. */
 int auth_mech_parse(const char *s, enum auth_mech *out);
