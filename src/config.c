@@ -116,11 +116,11 @@ config_settings_free(struct config_settings *s)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		free(s->v[i].key);
 		if (s->v[i].value != NULL && strcmp(s->v[i].key, "password") == 0)
 			xfree_secret(s->v[i].value);
 		else
 			free(s->v[i].value);
+		free(s->v[i].key);
 		free(s->v[i].file);
 	}
 	free(s->v);

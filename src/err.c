@@ -24,6 +24,8 @@ static const char *const errc_names[] = {
 };
 
 /* Format into err->msg; shared by the public setters. */
+static void err_vset(struct pf_err *err, enum pf_errc code, const char *fmt,
+    va_list ap) PF_PRINTF(3, 0);
 static void
 err_vset(struct pf_err *err, enum pf_errc code, const char *fmt, va_list ap)
 {

@@ -747,13 +747,14 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	const char **sorted = NULL;
 	unsigned long i, next, nfetch = 0, window;
 	unsigned long deleted_before = r->st->deleted;
+	unsigned long long total;
 	size_t nsorted = 0;
 	int ret = -1;
 
 	*more = false;
 	if (session_open(r, err) < 0 || session_login(r, err) < 0)
 		goto out;
-	if (pop3_stat(&r->p, &r->count, NULL, err) < 0)
+	if (pop3_stat(&r->p, &r->count, &total, err) < 0)
 		goto out;
 	if (pop3_listings(&r->p, r->count, true, &r->msgs, &r->have_uidl,
 	    err) < 0)
