@@ -87,7 +87,9 @@ struct pop3 {
 	int trace;
 	/* commands sent and not yet answered, oldest first (ring) */
 	enum pop3_cmd pending[256];
+	bool pending_ml[256]; /* +OK to it opens a multi-line response */
 	unsigned pend_head, pend_count;
+	bool body_due; /* +OK to a multi-line command read, body not yet */
 	/* output not yet written (pipelining batches commands) */
 	char *out;
 	size_t outlen, outcap;
@@ -143,7 +145,9 @@ int pop3_flush(struct pop3 *p, struct pf_err *err);
  * when the pending command is AUTH or SASL; p->text holds the base64),
  * or -1: PF_EPROTO (bad status line, unsolicited data), PF_ETEMP.
  * After POP3_OK to LIST/UIDL without argument, CAPA, RETR or TOP the
- * caller must consume the body with pop3_lines() or pop3_body().
+ * caller must consume the body with pop3_lines() or pop3_body(); calling
+ * pop3_reply() before that is PF_ESOFTWARE. A lone "+" also counts as
+ * POP3_CONT for AUTH/SASL. Status lines over 4 KiB are PF_EPROTO.
  */
 int pop3_reply(struct pop3 *p, struct pf_err *err);
 
