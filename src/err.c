@@ -138,12 +138,40 @@ pf_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen)
 }
 
 #ifdef POPFETCH_FAULT
+/*
+ * $POPFETCH_FAULT_AT is "name" (the first time the point is reached) or
+ * "name:k" (the k-th time). Dying with _exit() is what a kill -9 does to
+ * the files: nothing is flushed or cleaned up.
+ */
 void
 pf_fault_point(const char *name)
 {
+	static unsigned long hits;
 	const char *at = getenv("POPFETCH_FAULT_AT");
+	size_t len = strlen(name);
+	unsigned long k = 1;
 
-	if (at != NULL && strcmp(at, name) == 0)
+	if (at == NULL || strncmp(at, name, len) != 0)
+		return;
+	if (at[len] == ':')
+		k = strtoul(at + len + 1, NULL, 10);
+	else if (at[len] != '\0')
+		return;
+	if (++hits >= k)
+		_exit(137);
+}
+
+void
+pf_fault_bytes(unsigned long long total)
+{
+	static long long limit = -2;
+
+	if (limit == -2) {
+		const char *v = getenv("POPFETCH_FAULT_AFTER_BYTES");
+
+		limit = v != NULL ? strtoll(v, NULL, 10) : -1;
+	}
+	if (limit >= 0 && total >= (unsigned long long)limit)
 		_exit(137);
 }
 #endif

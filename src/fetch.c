@@ -407,7 +407,13 @@ handle_reply(struct run *r, struct pf_err *err)
 		return 0;
 	}
 	if (rc == POP3_OK) {
+		char ubuf[64];
+
 		r->deleted[r->ndeleted++] = f.idx;
+		log_info("message %lu (uid %s) marked for deletion (%s)", m->n,
+		    uid_shown(m->uid, ubuf, sizeof(ubuf)),
+		    r->mi[f.idx].act == ACT_FETCH ? "delivered" :
+		    r->mi[f.idx].why);
 		PF_FAULT("after_dele");
 		return 0;
 	}
@@ -794,7 +800,13 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			nfetch++;
 			r->prog.total_bytes += r->msgs[i].size;
 		} else if (r->mi[i].act == ACT_SKIP) {
+			char ubuf[64];
+
 			r->st->skipped++;
+			log_info("message %lu (uid %s, %llu octets) left on the "
+			    "server: %s", r->msgs[i].n,
+			    uid_shown(r->msgs[i].uid, ubuf, sizeof(ubuf)),
+			    r->msgs[i].size, r->mi[i].why);
 		} else if (queue_cmd(r, POP3_CMD_DELE, i, err) < 0) {
 			goto out;
 		}

@@ -75,11 +75,19 @@ exit_code(enum pf_errc code)
 	return 70;
 }
 
+/* First signal: stop at the next safe point (the message being received
+ * is finished or dropped, what is durable is recorded, QUIT). A second
+ * one gets the default action, for a user who wants out at once. */
 static void
 on_signal(int sig)
 {
-	(void)sig;
+	struct sigaction sa;
+
 	fetch_request_stop();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
 }
 
 /* Clear the bar's line before a log line is written. */

@@ -9,8 +9,10 @@ stream_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 {
 	ssize_t n = s->ops->read(s, buf, len, err);
 
-	if (n > 0)
+	if (n > 0) {
 		s->bytes_in += (unsigned long long)n;
+		PF_FAULT_BYTES(s->bytes_in);
+	}
 	return n;
 }
 

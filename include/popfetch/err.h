@@ -73,13 +73,20 @@ const char *pf_errc_name(enum pf_errc code);
  */
 char *pf_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen);
 
-/* Test builds only (POPFETCH_FAULT): _exit(137) when $POPFETCH_FAULT_AT
- * names this point, so crash tests can kill at exact places. */
+/*
+ * Test builds only (-DPOPFETCH_FAULT=ON): _exit(137) when
+ * $POPFETCH_FAULT_AT is "name" or "name:k" (the k-th time the point is
+ * reached), or once $POPFETCH_FAULT_AFTER_BYTES bytes have been received,
+ * so crash tests can kill the client at exact places.
+ */
 #ifdef POPFETCH_FAULT
 void pf_fault_point(const char *name);
-#define PF_FAULT(name) pf_fault_point(name)
+void pf_fault_bytes(unsigned long long total);
+#define PF_FAULT(name)	     pf_fault_point(name)
+#define PF_FAULT_BYTES(total) pf_fault_bytes(total)
 #else
-#define PF_FAULT(name) ((void)0)
+#define PF_FAULT(name)	     ((void)0)
+#define PF_FAULT_BYTES(total) ((void)0)
 #endif
 
 #endif
