@@ -843,8 +843,10 @@ out:
 int
 pop3_quit(struct pop3 *p, struct pf_err *err)
 {
-	if (pop3_cmd(p, POP3_CMD_QUIT, NULL, false, err) == -1)
+	if (pop3_cmd(p, POP3_CMD_QUIT, NULL, false, err) == -1 ||
+	    pop3_flush(p, err) == -1)
 		return -1;
+	PF_FAULT("after_quit_sent");
 	return pop3_reply(p, err);
 }
 
