@@ -107,10 +107,13 @@ const char *sink_last_where(const struct sink *sk);
 bool sink_has_token(struct sink *sk, const char *token);
 
 /*
- * mbox only: resolve a pending-append record left by a run that was
+ * mbox records: resolve a pending-append record left by a run that was
  * killed. For each UID it lists, confirm(ctx, uid) is called when the
  * append is complete; a partial append is truncated away. Call before
- * connecting. Returns 0 or -1 (PF_EIO, PF_ETEMP for a held lock).
+ * connecting. Works for every kind (the record names its own mbox). After
+ * confirms, the record stays until sink_synced_recorded(), so record the
+ * confirmed UIDs durably first. Returns 0 or -1 (PF_EIO, PF_ETEMP for a
+ * held lock).
  */
 typedef int (*sink_confirm_fn)(void *ctx, const char *uid,
     struct pf_err *err);
@@ -134,14 +137,17 @@ void sink_free(struct sink *sk);
 void sink_envelope_sender(const char *hdr, size_t len, char *out,
     size_t outsz);
 
-/* "From sender Thu Nov 26 19:13:36 2026\n" (asctime, local time). */
+/* "From sender Thu Nov 26 19:13:36 2026\n" (asctime, local time).
+ * Returns 0, or -1 when it does not fit in outsz. */
 int sink_from_line(char *out, size_t outsz, const char *sender, time_t t);
 
 /*
  * mboxrd quoting as a streaming filter: copies in[0..len) to out (which
  * must hold 2 * len + 16 bytes), adding one '>' to each line that matches
  * ^>*From . st (start at 0) carries the line state between calls. Returns
- * bytes written.
+ * bytes written. Up to 4 bytes of a possible "From" may be held back
+ * until the next call; a call with len 0 flushes them (at most 4 bytes
+ * to out) and resets *st to 0, for input that does not end in "\n".
  */
 size_t sink_mboxrd_quote(int *st, const char *in, size_t len, char *out);
 

@@ -1,0 +1,444 @@
+/*
+ * sink-maildir.c: Maildir delivery. Each message is written to tmp/ under
+ * a unique O_EXCL name, fsynced, closed, linked into new/ (never over an
+ * existing name) and unlinked from tmp/; the sync fsyncs new/ once for
+ * the whole batch.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "popfetch/log.h"
+#include "popfetch/sink.h"
+#include "popfetch/xmalloc.h"
+#include "compat.h"
+#include "sink-private.h"
+
+#define MAILDIR_NAME_MAX  512
+#define MAILDIR_NAME_TRIES 100
+
+struct maildir {
+	int dirfd, tmpfd, newfd;
+	char name[MAILDIR_NAME_MAX]; /* tmp/ name of the current message */
+	char *token;		     /* its token, or NULL */
+
+	/* The token set for sink_has_token(): open addressing. */
+	bool scanned;
+	uint64_t *keys;
+	unsigned char *used;
+	size_t cap, n;
+};
+
+/* True for errors that mean the disk, not the setup, failed. */
+static bool
+is_io_errno(int e)
+{
+	return e == ENOSPC || e == EIO || e == EDQUOT || e == EFBIG ||
+	    e == EROFS;
+}
+
+/* Parse 16 hex digits (exactly, up to end or '.') into v. */
+static bool
+token_parse(const char *s, size_t len, uint64_t *v)
+{
+	size_t i;
+
+	if (len != 16)
+		return false;
+	*v = 0;
+	for (i = 0; i < 16; i++) {
+		char c = s[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return false;
+		*v = (*v << 4) | d;
+	}
+	return true;
+}
+
+/* Mix a key so that nearby tokens spread over the table. */
+static size_t
+token_hash(uint64_t v)
+{
+	v ^= v >> 33;
+	v *= 0xff51afd7ed558ccdULL;
+	v ^= v >> 33;
+	return (size_t)v;
+}
+
+static bool
+set_has(const struct maildir *md, uint64_t v)
+{
+	size_t i;
+
+	if (md->cap == 0)
+		return false;
+	for (i = token_hash(v) & (md->cap - 1); md->used[i];
+	    i = (i + 1) & (md->cap - 1))
+		if (md->keys[i] == v)
+			return true;
+	return false;
+}
+
+/* Insert v, growing the table to keep it at most half full. */
+static void
+set_add(struct maildir *md, uint64_t v)
+{
+	size_t i;
+
+	if (set_has(md, v))
+		return;
+	if (2 * (md->n + 1) > md->cap) {
+		size_t ocap = md->cap, j;
+		uint64_t *okeys = md->keys;
+		unsigned char *oused = md->used;
+
+		md->cap = ocap ? 2 * ocap : 64;
+		md->keys = xcalloc(md->cap, sizeof(*md->keys));
+		md->used = xcalloc(md->cap, 1);
+		md->n = 0;
+		for (j = 0; j < ocap; j++)
+			if (oused[j])
+				set_add(md, okeys[j]);
+		free(okeys);
+		free(oused);
+	}
+	for (i = token_hash(v) & (md->cap - 1); md->used[i];
+	    i = (i + 1) & (md->cap - 1))
+		;
+	md->used[i] = 1;
+	md->keys[i] = v;
+	md->n++;
+}
+
+/*
+ * The token in a Maildir name: in the unique part (between the first and
+ * the second '.'), an 'h' followed by 16 hex digits at its end.
+ */
+static bool
+name_token(const char *name, uint64_t *v)
+{
+	const char *u = strchr(name, '.'), *e;
+
+	if (u == NULL)
+		return false;
+	u++;
+	if ((e = strchr(u, '.')) == NULL)
+		return false;
+	if (e - u < 17 || e[-17] != 'h')
+		return false;
+	return token_parse(e - 16, 16, v);
+}
+
+/* Add the tokens of every file in sub/ (new or cur) to the set. */
+static void
+scan_dir(struct sink *sk, struct maildir *md, const char *sub)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+	uint64_t v;
+
+	fd = openat(md->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warning("cannot read '%s/%s': %s", sk->path, sub,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && name_token(de->d_name, &v))
+			set_add(md, v);
+	closedir(d);
+}
+
+/* mkdir -p: create path and its missing parents (0700). */
+static int
+mkdir_parents(const char *path)
+{
+	char *p = xstrdup(path), *s;
+	int r = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
+			r = -1;
+			break;
+		}
+		*s = '/';
+	}
+	if (r == 0 && mkdir(p, 0700) == -1 && errno != EEXIST)
+		r = -1;
+	free(p);
+	return r;
+}
+
+/* Check that st (from lstat) is a real directory; set err if not. */
+static int
+check_dir(struct sink *sk, const char *what, const struct stat *st,
+    struct pf_err *err)
+{
+	if (S_ISLNK(st->st_mode))
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s': '%s' is a symbolic link",
+		    sk->path, what);
+	if (!S_ISDIR(st->st_mode))
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s': '%s' is not a directory",
+		    sk->path, what);
+	return 0;
+}
+
+/* Create or check the Maildir and its tmp/ new/ cur/, keeping fds. */
+static int
+maildir_init(struct sink *sk, struct pf_err *err)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	struct maildir *md;
+	struct stat st;
+	size_t i;
+
+	md = xcalloc(1, sizeof(*md));
+	md->dirfd = md->tmpfd = md->newfd = -1;
+	sk->impl = md;
+	if (mkdir_parents(sk->path) == -1)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s'", sk->path);
+	if (lstat(sk->path, &st) == -1)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s'", sk->path);
+	if (check_dir(sk, sk->path, &st, err) == -1)
+		return -1;
+	md->dirfd = open(sk->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (md->dirfd == -1)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s'", sk->path);
+	if (faccessat(AT_FDCWD, sk->path, W_OK | X_OK, AT_EACCESS) == -1)
+		return pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use Maildir '%s'", sk->path);
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		int fd;
+
+		if (mkdirat(md->dirfd, subs[i], 0700) == -1 &&
+		    errno != EEXIST)
+			return pf_err_sys(err, PF_ECANTCREAT,
+			    "cannot use Maildir '%s': cannot create '%s'",
+			    sk->path, subs[i]);
+		if (fstatat(md->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1)
+			return pf_err_sys(err, PF_ECANTCREAT,
+			    "cannot use Maildir '%s': '%s'", sk->path,
+			    subs[i]);
+		if (check_dir(sk, subs[i], &st, err) == -1)
+			return -1;
+		if (faccessat(md->dirfd, subs[i], W_OK | X_OK, AT_EACCESS) ==
+		    -1)
+			return pf_err_sys(err, PF_ECANTCREAT,
+			    "cannot use Maildir '%s': '%s'", sk->path,
+			    subs[i]);
+		fd = openat(md->dirfd, subs[i], O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1)
+			return pf_err_sys(err, PF_ECANTCREAT,
+			    "cannot use Maildir '%s': '%s'", sk->path,
+			    subs[i]);
+		if (i == 0)
+			md->tmpfd = fd;
+		else if (i == 1)
+			md->newfd = fd;
+		else
+			close(fd);
+	}
+	return 0;
+}
+
+/* Create tmp/NAME under a fresh unique name. */
+static int
+maildir_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
+{
+	struct maildir *md = sk->impl;
+	int fd = -1, tries;
+
+	free(md->token);
+	md->token = NULL;
+	for (tries = 0; tries < MAILDIR_NAME_TRIES; tries++) {
+		if (sink_maildir_name(md->name, sizeof(md->name), m->token) ==
+		    -1)
+			return pf_err_set(err, PF_ESOFTWARE,
+			    "cannot make a Maildir file name");
+		fd = openat(md->tmpfd, md->name, O_WRONLY | O_CREAT |
+		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1)
+		return pf_err_sys(err, is_io_errno(errno) ? PF_EIO :
+		    PF_ECANTCREAT, "cannot create '%s/tmp/%s'", sk->path,
+		    md->name);
+	if (m->token != NULL)
+		md->token = xstrdup(m->token);
+	sink_file_init(&sk->cur, fd);
+	return 0;
+}
+
+/* Drop the current tmp file after a failure; keeps errno. */
+static void
+maildir_discard(struct sink *sk)
+{
+	struct maildir *md = sk->impl;
+	int saved = errno;
+
+	sink_file_close(&sk->cur);
+	if (unlinkat(md->tmpfd, md->name, 0) == -1 && errno != ENOENT)
+		log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
+		    md->name, strerror(errno));
+	errno = saved;
+}
+
+static int
+maildir_write(struct sink *sk, const char *buf, size_t len,
+    struct pf_err *err)
+{
+	struct maildir *md = sk->impl;
+
+	if (sink_file_write(&sk->cur, buf, len) == 0)
+		return 0;
+	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
+	    md->name);
+	maildir_discard(sk);
+	sk->in_msg = false;
+	return -1;
+}
+
+/* fsync and close the tmp file, then link it into new/. */
+static int
+maildir_commit(struct sink *sk, struct pf_err *err)
+{
+	struct maildir *md = sk->impl;
+	char newname[MAILDIR_NAME_MAX];
+	int fd, tries, r;
+	uint64_t v;
+
+	if (sink_file_flush(&sk->cur) == -1 || fsync(sk->cur.fd) == -1)
+		goto fail;
+	fd = sk->cur.fd;
+	sk->cur.fd = -1;
+	sink_file_close(&sk->cur);
+	if (close(fd) == -1)
+		goto fail;
+	strlcpy(newname, md->name, sizeof(newname));
+	for (tries = 0;; tries++) {
+		r = linkat(md->tmpfd, md->name, md->newfd, newname, 0);
+		if (r == 0 || errno != EEXIST || tries == MAILDIR_NAME_TRIES)
+			break;
+		/* A name clash in new/: never overwrite, pick another. */
+		if (sink_maildir_name(newname, sizeof(newname), md->token) ==
+		    -1) {
+			errno = EEXIST;
+			break;
+		}
+	}
+	if (r == -1)
+		goto fail;
+	if (unlinkat(md->tmpfd, md->name, 0) == -1)
+		log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
+		    md->name, strerror(errno));
+	if (md->token != NULL && token_parse(md->token, strlen(md->token),
+	    &v))
+		set_add(md, v);
+	sink_set_where(sk, "%s/new/%s", sk->path, newname);
+	sk->ncommitted++;
+	return 0;
+fail:
+	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
+	    md->name);
+	maildir_discard(sk);
+	return -1;
+}
+
+static void
+maildir_abort(struct sink *sk)
+{
+	maildir_discard(sk);
+}
+
+/* One fsync of new/ makes every link of the batch durable. */
+static int
+maildir_sync(struct sink *sk, struct pf_err *err)
+{
+	struct maildir *md = sk->impl;
+
+	if (sk->ncommitted == 0)
+		return 0;
+	if (fsync(md->newfd) == -1)
+		return pf_err_sys(err, PF_EIO, "cannot sync '%s/new'",
+		    sk->path);
+	sk->ncommitted = 0;
+	return 0;
+}
+
+static bool
+maildir_has_token(struct sink *sk, const char *token)
+{
+	struct maildir *md = sk->impl;
+	uint64_t v;
+
+	if (!token_parse(token, strlen(token), &v))
+		return false;
+	if (!md->scanned) {
+		scan_dir(sk, md, "new");
+		scan_dir(sk, md, "cur");
+		md->scanned = true;
+	}
+	return set_has(md, v);
+}
+
+static void
+maildir_free(struct sink *sk)
+{
+	struct maildir *md = sk->impl;
+
+	if (md == NULL)
+		return;
+	if (md->dirfd != -1)
+		close(md->dirfd);
+	if (md->tmpfd != -1)
+		close(md->tmpfd);
+	if (md->newfd != -1)
+		close(md->newfd);
+	free(md->token);
+	free(md->keys);
+	free(md->used);
+	free(md);
+	sk->impl = NULL;
+}
+
+const struct sink_ops sink_maildir_ops = {
+	.init = maildir_init,
+	.open = maildir_open,
+	.write = maildir_write,
+	.commit = maildir_commit,
+	.abort = maildir_abort,
+	.sync = maildir_sync,
+	.has_token = maildir_has_token,
+	.synced_recorded = NULL,
+	.free = maildir_free,
+};

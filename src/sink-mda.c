@@ -1,0 +1,373 @@
+/*
+ * sink-mda.c: delivery through an MDA command run by /bin/sh -c. The
+ * message is spooled first so the MDA reads a file (never a pipe we must
+ * feed), and the lock-free commit is "the MDA exited 0 and read it all".
+ */
+#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addclosefrom_np */
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "popfetch/log.h"
+#include "popfetch/sink.h"
+#include "popfetch/xmalloc.h"
+#include "sink-private.h"
+
+extern char **environ;
+
+#define MDA_TAIL     200  /* bytes of stderr kept for the message */
+#define MDA_KILL_MS  2000 /* SIGTERM to SIGKILL */
+#define MDA_TICK_MS  20	  /* poll step while only waiting for the exit */
+
+struct mda_run {
+	pid_t pid;
+	int status;
+	bool exited;
+	bool timed_out;
+	char tail[MDA_TAIL]; /* the last bytes of stderr */
+	size_t tlen;
+};
+
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+mda_init(struct sink *sk, struct pf_err *err)
+{
+	const char *p;
+
+	for (p = sk->path; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '\0')
+		return pf_err_set(err, PF_ECONFIG, "empty MDA command");
+	return 0;
+}
+
+/* Remember the last MDA_TAIL bytes of what the MDA wrote to stderr. */
+static void
+tail_add(struct mda_run *r, const char *buf, size_t n)
+{
+	if (n >= MDA_TAIL) {
+		memcpy(r->tail, buf + n - MDA_TAIL, MDA_TAIL);
+		r->tlen = MDA_TAIL;
+		return;
+	}
+	if (r->tlen + n > MDA_TAIL) {
+		size_t drop = r->tlen + n - MDA_TAIL;
+
+		memmove(r->tail, r->tail + drop, r->tlen - drop);
+		r->tlen -= drop;
+	}
+	memcpy(r->tail + r->tlen, buf, n);
+	r->tlen += n;
+}
+
+/* Non-blocking waitpid; true once the child is reaped. */
+static bool
+reap(struct mda_run *r, int flags)
+{
+	pid_t p;
+
+	if (r->exited)
+		return true;
+	do
+		p = waitpid(r->pid, &r->status, flags);
+	while (p == -1 && errno == EINTR);
+	if (p == r->pid || (p == -1 && errno == ECHILD)) {
+		r->exited = true;
+		if (p == -1)
+			r->status = 0x7f00; /* unknown: treat as failure */
+	}
+	return r->exited;
+}
+
+/* Kill the MDA's process group: SIGTERM, then SIGKILL after 2 s. */
+static void
+mda_kill(struct mda_run *r)
+{
+	long long end;
+
+	(void)kill(-r->pid, SIGTERM);
+	(void)kill(r->pid, SIGTERM);
+	end = now_ms() + MDA_KILL_MS;
+	while (!reap(r, WNOHANG) && now_ms() < end)
+		(void)poll(NULL, 0, MDA_TICK_MS);
+	if (!r->exited) {
+		(void)kill(-r->pid, SIGKILL);
+		(void)kill(r->pid, SIGKILL);
+		reap(r, 0);
+	}
+}
+
+/*
+ * Drain the MDA's stdout and stderr until it exits or the deadline
+ * passes, so a chatty MDA never blocks on a full pipe.
+ */
+static void
+mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
+{
+	struct pollfd pfd[2];
+	char buf[8192];
+	int i;
+
+	pfd[0].fd = outfd;
+	pfd[1].fd = errfd;
+	for (;;) {
+		long long left;
+		int nfd = 0, timeout;
+
+		reap(r, WNOHANG);
+		left = deadline - now_ms();
+		if (!r->exited && left <= 0) {
+			r->timed_out = true;
+			mda_kill(r);
+			break;
+		}
+		if (r->exited && left <= 0)
+			break;
+		for (i = 0; i < 2; i++) {
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			if (pfd[i].fd != -1)
+				nfd++;
+		}
+		if (nfd == 0 && r->exited)
+			break;
+		/*
+		 * Once the MDA has exited only drain what is there (a
+		 * background child may keep the pipes open); with no pipes
+		 * left, poll in small steps for the exit.
+		 */
+		if (r->exited)
+			timeout = 0;
+		else if (nfd == 0 || left > MDA_TICK_MS * 25)
+			timeout = nfd == 0 ? MDA_TICK_MS : MDA_TICK_MS * 25;
+		else
+			timeout = (int)left;
+		if (poll(pfd, 2, timeout) == -1) {
+			if (errno != EINTR)
+				(void)poll(NULL, 0, MDA_TICK_MS);
+			continue;
+		}
+		nfd = 0;
+		for (i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (pfd[i].fd == -1 || pfd[i].revents == 0)
+				continue;
+			n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n > 0) {
+				nfd++;
+				if (i == 1)
+					tail_add(r, buf, (size_t)n);
+			} else if (n == 0 || (errno != EINTR &&
+			    errno != EAGAIN)) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+		}
+		if (r->exited && nfd == 0)
+			break;
+	}
+	for (i = 0; i < 2; i++)
+		if (pfd[i].fd != -1)
+			close(pfd[i].fd);
+}
+
+/* Our environment with SENDER=sender replacing any SENDER. */
+static char **
+mda_env(const char *sender, char **sender_var)
+{
+	size_t n = 0, i, o = 0;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	env = xcalloc(n + 2, sizeof(*env));
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "SENDER=", 7) != 0)
+			env[o++] = environ[i];
+	*sender_var = xasprintf("SENDER=%s", sender);
+	env[o++] = *sender_var;
+	env[o] = NULL;
+	return env;
+}
+
+/* Spawn /bin/sh -c cmd with the spool on stdin and pipes on 1 and 2. */
+static int
+mda_spawn(struct sink *sk, const char *cmd, const char *sender,
+    struct mda_run *r, int *outfd, int *errfd, struct pf_err *err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t def, none;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, e, ret = -1;
+	char *argv[4], *sender_var = NULL;
+	char **env = NULL;
+
+	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot run MDA: pipe");
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_adddup2(&fa, sk->cur.fd, STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* Belt and braces: our fds are O_CLOEXEC, inherited ones may not. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	/* Its own process group, so a timeout kills the whole pipeline. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+	argv[0] = xstrdup("sh");
+	argv[1] = xstrdup("-c");
+	argv[2] = xstrdup(cmd);
+	argv[3] = NULL;
+	env = mda_env(sender, &sender_var);
+	e = posix_spawn(&r->pid, "/bin/sh", &fa, &attr, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	free(argv[0]);
+	free(argv[1]);
+	free(argv[2]);
+	if (e != 0) {
+		errno = e;
+		pf_err_sys(err, PF_EIO, "cannot run MDA '%s'", sk->path);
+		goto out;
+	}
+	*outfd = outp[0];
+	*errfd = errp[0];
+	outp[0] = errp[0] = -1;
+	(void)fcntl(*outfd, F_SETFL, O_NONBLOCK);
+	(void)fcntl(*errfd, F_SETFL, O_NONBLOCK);
+	ret = 0;
+out:
+	if (outp[0] != -1)
+		close(outp[0]);
+	if (outp[1] != -1)
+		close(outp[1]);
+	if (errp[0] != -1)
+		close(errp[0]);
+	if (errp[1] != -1)
+		close(errp[1]);
+	free(env);
+	free(sender_var);
+	return ret;
+}
+
+/* Run the MDA on the spooled message; delivered only on exit 0 + EOF. */
+static int
+mda_commit(struct sink *sk, struct pf_err *err)
+{
+	char sender[SINK_SENDER_MAX], tail[MDA_TAIL * 4 + 8];
+	struct mda_run r;
+	int outfd = -1, errfd = -1, ret = -1, code;
+	off_t pos;
+	char *cmd = NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (sink_file_flush(&sk->cur) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot write spool file");
+		goto out;
+	}
+	if (sink_spool_sender(sk->cur.fd, sender, sizeof(sender), err) == -1)
+		goto out;
+	if (lseek(sk->cur.fd, 0, SEEK_SET) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot rewind spool file");
+		goto out;
+	}
+	cmd = sink_mda_expand(sk->path, sender);
+	log_debug("running MDA: %s", cmd);
+	if (mda_spawn(sk, cmd, sender, &r, &outfd, &errfd, err) == -1)
+		goto out;
+	mda_wait(&r, outfd, errfd, now_ms() + (long long)sk->mda_timeout *
+	    1000);
+	pf_sanitize(tail, sizeof(tail), r.tail, r.tlen);
+	/* Drop the trailing newline of the MDA's last message line. */
+	if (r.tlen > 0 && r.tail[r.tlen - 1] == '\n')
+		pf_sanitize(tail, sizeof(tail), r.tail, r.tlen - 1);
+	if (r.timed_out) {
+		pf_err_set(err, PF_EIO, "MDA '%s' timed out after %d s",
+		    sk->path, sk->mda_timeout);
+		goto out;
+	}
+	if (WIFSIGNALED(r.status)) {
+		pf_err_set(err, PF_EIO, "MDA '%s' killed by signal %d",
+		    sk->path, WTERMSIG(r.status));
+		goto out;
+	}
+	code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 127;
+	if (code == 75) {
+		pf_err_set(err, PF_ETEMP,
+		    "MDA '%s' exited 75 (try again later)%s%s", sk->path,
+		    tail[0] != '\0' ? ": " : "", tail);
+		goto out;
+	}
+	if (code != 0) {
+		pf_err_set(err, PF_EIO, "MDA '%s' exited %d%s%s", sk->path,
+		    code, tail[0] != '\0' ? ": " : "", tail);
+		goto out;
+	}
+	/* The offset is shared with the child's stdin: EOF = read it all. */
+	pos = lseek(sk->cur.fd, 0, SEEK_CUR);
+	if (pos == -1 || (unsigned long long)pos != sk->cur.size) {
+		pf_err_set(err, PF_EIO,
+		    "MDA '%s' exited 0 without reading the whole message",
+		    sk->path);
+		goto out;
+	}
+	sink_set_where(sk, "mda");
+	sk->ncommitted++;
+	ret = 0;
+out:
+	free(cmd);
+	sink_spool_abort(sk);
+	return ret;
+}
+
+/* The MDA already delivered at commit time: nothing left to do. */
+static int
+mda_sync(struct sink *sk, struct pf_err *err)
+{
+	(void)err;
+	sk->ncommitted = 0;
+	return 0;
+}
+
+const struct sink_ops sink_mda_ops = {
+	.init = mda_init,
+	.open = sink_spool_open,
+	.write = sink_spool_write,
+	.commit = mda_commit,
+	.abort = sink_spool_abort,
+	.sync = mda_sync,
+	.has_token = NULL,
+	.synced_recorded = NULL,
+	.free = NULL,
+};
