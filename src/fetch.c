@@ -879,7 +879,6 @@ commit_and_fail:
 	{
 		struct pf_err cerr;
 
-		r->connected = r->connected && r->p.state != POP3_ST_CLOSED;
 		r->p.state = POP3_ST_CLOSED;
 		if (commit_batch(r, &cerr) < 0)
 			log_error("%s", cerr.msg);

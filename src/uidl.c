@@ -1089,7 +1089,10 @@ uidl_flush(struct uidl_state *st, struct pf_err *err)
 	return 0;
 fail:
 	saved = errno;
-	(void)ftruncate(st->fd, st->file_size); /* no torn garbage left */
+	/* leave no torn garbage; if even this fails, the next load drops
+	 * the torn record */
+	if (ftruncate(st->fd, st->file_size) == -1)
+		log_debug("cannot truncate '%s' back", st->path);
 	errno = saved;
 	return pf_err_sys(
 	    err, PF_EIO, "cannot write state file '%s'", st->path);
