@@ -497,7 +497,7 @@ apply_chain(const struct config *cfg, const struct config_account *ca,
 
 int
 config_resolve(const struct config *cfg, const char *name,
-    const struct config_settings *cli, struct account *out,
+    const struct config_settings *cli, bool probe_only, struct account *out,
     struct pf_err *err)
 {
 	const struct config_account *ca = NULL;
@@ -528,6 +528,8 @@ config_resolve(const struct config *cfg, const char *name,
 		    out->origin);
 		goto fail;
 	}
+	if (probe_only)
+		goto done;
 	if (out->user == NULL || out->user[0] == '\0') {
 		pf_err_set(err, code, "%s: no user given (--user or 'user')",
 		    out->origin);
@@ -539,6 +541,7 @@ config_resolve(const struct config *cfg, const char *name,
 		    out->origin);
 		goto fail;
 	}
+done:
 	if (out->state_dir == NULL)
 		out->state_dir = config_default_state_dir();
 	return 0;

@@ -351,6 +351,8 @@ get_secret(const struct account *a, bool may_prompt, char **out,
 	int rc;
 
 	*out = NULL;
+	if (a->user == NULL)
+		return 0; /* --serverinfo without a user: no login */
 	if (a->password_command != NULL)
 		return secret_from_command(a->password_command, out, err);
 	if (a->password != NULL) {
@@ -572,7 +574,8 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 	memset(&cfg, 0, sizeof(cfg));
 	if (c->one_off && c->naccounts == 0 && !c->all_accounts) {
 		accts = xcalloc(1, sizeof(*accts));
-		if (config_resolve(NULL, NULL, &c->settings, &accts[0], err) < 0)
+		if (config_resolve(NULL, NULL, &c->settings, c->serverinfo,
+		    &accts[0], err) < 0)
 			goto out;
 		n = 1;
 		ret = 0;
@@ -591,7 +594,7 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 		accts = xcalloc(cfg.naccounts, sizeof(*accts));
 		for (i = 0; i < cfg.naccounts; i++) {
 			if (config_resolve(&cfg, cfg.accounts[i].name,
-			    &c->settings, &accts[n], err) < 0)
+			    &c->settings, c->serverinfo, &accts[n], err) < 0)
 				goto out;
 			n++;
 		}
@@ -599,7 +602,7 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 		accts = xcalloc((size_t)c->naccounts, sizeof(*accts));
 		for (i = 0; i < (size_t)c->naccounts; i++) {
 			if (config_resolve(&cfg, c->accounts[i], &c->settings,
-			    &accts[n], err) < 0)
+			    c->serverinfo, &accts[n], err) < 0)
 				goto out;
 			n++;
 		}
@@ -614,7 +617,8 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 			goto out;
 		}
 		accts = xcalloc(1, sizeof(*accts));
-		if (config_resolve(&cfg, name, &c->settings, &accts[0], err) < 0)
+		if (config_resolve(&cfg, name, &c->settings, c->serverinfo,
+		    &accts[0], err) < 0)
 			goto out;
 		n = 1;
 	}
@@ -684,12 +688,20 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init(c.verbosity, c.use_syslog);
+
 	if (select_accounts(&c, &accts, &n, &err) < 0) {
 		log_error("%s", err.msg);
 		status = exit_code(err.code);
 		if (err.code == PF_EUSAGE)
 			fputs("Try 'popfetch --help'.\n", stderr);
 		goto out;
+	}
+	for (i = 0; c.json && !c.serverinfo && !c.dry_run && i < n; i++) {
+		if (accts[i].sink == SINK_STDOUT) {
+			log_error("--json and --stdout both write to standard output");
+			status = 64;
+			goto out;
+		}
 	}
 	bar.on = !c.use_syslog && !c.serverinfo && !c.dry_run &&
 	    c.verbosity >= 0 && (c.progress == CLI_PROGRESS_ALWAYS ||

@@ -111,11 +111,12 @@ const struct config_account *config_find(const struct config *cfg,
 /*
  * Build account 'name' (NULL: a one-off account from cli alone) from cfg
  * (may be NULL) and the command-line settings cli. Validates the result:
- * host, user and exactly one delivery target are required. Returns 0 or
- * -1 (PF_ECONFIG for file settings, PF_EUSAGE for command-line ones).
+ * a host is required, and unless probe_only (--serverinfo) also a user and
+ * a delivery target. Returns 0 or -1 (PF_ECONFIG for file settings,
+ * PF_EUSAGE for command-line ones).
  */
 int config_resolve(const struct config *cfg, const char *name,
-    const struct config_settings *cli, struct account *out,
+    const struct config_settings *cli, bool probe_only, struct account *out,
     struct pf_err *err);
 void account_free(struct account *a);
 
