@@ -1,8 +1,13 @@
 /*
  * sink-maildir.c: Maildir delivery. Each message is written to tmp/ under
- * a unique O_EXCL name, fsynced, closed, linked into new/ (never over an
- * existing name) and unlinked from tmp/; the sync fsyncs new/ once for
- * the whole batch.
+ * a unique O_EXCL name; the commit only finishes writing it. The sync does
+ * the durable part for the whole batch: fsync each file, close it, link it
+ * into new/ (never over an existing name), unlink it from tmp/, and fsync
+ * new/ once. Deferring the file fsyncs to the batch end is what makes them
+ * cheap: on a journalling file system the first one commits the
+ * transaction that already holds the other files, so the rest return at
+ * once, while each message still gets its own fsync. A message reaches
+ * new/ only after its data is on disk, so a file in new/ is never torn.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -24,10 +29,20 @@
 #define MAILDIR_NAME_MAX  512
 #define MAILDIR_NAME_TRIES 100
 
+/* A committed message waiting for the sync. */
+struct maildir_pending {
+	int fd;	     /* still open, for the deferred fsync */
+	char *name;  /* its tmp/ name */
+	char *token; /* or NULL */
+};
+
 struct maildir {
 	int dirfd, tmpfd, newfd;
 	char name[MAILDIR_NAME_MAX]; /* tmp/ name of the current message */
 	char *token;		     /* its token, or NULL */
+
+	struct maildir_pending *pend;
+	size_t npend, pendcap;
 
 	/* The token set for sink_has_token(): open addressing. */
 	bool scanned;
@@ -328,50 +343,35 @@ maildir_write(struct sink *sk, const char *buf, size_t len,
 	return -1;
 }
 
-/* fsync and close the tmp file, then link it into new/. */
+/* The message is complete: write out its buffer and queue it for the
+ * sync, keeping the fd open for the deferred fsync. */
 static int
 maildir_commit(struct sink *sk, struct pf_err *err)
 {
 	struct maildir *md = sk->impl;
-	char newname[MAILDIR_NAME_MAX];
-	int fd, tries, r;
-	uint64_t v;
+	struct maildir_pending *mp;
 
-	if (sink_file_flush(&sk->cur) == -1 || fsync(sk->cur.fd) == -1)
-		goto fail;
-	fd = sk->cur.fd;
+	if (sink_file_flush(&sk->cur) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
+		    md->name);
+		maildir_discard(sk);
+		return -1;
+	}
+	if (md->npend == md->pendcap) {
+		md->pendcap = md->pendcap == 0 ? 64 : md->pendcap * 2;
+		md->pend = xreallocarray(md->pend, md->pendcap,
+		    sizeof(*md->pend));
+	}
+	mp = &md->pend[md->npend++];
+	mp->fd = sk->cur.fd;
+	mp->name = xstrdup(md->name);
+	mp->token = md->token;
+	md->token = NULL;
 	sk->cur.fd = -1;
 	sink_file_close(&sk->cur);
-	if (close(fd) == -1)
-		goto fail;
-	strlcpy(newname, md->name, sizeof(newname));
-	for (tries = 0;; tries++) {
-		r = linkat(md->tmpfd, md->name, md->newfd, newname, 0);
-		if (r == 0 || errno != EEXIST || tries == MAILDIR_NAME_TRIES)
-			break;
-		/* A name clash in new/: never overwrite, pick another. */
-		if (sink_maildir_name(newname, sizeof(newname), md->token) ==
-		    -1) {
-			errno = EEXIST;
-			break;
-		}
-	}
-	if (r == -1)
-		goto fail;
-	if (unlinkat(md->tmpfd, md->name, 0) == -1)
-		log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
-		    md->name, strerror(errno));
-	if (md->token != NULL && token_parse(md->token, strlen(md->token),
-	    &v))
-		set_add(md, v);
-	sink_set_where(sk, "%s/new/%s", sk->path, newname);
+	sink_set_where(sk, "%s/new/%s", sk->path, md->name);
 	sk->ncommitted++;
 	return 0;
-fail:
-	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
-	    md->name);
-	maildir_discard(sk);
-	return -1;
 }
 
 static void
@@ -380,18 +380,99 @@ maildir_abort(struct sink *sk)
 	maildir_discard(sk);
 }
 
-/* One fsync of new/ makes every link of the batch durable. */
+/* Forget pending messages from index i on: they are not delivered. */
+static void
+pending_drop(struct sink *sk, size_t i)
+{
+	struct maildir *md = sk->impl;
+
+	for (; i < md->npend; i++) {
+		struct maildir_pending *mp = &md->pend[i];
+
+		if (mp->fd != -1)
+			close(mp->fd);
+		if (unlinkat(md->tmpfd, mp->name, 0) == -1 && errno != ENOENT)
+			log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
+			    mp->name, strerror(errno));
+		free(mp->name);
+		free(mp->token);
+	}
+	md->npend = 0;
+	sk->ncommitted = 0;
+}
+
+/* Link one synced tmp file into new/ under its name, or a fresh one on a
+ * clash. Returns 0 or -1 with errno. */
+static int
+pending_link(struct maildir *md, struct maildir_pending *mp)
+{
+	char newname[MAILDIR_NAME_MAX];
+	int tries, r;
+
+	strlcpy(newname, mp->name, sizeof(newname));
+	for (tries = 0;; tries++) {
+		r = linkat(md->tmpfd, mp->name, md->newfd, newname, 0);
+		if (r == 0 || errno != EEXIST || tries == MAILDIR_NAME_TRIES)
+			break;
+		/* A name clash in new/: never overwrite, pick another. */
+		if (sink_maildir_name(newname, sizeof(newname), mp->token) ==
+		    -1) {
+			errno = EEXIST;
+			break;
+		}
+	}
+	return r;
+}
+
+/* The group commit: fsync every file, link them all, fsync new/ once. */
 static int
 maildir_sync(struct sink *sk, struct pf_err *err)
 {
 	struct maildir *md = sk->impl;
+	size_t i;
+	uint64_t v;
 
-	if (sk->ncommitted == 0)
+	if (md->npend == 0)
 		return 0;
+	for (i = 0; i < md->npend; i++) {
+		struct maildir_pending *mp = &md->pend[i];
+		int fd = mp->fd;
+
+		mp->fd = -1;
+		if (fsync(fd) == -1 || close(fd) == -1) {
+			pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'",
+			    sk->path, mp->name);
+			pending_drop(sk, 0);
+			return -1;
+		}
+	}
+	PF_FAULT("maildir_before_link");
+	for (i = 0; i < md->npend; i++) {
+		struct maildir_pending *mp = &md->pend[i];
+
+		if (pending_link(md, mp) == -1) {
+			/* Those linked already stay: their names carry the
+			 * token, so the next run recognises them. */
+			pf_err_sys(err, PF_EIO, "cannot link '%s/tmp/%s' into new/",
+			    sk->path, mp->name);
+			pending_drop(sk, i);
+			return -1;
+		}
+		if (unlinkat(md->tmpfd, mp->name, 0) == -1)
+			log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
+			    mp->name, strerror(errno));
+		if (mp->token != NULL &&
+		    token_parse(mp->token, strlen(mp->token), &v))
+			set_add(md, v);
+		free(mp->name);
+		free(mp->token);
+		mp->name = mp->token = NULL;
+	}
+	md->npend = 0;
+	sk->ncommitted = 0;
 	if (fsync(md->newfd) == -1)
 		return pf_err_sys(err, PF_EIO, "cannot sync '%s/new'",
 		    sk->path);
-	sk->ncommitted = 0;
 	return 0;
 }
 
@@ -418,6 +499,8 @@ maildir_free(struct sink *sk)
 
 	if (md == NULL)
 		return;
+	pending_drop(sk, 0);
+	free(md->pend);
 	if (md->dirfd != -1)
 		close(md->dirfd);
 	if (md->tmpfd != -1)

@@ -485,6 +485,12 @@ test_maildir_deliver(void **state)
 	assert_int_equal(deliver(sk, "u1", "00112233aabbccdd", msg, len, 7,
 	    &err), 0);
 	assert_int_equal(sink_staged(sk), 1);
+	/* Committed is not yet delivered: new/ only after the sync, which
+	 * fsyncs the file before linking it. */
+	assert_int_equal(count_dir(tpath("a/b/Maildir/tmp")), 1);
+	assert_int_equal(count_dir(tpath("a/b/Maildir/new")), 0);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	assert_int_equal(sink_staged(sk), 0);
 	assert_int_equal(count_dir(tpath("a/b/Maildir/tmp")), 0);
 	only_file(tpath("a/b/Maildir/new"), name, sizeof(name));
 	check_name(name, "00112233aabbccdd");
@@ -565,6 +571,8 @@ test_maildir_concurrent(void **state)
 		assert_int_equal(sink_commit(b, &err), 0);
 		assert_int_equal(sink_commit(a, &err), 0);
 	}
+	assert_int_equal(sink_sync(a, &err), 0);
+	assert_int_equal(sink_sync(b, &err), 0);
 	assert_int_equal(count_dir(tpath("Maildir/new")), 40);
 	/* Two processes at once (same counter values, other pid). */
 	pid = fork();
@@ -574,7 +582,8 @@ test_maildir_concurrent(void **state)
 		    &err) == -1 && pid == 0)
 			_exit(1);
 	if (pid == 0)
-		_exit(0);
+		_exit(sink_sync(b, &err) == 0 ? 0 : 1);
+	assert_int_equal(sink_sync(a, &err), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_equal(count_dir(tpath("Maildir/new")), 140);
@@ -597,7 +606,9 @@ test_maildir_has_token(void **state)
 	assert_non_null(a);
 	assert_false(sink_has_token(a, t1)); /* scans an empty Maildir */
 	assert_int_equal(deliver(a, "u1", t1, "m\n", 2, 2, &err), 0);
-	assert_true(sink_has_token(a, t1)); /* added after the scan */
+	assert_false(sink_has_token(a, t1)); /* committed, not yet synced */
+	assert_int_equal(sink_sync(a, &err), 0);
+	assert_true(sink_has_token(a, t1)); /* added once delivered */
 	assert_false(sink_has_token(a, t2));
 	assert_false(sink_has_token(a, "not-a-token"));
 	assert_int_equal(sink_sync(a, &err), 0);
