@@ -730,6 +730,7 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 			}
 			free(cfg->default_name);
 			cfg->default_name = xstrdup(value);
+			cfg->default_line = lineno;
 		} else {
 			struct account probe;
 
@@ -768,10 +769,21 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 	fd = fileno(fp);
 	if (cfg->has_password && check_secret_file(path, fd, err) < 0)
 		goto fail;
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		const struct config_account *ca = &cfg->accounts[i];
+
+		if (ca->parent != NULL && config_find(cfg, ca->parent) == NULL) {
+			pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: account '%s': unknown parent account '%s'",
+			    path, ca->line, ca->name, ca->parent);
+			goto fail;
+		}
+	}
 	if (cfg->default_name != NULL &&
 	    config_find(cfg, cfg->default_name) == NULL) {
-		pf_err_set(err, PF_ECONFIG, "%s: default account '%s' is not defined",
-		    path, cfg->default_name);
+		pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: default: account '%s' is not defined", path,
+		    cfg->default_line, cfg->default_name);
 		goto fail;
 	}
 	fclose(fp);

@@ -153,14 +153,15 @@ bar_update(void *ctx, const struct fetch_progress *p)
 	bar.drawn = true;
 }
 
-/* Dry-run and report lines belong on stdout. */
+/* Dry-run lines belong on stdout, unless --json owns it (ctx != NULL). */
 static void
 print_report(void *ctx, const char *line)
 {
-	(void)ctx;
+	FILE *fp = ctx != NULL ? stderr : stdout;
+
 	bar_clear();
-	printf("%s\n", line);
-	fflush(stdout);
+	fprintf(fp, "%s\n", line);
+	fflush(fp);
 }
 
 /* Read the first line of a password command's output (sh -c CMD). */
@@ -388,6 +389,7 @@ run_account(const struct account *a, const struct cli *c,
 	o.trace = c->verbosity >= 2;
 	o.dry_run = c->dry_run;
 	o.report = print_report;
+	o.ctx = c->json ? (void *)stderr : NULL;
 	o.progress = bar_update;
 	bar.name = a->name != NULL ? a->name : a->host;
 

@@ -78,6 +78,7 @@ struct config {
 	struct config_account *accounts;
 	size_t naccounts;
 	char *default_name; /* "default NAME", or NULL */
+	int default_line;   /* its line */
 	bool has_password;  /* some account holds a "password" key */
 };
 
