@@ -1,0 +1,129 @@
+#!/bin/bash
+# --syslog: the error line goes to syslog (facility LOG_MAIL) and nothing
+# to stderr. popfetch runs in its own mount namespace (unshare --mount)
+# where /dev/log is a datagram socket of ours (tests/lib/ux_syslog.py), so
+# the messages can be read back. Needs root for the namespace: without
+# it the test says "skipped: needs root" and exits 0 (CI runs as root).
+. "$(dirname "$0")/../lib/common.sh"
+if [ "$(id -u)" -ne 0 ]; then
+	note "skipped: needs root (unshare --mount to put a socket on /dev/log)"
+	exit 0
+fi
+pf_init
+command -v unshare >/dev/null || fail "unshare(1) from util-linux is needed"
+unshare --mount true 2>/dev/null ||
+    fail "unshare --mount is not permitted here although we are root"
+pf_server
+pf_mailgen --count 3 --plain --seed 121
+
+# The sink, outside the namespace; the socket is bind-mounted inside.
+python3 "$PF_LIB/ux_syslog.py" "$T/log.sock" "$T/syslog.txt" \
+    </dev/null >"$T/syslogd.err" 2>&1 &
+_pf_proxies+=("$!")
+for _ in $(seq 1 100); do
+	[ -e "$T/syslog.txt.ready" ] && break
+	sleep 0.05
+done
+[ -e "$T/syslog.txt.ready" ] || fail "ux_syslog.py did not start"
+
+# Inside the namespace: put the socket on /dev/log. When /dev/log does not
+# exist (a container without a syslog daemon) a private /dev is built
+# from bind mounts of the few devices popfetch and the shell need.
+cat >"$T/ns.sh" <<'EOF'
+set -e
+sock=$1
+shift
+if [ -e /dev/log ] || [ -L /dev/log ]; then
+	mount --bind "$sock" /dev/log
+else
+	d=$(dirname "$sock")/newdev
+	mkdir -p "$d"
+	mount -t tmpfs -o mode=0755 popfetch-test-dev "$d"
+	for n in null zero full random urandom tty; do
+		if [ -e "/dev/$n" ]; then
+			: >"$d/$n"
+			mount --bind "/dev/$n" "$d/$n"
+		fi
+	done
+	ln -s /proc/self/fd "$d/fd"
+	ln -s /proc/self/fd/0 "$d/stdin"
+	ln -s /proc/self/fd/1 "$d/stdout"
+	ln -s /proc/self/fd/2 "$d/stderr"
+	: >"$d/log"
+	mount --bind "$sock" "$d/log"
+	mount --rbind "$d" /dev
+fi
+exec "$@"
+EOF
+
+# ns NAME ARGS...: pf_run-like, inside the namespace.
+ns() {
+	local name=$1
+	shift
+	timeout -k 5 120 unshare --mount bash "$T/ns.sh" "$T/log.sock" \
+	    "$POPFETCH" --host localhost --port "$DC_POP3S_PORT" \
+	    --user "$DC_USER" --ca-file "$DC_CA" --state-dir "$T/state" \
+	    --timeout 30 "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+	PF_RC=$?
+	note "[ns] popfetch $* -> exit $PF_RC"
+}
+
+# wait_log REGEX: wait (up to 3 s) for a syslog line matching REGEX.
+wait_log() {
+	for _ in $(seq 1 60); do
+		grep -qE -- "$1" "$T/syslog.txt" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# mail_prio PRI: true when <PRI> is facility LOG_MAIL (2).
+mail_prio() {
+	[ $(($1 / 8)) -eq 2 ]
+}
+
+# 1. A wrong password with --syslog: exit 77, stderr empty, an error
+# (LOG_MAIL | LOG_ERR = <19>) in syslog that names the failure.
+wrong=wrong-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$wrong" >"$T/wrongpw"
+ns bad --syslog --password-command "cat $T/wrongpw" --maildir "$T/mail"
+assert_rc bad 77
+assert_empty "$T/bad.err" "stderr with --syslog"
+assert_empty "$T/bad.out" "stdout with --syslog"
+wait_log 'popfetch(\[[0-9]+\])?: ' || {
+	cat "$T/syslog.txt" >&2
+	fail "no popfetch message reached the syslog socket"
+}
+line=$(grep -E 'popfetch(\[[0-9]+\])?: ' "$T/syslog.txt" | grep -iE \
+    'auth|login|password|credential|reject|denied|fail' | head -n 1)
+[ -n "$line" ] || { cat "$T/syslog.txt" >&2; fail "no error line in syslog"; }
+pri=$(printf '%s' "$line" | sed -n 's/^<\([0-9]*\)>.*/\1/p')
+[ -n "$pri" ] || fail "the syslog line has no <PRI>: $line"
+mail_prio "$pri" || fail "facility is not LOG_MAIL: $line"
+[ $((pri % 8)) -le 3 ] || fail "the error is not logged as LOG_ERR or worse: $line"
+grep -qF -- "$wrong" "$T/syslog.txt" && fail "the (wrong) password reached syslog"
+
+# The same failure without --syslog goes to stderr, not to syslog.
+: >"$T/syslog.txt"
+ns bad2 --password-command "cat $T/wrongpw" --maildir "$T/mail"
+assert_rc bad2 77
+grep -q '^popfetch: ' "$T/bad2.err" || fail "without --syslog: no stderr line"
+sleep 0.3
+[ ! -s "$T/syslog.txt" ] ||
+    { cat "$T/syslog.txt" >&2; fail "without --syslog something went to syslog"; }
+
+# 2. A successful --syslog run with --insecure: the warning goes to
+# syslog (LOG_MAIL | LOG_WARNING = <20>), nothing on stderr.
+ns insecure --syslog --insecure --password-command "cat $DC_PASS_FILE" \
+    --maildir "$T/mail"
+assert_rc insecure 0
+assert_empty "$T/insecure.err" "stderr of --syslog --insecure"
+wait_log 'insecure|not verif' ||
+    { cat "$T/syslog.txt" >&2; fail "the --insecure warning is not in syslog"; }
+line=$(grep -E 'insecure|not verif' "$T/syslog.txt" | head -n 1)
+pri=$(printf '%s' "$line" | sed -n 's/^<\([0-9]*\)>.*/\1/p')
+mail_prio "${pri:-0}" || fail "the warning's facility is not LOG_MAIL: $line"
+[ "$(maildir_count "$T/mail")" -eq 3 ] || fail "the --syslog run did not fetch"
+grep -qF -- "$(cat "$DC_PASS_FILE")" "$T/syslog.txt" &&
+    fail "the password reached syslog"
+pass
