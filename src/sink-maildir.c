@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "popfetch/log.h"
@@ -28,6 +29,7 @@
 
 #define MAILDIR_NAME_MAX  512
 #define MAILDIR_NAME_TRIES 100
+#define MAILDIR_TMP_MAX_AGE (36 * 3600)
 
 /* A committed message waiting for the sync. */
 struct maildir_pending {
@@ -205,6 +207,39 @@ mkdir_parents(const char *path)
 	return r;
 }
 
+/*
+ * Remove files left in tmp/ for more than 36 hours, as the Maildir
+ * convention asks of every program that uses one: a run killed before its
+ * sync leaves its batch there, and those messages were fetched again.
+ */
+static void
+clean_tmp(struct sink *sk, struct maildir *md)
+{
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	DIR *d;
+	int fd;
+
+	fd = openat(md->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    fstatat(md->tmpfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISREG(st.st_mode) ||
+		    now - st.st_mtime < MAILDIR_TMP_MAX_AGE)
+			continue;
+		if (unlinkat(md->tmpfd, de->d_name, 0) == 0)
+			log_debug("removed stale '%s/tmp/%s'", sk->path,
+			    de->d_name);
+	}
+	closedir(d);
+}
+
 /* Check that st (from lstat) is a real directory; set err if not. */
 static int
 check_dir(struct sink *sk, const char *what, const struct stat *st,
@@ -282,6 +317,7 @@ maildir_init(struct sink *sk, struct pf_err *err)
 		else
 			close(fd);
 	}
+	clean_tmp(sk, md);
 	return 0;
 }
 

@@ -645,6 +645,31 @@ test_maildir_has_token(void **state)
 }
 
 static void
+test_maildir_clean_tmp(void **state)
+{
+	struct timespec old[2];
+	struct pf_err err;
+	struct sink *sk;
+
+	(void)state;
+	sk = mk_sink(SINK_MAILDIR, tpath("Maildir"), &err);
+	assert_non_null(sk);
+	sink_free(sk);
+	spew(tpath("Maildir/tmp/old"), "x", 1);
+	spew(tpath("Maildir/tmp/fresh"), "x", 1);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 37 * 3600;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, tpath("Maildir/tmp/old"), old, 0),
+	    0);
+	/* Opening the Maildir removes what is older than 36 hours only. */
+	sk = mk_sink(SINK_MAILDIR, tpath("Maildir"), &err);
+	assert_non_null(sk);
+	assert_int_equal(access(tpath("Maildir/tmp/old"), F_OK), -1);
+	assert_int_equal(access(tpath("Maildir/tmp/fresh"), F_OK), 0);
+	sink_free(sk);
+}
+
+static void
 test_maildir_refused(void **state)
 {
 	struct pf_err err;
@@ -1564,6 +1589,7 @@ main(void)
 		T(test_maildir_abort),
 		T(test_maildir_concurrent),
 		T(test_maildir_has_token),
+		T(test_maildir_clean_tmp),
 		T(test_maildir_refused),
 		T(test_mbox_two_batches),
 		T(test_mbox_repair_tail),
