@@ -1573,6 +1573,67 @@ test_stdout(void **state)
 	sink_free(sk);
 }
 
+/* Sync into a pipe whose reader (a child) reads want bytes, then exits. */
+static int
+sync_into_reader(struct sink *sk, size_t want, struct pf_err *err)
+{
+	int saved, pp[2], r, status;
+	pid_t pid;
+
+	assert_int_equal(pipe(pp), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[4096];
+		size_t got = 0;
+		ssize_t k;
+
+		close(pp[1]);
+		while (got < want && (k = read(pp[0], buf,
+		    want - got < sizeof(buf) ? want - got : sizeof(buf))) > 0)
+			got += (size_t)k;
+		usleep(100000);
+		_exit(0);
+	}
+	close(pp[0]);
+	fflush(stdout);
+	saved = dup(1);
+	dup2(pp[1], 1);
+	close(pp[1]);
+	r = sink_sync(sk, err);
+	dup2(saved, 1);
+	close(saved);
+	waitpid(pid, &status, 0);
+	return r;
+}
+
+static void
+test_stdout_pipe_consumed(void **state)
+{
+	static const char msg[] = "Subject: s\n\nbody\n";
+	struct pf_err err;
+	struct sink *sk;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	sk = mk_sink(SINK_STDOUT, NULL, &err);
+	assert_non_null(sk);
+	/* The reader takes everything: delivered. */
+	assert_int_equal(deliver(sk, "u1", NULL, msg, strlen(msg), 3, &err),
+	    0);
+	assert_int_equal(sync_into_reader(sk, 1 << 20, &err), 0);
+	/* The reader takes 10 bytes and exits: the rest sat in the pipe
+	 * buffer, so the message was not delivered even though every
+	 * write succeeded. */
+	assert_int_equal(deliver(sk, "u2", NULL, msg, strlen(msg), 3, &err),
+	    0);
+	assert_int_equal(sync_into_reader(sk, 10, &err), -1);
+	assert_int_equal(err.code, PF_EIO);
+	assert_non_null(strstr(err.msg, "reader exited"));
+	signal(SIGPIPE, SIG_DFL);
+	sink_free(sk);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1580,6 +1641,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_shell_quote),
+		T(test_stdout_pipe_consumed),
 		T(test_mda_expand),
 		T(test_envelope_sender),
 		T(test_from_line),
