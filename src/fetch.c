@@ -283,7 +283,16 @@ commit_batch(struct run *r, struct pf_err *err)
 	if (r->nbatch == 0)
 		return 0;
 	if (sink_sync(r->sink, err) < 0) {
+		unsigned long first = r->msgs[r->batch[0]].n;
+		unsigned long last = r->msgs[r->batch[r->nbatch - 1]].n;
+
+		if (first == last)
+			pf_err_prefix(err, "message %lu not delivered", first);
+		else
+			pf_err_prefix(err, "messages %lu to %lu not delivered",
+			    first, last);
 		r->st->errors += r->nbatch;
+		r->st->bytes -= r->batch_bytes;
 		r->nbatch = 0;
 		r->batch_bytes = 0;
 		return -1;
@@ -297,6 +306,9 @@ commit_batch(struct run *r, struct pf_err *err)
 			    now, r->a->keep ? UIDL_KEPT : UIDL_DELIVERED);
 	}
 	if (uidl_flush(r->state, err) < 0) {
+		/* Delivered but not recorded: not deleted either; the next
+		 * run recognises them (Maildir token, mbox record). */
+		r->st->fetched += r->nbatch;
 		r->nbatch = 0;
 		r->batch_bytes = 0;
 		return -1;
