@@ -34,6 +34,13 @@
 /* Without UIDL: QUIT (committing deletions) after this many messages, so
  * a dropped connection re-delivers at most this many. */
 #define NOUIDL_COMMIT_EVERY 20
+/* A body larger than this (or than 1.5 times its listed size, if that is
+ * more) ends the session: a server streaming without end must not fill
+ * the disk (RELIABILITY.md 5.1). */
+#define MESSAGE_HARD_MAX (256ULL * 1024 * 1024)
+/* A body must arrive at this rate at least, on top of --timeout, so a
+ * server dripping a byte just inside each timeout still fails. */
+#define BODY_MIN_RATE 4096
 
 static volatile sig_atomic_t stop_requested;
 
@@ -60,6 +67,7 @@ struct msginfo {
 	enum action act;
 	const char *why;  /* for the dry-run and -v lines */
 	bool dup_uid;	  /* the UID occurs more than once in the listing */
+	bool dup_first;	  /* ... and this is its first occurrence */
 	bool record;	  /* record the UID once delivered */
 	char token[17];	  /* Maildir crash-recovery token, or "" */
 };
@@ -108,6 +116,7 @@ struct run {
 	char local_host[256];
 	struct fetch_progress prog;
 	unsigned long long body_bytes;
+	unsigned long long body_cap;
 	bool sink_failed;
 };
 
@@ -223,6 +232,12 @@ body_to_sink(void *ctx, const char *buf, size_t len, struct pf_err *err)
 {
 	struct run *r = ctx;
 
+	if (r->body_bytes + len > r->body_cap) {
+		pf_err_set(err, PF_EPROTO, "a message is larger than %llu "
+		    "octets (far over its listed size); giving up on the "
+		    "connection", r->body_cap);
+		return -2;
+	}
 	r->body_bytes += len;
 	if (sink_write(r->sink, buf, len, err) < 0) {
 		r->sink_failed = true;
@@ -235,11 +250,30 @@ body_to_sink(void *ctx, const char *buf, size_t len, struct pf_err *err)
 static int
 body_discard(void *ctx, const char *buf, size_t len, struct pf_err *err)
 {
-	(void)ctx;
+	struct run *r = ctx;
+
 	(void)buf;
-	(void)len;
-	(void)err;
+	r->body_bytes += len;
+	if (r->body_bytes > r->body_cap) {
+		pf_err_set(err, PF_EPROTO, "a message is larger than %llu "
+		    "octets (far over its listed size); giving up on the "
+		    "connection", r->body_cap);
+		return -2;
+	}
 	return 0;
+}
+
+/* Bound the size and the duration of message idx's body. */
+static void
+body_limits(struct run *r, unsigned long idx)
+{
+	unsigned long long size = r->msgs[idx].size;
+
+	r->body_bytes = 0;
+	r->body_cap = size + size / 2 > MESSAGE_HARD_MAX ? size + size / 2 :
+	    MESSAGE_HARD_MAX;
+	stream_set_response_deadline(r->p.s,
+	    (long long)(size / BODY_MIN_RATE) * 1000);
 }
 
 /* Our Received: header (SPEC.md section 4). */
@@ -322,11 +356,14 @@ commit_batch(struct run *r, struct pf_err *err)
 		if (r->a->keep || !r->connected ||
 		    r->p.state != POP3_ST_TRANSACTION)
 			continue;
-		if (queue_cmd(r, POP3_CMD_DELE, idx, err) < 0)
-			return -1;
 		/* without PIPELINING, strict lock-step */
-		if (!r->p.capa.pipelining && drain_replies(r, err) < 0)
+		if (queue_cmd(r, POP3_CMD_DELE, idx, err) < 0 ||
+		    (!r->p.capa.pipelining && drain_replies(r, err) < 0)) {
+			r->st->fetched += r->nbatch - i - 1;
+			r->nbatch = 0;
+			r->batch_bytes = 0;
 			return -1;
+		}
 	}
 	r->nbatch = 0;
 	r->batch_bytes = 0;
@@ -343,21 +380,29 @@ receive_message(struct run *r, unsigned long idx, struct pf_err *err)
 	struct pf_err merr;
 	char ubuf[64];
 
-	if (r->stopping)
-		return pop3_body(&r->p, body_discard, r, NULL, err);
+	int rc;
 
+	body_limits(r, idx);
+	if (r->stopping) {
+		rc = pop3_body(&r->p, body_discard, r, NULL, err);
+		stream_set_response_deadline(r->p.s, -1);
+		return rc;
+	}
 	sm.uid = m->uid;
 	sm.token = mi->token[0] != '\0' ? mi->token : NULL;
 	sm.size_hint = m->size;
-	r->body_bytes = 0;
 	r->sink_failed = false;
 	if (sink_open(r->sink, &sm, &merr) < 0 ||
 	    write_received(r, m->n, &merr) < 0) {
 		sink_abort(r->sink);
 		message_failed(r, &merr);
-		return pop3_body(&r->p, body_discard, r, NULL, err);
+		rc = pop3_body(&r->p, body_discard, r, NULL, err);
+		stream_set_response_deadline(r->p.s, -1);
+		return rc;
 	}
-	if (pop3_body(&r->p, body_to_sink, r, NULL, &merr) < 0) {
+	rc = pop3_body(&r->p, body_to_sink, r, NULL, &merr);
+	stream_set_response_deadline(r->p.s, -1);
+	if (rc < 0) {
 		sink_abort(r->sink);
 		if (r->sink_failed && r->p.state != POP3_ST_CLOSED) {
 			pf_err_prefix(&merr, "message %lu not delivered", m->n);
@@ -479,12 +524,54 @@ prune_visit(void *ctx, const struct uidl_rec *rec)
 	pc->gone[pc->ngone++] = xstrdup(rec->uid);
 }
 
+/* Order message indices by UID, then by message number. */
+static const struct pop3_msg *sort_msgs;
+static int
+cmp_idx(const void *a, const void *b)
+{
+	unsigned long i = *(const unsigned long *)a;
+	unsigned long j = *(const unsigned long *)b;
+	int c = strcmp(sort_msgs[i].uid, sort_msgs[j].uid);
+
+	if (c != 0)
+		return c;
+	return i < j ? -1 : i > j;
+}
+
+/* Mark UIDs that occur more than once, and each one's first occurrence,
+ * in O(n log n) whatever the server sends. */
+static void
+mark_duplicates(struct run *r)
+{
+	unsigned long *idx = xcalloc(r->count + 1, sizeof(*idx));
+	unsigned long i, j, n = 0;
+
+	for (i = 0; i < r->count; i++)
+		if (r->msgs[i].uid != NULL)
+			idx[n++] = i;
+	sort_msgs = r->msgs;
+	qsort(idx, n, sizeof(*idx), cmp_idx);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(r->msgs[idx[i]].uid,
+		    r->msgs[idx[j]].uid) == 0; j++)
+			;
+		if (j - i > 1) {
+			unsigned long k;
+
+			for (k = i; k < j; k++)
+				r->mi[idx[k]].dup_uid = true;
+			r->mi[idx[i]].dup_first = true;
+		}
+	}
+	free(idx);
+}
+
 /*
  * Decide what to do with each listed message, and mark duplicate UIDs.
  * Only called with a complete, validated listing.
  */
 static int
-plan(struct run *r, const char **sorted, size_t nsorted, struct pf_err *err)
+plan(struct run *r, struct pf_err *err)
 {
 	const struct account *a = r->a;
 	unsigned long i, nfetch = 0;
@@ -499,17 +586,9 @@ plan(struct run *r, const char **sorted, size_t nsorted, struct pf_err *err)
 
 		mi->act = ACT_FETCH;
 		mi->why = "new";
-		if (m->uid != NULL) {
-			const char **hit = bsearch(&m->uid, sorted, nsorted,
-			    sizeof(*sorted), cmp_str);
-
-			mi->dup_uid = hit != NULL &&
-			    ((hit > sorted && strcmp(hit[-1], m->uid) == 0) ||
-			    (hit + 1 < sorted + nsorted &&
-			    strcmp(hit[1], m->uid) == 0));
+		if (m->uid != NULL)
 			rec = r->state != NULL ?
 			    uidl_find(r->state, m->uid) : NULL;
-		}
 		mi->record = m->uid != NULL && (!mi->dup_uid || a->keep);
 		if (mi->record && !mi->dup_uid)
 			make_token(r->id, m->uid, m->size, mi->token);
@@ -550,16 +629,10 @@ plan(struct run *r, const char **sorted, size_t nsorted, struct pf_err *err)
 		}
 		if (a->keep && mi->dup_uid) {
 			/* deliver the first occurrence only */
-			const struct pop3_msg *first = NULL;
-			unsigned long j;
-
-			for (j = 0; j < i; j++)
-				if (r->msgs[j].uid != NULL &&
-				    strcmp(r->msgs[j].uid, m->uid) == 0)
-					first = &r->msgs[j];
-			if (first != NULL) {
-				log_warning("message %lu repeats the UID of message %lu; "
-				    "delivering one of them", m->n, first->n);
+			if (!mi->dup_first) {
+				log_warning("message %lu repeats the UID of an "
+				    "earlier message; delivering one of them",
+				    m->n);
 				mi->act = ACT_SKIP;
 				mi->why = "duplicate UID";
 				continue;
@@ -777,6 +850,16 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	if (pop3_listings(&r->p, r->count, true, &r->msgs, &r->have_uidl,
 	    err) < 0)
 		goto out;
+	if (!r->have_uidl && (r->p.capa.uidl ||
+	    (r->state != NULL && uidl_count(r->state) > 0))) {
+		/* Falling back to "no UIDL" would deliver again what earlier
+		 * runs delivered and could not delete. */
+		pf_err_set(err, PF_ETEMP,
+		    "server '%s' refused UIDL although it %s; not fetching "
+		    "without it", r->a->host, r->p.capa.uidl ?
+		    "announces it" : "supported it in earlier runs");
+		goto out;
+	}
 	if (!r->have_uidl && r->a->keep) {
 		pf_err_set(err, PF_EUNAVAIL,
 		    "server '%s' does not support UIDL, which --keep needs "
@@ -794,9 +877,12 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 		if (r->msgs[i].uid != NULL)
 			sorted[nsorted++] = r->msgs[i].uid;
 	qsort(sorted, nsorted, sizeof(*sorted), cmp_str);
-	if (plan(r, sorted, nsorted, err) < 0)
+	mark_duplicates(r);
+	if (plan(r, err) < 0)
 		goto out;
-	if (r->have_uidl && !r->o->dry_run)
+	/* Forget records only after a complete listing: a message the
+	 * server listed without a UID may be one we recorded. */
+	if (r->have_uidl && nsorted == r->count && !r->o->dry_run)
 		prune_state(r, sorted, nsorted);
 
 	if (r->o->dry_run) {
@@ -966,8 +1052,15 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	}
 
 	do {
-		if (session_run(&r, &more, err) < 0)
+		if (session_run(&r, &more, err) < 0) {
+			/* A message that failed first is the story to tell;
+			 * the connection trouble after it comes second. */
+			if (r.have_msg_err) {
+				log_warning("%s", err->msg);
+				*err = r.msg_err;
+			}
 			goto out;
+		}
 	} while (more && !r.stopping);
 
 	if (r.have_msg_err) {

@@ -277,13 +277,16 @@ check_unsolicited(
 	    err, PF_EPROTO, "unsolicited data from the server after %s", after);
 }
 
-/* Read one line for a status; EOF is a broken connection here. */
+/* Read one line for a status; EOF is a broken connection here. The whole
+ * line must arrive within the timeout, not just each piece of it. */
 static int
 read_status_line(struct pop3 *p, char **line, size_t *len, struct pf_err *err)
 {
 	int r;
 
+	stream_set_response_deadline(p->s, 0);
 	r = lbuf_getline(&p->lb, p->s, line, len, err);
+	stream_set_response_deadline(p->s, -1);
 	if (r == 0)
 		pf_err_set(err, PF_ETEMP, "connection closed by the server");
 	if (r <= 0) {
@@ -542,12 +545,21 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 			    out, &outlen, &done);
 			lbuf_consume(&p->lb, used);
 			total += outlen;
-			if (outlen > 0 && !failed &&
-			    fn(ctx, out, outlen, &ferr) == -1) {
-				failed = true;
-				if (ferr.code == PF_OK)
-					pf_err_set(&ferr, PF_ESOFTWARE,
-					    "message rejected");
+			if (outlen > 0 && !failed) {
+				int rc = fn(ctx, out, outlen, &ferr);
+
+				if (rc == -2) {
+					/* no draining: e.g. an endless body */
+					err_copy(err, &ferr);
+					p->state = POP3_ST_CLOSED;
+					goto out;
+				}
+				if (rc == -1) {
+					failed = true;
+					if (ferr.code == PF_OK)
+						pf_err_set(&ferr, PF_ESOFTWARE,
+						    "message rejected");
+				}
 			}
 			if (done)
 				break;

@@ -27,6 +27,12 @@ struct stream_tls {
 long long stream_deadline(int timeout_ms);
 
 /*
+ * The deadline of one read or write on s: timeout_ms from now, or the
+ * response deadline when that comes sooner (-1: none).
+ */
+long long stream_io_deadline(const struct stream *s);
+
+/*
  * Wait until fd is ready for events (POLLIN/POLLOUT), an error or hang-up
  * is pending, or the deadline passes; EINTR restarts with the time left.
  * timeout_ms only words the message. Returns 0, or -1 with PF_ETEMP

@@ -35,6 +35,25 @@ stream_deadline(int timeout_ms)
 	return stream_now_ms() + timeout_ms;
 }
 
+long long
+stream_io_deadline(const struct stream *s)
+{
+	long long d = stream_deadline(s->timeout_ms);
+
+	if (s->resp_deadline > 0 && (d < 0 || s->resp_deadline < d))
+		d = s->resp_deadline;
+	return d;
+}
+
+void
+stream_set_response_deadline(struct stream *s, long long extra_ms)
+{
+	if (extra_ms < 0 || s->timeout_ms <= 0)
+		s->resp_deadline = 0;
+	else
+		s->resp_deadline = stream_now_ms() + s->timeout_ms + extra_ms;
+}
+
 const char *
 stream_seconds(int timeout_ms, char *buf, size_t bufsz)
 {
@@ -84,7 +103,7 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
 static ssize_t
 stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 {
-	long long deadline = stream_deadline(s->timeout_ms);
+	long long deadline = stream_io_deadline(s);
 	ssize_t n;
 
 	for (;;) {
@@ -110,7 +129,7 @@ static ssize_t
 stream_tcp_write(
     struct stream *s, const void *buf, size_t len, struct pf_err *err)
 {
-	long long deadline = stream_deadline(s->timeout_ms);
+	long long deadline = stream_io_deadline(s);
 	ssize_t n;
 
 	for (;;) {

@@ -87,7 +87,7 @@ static ssize_t
 stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 {
 	struct stream_tls *t = s->impl;
-	long long deadline = stream_deadline(s->timeout_ms);
+	long long deadline = stream_io_deadline(s);
 	int n, rv;
 
 	if (len > INT_MAX)
@@ -110,7 +110,7 @@ stream_tls_write(
     struct stream *s, const void *buf, size_t len, struct pf_err *err)
 {
 	struct stream_tls *t = s->impl;
-	long long deadline = stream_deadline(s->timeout_ms);
+	long long deadline = stream_io_deadline(s);
 	int n, rv;
 
 	if (len > INT_MAX)

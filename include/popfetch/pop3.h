@@ -168,7 +168,9 @@ int pop3_lines(struct pop3 *p, pop3_line_fn fn, void *ctx, struct pf_err *err);
  * Called with decoded body bytes (LF line ends, dots unstuffed), in
  * chunks of any size; return 0 or -1 (err set). After a -1 the rest of the
  * body is read and discarded so the session stays usable, and pop3_body()
- * returns -1 with the callback's error.
+ * returns -1 with the callback's error. -2 (err set) gives up at once
+ * without reading the rest (an endless body cannot be drained); the
+ * session is then closed.
  */
 typedef int (*pop3_body_fn)(void *ctx, const char *buf, size_t len,
     struct pf_err *err);

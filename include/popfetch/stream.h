@@ -32,6 +32,8 @@ struct stream {
 	int fd;		/* non-blocking, O_CLOEXEC */
 	void *impl;	/* NULL for plain TCP; the TLS state otherwise */
 	int timeout_ms; /* longest wait for any progress in read or write */
+	long long resp_deadline; /* monotonic ms by which the response being
+				    read must be complete; 0: none */
 	unsigned long long bytes_in, bytes_out; /* application bytes */
 };
 
@@ -55,6 +57,15 @@ ssize_t stream_read(struct stream *s, void *buf, size_t len,
  */
 int stream_write_all(struct stream *s, const void *buf, size_t len,
     struct pf_err *err);
+
+/*
+ * Bound the whole response being read (not only each wait): it must be
+ * complete within timeout_ms + extra_ms from now, so a server that drips
+ * a byte just inside every timeout still fails. extra_ms < 0 removes the
+ * bound. Used by pop3_reply() for status lines and by the fetch for
+ * message bodies (with an allowance for their size).
+ */
+void stream_set_response_deadline(struct stream *s, long long extra_ms);
 
 /* True when a read would return data without touching the socket. */
 bool stream_pending(const struct stream *s);
