@@ -16,6 +16,9 @@
 
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_DEPTH 16
+#ifndef S_ISVTX
+#define S_ISVTX 01000 /* XSI; not declared in strict POSIX mode */
+#endif
 
 /* The kinds of value a key takes. */
 enum key_type {
@@ -607,6 +610,35 @@ split_line(char *line, char **key, char **value)
 	return 0;
 }
 
+/*
+ * Someone who can write the directory of a file holding a password can
+ * replace the file: refuse a directory writable by group or others unless
+ * it is sticky (like /tmp), or one owned by another user but root.
+ */
+static int
+check_secret_dir(const char *path, struct pf_err *err)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+	char *dir;
+	int ret = 0;
+
+	dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") :
+	    xstrndup(path, (size_t)(slash - path));
+	if (stat(dir, &sb) < 0)
+		ret = pf_err_sys(err, PF_ECONFIG, "cannot stat '%s'", dir);
+	else if ((sb.st_mode & 022) != 0 && (sb.st_mode & S_ISVTX) == 0)
+		ret = pf_err_set(err, PF_ECONFIG,
+		    "'%s' holds a password but its directory '%s' is writable by others",
+		    path, dir);
+	else if (sb.st_uid != geteuid() && sb.st_uid != 0)
+		ret = pf_err_set(err, PF_ECONFIG,
+		    "'%s' holds a password but its directory '%s' belongs to another user",
+		    path, dir);
+	free(dir);
+	return ret;
+}
+
 /* Refuse a file holding passwords that others could read or change. */
 static int
 check_secret_file(const char *path, int fd, struct pf_err *err)
@@ -622,7 +654,7 @@ check_secret_file(const char *path, int fd, struct pf_err *err)
 		return pf_err_set(err, PF_ECONFIG,
 		    "'%s' holds a password but is accessible by group or others (chmod 600 it)",
 		    path);
-	return 0;
+	return check_secret_dir(path, err);
 }
 
 int
@@ -631,6 +663,7 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 {
 	struct config_settings *cur = NULL;
 	char line[CONFIG_MAX_LINE + 2];
+	char iobuf[BUFSIZ]; /* ours, so the password in it can be wiped */
 	FILE *fp;
 	int lineno = 0, fd;
 
@@ -642,6 +675,7 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 		return pf_err_sys(err, PF_ECONFIG, "cannot open config '%s'",
 		    path);
 	}
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	cfg->path = xstrdup(path);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *p = line, *key, *value;
@@ -787,10 +821,12 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 		goto fail;
 	}
 	fclose(fp);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return 0;
 fail:
 	explicit_bzero(line, sizeof(line));
 	fclose(fp);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	config_free(cfg);
 	return -1;
 }

@@ -164,46 +164,103 @@ print_report(void *ctx, const char *line)
 	fflush(fp);
 }
 
-/* Read the first line of a password command's output (sh -c CMD). */
+/*
+ * Keep the first line of everything read from fd (at most SECRET_MAX
+ * bytes) in buf, reading to EOF so the writer never dies of SIGPIPE. Only
+ * read(2) and wiped buffers touch the secret: no stdio buffer keeps a
+ * copy. Returns its length, or -1 (too long, or a NUL byte in it).
+ */
+static ssize_t
+read_first_line(int fd, char *buf, size_t bufsz, bool stop_at_newline)
+{
+	char chunk[512];
+	size_t len = 0;
+	bool done = false, bad = false;
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		size_t i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < (size_t)n && !done; i++) {
+			if (chunk[i] == '\n') {
+				done = true;
+			} else if (chunk[i] == '\0' || len + 1 >= bufsz) {
+				bad = true;
+				done = true;
+			} else {
+				buf[len++] = chunk[i];
+			}
+		}
+		if (done && stop_at_newline)
+			break;
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	while (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	return bad ? -1 : (ssize_t)len;
+}
+
+/* Run the password command (sh -c CMD) and take its first line. */
 static int
 secret_from_command(const char *cmd, char **out, struct pf_err *err)
 {
-	char buf[SECRET_MAX + 2];
-	size_t len = 0;
-	FILE *fp;
-	int status;
+	char buf[SECRET_MAX + 1];
+	int pfd[2], status;
+	ssize_t len;
+	pid_t pid;
 
-	fflush(NULL);
-	fp = popen(cmd, "r");
-	if (fp == NULL)
+	if (pipe(pfd) < 0)
 		return pf_err_sys(err, PF_ECONFIG,
 		    "cannot run the password command");
-	if (fgets(buf, sizeof(buf), fp) != NULL)
-		len = strlen(buf);
-	/* read the rest so the command does not die of SIGPIPE */
-	while (fgetc(fp) != EOF)
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return pf_err_sys(err, PF_ECONFIG,
+		    "cannot run the password command");
+	}
+	if (pid == 0) {
+		/* we ignore SIGPIPE; the command should not inherit that */
+		signal(SIGPIPE, SIG_DFL);
+		close(pfd[0]);
+		if (pfd[1] != STDOUT_FILENO) {
+			dup2(pfd[1], STDOUT_FILENO);
+			close(pfd[1]);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	len = read_first_line(pfd[0], buf, sizeof(buf), false);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	status = pclose(fp);
-	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		explicit_bzero(buf, sizeof(buf));
-		if (status != -1 && WIFEXITED(status))
+		if (WIFEXITED(status))
 			return pf_err_set(err, PF_ECONFIG,
 			    "the password command failed (exit %d)",
 			    WEXITSTATUS(status));
 		return pf_err_set(err, PF_ECONFIG,
-		    "the password command failed");
+		    "the password command failed (killed by signal %d)",
+		    WTERMSIG(status));
 	}
-	if (len > SECRET_MAX) {
+	if (len < 0) {
 		explicit_bzero(buf, sizeof(buf));
 		return pf_err_set(err, PF_ECONFIG,
-		    "the password command printed a line that is too long");
+		    "the password command printed a line that is too long or holds a NUL byte");
 	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		buf[--len] = '\0';
 	if (len == 0)
 		return pf_err_set(err, PF_ECONFIG,
 		    "the password command printed nothing");
-	*out = xstrndup(buf, len);
+	*out = xstrndup(buf, (size_t)len);
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
@@ -304,39 +361,38 @@ static int
 secret_from_tty(const char *id, char **out, struct pf_err *err)
 {
 	struct termios old, quiet;
-	char buf[SECRET_MAX + 2];
-	FILE *tty;
-	size_t len;
-	int ret = -1;
+	char buf[SECRET_MAX + 1], *prompt;
+	ssize_t len;
+	int fd, ret = -1;
 
-	tty = fopen("/dev/tty", "r+e");
-	if (tty == NULL)
+	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		return 0;
-	if (tcgetattr(fileno(tty), &old) < 0) {
-		fclose(tty);
+	if (tcgetattr(fd, &old) < 0) {
+		close(fd);
 		return 0;
 	}
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
 	bar_clear();
-	fprintf(tty, "password for %s: ", id);
-	fflush(tty);
-	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-	if (fgets(buf, sizeof(buf), tty) == NULL) {
-		pf_err_set(err, PF_ECONFIG, "no password given");
+	prompt = xasprintf("password for %s: ", id);
+	(void)!write(fd, prompt, strlen(prompt));
+	free(prompt);
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	len = read_first_line(fd, buf, sizeof(buf), true);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	(void)!write(fd, "\n", 1);
+	close(fd);
+	if (len <= 0) {
+		pf_err_set(err, PF_ECONFIG, len < 0 ?
+		    "the password typed is too long" : "no password given");
 		goto out;
 	}
-	len = strlen(buf);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		buf[--len] = '\0';
-	*out = xstrdup(buf);
+	*out = xstrndup(buf, (size_t)len);
 	ret = 1;
 out:
 	explicit_bzero(buf, sizeof(buf));
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fputc('\n', tty);
-	fclose(tty);
 	return ret;
 }
 
@@ -375,13 +431,17 @@ get_secret(const struct account *a, bool may_prompt, char **out,
 	return rc > 0 ? 0 : -1;
 }
 
-/* Run one account in this process. */
+/*
+ * Run one account in this process. *secret (the caller got it, maybe by
+ * asking on the terminal) is wiped and freed here; with secret_err set
+ * the account failed to get one and is only reported.
+ */
 static void
-run_account(const struct account *a, const struct cli *c,
-    struct result *res)
+run_account(const struct account *a, const struct cli *c, char **secret,
+    const struct pf_err *secret_err, struct result *res)
 {
 	struct fetch_opts o;
-	char *secret = NULL, *text = NULL;
+	char *text = NULL;
 
 	memset(res, 0, sizeof(*res));
 	memset(&o, 0, sizeof(o));
@@ -396,11 +456,12 @@ run_account(const struct account *a, const struct cli *c,
 	if (a->insecure)
 		log_warning("not verifying the certificate of '%s' (--insecure)",
 		    a->host);
-	if (get_secret(a, !c->serverinfo, &secret, &res->err) < 0) {
+	if (secret_err != NULL) {
+		res->err = *secret_err;
 		res->ret = -1;
 		goto out;
 	}
-	o.secret = secret;
+	o.secret = *secret;
 	if (c->serverinfo) {
 		res->ret = fetch_serverinfo(a, &o, &text, &res->err);
 		if (text != NULL) {
@@ -415,10 +476,36 @@ run_account(const struct account *a, const struct cli *c,
 		bar_clear();
 	}
 out:
-	xfree_secret(secret);
+	xfree_secret(*secret);
+	*secret = NULL;
 	if (res->ret < 0)
 		log_error("%s", res->err.msg);
 	log_set_account(NULL);
+}
+
+/* The result of an account not started because a signal came first. */
+static void
+not_started(const struct account *a, struct result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->ret = -1;
+	pf_err_set(&res->err, PF_ETEMP, "not fetched: interrupted by a signal");
+	log_set_account(a->name);
+	log_error("%s", res->err.msg);
+	log_set_account(NULL);
+}
+
+/* Get the secret of a in this process (so a prompt never races another
+ * job for the terminal) and run it here. */
+static void
+run_one(const struct account *a, const struct cli *c, struct result *res)
+{
+	struct pf_err serr;
+	char *secret = NULL;
+	bool failed;
+
+	failed = get_secret(a, !c->serverinfo, &secret, &serr) < 0;
+	run_account(a, c, &secret, failed ? &serr : NULL, res);
 }
 
 /* Write a JSON string with escapes. */
@@ -488,10 +575,23 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 
 	while (finished < n) {
 		while (started < n && running < c->jobs) {
+			struct pf_err serr;
+			char *secret = NULL;
+			bool nosecret;
 			int pfd[2];
 			pid_t pid;
 
+			if (fetch_stop_requested()) {
+				not_started(&accts[started], &res[started]);
+				started++;
+				finished++;
+				continue;
+			}
+			/* Asked here, one at a time, never in the children. */
+			nosecret = get_secret(&accts[started], !c->serverinfo,
+			    &secret, &serr) < 0;
 			if (pipe(pfd) < 0) {
+				xfree_secret(secret);
 				pf_err_sys(&res[started].err, PF_ESOFTWARE,
 				    "cannot create a pipe");
 				res[started].ret = -1;
@@ -506,11 +606,13 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 				ssize_t w;
 
 				close(pfd[0]);
-				run_account(&accts[started], c, &r);
+				run_account(&accts[started], c, &secret,
+				    nosecret ? &serr : NULL, &r);
 				w = write(pfd[1], &r, sizeof(r));
 				_exit(w == (ssize_t)sizeof(r) ? 0 : 70);
 			}
 			close(pfd[1]);
+			xfree_secret(secret);
 			if (pid < 0) {
 				close(pfd[0]);
 				pf_err_sys(&res[started].err, PF_ESOFTWARE,
@@ -712,12 +814,20 @@ main(int argc, char **argv)
 		log_set_before_hook(bar_clear);
 
 	res = xcalloc(n, sizeof(*res));
+	/* Several writers on one standard output would mix the streams. */
+	for (i = 0; c.jobs > 1 && i < n; i++)
+		if (accts[i].sink == SINK_STDOUT)
+			c.jobs = 1;
 	if (c.jobs > 1 && n > 1) {
 		bar.on = false;
 		run_parallel(accts, n, &c, res);
 	} else {
-		for (i = 0; i < n; i++)
-			run_account(&accts[i], &c, &res[i]);
+		for (i = 0; i < n; i++) {
+			if (fetch_stop_requested())
+				not_started(&accts[i], &res[i]);
+			else
+				run_one(&accts[i], &c, &res[i]);
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (res[i].ret < 0) {

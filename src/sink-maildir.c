@@ -475,7 +475,7 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 		int fd = mp->fd;
 
 		mp->fd = -1;
-		if (fsync(fd) == -1 || close(fd) == -1) {
+		if ((fsync(fd) == -1) | (close(fd) == -1)) {
 			pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'",
 			    sk->path, mp->name);
 			pending_drop(sk, 0);
@@ -521,9 +521,29 @@ maildir_has_token(struct sink *sk, const char *token)
 	if (!token_parse(token, strlen(token), &v))
 		return false;
 	if (!md->scanned) {
+		int curfd;
+
+		md->scanned = true;
+		/*
+		 * A name found here may exist only in the page cache (a run
+		 * killed before its fsync of new/): make the directories
+		 * durable before the caller deletes such a message on the
+		 * server. If that fails, recognise nothing: fetching again
+		 * risks a duplicate, never a loss.
+		 */
+		curfd = openat(md->dirfd, "cur", O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fsync(md->newfd) == -1 || curfd == -1 || fsync(curfd) == -1) {
+			log_warning("cannot sync '%s': %s; not checking it for "
+			    "messages delivered by an interrupted run", sk->path,
+			    strerror(errno));
+			if (curfd != -1)
+				close(curfd);
+			return false;
+		}
+		close(curfd);
 		scan_dir(sk, md, "new");
 		scan_dir(sk, md, "cur");
-		md->scanned = true;
 	}
 	return set_has(md, v);
 }

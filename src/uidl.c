@@ -1091,8 +1091,12 @@ fail:
 	saved = errno;
 	/* leave no torn garbage; if even this fails, the next load drops
 	 * the torn record */
-	if (ftruncate(st->fd, st->file_size) == -1)
-		log_debug("cannot truncate '%s' back", st->path);
+	if (ftruncate(st->fd, st->file_size) == -1) {
+		/* torn bytes stay at the end: never append after them; the
+		 * next flush rewrites the whole file instead */
+		close(st->fd);
+		st->fd = -1;
+	}
 	errno = saved;
 	return pf_err_sys(
 	    err, PF_EIO, "cannot write state file '%s'", st->path);
