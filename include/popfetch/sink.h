@@ -8,7 +8,8 @@
  * caller record those messages as delivered and delete them on the server.
  *
  *   target   commit                          sync
- *   Maildir  fsync tmp file, link into new/  fsync new/
+ *   Maildir  tmp file complete (fd kept)     fsync each file, link each
+ *                                            into new/, fsync new/
  *   mbox     spool complete (private temp)   lock, append all, fsync, unlock
  *   MDA      run the MDA; exit 0 required    nothing more
  *   stdout   spool complete                  write all to stdout, flush

@@ -290,6 +290,7 @@ class Conn:
         self.eof = False
         self.eof_why = 'connection closed by the client'
         self.slow = False
+        self.slow_delay = None
         self.tls = False
 
     def _wait_readable(self, deadline):
@@ -359,7 +360,9 @@ class Conn:
             if self.slow and len(data) < 65536:
                 for i in range(len(data)):
                     self.sock.sendall(data[i:i + 1])
-                    time.sleep(self.server.slow_delay)
+                    time.sleep(self.slow_delay
+                               if self.slow_delay is not None
+                               else self.server.slow_delay)
             else:
                 self.sock.sendall(data)
             return True
@@ -633,8 +636,9 @@ class PopServer:
                 self._log('** sleep %s' % st.arg)
                 self.client_gone.wait(float(st.arg))
             elif k == '!slowdown':
-                self._log('** slowdown')
+                self._log('** slowdown %s' % (st.arg or ''))
                 conn.slow = True
+                conn.slow_delay = float(st.arg) if st.arg else None
             elif k == '!fast':
                 conn.slow = False
             elif k == '!tls':

@@ -1,0 +1,145 @@
+/*
+ * fuzz-config.c: the config file parser and account resolution.
+ *
+ * The input is written to a file in a private temp dir (under /dev/shm
+ * when it exists, else $TMPDIR or /tmp) with mode 0600, loaded with
+ * config_load(), and every account it defines (and the default one) is
+ * resolved with config_resolve(). A failure must leave an error message;
+ * a resolved account must hold what the contract requires.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "popfetch/config.h"
+#include "popfetch/err.h"
+#include "popfetch/log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char fuzz_dir[256];
+static char fuzz_path[300];
+
+/* Remove the temp dir at exit. */
+static void
+cleanup(void)
+{
+	(void)unlink(fuzz_path);
+	(void)rmdir(fuzz_dir);
+}
+
+/* Make the private temp dir once and keep HOME/XDG inside it. */
+static void
+setup(void)
+{
+	const char *base = getenv("TMPDIR");
+	struct stat sb;
+
+	if (fuzz_dir[0] != '\0')
+		return;
+	if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    access("/dev/shm", W_OK) == 0)
+		base = "/dev/shm";
+	else if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-config.XXXXXX", base);
+	if (mkdtemp(fuzz_dir) == NULL) {
+		perror("fuzz-config: mkdtemp");
+		abort();
+	}
+	snprintf(fuzz_path, sizeof(fuzz_path), "%s/config", fuzz_dir);
+	setenv("HOME", fuzz_dir, 1);
+	setenv("XDG_STATE_HOME", fuzz_dir, 1);
+	log_init(getenv("FUZZ_VERBOSE") != NULL ? 2 : -1, false);
+	atexit(cleanup);
+}
+
+/* Stop with a message the crash report will show. */
+static void
+fail(const char *what, const char *detail)
+{
+	fprintf(stderr, "fuzz-config: %s: %s\n", what, detail);
+	abort();
+}
+
+/* Resolve one account and check what a valid account must hold. */
+static void
+resolve(const struct config *cfg, const char *name, bool probe_only)
+{
+	struct account a;
+	struct pf_err err;
+	char *id;
+
+	pf_err_clear(&err);
+	if (config_resolve(cfg, name, NULL, probe_only, &a, &err) == -1) {
+		if (err.code == PF_OK || err.msg[0] == '\0')
+			fail("config_resolve failed without an error",
+			    name != NULL ? name : "(null)");
+		return;
+	}
+	if (a.host == NULL || a.host[0] == '\0')
+		fail("resolved account without a host", name);
+	if (!probe_only && (a.user == NULL || a.user[0] == '\0' ||
+	    a.sink == SINK_NONE || a.state_dir == NULL))
+		fail("resolved account lacks a required field", name);
+	if ((a.sink == SINK_MAILDIR || a.sink == SINK_MBOX ||
+	    a.sink == SINK_MDA) &&
+	    (a.sink_path == NULL || a.sink_path[0] == '\0'))
+		fail("delivery target without a path", name);
+	if (a.timeout <= 0 || a.lock_wait <= 0 || a.mda_timeout <= 0)
+		fail("non-positive time setting", name);
+	if (!probe_only) {
+		id = account_id(&a);
+		if (id == NULL || strchr(id, '@') == NULL)
+			fail("account_id without '@'", name);
+		free(id);
+	}
+	if (account_port(&a) == NULL)
+		fail("account_port returned NULL", name);
+	account_free(&a);
+}
+
+/* The libFuzzer entry point: one input, checked as described above. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config cfg;
+	struct pf_err err;
+	size_t i;
+	int fd;
+
+	setup();
+	fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || (size > 0 && write(fd, data, size) != (ssize_t)size)) {
+		perror("fuzz-config: write");
+		abort();
+	}
+	close(fd);
+	pf_err_clear(&err);
+	if (config_load(fuzz_path, true, &cfg, &err) == -1) {
+		if (err.code != PF_ECONFIG || err.msg[0] == '\0')
+			fail("config_load failed without a PF_ECONFIG message",
+			    err.msg);
+		return 0;
+	}
+	for (i = 0; i < cfg.naccounts; i++) {
+		if (config_find(&cfg, cfg.accounts[i].name) == NULL)
+			fail("config_find misses a loaded account",
+			    cfg.accounts[i].name);
+		resolve(&cfg, cfg.accounts[i].name, false);
+		resolve(&cfg, cfg.accounts[i].name, true);
+	}
+	if (cfg.default_name != NULL) {
+		if (config_find(&cfg, cfg.default_name) == NULL)
+			fail("default account not defined", cfg.default_name);
+		resolve(&cfg, cfg.default_name, false);
+	}
+	config_free(&cfg);
+	return 0;
+}
