@@ -160,6 +160,10 @@ conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+	/* Read whole socket buffers, not a record header and then its body:
+	 * half the read(2) calls. Reads always try SSL_read() before
+	 * polling, so bytes buffered this way are never waited for. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 #ifdef SSL_OP_NO_RENEGOTIATION
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 #endif

@@ -28,9 +28,15 @@
  * bytes, whichever comes first. */
 #define BATCH_MAX_MSGS	50
 #define BATCH_MAX_BYTES (64ULL * 1024 * 1024)
-/* Pipelining window: RETRs in flight, and their listed octets. */
-#define WINDOW_MAX_CMDS	 16
-#define WINDOW_MAX_BYTES (1024ULL * 1024)
+/*
+ * Pipelining window: RETRs in flight, and their listed octets. Commands
+ * are tiny, so our side never blocks writing them while the server blocks
+ * writing bodies; the byte bound keeps what the server has queued for us
+ * modest. The window is refilled only once half of it is answered, so the
+ * commands of a refill travel together in one TLS record.
+ */
+#define WINDOW_MAX_CMDS	 64
+#define WINDOW_MAX_BYTES (4ULL * 1024 * 1024)
 /* Without UIDL: QUIT (committing deletions) after this many messages, so
  * a dropped connection re-delivers at most this many. */
 #define NOUIDL_COMMIT_EVERY 20
@@ -918,8 +924,12 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	window = r->p.capa.pipelining ? WINDOW_MAX_CMDS : 1;
 	next = 0;
 	for (;;) {
-		/* fill the window with RETRs */
-		while (!r->stopping && !fetch_stop_requested() &&
+		/* refill the window with RETRs once half of it is answered */
+		bool refill = r->retr_inflight <= window / 2 &&
+		    (r->retr_inflight == 0 ||
+		    r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2);
+
+		while (refill && !r->stopping && !fetch_stop_requested() &&
 		    next < r->count && r->retr_inflight < window &&
 		    (r->retr_inflight == 0 ||
 		    r->retr_inflight_bytes + r->msgs[next].size <=

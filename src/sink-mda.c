@@ -125,7 +125,7 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 {
 	struct pollfd pfd[2];
 	char buf[8192];
-	int i;
+	int i, tick = 1;
 
 	pfd[0].fd = outfd;
 	pfd[1].fd = errfd;
@@ -155,12 +155,18 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 		 * background child may keep the pipes open); with no pipes
 		 * left, poll in small steps for the exit.
 		 */
-		if (r->exited)
+		if (r->exited) {
 			timeout = 0;
-		else if (nfd == 0 || left > MDA_TICK_MS * 25)
-			timeout = nfd == 0 ? MDA_TICK_MS : MDA_TICK_MS * 25;
-		else
-			timeout = (int)left;
+		} else if (nfd == 0) {
+			/* pipes closed, exit not yet seen: the usual case is
+			 * a few microseconds away, so start small */
+			timeout = tick;
+			if (tick < MDA_TICK_MS)
+				tick *= 2;
+		} else {
+			timeout = left > MDA_TICK_MS * 25 ? MDA_TICK_MS * 25 :
+			    (int)left;
+		}
 		if (poll(pfd, 2, timeout) == -1) {
 			if (errno != EINTR)
 				(void)poll(NULL, 0, MDA_TICK_MS);

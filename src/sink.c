@@ -782,30 +782,37 @@ int
 sink_maildir_name(char *out, size_t outsz, const char *token)
 {
 	static unsigned long counter;
-	char host[256], safe[1024];
+	static char safe[1024]; /* the host part, made once per process */
+	static pid_t pid;
+	char host[256];
 	struct timespec ts;
 	size_t i, o = 0;
 	int n;
 
 	if (token != NULL && !token_ok(token))
 		return -1;
-	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
-		strlcpy(host, "localhost", sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	for (i = 0; host[i] != '\0' && o + 5 < sizeof(safe); i++) {
-		if (host[i] == '/') {
-			memcpy(safe + o, "\\057", 4);
-			o += 4;
-		} else if (host[i] == ':') {
-			memcpy(safe + o, "\\072", 4);
-			o += 4;
-		} else
-			safe[o++] = host[i];
+	if (pid != getpid()) {
+		/* first call, or a forked child: its own pid and counter */
+		pid = getpid();
+		counter = 0;
+		if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		for (i = 0; host[i] != '\0' && o + 5 < sizeof(safe); i++) {
+			if (host[i] == '/') {
+				memcpy(safe + o, "\\057", 4);
+				o += 4;
+			} else if (host[i] == ':') {
+				memcpy(safe + o, "\\072", 4);
+				o += 4;
+			} else
+				safe[o++] = host[i];
+		}
+		safe[o] = '\0';
 	}
-	safe[o] = '\0';
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(out, outsz, "%lld.M%ldP%ldQ%luR%08lx%s%s.%s",
-	    (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000), (long)getpid(),
+	    (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000), (long)pid,
 	    ++counter, (unsigned long)sink_random32(),
 	    token != NULL ? "h" : "", token != NULL ? token : "", safe);
 	if (n < 0 || (size_t)n >= outsz)
