@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""bench.py: time popfetch, mpop, fetchmail and a floor reader side by side.
+
+    bench.py --popfetch BIN --floor BIN --mda BIN [--workdir DIR]
+             [--runs N] [--quick] [--only W1,W2,...] [--doc FILE]
+             [--tmpfs] [--command TEXT]
+
+Normally started by bench/run, which builds the binaries. It starts its
+own Dovecot on loopback (tests/lib/dovecot.sh), generates the workloads
+with bench/gen.py (deterministic), warms Dovecot's indexes once per
+workload, and then, for every case, runs each client in turn (the order
+rotates every round), refilling the server Maildir from the warmed copy
+before each run (cp -a, chown, sync: not timed). Each run is timed with
+os.wait4 (wall: time.monotonic; CPU: user+sys of the client and its
+children, e.g. MDA processes; peak RSS: ru_maxrss of the process tree)
+and its delivery is checked with bench/check.py: a wrong or incomplete
+delivery aborts the benchmark. Medians are reported, with the ratios to
+the floor and to mpop and whether popfetch meets its targets.
+
+W3 runs through a delay proxy adding 5 ms each way (10 ms round trip):
+tests/lib/faultproxy.py --delay-ms 5 (this kernel has no netem); the
+proxy's own cost is measured (the floor with --delay-ms 0 through the
+proxy against the floor direct) and printed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+MiB = 1024 * 1024
+
+# name: (count, size, kind, seed, description)
+WORKLOADS = {
+    "W1": (2000, 4096, "text", 1, "2000 x 4 KiB"),
+    "W2": (50, 2 * MiB, "attach", 2, "50 x 2 MiB"),
+    "W3": (500, 4096, "text", 3, "500 x 4 KiB, 10 ms RTT"),
+    "W4": (1, 100 * MiB, "attach", 4, "1 x 100 MiB"),
+}
+
+# (case label, workload, delivery mode)
+CASES = [
+    ("W1", "W1", "maildir"),
+    ("W1 mbox", "W1", "mbox"),
+    ("W1 MDA", "W1", "mda"),
+    ("W2", "W2", "maildir"),
+    ("W3", "W3", "maildir"),
+    ("W4", "W4", "maildir"),
+]
+
+
+def log(text):
+    print("bench: " + text, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    """Run a command, failing loudly."""
+    subprocess.run(cmd, check=True, **kw)
+
+
+class Dovecot:
+    """A Dovecot of our own, started and stopped through dovecot.sh."""
+
+    def __init__(self, root):
+        self.root = root
+        out = subprocess.run(
+            ["bash", "-c", 'source "$1/tests/lib/dovecot.sh" && '
+             'dovecot_start "$2" >&2 && env | grep "^DC_"', "bash", SRC,
+             os.path.join(root, "dovecot")],
+            check=True, stdout=subprocess.PIPE, text=True).stdout
+        self.env = dict(line.split("=", 1) for line in out.splitlines())
+        self.pid = int(self.env["DC_PID"])
+        self.port = int(self.env["DC_POP3S_PORT"])
+        self.maildir = self.env["DC_MAILDIR"]
+        self.home = os.path.dirname(self.maildir)
+        self.user = self.env["DC_USER"]
+        self.passfile = self.env["DC_PASS_FILE"]
+        self.password = self.env["DC_PASS"]
+        self.ca = self.env["DC_CA"]
+        self.mailuser = self.env["DC_MAILUSER"]
+
+    def stop(self):
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        for _ in range(50):
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def refill(self, template):
+        """Make the server Maildir a fresh copy of template."""
+        shutil.rmtree(self.maildir, ignore_errors=True)
+        sh(["cp", "-a", template, self.maildir])
+        if os.getuid() == 0:
+            sh(["chown", "-R", self.mailuser + ":", self.home])
+
+
+class Proxy:
+    """faultproxy.py adding a fixed delay each way."""
+
+    def __init__(self, root, target_port, delay_ms):
+        portfile = os.path.join(root, "proxy%d.port" % delay_ms)
+        if os.path.exists(portfile):
+            os.unlink(portfile)
+        self.errf = open(os.path.join(root, "proxy%d.log" % delay_ms), "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(SRC, "tests/lib/faultproxy.py"),
+             "--target", "127.0.0.1:%d" % target_port, "--portfile",
+             portfile, "--delay-ms", str(delay_ms)],
+            stdout=subprocess.DEVNULL, stderr=self.errf)
+        for _ in range(100):
+            if os.path.exists(portfile):
+                break
+            time.sleep(0.05)
+        with open(portfile) as f:
+            self.port = int(f.read().strip())
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.errf.close()
+
+
+def timed(cmd, errpath):
+    """Run cmd; return (exit code, wall s, cpu s, peak RSS KiB).
+
+    GNU time runs the client and reports its rusage (CPU of the client and
+    its children, the largest RSS among them): Python cannot do that itself
+    without its own pre-exec RSS (the forked interpreter) counting as the
+    client's peak."""
+    res = errpath + ".time"
+    with open(errpath, "wb") as err:
+        t0 = time.monotonic()
+        rc = subprocess.call(["/usr/bin/time", "-o", res, "-f",
+                              "%x %U %S %M"] + cmd,
+                             stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+        wall = time.monotonic() - t0
+    with open(res) as f:
+        last = f.read().split("\n")
+    fields = [x for x in last if x.strip()][-1].split()
+    if rc != 0 or len(fields) != 4:
+        return rc or 1, wall, 0.0, 0
+    return int(fields[0]), wall, float(fields[1]) + float(fields[2]), \
+        int(fields[3])
+
+
+class Bench:
+    """The whole benchmark: setup, runs, table."""
+
+    def __init__(self, args):
+        self.a = args
+        self.root = args.workdir
+        self.dc = None
+        self.results = {}       # (case, client) -> [(wall, cpu, rss)]
+        self.notes = []
+        self.proxy = None
+
+    # -- clients -------------------------------------------------------
+
+    def target(self, mode, run):
+        """Prepare an empty delivery target; return its path."""
+        path = os.path.join(self.deliv, "out-" + run)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)
+        if mode == "mbox":
+            return path
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(path, sub))
+        return path
+
+    def mda_cmd(self, path):
+        return "%s %s" % (self.a.mda, path)
+
+    def cmd_popfetch(self, mode, path, port, st):
+        cfg = os.path.join(st, "popfetch.conf")
+        key = {"maildir": "maildir", "mbox": "mbox", "mda": "mda"}[mode]
+        val = self.mda_cmd(path) if mode == "mda" else path
+        with open(os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600), "w") as f:
+            f.write("account bench\n host localhost\n port %d\n user %s\n"
+                    " password %s\n ca_file %s\n %s %s\n state_dir %s\n"
+                    "default bench\n" % (port, self.dc.user,
+                                         self.dc.password, self.dc.ca, key,
+                                         val, os.path.join(st, "state")))
+        return [self.a.popfetch, "-C", cfg, "-q"]
+
+    def cmd_mpop(self, mode, path, port, st):
+        rc = os.path.join(st, "mpoprc")
+        if mode == "mda":
+            deliv = "mda %s" % self.mda_cmd(path)
+        else:
+            deliv = "%s %s" % (mode, path)
+        with open(os.open(rc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600), "w") as f:
+            f.write("account bench\nhost localhost\nport %d\ntls on\n"
+                    "tls_starttls off\ntls_trust_file %s\nuser %s\n"
+                    "password %s\ndelivery %s\nkeep off\nonly_new off\n"
+                    "uidls_file %s\n" % (port, self.dc.ca, self.dc.user,
+                                         self.dc.password, deliv,
+                                         os.path.join(st, "uidls")))
+        return ["mpop", "-C", rc, "-q", "bench"]
+
+    def cmd_fetchmail(self, mode, path, port, st):
+        rc = os.path.join(st, "fetchmailrc")
+        with open(os.open(rc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600), "w") as f:
+            f.write('set no syslog\npoll localhost protocol pop3 port %d\n'
+                    '  user "%s" there is "root" here password "%s"\n'
+                    '  ssl sslcertfile "%s" sslcertck\n  mda "%s"\n'
+                    '  fetchall nokeep no rewrite\n'
+                    % (port, self.dc.user, self.dc.password, self.dc.ca,
+                       self.mda_cmd(path)))
+        return ["fetchmail", "-f", rc, "-i", os.path.join(st, "fetchids"),
+                "--nosyslog", "-s", "--nodetach"]
+
+    def cmd_floor(self, mode, path, port, st):
+        return [self.a.floor, "-p", str(port), "-u", self.dc.user, "-w",
+                self.dc.passfile, "-c", self.dc.ca]
+
+    # -- setup ---------------------------------------------------------
+
+    def generate(self, wl):
+        """Generate a workload and a warmed server Maildir for it."""
+        count, size, kind, seed, _ = WORKLOADS[wl]
+        raw = os.path.join(self.root, "gen-" + wl)
+        manifest = os.path.join(self.root, wl + ".json")
+        log("generating %s (%d x %d bytes)" % (wl, count, size))
+        sh([sys.executable, os.path.join(HERE, "gen.py"), "--maildir", raw,
+            "--manifest", manifest, "--count", str(count), "--size",
+            str(size), "--kind", kind, "--seed", str(seed)])
+        # Warm: let Dovecot index the mailbox once (floor -k keeps all),
+        # then keep its Maildir, indexes included, as the template.
+        self.dc.refill(raw)
+        sh([self.a.floor, "-k", "-p", str(self.dc.port), "-u", self.dc.user,
+            "-w", self.dc.passfile, "-c", self.dc.ca])
+        warm = os.path.join(self.root, "tpl-" + wl)
+        shutil.rmtree(warm, ignore_errors=True)
+        sh(["cp", "-a", self.dc.maildir, warm])
+        shutil.rmtree(raw)
+        self.templates[wl] = warm
+        self.manifests[wl] = manifest
+
+    def one_run(self, case, wl, mode, client, port):
+        """Refill, run one client once, check; return (wall, cpu, rss)."""
+        st = os.path.join(self.root, "state")
+        shutil.rmtree(st, ignore_errors=True)
+        os.makedirs(st)
+        path = self.target(mode, client)
+        self.dc.refill(self.templates[wl])
+        if not self.a.tmpfs:
+            # Flush the refill now, not during the client's own fsyncs.
+            sh(["sync"])
+        cmd = getattr(self, "cmd_" + client)(mode, path, port, st)
+        errpath = os.path.join(self.root, "last-%s.err" % client)
+        rc, wall, cpu, rss = timed(cmd, errpath)
+        if rc != 0:
+            with open(errpath, errors="replace") as f:
+                sys.exit("bench: %s %s failed with exit %d: %s"
+                         % (client, case, rc, f.read()[-2000:]))
+        if client != "floor":
+            how = ["--mbox", path] if mode == "mbox" else ["--maildir", path]
+            r = subprocess.run([sys.executable,
+                                os.path.join(HERE, "check.py"),
+                                "--manifest", self.manifests[wl]] + how)
+            if r.returncode != 0:
+                sys.exit("bench: %s delivered %s wrongly (see above)"
+                         % (client, case))
+        left = sum(len(os.listdir(os.path.join(self.dc.maildir, d)))
+                   for d in ("new", "cur"))
+        if left != 0:
+            sys.exit("bench: %s left %d messages on the server in %s"
+                     % (client, left, case))
+        return wall, cpu, rss
+
+    def runs_for(self, case, client):
+        n = self.a.runs
+        if client == "fetchmail":
+            if case in ("W1", "W2"):
+                return min(n, 2)
+            return 1
+        return n
+
+    # -- main loop -------------------------------------------------------
+
+    def run(self):
+        os.makedirs(self.root, exist_ok=True)
+        self.deliv = self.root
+        self.templates = {}
+        self.manifests = {}
+        self.dc = Dovecot(self.root)
+        try:
+            self.main_loop()
+        finally:
+            if self.proxy is not None:
+                self.proxy.stop()
+            self.dc.stop()
+
+    def main_loop(self):
+        only = set(self.a.only.split(",")) if self.a.only else None
+        cases = [c for c in CASES
+                 if only is None or c[0] in only or
+                 c[0].replace(" ", "-") in only or
+                 (c[1] in only and c[0] == c[1])]
+        if not cases:
+            sys.exit("bench: --only matches no case (W1 W1-mbox W1-MDA "
+                     "W2 W3 W4)")
+        for wl in sorted({c[1] for c in cases}):
+            self.generate(wl)
+        for case, wl, mode in cases:
+            port = self.dc.port
+            if wl == "W3":
+                port = self.w3_proxy()
+            clients = ["floor", "popfetch", "mpop", "fetchmail"]
+            if mode != "maildir":
+                clients.remove("floor")
+            if mode == "mbox":
+                clients.remove("fetchmail")
+            rounds = max(self.runs_for(case, c) for c in clients)
+            for r in range(rounds):
+                k = r % len(clients)
+                for client in clients[k:] + clients[:k]:
+                    if r >= self.runs_for(case, client):
+                        continue
+                    wall, cpu, rss = self.one_run(case, wl, mode, client,
+                                                  port)
+                    self.results.setdefault((case, client), []).append(
+                        (wall, cpu, rss))
+                    log("%-8s %-9s run %d: %7.3f s wall %6.3f s cpu "
+                        "%7.1f MiB" % (case, client, r + 1, wall, cpu,
+                                       rss / 1024.0))
+
+    def w3_proxy(self):
+        """Start the 5 ms proxy (once) after measuring a 0 ms one's cost."""
+        if self.proxy is not None:
+            return self.proxy.port
+        p0 = Proxy(self.root, self.dc.port, 0)
+        direct, via = [], []
+        try:
+            for _ in range(3):
+                direct.append(self.one_run("W3", "W3", "maildir", "floor",
+                                           self.dc.port)[0])
+                via.append(self.one_run("W3", "W3", "maildir", "floor",
+                                        p0.port)[0])
+        finally:
+            p0.stop()
+        d, v = statistics.median(direct), statistics.median(via)
+        self.notes.append(
+            "W3 proxy cost: the floor on W3 takes %.3f s direct and %.3f s "
+            "through faultproxy.py with --delay-ms 0 (medians of 3): the "
+            "proxy adds %.0f ms before any delay." % (d, v, (v - d) * 1000))
+        log(self.notes[-1])
+        self.proxy = Proxy(self.root, self.dc.port, 5)
+        return self.proxy.port
+
+    # -- report --------------------------------------------------------
+
+    def med(self, case, client, k):
+        vals = self.results.get((case, client))
+        if not vals:
+            return None
+        if k == 2:
+            return max(v[2] for v in vals)
+        return statistics.median(v[k] for v in vals)
+
+    def table(self):
+        rows = []
+        verdicts = []
+        for case, wl, mode in CASES:
+            floor_case = wl
+            fl = self.med(floor_case, "floor", 0)
+            mp = self.med(case, "mpop", 0)
+            mpc = self.med(case, "mpop", 1)
+            for client in ("floor", "popfetch", "mpop", "fetchmail"):
+                vals = self.results.get((case, client))
+                if not vals:
+                    continue
+                wall = self.med(case, client, 0)
+                cpu = self.med(case, client, 1)
+                rss = self.med(case, client, 2) / 1024.0
+                rf = "%.2f" % (wall / fl) if fl else "-"
+                rm = "%.2f" % (wall / mp) if mp else "-"
+                rc = "%.2f" % (cpu / mpc) if mpc else "-"
+                target = "-"
+                if client == "popfetch":
+                    target, why = self.target_met(case, wall, cpu, rss, fl,
+                                                  mp, mpc)
+                    verdicts.append("%s: %s (%s)" % (case, target, why))
+                rows.append((case, client, str(len(vals)), "%.3f" % wall,
+                             "%.3f" % cpu, "%.1f" % rss, rf, rm, rc, target))
+        return rows, verdicts
+
+    def target_met(self, case, wall, cpu, rss, fl, mp, mpc):
+        """Return ("yes"/"no"/"n/a", explanation) for popfetch."""
+        checks = []
+        if case == "W1" and fl and mp and mpc:
+            checks = [("wall <= 1.5 x floor", wall <= 1.5 * fl),
+                      ("wall <= 0.3 x mpop", wall <= 0.3 * mp),
+                      ("CPU <= 0.25 x mpop", cpu <= 0.25 * mpc)]
+        elif case == "W2" and fl:
+            checks = [("wall <= 1.1 x floor", wall <= 1.1 * fl)]
+        elif case == "W3" and fl and mp:
+            checks = [("wall <= 1.5 x floor", wall <= 1.5 * fl),
+                      ("wall <= 0.3 x mpop", wall <= 0.3 * mp)]
+        elif case == "W4":
+            w1 = self.results.get(("W1", "popfetch"))
+            m4 = self.results.get(("W4", "mpop"))
+            if w1 and m4:
+                r1 = max(v[2] for v in w1) / 1024.0
+                r4m = max(v[2] for v in m4) / 1024.0
+                checks = [("RSS <= 1.1 x W1 RSS (%.1f MiB)" % r1,
+                           rss <= 1.1 * r1),
+                          ("RSS < mpop (%.1f MiB)" % r4m, rss < r4m)]
+        elif case == "W1 MDA" and mp:
+            checks = [("wall <= 0.8 x mpop", wall <= 0.8 * mp)]
+        if not checks:
+            return "n/a", "no target" if case == "W1 mbox" else \
+                "a reference is missing"
+        ok = all(c[1] for c in checks)
+        return ("yes" if ok else "no"), "; ".join(
+            "%s: %s" % (c[0], "met" if c[1] else "MISSED") for c in checks)
+
+
+def fmt_table(rows):
+    head = ("case", "client", "runs", "wall s", "CPU s", "peak RSS MiB",
+            "x floor", "x mpop", "CPU x mpop", "target met")
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    return "\n".join(out)
+
+
+def version(cmd):
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        for line in r.stdout.splitlines():
+            if line.strip() and "WARNING" not in line:
+                return line.strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def fstype(path):
+    """Return the file system type of the mount that holds path."""
+    best, kind = "", "?"
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        for line in f:
+            p = line.split()
+            if (path == p[1] or path.startswith(p[1].rstrip("/") + "/")) \
+                    and len(p[1]) > len(best):
+                best, kind = p[1], p[2]
+    return kind
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        load = open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        load = ["?"]
+    return [
+        "CPU: %s, %d CPUs (nproc)" % (cpu, os.cpu_count()),
+        "kernel: %s %s" % (platform.system(), platform.release()),
+        "load average at the end of the run: %s" % " ".join(load),
+        "dovecot %s" % version(["dovecot", "--version"]),
+        version(["mpop", "--version"]),
+        version(["fetchmail", "--version"]),
+        version(["openssl", "version"]),
+        "popfetch: %s" % version([ARGS.popfetch, "--version"]),
+    ]
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--popfetch", required=True)
+    ap.add_argument("--floor", required=True)
+    ap.add_argument("--mda", required=True)
+    ap.add_argument("--workdir")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only")
+    ap.add_argument("--doc")
+    ap.add_argument("--tmpfs", action="store_true",
+                    help="work (server Maildir and deliveries) in /dev/shm")
+    ap.add_argument("--command", default="bench/run")
+    args = ap.parse_args()
+    ARGS = args
+    if args.quick:
+        args.runs = min(args.runs, 3)
+    tmp = None
+    if args.workdir is None:
+        tmp = args.workdir = tempfile.mkdtemp(
+            prefix="popfetch-bench.",
+            dir="/dev/shm" if args.tmpfs else None)
+        os.chmod(tmp, 0o755)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    b = Bench(args)
+    try:
+        b.run()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    rows, verdicts = b.table()
+    table = fmt_table(rows)
+    where = "/dev/shm (tmpfs): no disk I/O" if args.tmpfs else \
+        "%s (%s)" % (os.path.dirname(args.workdir.rstrip("/")) or "/",
+                     fstype(args.workdir))
+    info = machine()
+    print()
+    print(table)
+    print()
+    for v in verdicts:
+        print("popfetch " + v)
+    for n in b.notes:
+        print(n)
+    if args.doc:
+        write_doc(args, table, verdicts, b.notes, info, where, started)
+
+
+def write_doc(args, table, verdicts, notes, info, where, started):
+    """Replace this mode's section (disk or tmpfs) of docs/benchmarks.md."""
+    key = "tmpfs" if args.tmpfs else "disk"
+    text = []
+    text.append("<!-- bench:%s -->" % key)
+    text.append("## Deliveries on %s\n" % ("tmpfs" if args.tmpfs else
+                                           "disk"))
+    text.append("- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
+    text.append("- command: `%s`" % args.command)
+    text.append("- runs per client: %d (fetchmail fewer: 2 for W1 and W2, "
+                "1 otherwise), medians; peak RSS is the largest of the runs"
+                % args.runs)
+    text.append("- server Maildir and deliveries on: %s" % where)
+    for line in info:
+        text.append("- " + line)
+    text.append("")
+    text.append(table)
+    text.append("")
+    text.append("Targets for popfetch:\n")
+    for v in verdicts:
+        text.append("- " + v)
+    for n in notes:
+        text.append("")
+        text.append(n)
+    text.append("<!-- /bench:%s -->" % key)
+    section = "\n".join(text) + "\n"
+    old = ""
+    if os.path.exists(args.doc):
+        with open(args.doc) as f:
+            old = f.read()
+    start, end = "<!-- bench:%s -->" % key, "<!-- /bench:%s -->\n" % key
+    if start in old and end in old:
+        i, j = old.index(start), old.index(end) + len(end)
+        new = old[:i] + section + old[j:]
+    else:
+        if not old:
+            old = ("# Benchmarks\n\nThe latest figures of `bench/run`; "
+                   "bench/README.md says what each workload and client "
+                   "does and how it is measured.\n")
+        new = old.rstrip("\n") + "\n\n" + section
+    with open(args.doc, "w") as f:
+        f.write(new)
+
+
+if __name__ == "__main__":
+    main()
