@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,7 +382,7 @@ conn_connect_one(const struct addrinfo *ai, int timeout_ms, int *lasterr)
 {
 	struct pf_err werr;
 	socklen_t len;
-	int fd, soerr = 0;
+	int fd, soerr = 0, one = 1;
 
 	fd = socket(ai->ai_family,
 	    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
@@ -389,6 +390,12 @@ conn_connect_one(const struct addrinfo *ai, int timeout_ms, int *lasterr)
 		*lasterr = errno;
 		return -1;
 	}
+	/* Each flush is a whole batch of commands already: Nagle would only
+	 * hold a pipelined refill back for an ACK, a round trip each time. */
+	if (ai->ai_protocol == IPPROTO_TCP || ai->ai_family == AF_INET ||
+	    ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EINTR) {

@@ -310,6 +310,17 @@ maildir_init(struct sink *sk, struct pf_err *err)
 			return pf_err_sys(err, PF_ECANTCREAT,
 			    "cannot use Maildir '%s': '%s'", sk->path,
 			    subs[i]);
+		/*
+		 * new/ and cur/ may hold names a killed run linked but never
+		 * synced; the token check trusts them, so make them durable
+		 * before anything is deleted on the server.
+		 */
+		if (i == 2 && (fsync(md->newfd) == -1 || fsync(fd) == -1)) {
+			pf_err_sys(err, PF_EIO, "cannot sync Maildir '%s'",
+			    sk->path);
+			close(fd);
+			return -1;
+		}
 		if (i == 0)
 			md->tmpfd = fd;
 		else if (i == 1)
@@ -521,27 +532,9 @@ maildir_has_token(struct sink *sk, const char *token)
 	if (!token_parse(token, strlen(token), &v))
 		return false;
 	if (!md->scanned) {
-		int curfd;
-
+		/* maildir_init() made both directories durable, so a name
+		 * found here is not one that exists only in the page cache */
 		md->scanned = true;
-		/*
-		 * A name found here may exist only in the page cache (a run
-		 * killed before its fsync of new/): make the directories
-		 * durable before the caller deletes such a message on the
-		 * server. If that fails, recognise nothing: fetching again
-		 * risks a duplicate, never a loss.
-		 */
-		curfd = openat(md->dirfd, "cur", O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-		if (fsync(md->newfd) == -1 || curfd == -1 || fsync(curfd) == -1) {
-			log_warning("cannot sync '%s': %s; not checking it for "
-			    "messages delivered by an interrupted run", sk->path,
-			    strerror(errno));
-			if (curfd != -1)
-				close(curfd);
-			return false;
-		}
-		close(curfd);
 		scan_dir(sk, md, "new");
 		scan_dir(sk, md, "cur");
 	}

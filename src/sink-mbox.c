@@ -165,10 +165,19 @@ mbox_init(struct sink *sk, struct pf_err *err)
 	    O_CLOEXEC, 0600);
 	if (fd != -1) {
 		char *dir = dir_of(sk->path);
+		int r;
 
 		close(fd);
-		(void)fsync_dir(dir);
+		/* The new name must be durable before any message that goes
+		 * into the file is deleted on the server. */
+		r = fsync_dir(dir);
 		free(dir);
+		if (r == -1) {
+			pf_err_sys(err, PF_EIO, "cannot create mbox '%s'",
+			    sk->path);
+			(void)unlink(sk->path);
+			return -1;
+		}
 	} else if (errno != EEXIST)
 		return pf_err_sys(err, PF_ECANTCREAT, "cannot create mbox '%s'",
 		    sk->path);

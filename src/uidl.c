@@ -4,6 +4,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #define UIDL_VERSION	   "1"
 #define UIDL_NAME_MAX	   100	       /* longest account file base name */
 #define UIDL_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
+#define UIDL_MIN_FREE (64 * 1024) /* free space the state dir needs at start */
 #define UIDL_TMP_TRIES	   100
 
 /* One record in the hash table; r.uid points at uid[]. */
@@ -821,6 +823,29 @@ read_all(int fd, char **out, size_t *outlen)
 	return 0;
 }
 
+/*
+ * Refuse to start with a state directory too full to rewrite the state
+ * (need bytes): better to stop before connecting than to deliver and then
+ * be unable to record it (RELIABILITY.md 5.7 item 62).
+ */
+static int
+check_space(const char *state_dir, unsigned long long need,
+    struct pf_err *err)
+{
+	struct statvfs vfs;
+	unsigned long long avail;
+
+	if (statvfs(state_dir, &vfs) == -1)
+		return 0; /* cannot tell: the writes will say */
+	avail = (unsigned long long)(geteuid() == 0 ? vfs.f_bfree :
+	    vfs.f_bavail) * vfs.f_frsize;
+	if (avail < need)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "state directory '%s' is full (%llu bytes free, %llu needed)",
+		    state_dir, avail, need);
+	return 0;
+}
+
 struct uidl_state *
 uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 {
@@ -837,8 +862,11 @@ uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 	st = state_new(state_dir, account_id);
 	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (st->fd == -1) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			if (check_space(state_dir, UIDL_MIN_FREE, err) == -1)
+				goto fail;
 			return st;
+		}
 		pf_err_sys(err, PF_ECANTCREAT, "cannot open state file '%s'",
 		    st->path);
 		goto fail;
@@ -853,7 +881,8 @@ uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    "state file '%s' is not a regular file", st->path);
 		goto fail;
 	}
-	if (parse_file(st, data, len, err) == -1)
+	if (parse_file(st, data, len, err) == -1 ||
+	    check_space(state_dir, 2ULL * len + UIDL_MIN_FREE, err) == -1)
 		goto fail;
 	free(data);
 	log_debug("state file '%s': %zu records", st->path, st->count);
