@@ -32,11 +32,12 @@
  * Pipelining window: RETRs in flight, and their listed octets. Commands
  * are tiny, so our side never blocks writing them while the server blocks
  * writing bodies; the byte bound keeps what the server has queued for us
- * modest. The window is refilled only once half of it is answered, so the
- * commands of a refill travel together in one TLS record.
+ * modest. The window is topped up once WINDOW_REFILL slots are free, so
+ * the commands of a refill travel together in one TLS record.
  */
-#define WINDOW_MAX_CMDS	 64
+#define WINDOW_MAX_CMDS	 128
 #define WINDOW_MAX_BYTES (4ULL * 1024 * 1024)
+#define WINDOW_REFILL	 16 /* top up once this many slots are free */
 /* Without UIDL: QUIT (committing deletions) after this many messages, so
  * a dropped connection re-delivers at most this many. */
 #define NOUIDL_COMMIT_EVERY 20
@@ -851,9 +852,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	*more = false;
 	if (session_open(r, err) < 0 || session_login(r, err) < 0)
 		goto out;
-	if (pop3_stat(&r->p, &r->count, &total, err) < 0)
-		goto out;
-	if (pop3_listings(&r->p, r->count, true, &r->msgs, &r->have_uidl,
+	if (pop3_scan(&r->p, &r->count, &total, &r->msgs, &r->have_uidl,
 	    err) < 0)
 		goto out;
 	if (!r->have_uidl && (r->p.capa.uidl ||
@@ -924,13 +923,17 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	window = r->p.capa.pipelining ? WINDOW_MAX_CMDS : 1;
 	next = 0;
 	for (;;) {
-		/* refill the window with RETRs once half of it is answered */
-		bool refill = r->retr_inflight <= window / 2 &&
-		    (r->retr_inflight == 0 ||
-		    r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2);
+		/* top the window up with RETRs in chunks, always leaving
+		 * room in pop3's command ring for a batch of DELEs */
+		size_t ring = sizeof(r->p.pending) / sizeof(r->p.pending[0]);
+		bool refill = r->retr_inflight == 0 ||
+		    (r->retr_inflight + WINDOW_REFILL <= window &&
+		    r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2 &&
+		    r->fifo_len + WINDOW_REFILL + BATCH_MAX_MSGS < ring);
 
 		while (refill && !r->stopping && !fetch_stop_requested() &&
 		    next < r->count && r->retr_inflight < window &&
+		    r->fifo_len + BATCH_MAX_MSGS + 1 < ring &&
 		    (r->retr_inflight == 0 ||
 		    r->retr_inflight_bytes + r->msgs[next].size <=
 		    WINDOW_MAX_BYTES)) {

@@ -660,8 +660,21 @@ pop3_stls(struct pop3 *p, struct pf_err *err)
 }
 
 /* STAT bounds every later listing, so it is parsed strictly. */
+static int stat_read(struct pop3 *p, unsigned long *count,
+    unsigned long long *size, struct pf_err *err);
+
 int
 pop3_stat(struct pop3 *p, unsigned long *count, unsigned long long *size,
+    struct pf_err *err)
+{
+	if (pop3_cmd(p, POP3_CMD_STAT, NULL, false, err) == -1)
+		return -1;
+	return stat_read(p, count, size, err);
+}
+
+/* Read and check the answer to a STAT already queued. */
+static int
+stat_read(struct pop3 *p, unsigned long *count, unsigned long long *size,
     struct pf_err *err)
 {
 	char san[SANITIZED_MAX];
@@ -669,7 +682,7 @@ pop3_stat(struct pop3 *p, unsigned long *count, unsigned long long *size,
 	const char *s;
 	int r;
 
-	r = pop3_simple(p, POP3_CMD_STAT, NULL, err);
+	r = pop3_reply(p, err);
 	if (r == -1)
 		return -1;
 	if (r == POP3_ERR)
@@ -785,8 +798,48 @@ pop3_msgs_free(struct pop3_msg *msgs, unsigned long count)
 }
 
 /* One validated view of the mailbox, pipelined when the server allows. */
+static int listings(struct pop3 *p, unsigned long count, bool want_uidl,
+    bool queued, struct pop3_msg **msgs, bool *have_uidl,
+    struct pf_err *err);
+
 int
 pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
+    struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err)
+{
+	*msgs = NULL;
+	*have_uidl = false;
+	if (count == 0) {
+		*have_uidl = want_uidl;
+		return 0;
+	}
+	return listings(p, count, want_uidl, false, msgs, have_uidl, err);
+}
+
+int
+pop3_scan(struct pop3 *p, unsigned long *count, unsigned long long *size,
+    struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err)
+{
+	*msgs = NULL;
+	*have_uidl = false;
+	if (!p->capa.pipelining) {
+		if (pop3_stat(p, count, size, err) == -1)
+			return -1;
+		return pop3_listings(p, *count, true, msgs, have_uidl, err);
+	}
+	/* One round trip for all three; the listings are read (and
+	 * checked against STAT's count) in order behind STAT's answer. */
+	if (pop3_cmd(p, POP3_CMD_STAT, NULL, false, err) == -1 ||
+	    pop3_cmd(p, POP3_CMD_UIDL, NULL, false, err) == -1 ||
+	    pop3_cmd(p, POP3_CMD_LIST, NULL, false, err) == -1 ||
+	    stat_read(p, count, size, err) == -1)
+		return -1;
+	return listings(p, *count, true, true, msgs, have_uidl, err);
+}
+
+/* Read LIST (and UIDL) for count messages; with queued, both commands
+ * are already on their way. */
+static int
+listings(struct pop3 *p, unsigned long count, bool want_uidl, bool queued,
     struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err)
 {
 	struct listing_ctx c;
@@ -794,12 +847,6 @@ pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
 	bool got_list = false, got_uidl = false;
 	int rv = -1;
 
-	*msgs = NULL;
-	*have_uidl = false;
-	if (count == 0) {
-		*have_uidl = want_uidl;
-		return 0;
-	}
 	if (count > POP3_MAX_MESSAGES)
 		return pf_err_set(err, PF_EPROTO,
 		    "server reports too many messages (%lu)", count);
@@ -810,10 +857,11 @@ pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
 	for (i = 0; i < count; i++)
 		c.msgs[i].n = i + 1;
 
-	if (want_uidl && p->capa.pipelining) {
-		if (pop3_cmd(p, POP3_CMD_UIDL, NULL, false, err) == -1 ||
+	if (want_uidl && (queued || p->capa.pipelining)) {
+		if (!queued &&
+		    (pop3_cmd(p, POP3_CMD_UIDL, NULL, false, err) == -1 ||
 		    pop3_cmd(p, POP3_CMD_LIST, NULL, false, err) == -1 ||
-		    pop3_flush(p, err) == -1)
+		    pop3_flush(p, err) == -1))
 			goto out;
 		/* LIST's answer must still be read when UIDL fails. */
 		if (listing_read(p, POP3_CMD_UIDL, &c, &got_uidl, err) == -1) {

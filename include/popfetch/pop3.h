@@ -201,6 +201,14 @@ int pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
 void pop3_msgs_free(struct pop3_msg *msgs, unsigned long count);
 
 /*
+ * STAT, then pop3_listings() with UIDL, in one round trip when the server
+ * offers PIPELINING (all three commands sent together). Same results and
+ * errors as the two calls.
+ */
+int pop3_scan(struct pop3 *p, unsigned long *count, unsigned long long *size,
+    struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err);
+
+/*
  * QUIT. Returns POP3_OK (the server committed its deletions), POP3_ERR,
  * or -1 (no answer). The stream stays open; pop3_free() closes it.
  */

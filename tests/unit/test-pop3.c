@@ -520,6 +520,51 @@ test_listings_pipelined(void **state)
 	pop3_free(&p);
 }
 
+/* With PIPELINING, STAT, UIDL and LIST leave in one write; an empty
+ * mailbox still has its two listings read. */
+static void
+test_scan_pipelined(void **state)
+{
+	static const struct step steps[] = {
+	    GREET,
+	    {"CAPA\r\n", "+OK\r\nPIPELINING\r\nUIDL\r\n.\r\n", 0},
+	    /* Released only once all three commands are written. */
+	    {"STAT\r\nUIDL\r\nLIST\r\n",
+		"+OK 2 9\r\n"
+		"+OK\r\n2 b\r\n1 a\r\n.\r\n"
+		"+OK\r\n2 5\r\n1 4\r\n.\r\n",
+		0},
+	    {"STAT\r\nUIDL\r\nLIST\r\n",
+		"+OK 0 0\r\n+OK\r\n.\r\n+OK\r\n.\r\n", 0},
+	};
+	struct pf_err err;
+	struct pop3_msg *msgs;
+	unsigned long long size;
+	unsigned long count;
+	struct pop3 p;
+	struct mem *m;
+	bool have_uidl;
+
+	(void)state;
+	m = session(&p, steps, NSTEPS(steps), 3, 0);
+	assert_int_equal(pop3_greeting(&p, &err), 0);
+	assert_int_equal(pop3_capa(&p, &err), 0);
+	assert_int_equal(
+	    pop3_scan(&p, &count, &size, &msgs, &have_uidl, &err), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(size, 9);
+	assert_true(have_uidl);
+	assert_string_equal(msgs[0].uid, "a");
+	assert_int_equal(msgs[1].size, 5);
+	pop3_msgs_free(msgs, count);
+	assert_int_equal(
+	    pop3_scan(&p, &count, &size, &msgs, &have_uidl, &err), 0);
+	assert_int_equal(count, 0);
+	pop3_msgs_free(msgs, count);
+	script_done(m);
+	pop3_free(&p);
+}
+
 /* Without PIPELINING, LIST waits for the whole UIDL answer. */
 static void
 test_listings_sequential(void **state)
@@ -1285,6 +1330,7 @@ main(void)
 	    cmocka_unit_test(test_parse_capa),
 	    cmocka_unit_test(test_session_basic),
 	    cmocka_unit_test(test_listings_pipelined),
+	    cmocka_unit_test(test_scan_pipelined),
 	    cmocka_unit_test(test_listings_sequential),
 	    cmocka_unit_test(test_listings_empty),
 	    cmocka_unit_test(test_listings_validation),
