@@ -216,7 +216,66 @@ mda_env(const char *sender, char **sender_var)
 	return env;
 }
 
-/* Spawn /bin/sh -c cmd with the spool on stdin and pipes on 1 and 2. */
+/* Words sh treats specially as the first word of a command. */
+static const char *const sh_special[] = {
+	/* reserved words */
+	"if", "then", "else", "elif", "fi", "do", "done", "case", "esac",
+	"while", "until", "for", "in", "function", "select",
+	/* dash's builtins: the same name on PATH may behave differently */
+	".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command",
+	"continue", "echo", "eval", "exec", "exit", "export", "false", "fg",
+	"getopts", "hash", "jobs", "kill", "local", "printf", "pwd", "read",
+	"readonly", "return", "set", "shift", "test", "times", "trap", "true",
+	"type", "ulimit", "umask", "unalias", "unset", "wait",
+};
+
+char **
+sink_mda_words(const char *cmd)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789_./,:+@%=-";
+	char **argv, *copy, *w, *save = NULL;
+	size_t n = 0, i;
+
+	for (i = 0; cmd[i] != '\0'; i++)
+		if (cmd[i] != ' ' && strchr(plain, cmd[i]) == NULL)
+			return NULL;
+	copy = xstrdup(cmd);
+	argv = xcalloc(strlen(cmd) / 2 + 2, sizeof(*argv));
+	for (w = strtok_r(copy, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save))
+		argv[n++] = xstrdup(w);
+	free(copy);
+	if (n == 0 || strchr(argv[0], '=') != NULL)
+		goto sh;
+	for (i = 0; i < sizeof(sh_special) / sizeof(sh_special[0]); i++)
+		if (strcmp(argv[0], sh_special[i]) == 0)
+			goto sh;
+	return argv;
+sh:
+	sink_mda_words_free(argv);
+	return NULL;
+}
+
+void
+sink_mda_words_free(char **argv)
+{
+	size_t i;
+
+	if (argv == NULL)
+		return;
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/*
+ * Spawn the MDA with the spool on stdin and pipes on 1 and 2: as /bin/sh
+ * -c cmd, or, when cmd is only plain words (so that sh would do nothing
+ * but run that program with those arguments), the program itself, which
+ * saves starting a shell for every message.
+ */
 static int
 mda_spawn(struct sink *sk, const char *cmd, const char *sender,
     struct mda_run *r, int *outfd, int *errfd, struct pf_err *err)
@@ -226,7 +285,7 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	sigset_t def, none;
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, e, ret = -1;
 	char *argv[4], *sender_var = NULL;
-	char **env = NULL;
+	char **env = NULL, **words;
 
 	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot run MDA: pipe");
@@ -256,7 +315,14 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	argv[2] = xstrdup(cmd);
 	argv[3] = NULL;
 	env = mda_env(sender, &sender_var);
-	e = posix_spawn(&r->pid, "/bin/sh", &fa, &attr, argv, env);
+	e = -1;
+	if ((words = sink_mda_words(cmd)) != NULL) {
+		/* not found and the like: let sh report it, as always */
+		e = posix_spawnp(&r->pid, words[0], &fa, &attr, words, env);
+		sink_mda_words_free(words);
+	}
+	if (e != 0)
+		e = posix_spawn(&r->pid, "/bin/sh", &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(argv[0]);

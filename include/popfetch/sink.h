@@ -163,6 +163,16 @@ char *sink_shell_quote(const char *s);
  */
 char *sink_mda_expand(const char *cmd, const char *sender);
 
+/*
+ * The argument vector of an MDA command that is only plain words
+ * (letters, digits and _./,:+@%=- separated by spaces, not starting with
+ * an assignment, a reserved word or a shell builtin), which sh -c would
+ * run as that program unchanged; NULL when the command needs the shell.
+ * Free with sink_mda_words_free().
+ */
+char **sink_mda_words(const char *cmd);
+void sink_mda_words_free(char **argv);
+
 /* A unique Maildir base name: "time.M<usec>P<pid>Q<n>R<rand>[h<token>].host" */
 int sink_maildir_name(char *out, size_t outsz, const char *token);
 

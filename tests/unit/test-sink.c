@@ -225,6 +225,43 @@ test_shell_quote(void **state)
 }
 
 static void
+test_mda_words(void **state)
+{
+	/* plain words: run directly, same as sh -c would */
+	static const char *const direct[][4] = {
+		{ "procmail", "procmail", NULL, NULL },
+		{ "/usr/bin/procmail -m /x/rc", "/usr/bin/procmail", "-m",
+		    "/x/rc" },
+		{ "  cat  ", "cat", NULL, NULL },
+		{ "maildrop -d user@example.org", "maildrop", "-d",
+		    "user@example.org" },
+		{ "prog a=b", "prog", "a=b", NULL },
+	};
+	/* anything sh would treat specially keeps /bin/sh -c */
+	static const char *const viash[] = {
+		"cat > /tmp/x", "procmail -f 'bob@x'", "a=b prog", "echo hi",
+		"exit 1", "true", "if", "cmd; other", "cmd | other", "$HOME/x",
+		"~/bin/x", "x*", "cmd\targ", "cmd &", "`id`", "\"q\"", "",
+		"   ", "test -f x", "prog #c", "a\\b",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(direct) / sizeof(direct[0]); i++) {
+		char **w = sink_mda_words(direct[i][0]);
+		size_t k;
+
+		assert_non_null(w);
+		for (k = 1; k < 4 && direct[i][k] != NULL; k++)
+			assert_string_equal(w[k - 1], direct[i][k]);
+		assert_null(w[k - 1]);
+		sink_mda_words_free(w);
+	}
+	for (i = 0; i < sizeof(viash) / sizeof(viash[0]); i++)
+		assert_null(sink_mda_words(viash[i]));
+}
+
+static void
 test_mda_expand(void **state)
 {
 	static const char *const t[][3] = {
@@ -1365,7 +1402,7 @@ test_mda_deliver(void **state)
 {
 	static const char msg[] = "Return-Path: <s@x>\n\nNUL \0 8bit \377"
 	    "\nFrom x\nno newline";
-	char cmd[1200], *buf;
+	char cmd[1200], *buf, **words;
 	struct pf_err err;
 	size_t n;
 
@@ -1376,6 +1413,21 @@ test_mda_deliver(void **state)
 	assert_int_equal(n, sizeof(msg) - 1);
 	assert_memory_equal(buf, msg, n);
 	free(buf);
+	/* Plain words run without a shell, byte for byte the same. */
+	snprintf(cmd, sizeof(cmd), "tee %s", tpath("out2"));
+	words = sink_mda_words(cmd);
+	assert_non_null(words);
+	sink_mda_words_free(words);
+	assert_int_equal(mda_run(cmd, 10, msg, sizeof(msg) - 1, &err), 0);
+	buf = slurp(tpath("out2"), &n);
+	assert_int_equal(n, sizeof(msg) - 1);
+	assert_memory_equal(buf, msg, n);
+	free(buf);
+	/* A program that is not there: sh reports it, exit 127. */
+	assert_int_equal(mda_run("no-such-mda-program-here", 10, msg,
+	    sizeof(msg) - 1, &err), -1);
+	assert_int_equal(err.code, PF_EIO);
+	assert_non_null(strstr(err.msg, "exited 127"));
 	/* An empty command is a config error. */
 	assert_null(mk_mda("", 10, &err));
 	assert_int_equal(err.code, PF_ECONFIG);
@@ -1642,6 +1694,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_shell_quote),
 		T(test_stdout_pipe_consumed),
+		T(test_mda_words),
 		T(test_mda_expand),
 		T(test_envelope_sender),
 		T(test_from_line),
