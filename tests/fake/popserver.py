@@ -119,7 +119,7 @@ def _parse_script_line(line, lineno):
         arg = parts[1].strip() if len(parts) > 1 else ''
         known = {'close', 'rst', 'sleep', 'slowdown', 'fast', 'tls',
                  'starttls', 'expect-eof', 'big', 'any-order', 'end',
-                 'shutdown-write', 'expect-clienthello'}
+                 'shutdown-write', 'expect-clienthello', 'reconnect'}
         if name not in known:
             raise CaseError('line %d: unknown directive !%s' % (lineno, name))
         if name == 'starttls':
@@ -659,6 +659,22 @@ class PopServer:
                     off += len(chunk)
             elif k == '!expect-eof':
                 self._expect_eof(conn, st)
+            elif k == '!reconnect':
+                # the client must close this connection, then open the
+                # next one; the rest of the script plays on that one
+                self._expect_eof(conn, st)
+                try:
+                    conn.sock.close()
+                except OSError:
+                    pass
+                sock = self._accept()
+                if sock is None:
+                    self._fail('the client did not connect again')
+                    return None
+                self._log('** connected again')
+                conn.sock = sock
+                conn.buf = b''
+                conn.eof = False
             elif k == '!expect-clienthello':
                 self._expect_hello(conn, st)
             else:
