@@ -923,6 +923,16 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	window = r->p.capa.pipelining ? WINDOW_MAX_CMDS : 1;
 	next = 0;
 	for (;;) {
+		if (fetch_stop_requested() && !r->stopping) {
+			/* A signal: bodies already on their way are read and
+			 * dropped, what is durable gets recorded and deleted,
+			 * then QUIT. */
+			struct pf_err serr;
+
+			pf_err_set(&serr, PF_ETEMP, "interrupted by a signal");
+			message_failed(r, &serr);
+			r->st->errors--;
+		}
 		/* top the window up with RETRs in chunks, always leaving
 		 * room in pop3's command ring for a batch of DELEs */
 		size_t ring = sizeof(r->p.pending) / sizeof(r->p.pending[0]);
@@ -955,13 +965,6 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			if (commit_batch(r, &cerr) < 0)
 				message_failed(r, &cerr);
 		}
-	}
-	if (fetch_stop_requested() && !r->have_msg_err) {
-		struct pf_err serr;
-
-		pf_err_set(&serr, PF_ETEMP, "interrupted by a signal");
-		message_failed(r, &serr);
-		r->st->errors--;
 	}
 	{
 		struct pf_err cerr;
