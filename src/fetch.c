@@ -1003,6 +1003,24 @@ out:
 	return ret;
 }
 
+/* How to connect for account a. */
+static void
+conn_params_of(const struct account *a, struct conn_params *cp)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->host = a->host;
+	cp->port = account_port(a);
+	cp->family = a->family;
+	cp->timeout_ms = a->timeout * 1000;
+	cp->tls = a->tls;
+	cp->ca_file = a->ca_file;
+	cp->fingerprint = a->fingerprint;
+	cp->tls_min = a->tls_min;
+	cp->cert_file = a->cert_file;
+	cp->key_file = a->key_file;
+	cp->insecure = a->insecure;
+}
+
 int
 fetch_account(const struct account *a, const struct fetch_opts *o,
     struct fetch_stats *stats, struct pf_err *err)
@@ -1026,17 +1044,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 		strlcpy(r.local_host, "localhost", sizeof(r.local_host));
 	r.local_host[sizeof(r.local_host) - 1] = '\0';
 
-	r.cp.host = a->host;
-	r.cp.port = account_port(a);
-	r.cp.family = a->family;
-	r.cp.timeout_ms = a->timeout * 1000;
-	r.cp.tls = a->tls;
-	r.cp.ca_file = a->ca_file;
-	r.cp.fingerprint = a->fingerprint;
-	r.cp.tls_min = a->tls_min;
-	r.cp.cert_file = a->cert_file;
-	r.cp.key_file = a->key_file;
-	r.cp.insecure = a->insecure;
+	conn_params_of(a, &r.cp);
 
 	if (!o->dry_run) {
 		r.lockfd = uidl_lock(a->state_dir, r.id, err);
@@ -1168,17 +1176,7 @@ fetch_serverinfo(const struct account *a, const struct fetch_opts *o,
 	r.a = a;
 	r.o = o;
 	r.st = &st;
-	r.cp.host = a->host;
-	r.cp.port = account_port(a);
-	r.cp.family = a->family;
-	r.cp.timeout_ms = a->timeout * 1000;
-	r.cp.tls = a->tls;
-	r.cp.ca_file = a->ca_file;
-	r.cp.fingerprint = a->fingerprint;
-	r.cp.tls_min = a->tls_min;
-	r.cp.cert_file = a->cert_file;
-	r.cp.key_file = a->key_file;
-	r.cp.insecure = a->insecure;
+	conn_params_of(a, &r.cp);
 
 	text_add(text, "server: %s port %s (%s)", a->host, account_port(a),
 	    a->tls == CONN_TLS_IMPLICIT ? "implicit TLS" :

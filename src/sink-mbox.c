@@ -53,16 +53,6 @@ struct mbox_record {
 	size_t nuids;
 };
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 sleep_ms(long long ms)
 {
@@ -331,7 +321,7 @@ static int
 mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
     struct pf_err *err)
 {
-	long long start = now_ms(), deadline, delay = MBOX_DELAY_MIN_MS;
+	long long start = sink_now_ms(), deadline, delay = MBOX_DELAY_MIN_MS;
 	struct flock fl;
 	struct stat pst;
 	sigset_t block;
@@ -391,14 +381,14 @@ mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
 		}
 		close(lk->fd);
 		lk->fd = -1;
-		if (now_ms() >= deadline)
+		if (sink_now_ms() >= deadline)
 			return pf_err_set(err, PF_ETEMP,
 			    "cannot lock mbox '%s': locked by another process "
 			    "(waited %d s)", path, wait_s);
 		{
 			long long d = delay + (long long)(sink_random32() %
 			    (uint32_t)(delay / 4 + 1));
-			long long left = deadline - now_ms();
+			long long left = deadline - sink_now_ms();
 
 			sleep_ms(d < left ? d : (left > 0 ? left : 0));
 		}

@@ -38,16 +38,6 @@ struct mda_run {
 	size_t tlen;
 };
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 mda_init(struct sink *sk, struct pf_err *err)
 {
@@ -106,8 +96,8 @@ mda_kill(struct mda_run *r)
 
 	(void)kill(-r->pid, SIGTERM);
 	(void)kill(r->pid, SIGTERM);
-	end = now_ms() + MDA_KILL_MS;
-	while (!reap(r, WNOHANG) && now_ms() < end)
+	end = sink_now_ms() + MDA_KILL_MS;
+	while (!reap(r, WNOHANG) && sink_now_ms() < end)
 		(void)poll(NULL, 0, MDA_TICK_MS);
 	if (!r->exited) {
 		(void)kill(-r->pid, SIGKILL);
@@ -134,7 +124,7 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 		int nfd = 0, timeout;
 
 		reap(r, WNOHANG);
-		left = deadline - now_ms();
+		left = deadline - sink_now_ms();
 		if (!r->exited && left <= 0) {
 			r->timed_out = true;
 			mda_kill(r);
@@ -378,7 +368,7 @@ mda_commit(struct sink *sk, struct pf_err *err)
 	log_debug("running MDA: %s", cmd);
 	if (mda_spawn(sk, cmd, sender, &r, &outfd, &errfd, err) == -1)
 		goto out;
-	mda_wait(&r, outfd, errfd, now_ms() + (long long)sk->mda_timeout *
+	mda_wait(&r, outfd, errfd, sink_now_ms() + (long long)sk->mda_timeout *
 	    1000);
 	pf_sanitize(tail, sizeof(tail), r.tail, r.tlen);
 	/* Drop the trailing newline of the MDA's last message line. */

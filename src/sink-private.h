@@ -142,6 +142,9 @@ void sink_set_where(struct sink *sk, const char *fmt, ...) PF_PRINTF(2, 3);
 int sink_mboxrd_emit(const struct sink_staged *st, time_t t,
     int (*emit)(void *ctx, const char *buf, size_t len), void *ctx);
 
+/* Milliseconds on the monotonic clock, for lock and MDA deadlines. */
+long long sink_now_ms(void);
+
 /* Four random bytes from the kernel, falling back to /dev/urandom. */
 uint32_t sink_random32(void);
 

@@ -739,6 +739,15 @@ sink_mda_expand(const char *cmd, const char *sender)
 	return r;
 }
 
+long long
+sink_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint32_t
 sink_random32(void)
 {
