@@ -486,7 +486,14 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 		int fd = mp->fd;
 
 		mp->fd = -1;
-		if ((fsync(fd) == -1) | (close(fd) == -1)) {
+		if (fsync(fd) == -1) {
+			int saved = errno;
+
+			close(fd); /* never leak it, whatever fsync said */
+			errno = saved;
+			fd = -1;
+		}
+		if (fd == -1 || close(fd) == -1) {
 			pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'",
 			    sk->path, mp->name);
 			pending_drop(sk, 0);

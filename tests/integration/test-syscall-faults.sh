@@ -21,7 +21,8 @@ SHIM=${FAULTSHIM:-$PF_BUILDDIR/tests/libfaultshim.so}
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 max=${FAULTS_MAX:-40}
 sample=${FAULTS_SAMPLE:-8}
-if ldd "$POPFETCH" 2>/dev/null | grep -q libasan; then
+libs=$(ldd "$POPFETCH" 2>/dev/null || true)
+if printf '%s\n' "$libs" | grep -q libasan; then
 	# About three times slower: sample, the Release tree loops over all.
 	max=${FAULTS_MAX:-12}
 	sample=${FAULTS_SAMPLE:-3}

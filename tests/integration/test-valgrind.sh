@@ -15,7 +15,10 @@ pf_init
 command -v valgrind >/dev/null || fail "valgrind is not installed"
 
 pf=$POPFETCH
-if ldd "$POPFETCH" 2>/dev/null | grep -qE 'libasan|libubsan'; then
+# (ldd's output is captured first: with pipefail, "ldd | grep -q" fails
+# whenever grep stops reading before ldd has finished writing)
+libs=$(ldd "$POPFETCH" 2>/dev/null || true)
+if printf '%s\n' "$libs" | grep -qE 'libasan|libubsan'; then
 	vb=${VALGRIND_BUILDDIR:-$PF_BUILDDIR/valgrind-build}
 	note "$POPFETCH is a sanitizer build; using a Debug build in $vb"
 	mkdir -p "$vb" || fail "cannot create '$vb'"
@@ -31,7 +34,9 @@ if ldd "$POPFETCH" 2>/dev/null | grep -qE 'libasan|libubsan'; then
 	    fail "cannot build the Debug popfetch for valgrind"; }
 	pf=$vb/popfetch
 fi
-ldd "$pf" | grep -qE 'libasan|libubsan' && fail "'$pf' is a sanitizer build"
+libs=$(ldd "$pf" 2>/dev/null || true)
+printf '%s\n' "$libs" | grep -qE 'libasan|libubsan' &&
+    fail "'$pf' is a sanitizer build"
 note "valgrind $(valgrind --version) on $pf"
 
 pf_server
