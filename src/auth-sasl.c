@@ -5,10 +5,13 @@
  * Initial responses: RFC 5034 section 4 lets AUTH carry the first client
  * response, but the command line must stay within the 255 octets of
  * RFC 2449; longer ones are sent after an empty "+ " challenge. XOAUTH2
- * always uses that two-step form: Office 365 rejects "AUTH XOAUTH2 <ir>"
- * with "-ERR Protocol error" and closes the connection (Microsoft's POP
- * documentation shows "AUTH XOAUTH2", "+", then the payload), while Gmail
- * accepts both forms; mpop and mutt's oauth2 helper do the same.
+ * uses that two-step form unless the server announces SASL-IR: Office 365
+ * rejects "AUTH XOAUTH2 <ir>" with "-ERR Protocol error" and closes the
+ * connection (Microsoft's POP documentation shows "AUTH XOAUTH2", "+",
+ * then the payload), while Gmail accepts both forms; mpop and mutt's
+ * oauth2 helper do the same. A server that announces SASL-IR gets the
+ * one-step form, whatever its length (a token does not fit in 255
+ * octets, and such a server has said it takes initial responses).
  *
  * SASLprep (RFC 4013) is not implemented: passwords are used as given,
  * which equals SASLprep's output for printable ASCII and for most
@@ -638,17 +641,26 @@ oauth_error(struct pop3 *p, const char *mech, const char *dummy,
 	    status[0] != '\0' ? status : "unknown", text);
 }
 
-/* AUTH XOAUTH2 (Google's and Microsoft's format), always two-step. */
+/* AUTH XOAUTH2 (Google's and Microsoft's format): one step with SASL-IR,
+ * else two. */
 static int
 login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 {
-	char *payload, *b;
+	char *payload, *b, *line;
 	int r;
 
 	payload = xasprintf("user=%s\001auth=Bearer %s\001\001", a->user,
 	    a->secret);
 	b = b64_wipe(payload, strlen(payload));
-	r = sasl_start(p, "XOAUTH2", b, true, err);
+	if (p->capa.sasl_ir) {
+		line = xasprintf("XOAUTH2 %s", b);
+		r = pop3_cmd(p, POP3_CMD_AUTH, line, true, err);
+		wipe_str(line);
+		if (r != -1)
+			r = pop3_reply(p, err);
+	} else {
+		r = sasl_start(p, "XOAUTH2", b, true, err);
+	}
 	wipe_str(b);
 	if (r == POP3_CONT)
 		return oauth_error(p, "XOAUTH2", "", err);

@@ -24,6 +24,7 @@
 #include <openssl/hmac.h>
 
 #include "popfetch/auth.h"
+#include "popfetch/xmalloc.h"
 #include "popfetch/err.h"
 #include "popfetch/pop3.h"
 #include "popfetch/stream.h"
@@ -658,6 +659,9 @@ struct session {
 	const char *greeting; /* the server's first line */
 };
 
+/* Whether the next run_session() announces SASL-IR in CAPA. */
+static bool session_sasl_ir;
+
 /* Run auth_login against a peer; returns its result, err and the mech
  * used, and asserts that the peer saw exactly its script. */
 static int
@@ -694,6 +698,7 @@ run_session(const struct session *ss, const struct step *script,
 		p.capa.valid = true;
 		p.capa.user = true;
 		snprintf(p.capa.sasl, sizeof(p.capa.sasl), "%s", ss->sasl);
+		p.capa.sasl_ir = session_sasl_ir;
 	}
 	memset(&a, 0, sizeof(a));
 	a.mech = ss->mech;
@@ -1005,7 +1010,7 @@ test_session_oversized_challenge(void **state)
 	}
 }
 
-/* XOAUTH2, always in the two-step form. */
+/* XOAUTH2 without SASL-IR: the two-step form (Office 365). */
 static void
 test_session_xoauth2(void **state)
 {
@@ -1022,6 +1027,37 @@ test_session_xoauth2(void **state)
 
 	(void)state;
 	assert_int_equal(run_session(&ss, s, NULL, NULL, &err, NULL), 0);
+}
+
+/* XOAUTH2 in one step when the server announces SASL-IR, even past the
+ * 255 octets of a plain command line (a real token is that long). */
+static void
+test_session_xoauth2_one_step(void **state)
+{
+	static char token[400], line[1200], *b64;
+	struct step s[] = {
+		{ 'C', line },
+		{ 'S', "+OK welcome" },
+		{ 0, NULL },
+	};
+	struct session ss = { AUTH_XOAUTH2, true, "XOAUTH2", NULL, token,
+		NULL };
+	struct pf_err err;
+	char *payload;
+	int r;
+
+	(void)state;
+	memset(token, 'T', sizeof(token) - 1);
+	payload = xasprintf("user=user\001auth=Bearer %s\001\001", token);
+	b64 = auth_b64_encode(payload, strlen(payload));
+	snprintf(line, sizeof(line), "AUTH XOAUTH2 %s", b64);
+	assert_true(strlen(line) > 255);
+	session_sasl_ir = true;
+	r = run_session(&ss, s, NULL, NULL, &err, NULL);
+	session_sasl_ir = false;
+	assert_int_equal(r, 0);
+	free(payload);
+	free(b64);
 }
 
 /* XOAUTH2 with Google's JSON error: empty response, then -ERR. */
@@ -1298,6 +1334,7 @@ main(void)
 		cmocka_unit_test(test_session_bad_challenges),
 		cmocka_unit_test(test_session_oversized_challenge),
 		cmocka_unit_test(test_session_xoauth2),
+		cmocka_unit_test(test_session_xoauth2_one_step),
 		cmocka_unit_test(test_session_xoauth2_error),
 		cmocka_unit_test(test_session_oauthbearer_error),
 		cmocka_unit_test(test_session_scram),
