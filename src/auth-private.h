@@ -14,14 +14,14 @@
 #include "popfetch/pop3.h"
 
 /* Largest decoded SASL challenge we accept. */
-#define AUTH_CHALLENGE_MAX (16 * 1024)
+#define AUTH_CHALLENGE_MAX  (16 * 1024)
 /* Longest APOP timestamp, brackets included. */
-#define AUTH_APOP_TS_MAX 200
+#define AUTH_APOP_TS_MAX    200
 /* Accepted SCRAM iteration counts. */
 #define AUTH_SCRAM_ITER_MIN 1
 #define AUTH_SCRAM_ITER_MAX 600000
 /* RFC 2449: a command line is at most 255 octets with its CRLF. */
-#define AUTH_LINE_MAX 255
+#define AUTH_LINE_MAX	    255
 
 /*
  * Check the credentials and pick the mechanism for a, given what the
@@ -44,8 +44,8 @@ int auth_apop_timestamp(const char *greeting, char *out, size_t outsz);
 
 /* MD5 of timestamp then secret as 32 lower-case hex digits into out[33].
  * Returns 0 or -1 (PF_ESOFTWARE: digest unavailable). */
-int auth_apop_digest(const char *timestamp, const char *secret,
-    char out[33], struct pf_err *err);
+int auth_apop_digest(const char *timestamp, const char *secret, char out[33],
+    struct pf_err *err);
 
 /*
  * The CRAM-MD5 response "user hexdigest" (not yet base64) for a decoded
@@ -63,7 +63,7 @@ struct auth_scram {
 	char *client_first_bare; /* "n=user,r=nonce" */
 	char *nonce;		 /* our client nonce */
 	unsigned char server_sig[64];
-	size_t sig_len;		 /* 0 until the client-final was built */
+	size_t sig_len; /* 0 until the client-final was built */
 };
 
 /*

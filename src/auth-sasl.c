@@ -34,7 +34,7 @@
 /* Bytes of randomness in a SCRAM client nonce (32 base64 characters). */
 #define SCRAM_NONCE_BYTES 24
 /* Longest SCRAM salt we accept, decoded. */
-#define SCRAM_SALT_MAX 1024
+#define SCRAM_SALT_MAX	  1024
 
 /* Wipe and free a NUL-terminated secret-bearing string. */
 static void
@@ -199,7 +199,7 @@ login_plain(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 static int
 login_login(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 {
-	const char *field[2] = { a->user, a->secret };
+	const char *field[2] = {a->user, a->secret};
 	unsigned char *c;
 	size_t clen;
 	char *b;
@@ -230,7 +230,8 @@ auth_cram_md5_response(const char *user, const char *secret,
 	char *out;
 
 	if (HMAC(EVP_md5(), secret, (int)strlen(secret), chal, challen, md,
-	    &mdlen) == NULL || mdlen != 16) {
+		&mdlen) == NULL ||
+	    mdlen != 16) {
 		OPENSSL_cleanse(md, sizeof(md));
 		return NULL;
 	}
@@ -363,13 +364,13 @@ scram_hmac(const EVP_MD *md, const unsigned char *key, size_t keylen,
 {
 	unsigned int outlen = 0;
 
-	return HMAC(md, key, (int)keylen, data, len, out, &outlen) == NULL ?
-	    -1 : 0;
+	return HMAC(md, key, (int)keylen, data, len, out, &outlen) == NULL ? -1
+									   : 0;
 }
 
 char *
-auth_scram_final(struct auth_scram *sc, const char *secret,
-    const char *sf, size_t len, struct pf_err *err)
+auth_scram_final(struct auth_scram *sc, const char *secret, const char *sf,
+    size_t len, struct pf_err *err)
 {
 	const EVP_MD *md = sc->sha256 ? EVP_sha256() : EVP_sha1();
 	size_t dlen = (size_t)EVP_MD_size(md), pos = 0, rlen, slen, ilen;
@@ -384,8 +385,8 @@ auth_scram_final(struct auth_scram *sc, const char *secret,
 	unsigned long iter = 0;
 
 	if (!printable(sf, len) || strlen(sf) != len) {
-		pf_err_set(err, PF_EPROTO,
-		    "invalid SCRAM server-first message");
+		pf_err_set(
+		    err, PF_EPROTO, "invalid SCRAM server-first message");
 		return NULL;
 	}
 	if (len >= 2 && sf[0] == 'm' && sf[1] == '=') {
@@ -396,13 +397,13 @@ auth_scram_final(struct auth_scram *sc, const char *secret,
 	if (scram_attr(sf, len, &pos, 'r', &r, &rlen) == -1 ||
 	    scram_attr(sf, len, &pos, 's', &s, &slen) == -1 ||
 	    scram_attr(sf, len, &pos, 'i', &it, &ilen) == -1) {
-		pf_err_set(err, PF_EPROTO,
-		    "invalid SCRAM server-first message");
+		pf_err_set(
+		    err, PF_EPROTO, "invalid SCRAM server-first message");
 		return NULL;
 	}
 	if (rlen <= nlen || memcmp(r, sc->nonce, nlen) != 0) {
-		pf_err_set(err, PF_EPROTO,
-		    "SCRAM server nonce does not extend ours");
+		pf_err_set(
+		    err, PF_EPROTO, "SCRAM server nonce does not extend ours");
 		return NULL;
 	}
 	for (i = 0; i < ilen && i < 7; i++) {
@@ -427,17 +428,17 @@ auth_scram_final(struct auth_scram *sc, const char *secret,
 	}
 
 	noproof = xasprintf("c=biws,r=%.*s", (int)rlen, r);
-	authmsg = xasprintf("%s,%.*s,%s", sc->client_first_bare, (int)len, sf,
-	    noproof);
+	authmsg = xasprintf(
+	    "%s,%.*s,%s", sc->client_first_bare, (int)len, sf, noproof);
 	if (PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, (int)saltlen,
-	    (int)iter, md, (int)dlen, salted) != 1 ||
+		(int)iter, md, (int)dlen, salted) != 1 ||
 	    scram_hmac(md, salted, dlen, "Client Key", 10, ckey) == -1 ||
 	    EVP_Digest(ckey, dlen, stored, NULL, md, NULL) != 1 ||
 	    scram_hmac(md, stored, dlen, authmsg, strlen(authmsg), csig) ==
-	    -1 ||
+		-1 ||
 	    scram_hmac(md, salted, dlen, "Server Key", 10, skey) == -1 ||
 	    scram_hmac(md, skey, dlen, authmsg, strlen(authmsg),
-	    sc->server_sig) == -1) {
+		sc->server_sig) == -1) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot compute SCRAM proof");
 		goto out;
 	}
@@ -460,8 +461,8 @@ out:
 }
 
 int
-auth_scram_verify(struct auth_scram *sc, const char *sfin, size_t len,
-    struct pf_err *err)
+auth_scram_verify(
+    struct auth_scram *sc, const char *sfin, size_t len, struct pf_err *err)
 {
 	char text[PF_SERVER_TEXT_MAX + 8];
 	unsigned char *sig;
@@ -474,22 +475,22 @@ auth_scram_verify(struct auth_scram *sc, const char *sfin, size_t len,
 		return pf_err_set(err, PF_ESOFTWARE,
 		    "SCRAM server-final before client-final");
 	if (strlen(sfin) != len)
-		return pf_err_set(err, PF_EPROTO,
-		    "invalid SCRAM server-final message");
+		return pf_err_set(
+		    err, PF_EPROTO, "invalid SCRAM server-final message");
 	if (scram_attr(sfin, len, &pos, 'e', &v, &vlen) == 0) {
 		pf_sanitize(text, sizeof(text), v, vlen);
 		return pf_err_set(err, PF_ENOPERM,
 		    "authentication failed: SCRAM error '%s'", text);
 	}
 	if (scram_attr(sfin, len, &pos, 'v', &v, &vlen) == -1)
-		return pf_err_set(err, PF_EPROTO,
-		    "invalid SCRAM server-final message");
+		return pf_err_set(
+		    err, PF_EPROTO, "invalid SCRAM server-final message");
 	vb64 = xstrndup(v, vlen);
 	sig = auth_b64_decode(vb64, 64, &siglen);
 	free(vb64);
 	if (sig == NULL)
-		return pf_err_set(err, PF_EPROTO,
-		    "invalid SCRAM server-final message");
+		return pf_err_set(
+		    err, PF_EPROTO, "invalid SCRAM server-final message");
 	ok = siglen == sc->sig_len &&
 	    CRYPTO_memcmp(sig, sc->server_sig, siglen) == 0;
 	free(sig);
@@ -521,8 +522,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 	char *first, *final = NULL, *b = NULL;
 	int r, ret = -1;
 
-	if ((first = auth_scram_first(&sc, sha256, a->user, NULL, err)) ==
-	    NULL)
+	if ((first = auth_scram_first(&sc, sha256, a->user, NULL, err)) == NULL)
 		goto out;
 	b = auth_b64_encode(first, strlen(first));
 	free(first);
@@ -543,7 +543,8 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 	if (r == POP3_OK) {
 		pf_err_set(err, PF_EPROTO,
 		    "server ended AUTH %s without proving it knows the "
-		    "password", mech);
+		    "password",
+		    mech);
 		goto out;
 	}
 	if (sasl_expect_cont(p, r, mech, err) == -1)
@@ -592,9 +593,10 @@ auth_oauth_status(const char *json, size_t len, char *out, size_t outsz)
 		} else {
 			size_t s = j;
 
-			while (j < len && ((json[j] >= '0' && json[j] <= '9') ||
-			    (json[j] >= 'a' && json[j] <= 'z') ||
-			    (json[j] >= 'A' && json[j] <= 'Z')))
+			while (j < len &&
+			    ((json[j] >= '0' && json[j] <= '9') ||
+				(json[j] >= 'a' && json[j] <= 'z') ||
+				(json[j] >= 'A' && json[j] <= 'Z')))
 				j++;
 			pf_sanitize(out, outsz, json + s, j - s);
 		}
@@ -609,8 +611,8 @@ auth_oauth_status(const char *json, size_t len, char *out, size_t outsz)
  * -ERR and report the JSON "status".
  */
 static int
-oauth_error(struct pop3 *p, const char *mech, const char *dummy,
-    struct pf_err *err)
+oauth_error(
+    struct pop3 *p, const char *mech, const char *dummy, struct pf_err *err)
 {
 	char status[64], text[PF_SERVER_TEXT_MAX + 8];
 	struct pf_err e;
@@ -621,9 +623,9 @@ oauth_error(struct pop3 *p, const char *mech, const char *dummy,
 	status[0] = '\0';
 	if (strlen(p->text) < sizeof(p->text) - 1 &&
 	    (json = auth_b64_decode(p->text, AUTH_CHALLENGE_MAX, &jlen)) !=
-	    NULL) {
-		(void)auth_oauth_status((char *)json, jlen, status,
-		    sizeof(status));
+		NULL) {
+		(void)auth_oauth_status(
+		    (char *)json, jlen, status, sizeof(status));
 		free(json);
 	}
 	r = sasl_respond(p, dummy, err);
@@ -649,8 +651,8 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	char *payload, *b, *line;
 	int r;
 
-	payload = xasprintf("user=%s\001auth=Bearer %s\001\001", a->user,
-	    a->secret);
+	payload =
+	    xasprintf("user=%s\001auth=Bearer %s\001\001", a->user, a->secret);
 	b = b64_wipe(payload, strlen(payload));
 	if (p->capa.sasl_ir) {
 		line = xasprintf("XOAUTH2 %s", b);
@@ -669,8 +671,8 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 
 /* AUTH OAUTHBEARER (RFC 7628). */
 static int
-login_oauthbearer(struct pop3 *p, const struct auth_params *a,
-    struct pf_err *err)
+login_oauthbearer(
+    struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 {
 	char *name = saslname(a->user), *payload, *b;
 	int r;
@@ -678,9 +680,8 @@ login_oauthbearer(struct pop3 *p, const struct auth_params *a,
 	payload = xasprintf("n,a=%s,\001%s%s%s%s%s%sauth=Bearer %s\001\001",
 	    name, a->host != NULL ? "host=" : "",
 	    a->host != NULL ? a->host : "", a->host != NULL ? "\001" : "",
-	    a->port != NULL ? "port=" : "",
-	    a->port != NULL ? a->port : "", a->port != NULL ? "\001" : "",
-	    a->secret);
+	    a->port != NULL ? "port=" : "", a->port != NULL ? a->port : "",
+	    a->port != NULL ? "\001" : "", a->secret);
 	free(name);
 	b = b64_wipe(payload, strlen(payload));
 	r = sasl_start(p, "OAUTHBEARER", b, false, err);
@@ -710,7 +711,7 @@ auth_sasl_login(struct pop3 *p, const struct auth_params *a,
 	case AUTH_OAUTHBEARER:
 		return login_oauthbearer(p, a, err);
 	default:
-		return pf_err_set(err, PF_ESOFTWARE,
-		    "not a SASL mechanism: %d", (int)mech);
+		return pf_err_set(
+		    err, PF_ESOFTWARE, "not a SASL mechanism: %d", (int)mech);
 	}
 }

@@ -17,28 +17,28 @@
 #include "compat.h"
 
 const char *const auth_mech_names[] = {
-	[AUTH_AUTO] = "auto",
-	[AUTH_USER] = "user",
-	[AUTH_APOP] = "apop",
-	[AUTH_PLAIN] = "plain",
-	[AUTH_LOGIN] = "login",
-	[AUTH_CRAM_MD5] = "cram-md5",
-	[AUTH_SCRAM_SHA1] = "scram-sha-1",
-	[AUTH_SCRAM_SHA256] = "scram-sha-256",
-	[AUTH_XOAUTH2] = "xoauth2",
-	[AUTH_OAUTHBEARER] = "oauthbearer",
-	NULL,
+    [AUTH_AUTO] = "auto",
+    [AUTH_USER] = "user",
+    [AUTH_APOP] = "apop",
+    [AUTH_PLAIN] = "plain",
+    [AUTH_LOGIN] = "login",
+    [AUTH_CRAM_MD5] = "cram-md5",
+    [AUTH_SCRAM_SHA1] = "scram-sha-1",
+    [AUTH_SCRAM_SHA256] = "scram-sha-256",
+    [AUTH_XOAUTH2] = "xoauth2",
+    [AUTH_OAUTHBEARER] = "oauthbearer",
+    NULL,
 };
 
 /* The SASL names, as servers list them, for the SASL mechanisms. */
 static const char *const sasl_names[] = {
-	[AUTH_PLAIN] = "PLAIN",
-	[AUTH_LOGIN] = "LOGIN",
-	[AUTH_CRAM_MD5] = "CRAM-MD5",
-	[AUTH_SCRAM_SHA1] = "SCRAM-SHA-1",
-	[AUTH_SCRAM_SHA256] = "SCRAM-SHA-256",
-	[AUTH_XOAUTH2] = "XOAUTH2",
-	[AUTH_OAUTHBEARER] = "OAUTHBEARER",
+    [AUTH_PLAIN] = "PLAIN",
+    [AUTH_LOGIN] = "LOGIN",
+    [AUTH_CRAM_MD5] = "CRAM-MD5",
+    [AUTH_SCRAM_SHA1] = "SCRAM-SHA-1",
+    [AUTH_SCRAM_SHA256] = "SCRAM-SHA-256",
+    [AUTH_XOAUTH2] = "XOAUTH2",
+    [AUTH_OAUTHBEARER] = "OAUTHBEARER",
 };
 
 static const char b64_alphabet[] =
@@ -169,8 +169,9 @@ auth_b64_decode(const char *in, size_t maxlen, size_t *outlen)
 		w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
 		    ((uint32_t)v[2] << 6) | (uint32_t)v[3];
 		/* reject non-zero bits hidden under the padding */
-		if (i + 4 == len && ((pad == 1 && (w & 0xff) != 0) ||
-		    (pad == 2 && (w & 0xffff) != 0)))
+		if (i + 4 == len &&
+		    ((pad == 1 && (w & 0xff) != 0) ||
+			(pad == 2 && (w & 0xffff) != 0)))
 			goto bad;
 		out[o++] = (unsigned char)(w >> 16);
 		if (o < n)
@@ -236,8 +237,8 @@ auth_apop_timestamp(const char *greeting, char *out, size_t outsz)
 }
 
 int
-auth_apop_digest(const char *timestamp, const char *secret, char out[33],
-    struct pf_err *err)
+auth_apop_digest(
+    const char *timestamp, const char *secret, char out[33], struct pf_err *err)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -246,8 +247,8 @@ auth_apop_digest(const char *timestamp, const char *secret, char out[33],
 	int ok;
 
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return pf_err_set(err, PF_ESOFTWARE,
-		    "cannot compute APOP digest");
+		return pf_err_set(
+		    err, PF_ESOFTWARE, "cannot compute APOP digest");
 	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
 	    EVP_DigestUpdate(ctx, secret, strlen(secret)) == 1 &&
@@ -297,9 +298,10 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
     const char *greeting, enum auth_mech *out, struct pf_err *err)
 {
 	static const enum auth_mech strong[] = {
-		AUTH_SCRAM_SHA256, AUTH_SCRAM_SHA1,
+	    AUTH_SCRAM_SHA256,
+	    AUTH_SCRAM_SHA1,
 	};
-	static const enum auth_mech tls_only[] = { AUTH_PLAIN, AUTH_LOGIN };
+	static const enum auth_mech tls_only[] = {AUTH_PLAIN, AUTH_LOGIN};
 	const char *sasl = capa->valid ? capa->sasl : "";
 	char ts[AUTH_APOP_TS_MAX + 1];
 	enum auth_mech m = a->mech;
@@ -313,8 +315,8 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 		return pf_err_set(err, PF_ECONFIG,
 		    "user name or password contains a control character");
 	if ((unsigned)m > AUTH_OAUTHBEARER)
-		return pf_err_set(err, PF_ESOFTWARE, "unknown mechanism %d",
-		    (int)m);
+		return pf_err_set(
+		    err, PF_ESOFTWARE, "unknown mechanism %d", (int)m);
 
 	if (m == AUTH_AUTO) {
 		for (i = 0; i < sizeof(strong) / sizeof(strong[0]); i++) {
@@ -343,8 +345,8 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 	switch (m) {
 	case AUTH_USER:
 		if (!user_offered(capa))
-			return pf_err_set(err, PF_ENOPERM,
-			    "server does not offer USER");
+			return pf_err_set(
+			    err, PF_ENOPERM, "server does not offer USER");
 		break;
 	case AUTH_APOP:
 		if (auth_apop_timestamp(greeting, ts, sizeof(ts)) == -1)
@@ -434,8 +436,10 @@ auth_login(struct pop3 *p, const struct auth_params *a, enum auth_mech *used,
 
 	if (auth_choose(a, &p->capa, p->greeting, &m, err) == -1)
 		return -1;
-	log_debug("logging in as '%s' with %s", a->user, m == AUTH_USER ?
-	    "USER/PASS" : m == AUTH_APOP ? "APOP" : sasl_names[m]);
+	log_debug("logging in as '%s' with %s", a->user,
+	    m == AUTH_USER	 ? "USER/PASS"
+		: m == AUTH_APOP ? "APOP"
+				 : sasl_names[m]);
 	switch (m) {
 	case AUTH_USER:
 		r = login_user(p, a, err);

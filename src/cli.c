@@ -25,54 +25,54 @@ static const struct {
 	const char *name;
 	int has_arg;
 } account_opts[] = {
-	{ "host", required_argument },
-	{ "port", required_argument },
-	{ "user", required_argument },
-	{ "tls", no_argument },
-	{ "starttls", no_argument },
-	{ "no-tls", no_argument },
-	{ "ca-file", required_argument },
-	{ "fingerprint", required_argument },
-	{ "tls-min", required_argument },
-	{ "cert", required_argument },
-	{ "key", required_argument },
-	{ "insecure", no_argument },
-	{ "auth", required_argument },
-	{ "password-command", required_argument },
-	{ "timeout", required_argument },
-	{ "ipv4", no_argument },
-	{ "ipv6", no_argument },
-	{ "maildir", required_argument },
-	{ "mbox", required_argument },
-	{ "mda", required_argument },
-	{ "stdout", no_argument },
-	{ "no-received", no_argument },
-	{ "lock-wait", required_argument },
-	{ "mda-timeout", required_argument },
-	{ "keep", no_argument },
-	{ "only-new", no_argument },
-	{ "all", no_argument },
-	{ "delete-after", required_argument },
-	{ "max-size", required_argument },
-	{ "kill-size", required_argument },
-	{ "limit", required_argument },
-	{ "state-dir", required_argument },
+    {"host", required_argument},
+    {"port", required_argument},
+    {"user", required_argument},
+    {"tls", no_argument},
+    {"starttls", no_argument},
+    {"no-tls", no_argument},
+    {"ca-file", required_argument},
+    {"fingerprint", required_argument},
+    {"tls-min", required_argument},
+    {"cert", required_argument},
+    {"key", required_argument},
+    {"insecure", no_argument},
+    {"auth", required_argument},
+    {"password-command", required_argument},
+    {"timeout", required_argument},
+    {"ipv4", no_argument},
+    {"ipv6", no_argument},
+    {"maildir", required_argument},
+    {"mbox", required_argument},
+    {"mda", required_argument},
+    {"stdout", no_argument},
+    {"no-received", no_argument},
+    {"lock-wait", required_argument},
+    {"mda-timeout", required_argument},
+    {"keep", no_argument},
+    {"only-new", no_argument},
+    {"all", no_argument},
+    {"delete-after", required_argument},
+    {"max-size", required_argument},
+    {"kill-size", required_argument},
+    {"limit", required_argument},
+    {"state-dir", required_argument},
 };
 #define N_ACCOUNT_OPTS (sizeof(account_opts) / sizeof(account_opts[0]))
 
 static const struct option other_opts[] = {
-	{ "all-accounts", no_argument, NULL, 'a' },
-	{ "config", required_argument, NULL, 'C' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "dry-run", no_argument, NULL, 'n' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "serverinfo", no_argument, NULL, OPT_SERVERINFO },
-	{ "progress", required_argument, NULL, OPT_PROGRESS },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+    {"all-accounts", no_argument, NULL, 'a'},
+    {"config", required_argument, NULL, 'C'},
+    {"help", no_argument, NULL, 'h'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"dry-run", no_argument, NULL, 'n'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"version", no_argument, NULL, 'V'},
+    {"serverinfo", no_argument, NULL, OPT_SERVERINFO},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -80,72 +80,72 @@ void
 cli_usage(FILE *fp)
 {
 	fputs(
-"usage: popfetch [-46ahknqVv] [-C file] [-H host] [-j jobs] [-P port]\n"
-"                [-u user] [option ...] [account ...]\n"
-"\n"
-"Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
-"or standard output. Without an account, the config file's default account\n"
-"is fetched; -a fetches all; --host makes a one-off account from options.\n"
-"\n"
-"Connection:\n"
-"  -H, --host=HOST          server name or address\n"
-"  -P, --port=PORT          port (default 995 with TLS, 110 otherwise)\n"
-"  -u, --user=NAME          user name\n"
-"      --tls                implicit TLS (default)\n"
-"      --starttls           plain connect, then STLS (mandatory, no fallback)\n"
-"      --no-tls             no TLS at all\n"
-"      --ca-file=FILE       trust the CA certificates in FILE too\n"
-"      --fingerprint=SHA256 pin the server certificate (hex, colons optional)\n"
-"      --tls-min=1.2|1.3    lowest TLS version accepted (default 1.2)\n"
-"      --cert=FILE          client certificate (PEM)\n"
-"      --key=FILE           client certificate key (PEM)\n"
-"      --insecure           do not verify the server certificate (unsafe)\n"
-"      --auth=MECH          auto, user, apop, plain, login, cram-md5,\n"
-"                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer\n"
-"      --password-command=CMD  the first line of CMD's output is the password\n"
-"                           (else ~/.netrc, else asked on the terminal)\n"
-"      --timeout=SECONDS    connect and response deadline (default 60)\n"
-"  -4, --ipv4               IPv4 only\n"
-"  -6, --ipv6               IPv6 only\n"
-"\n"
-"Delivery (exactly one):\n"
-"      --maildir=DIR        deliver into a Maildir (created if missing)\n"
-"      --mbox=FILE          append to an mboxrd file (created if missing)\n"
-"      --mda=COMMAND        pipe each message to COMMAND via /bin/sh -c;\n"
-"                           %F is the envelope sender, %% a literal %\n"
-"      --stdout             write all messages to stdout as an mboxrd stream\n"
-"      --no-received        do not add a Received: header\n"
-"      --lock-wait=SECONDS  how long to wait for an mbox lock (default 30)\n"
-"      --mda-timeout=SECONDS  kill an MDA that runs longer (default 300)\n"
-"\n"
-"Policy:\n"
-"  -k, --keep               leave messages on the server\n"
-"      --only-new           skip messages seen before (default)\n"
-"      --all                fetch messages seen before too\n"
-"      --delete-after=DAYS  with --keep: delete messages first seen DAYS ago\n"
-"      --max-size=BYTES     leave larger messages on the server\n"
-"      --kill-size=BYTES    delete larger messages without downloading them\n"
-"      --limit=N            fetch at most N messages this run\n"
-"      --state-dir=DIR      where seen-message state lives\n"
-"\n"
-"Modes and output:\n"
-"  -C, --config=FILE        config file (default $XDG_CONFIG_HOME/popfetch/config,\n"
-"                           else ~/.popfetchrc)\n"
-"  -a, --all-accounts       fetch every account of the config file\n"
-"  -j, --jobs=N             fetch N accounts at the same time\n"
-"      --serverinfo         show what the server offers; fetch nothing\n"
-"  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
-"  -q, --quiet              errors only\n"
-"  -v, --verbose            a line per message; twice: protocol trace\n"
-"      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
-"      --json               print a JSON summary on stdout\n"
-"      --syslog             log to syslog instead of stderr\n"
-"  -h, --help               show this help\n"
-"  -V, --version            show the version and features\n"
-"\n"
-"Exit status: 0 ok, 64 usage, 65 state corrupt, 69 unavailable, 70 software,\n"
-"73 cannot create, 74 I/O error, 75 temporary failure, 76 protocol error,\n"
-"77 permission or authentication, 78 configuration. See popfetch(1).\n",
+	    "usage: popfetch [-46ahknqVv] [-C file] [-H host] [-j jobs] [-P port]\n"
+	    "                [-u user] [option ...] [account ...]\n"
+	    "\n"
+	    "Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
+	    "or standard output. Without an account, the config file's default account\n"
+	    "is fetched; -a fetches all; --host makes a one-off account from options.\n"
+	    "\n"
+	    "Connection:\n"
+	    "  -H, --host=HOST          server name or address\n"
+	    "  -P, --port=PORT          port (default 995 with TLS, 110 otherwise)\n"
+	    "  -u, --user=NAME          user name\n"
+	    "      --tls                implicit TLS (default)\n"
+	    "      --starttls           plain connect, then STLS (mandatory, no fallback)\n"
+	    "      --no-tls             no TLS at all\n"
+	    "      --ca-file=FILE       trust the CA certificates in FILE too\n"
+	    "      --fingerprint=SHA256 pin the server certificate (hex, colons optional)\n"
+	    "      --tls-min=1.2|1.3    lowest TLS version accepted (default 1.2)\n"
+	    "      --cert=FILE          client certificate (PEM)\n"
+	    "      --key=FILE           client certificate key (PEM)\n"
+	    "      --insecure           do not verify the server certificate (unsafe)\n"
+	    "      --auth=MECH          auto, user, apop, plain, login, cram-md5,\n"
+	    "                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer\n"
+	    "      --password-command=CMD  the first line of CMD's output is the password\n"
+	    "                           (else ~/.netrc, else asked on the terminal)\n"
+	    "      --timeout=SECONDS    connect and response deadline (default 60)\n"
+	    "  -4, --ipv4               IPv4 only\n"
+	    "  -6, --ipv6               IPv6 only\n"
+	    "\n"
+	    "Delivery (exactly one):\n"
+	    "      --maildir=DIR        deliver into a Maildir (created if missing)\n"
+	    "      --mbox=FILE          append to an mboxrd file (created if missing)\n"
+	    "      --mda=COMMAND        pipe each message to COMMAND via /bin/sh -c;\n"
+	    "                           %F is the envelope sender, %% a literal %\n"
+	    "      --stdout             write all messages to stdout as an mboxrd stream\n"
+	    "      --no-received        do not add a Received: header\n"
+	    "      --lock-wait=SECONDS  how long to wait for an mbox lock (default 30)\n"
+	    "      --mda-timeout=SECONDS  kill an MDA that runs longer (default 300)\n"
+	    "\n"
+	    "Policy:\n"
+	    "  -k, --keep               leave messages on the server\n"
+	    "      --only-new           skip messages seen before (default)\n"
+	    "      --all                fetch messages seen before too\n"
+	    "      --delete-after=DAYS  with --keep: delete messages first seen DAYS ago\n"
+	    "      --max-size=BYTES     leave larger messages on the server\n"
+	    "      --kill-size=BYTES    delete larger messages without downloading them\n"
+	    "      --limit=N            fetch at most N messages this run\n"
+	    "      --state-dir=DIR      where seen-message state lives\n"
+	    "\n"
+	    "Modes and output:\n"
+	    "  -C, --config=FILE        config file (default $XDG_CONFIG_HOME/popfetch/config,\n"
+	    "                           else ~/.popfetchrc)\n"
+	    "  -a, --all-accounts       fetch every account of the config file\n"
+	    "  -j, --jobs=N             fetch N accounts at the same time\n"
+	    "      --serverinfo         show what the server offers; fetch nothing\n"
+	    "  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
+	    "  -q, --quiet              errors only\n"
+	    "  -v, --verbose            a line per message; twice: protocol trace\n"
+	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
+	    "      --json               print a JSON summary on stdout\n"
+	    "      --syslog             log to syslog instead of stderr\n"
+	    "  -h, --help               show this help\n"
+	    "  -V, --version            show the version and features\n"
+	    "\n"
+	    "Exit status: 0 ok, 64 usage, 65 state corrupt, 69 unavailable, 70 software,\n"
+	    "73 cannot create, 74 I/O error, 75 temporary failure, 76 protocol error,\n"
+	    "77 permission or authentication, 78 configuration. See popfetch(1).\n",
 	    fp);
 }
 
@@ -153,11 +153,12 @@ void
 cli_version(FILE *fp)
 {
 	fprintf(fp, "popfetch %s\n", POPFETCH_VERSION);
-	fprintf(fp, "TLS: %s (built with %s)\n", OpenSSL_version(OPENSSL_VERSION),
-	    OPENSSL_VERSION_TEXT);
-	fputs("features: implicit-tls starttls pipelining maildir mbox mda stdout"
-	      " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
-	      " xoauth2 oauthbearer apop",
+	fprintf(fp, "TLS: %s (built with %s)\n",
+	    OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT);
+	fputs(
+	    "features: implicit-tls starttls pipelining maildir mbox mda stdout"
+	    " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
+	    " xoauth2 oauthbearer apop",
 	    fp);
 #ifdef POPFETCH_FAULT
 	fputs(" fault-injection", fp);
@@ -187,7 +188,8 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 
 	memset(c, 0, sizeof(*c));
 	c->jobs = 1;
-	longopts = xcalloc(N_ACCOUNT_OPTS + N_OTHER_OPTS + 1, sizeof(*longopts));
+	longopts =
+	    xcalloc(N_ACCOUNT_OPTS + N_OTHER_OPTS + 1, sizeof(*longopts));
 	for (i = 0; i < N_ACCOUNT_OPTS; i++) {
 		longopts[n].name = account_opts[i].name;
 		longopts[n].has_arg = account_opts[i].has_arg;
@@ -200,7 +202,8 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+	while (
+	    (ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		const char *key = NULL, *val = NULL;
 		char *k;
 
@@ -229,9 +232,11 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 64) {
+			if (*optarg == '\0' || *end != '\0' || v < 1 ||
+			    v > 64) {
 				pf_err_set(err, PF_EUSAGE,
-				    "invalid number of jobs '%s' (1-64)", optarg);
+				    "invalid number of jobs '%s' (1-64)",
+				    optarg);
 				goto out;
 			}
 			c->jobs = (int)v;
@@ -256,8 +261,8 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 			break;
 		case 'v':
 			if (c->verbosity < 2)
-				c->verbosity = c->verbosity < 0 ? 1 :
-				    c->verbosity + 1;
+				c->verbosity =
+				    c->verbosity < 0 ? 1 : c->verbosity + 1;
 			break;
 		case 'V':
 			c->version = true;
@@ -303,12 +308,13 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 			if (ch >= OPT_ACCOUNT_KEY &&
 			    ch < OPT_ACCOUNT_KEY + (int)N_ACCOUNT_OPTS) {
 				key = account_opts[ch - OPT_ACCOUNT_KEY].name;
-				if (account_opts[ch - OPT_ACCOUNT_KEY].has_arg ==
-				    required_argument)
+				if (account_opts[ch - OPT_ACCOUNT_KEY]
+					.has_arg == required_argument)
 					val = optarg;
 				break;
 			}
-			pf_err_set(err, PF_ESOFTWARE, "unhandled option %d", ch);
+			pf_err_set(
+			    err, PF_ESOFTWARE, "unhandled option %d", ch);
 			goto out;
 		}
 		if (key == NULL)

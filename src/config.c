@@ -14,7 +14,7 @@
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
-#define CONFIG_MAX_LINE 4096
+#define CONFIG_MAX_LINE	 4096
 #define CONFIG_MAX_DEPTH 16
 #ifndef S_ISVTX
 #define S_ISVTX 01000 /* XSI; not declared in strict POSIX mode */
@@ -41,39 +41,39 @@ struct key_def {
 
 /* Every account key; the CLI long options are these with '-' for '_'. */
 static const struct key_def key_defs[] = {
-	{ "host", KT_STR, F(host) },
-	{ "port", KT_SPECIAL, 0 },
-	{ "user", KT_STR, F(user) },
-	{ "ipv4", KT_SPECIAL, 0 },
-	{ "ipv6", KT_SPECIAL, 0 },
-	{ "tls", KT_SPECIAL, 0 },
-	{ "starttls", KT_SPECIAL, 0 },
-	{ "no_tls", KT_SPECIAL, 0 },
-	{ "ca_file", KT_PATH, F(ca_file) },
-	{ "fingerprint", KT_SPECIAL, 0 },
-	{ "tls_min", KT_SPECIAL, 0 },
-	{ "cert", KT_PATH, F(cert_file) },
-	{ "key", KT_PATH, F(key_file) },
-	{ "insecure", KT_BOOL, F(insecure) },
-	{ "auth", KT_SPECIAL, 0 },
-	{ "password_command", KT_STR, F(password_command) },
-	{ "password", KT_SPECIAL, 0 },
-	{ "timeout", KT_SECS, F(timeout) },
-	{ "maildir", KT_SPECIAL, 0 },
-	{ "mbox", KT_SPECIAL, 0 },
-	{ "mda", KT_SPECIAL, 0 },
-	{ "stdout", KT_SPECIAL, 0 },
-	{ "no_received", KT_BOOL, F(no_received) },
-	{ "lock_wait", KT_SECS, F(lock_wait) },
-	{ "mda_timeout", KT_SECS, F(mda_timeout) },
-	{ "keep", KT_BOOL, F(keep) },
-	{ "only_new", KT_SPECIAL, 0 },
-	{ "all", KT_BOOL, F(fetch_all) },
-	{ "delete_after", KT_SPECIAL, 0 },
-	{ "max_size", KT_SIZE, F(max_size) },
-	{ "kill_size", KT_SIZE, F(kill_size) },
-	{ "limit", KT_SPECIAL, 0 },
-	{ "state_dir", KT_PATH, F(state_dir) },
+    {"host", KT_STR, F(host)},
+    {"port", KT_SPECIAL, 0},
+    {"user", KT_STR, F(user)},
+    {"ipv4", KT_SPECIAL, 0},
+    {"ipv6", KT_SPECIAL, 0},
+    {"tls", KT_SPECIAL, 0},
+    {"starttls", KT_SPECIAL, 0},
+    {"no_tls", KT_SPECIAL, 0},
+    {"ca_file", KT_PATH, F(ca_file)},
+    {"fingerprint", KT_SPECIAL, 0},
+    {"tls_min", KT_SPECIAL, 0},
+    {"cert", KT_PATH, F(cert_file)},
+    {"key", KT_PATH, F(key_file)},
+    {"insecure", KT_BOOL, F(insecure)},
+    {"auth", KT_SPECIAL, 0},
+    {"password_command", KT_STR, F(password_command)},
+    {"password", KT_SPECIAL, 0},
+    {"timeout", KT_SECS, F(timeout)},
+    {"maildir", KT_SPECIAL, 0},
+    {"mbox", KT_SPECIAL, 0},
+    {"mda", KT_SPECIAL, 0},
+    {"stdout", KT_SPECIAL, 0},
+    {"no_received", KT_BOOL, F(no_received)},
+    {"lock_wait", KT_SECS, F(lock_wait)},
+    {"mda_timeout", KT_SECS, F(mda_timeout)},
+    {"keep", KT_BOOL, F(keep)},
+    {"only_new", KT_SPECIAL, 0},
+    {"all", KT_BOOL, F(fetch_all)},
+    {"delete_after", KT_SPECIAL, 0},
+    {"max_size", KT_SIZE, F(max_size)},
+    {"kill_size", KT_SIZE, F(kill_size)},
+    {"limit", KT_SPECIAL, 0},
+    {"state_dir", KT_PATH, F(state_dir)},
 };
 
 #undef F
@@ -119,7 +119,8 @@ config_settings_free(struct config_settings *s)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		if (s->v[i].value != NULL && strcmp(s->v[i].key, "password") == 0)
+		if (s->v[i].value != NULL &&
+		    strcmp(s->v[i].key, "password") == 0)
 			xfree_secret(s->v[i].value);
 		else
 			free(s->v[i].value);
@@ -180,8 +181,8 @@ config_default_state_dir(void)
 static int
 parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = { "on", "yes", "true", "1" };
-	static const char *const no[] = { "off", "no", "false", "0" };
+	static const char *const yes[] = {"on", "yes", "true", "1"};
+	static const char *const no[] = {"off", "no", "false", "0"};
 	size_t i;
 
 	if (v == NULL) {
@@ -203,8 +204,8 @@ parse_bool(const char *v, bool *out)
 
 /* A strict unsigned decimal with an optional size suffix. */
 static int
-parse_ull(const char *v, bool suffix, unsigned long long max,
-    unsigned long long *out)
+parse_ull(
+    const char *v, bool suffix, unsigned long long max, unsigned long long *out)
 {
 	unsigned long long n = 0, mult = 1;
 	const char *p = v;
@@ -260,16 +261,16 @@ set_str(char **field, const char *v)
 
 /* Keys whose values need more than a table entry. */
 static int
-apply_special(struct account *a, const char *key, const char *v,
-    struct pf_err *err)
+apply_special(
+    struct account *a, const char *key, const char *v, struct pf_err *err)
 {
 	unsigned long long n;
 	bool b;
 
 	if (strcmp(key, "port") == 0) {
 		if (parse_ull(v, false, 65535, &n) < 0 || n == 0)
-			return pf_err_set(err, PF_ECONFIG,
-			    "invalid port '%s'", v != NULL ? v : "");
+			return pf_err_set(err, PF_ECONFIG, "invalid port '%s'",
+			    v != NULL ? v : "");
 		set_str(&a->port, v);
 	} else if (strcmp(key, "ipv4") == 0 || strcmp(key, "ipv6") == 0) {
 		if (parse_bool(v, &b) < 0)
@@ -325,13 +326,14 @@ apply_special(struct account *a, const char *key, const char *v,
 	} else if (strcmp(key, "maildir") == 0 || strcmp(key, "mbox") == 0 ||
 	    strcmp(key, "mda") == 0) {
 		if (v == NULL || v[0] == '\0')
-			return pf_err_set(err, PF_ECONFIG, "%s needs a value",
-			    key);
-		a->sink = key[1] == 'a' ? SINK_MAILDIR :
-		    key[1] == 'b' ? SINK_MBOX : SINK_MDA;
+			return pf_err_set(
+			    err, PF_ECONFIG, "%s needs a value", key);
+		a->sink = key[1] == 'a' ? SINK_MAILDIR
+		    : key[1] == 'b'	? SINK_MBOX
+					: SINK_MDA;
 		free(a->sink_path);
-		a->sink_path = a->sink == SINK_MDA ? xstrdup(v) :
-		    config_expand_tilde(v);
+		a->sink_path =
+		    a->sink == SINK_MDA ? xstrdup(v) : config_expand_tilde(v);
 	} else if (strcmp(key, "stdout") == 0) {
 		if (parse_bool(v, &b) < 0)
 			goto badbool;
@@ -352,19 +354,19 @@ apply_special(struct account *a, const char *key, const char *v,
 		a->delete_after = (long)n;
 	} else if (strcmp(key, "limit") == 0) {
 		if (parse_ull(v, false, 100000000, &n) < 0)
-			return pf_err_set(err, PF_ECONFIG,
-			    "invalid limit '%s'", v != NULL ? v : "");
+			return pf_err_set(err, PF_ECONFIG, "invalid limit '%s'",
+			    v != NULL ? v : "");
 		a->limit = (unsigned long)n;
 	}
 	return 0;
 badbool:
-	return pf_err_set(err, PF_ECONFIG, "invalid value '%s' for %s (on or off)",
-	    v != NULL ? v : "", key);
+	return pf_err_set(err, PF_ECONFIG,
+	    "invalid value '%s' for %s (on or off)", v != NULL ? v : "", key);
 }
 
 int
-config_apply(struct account *a, const char *key, const char *value,
-    struct pf_err *err)
+config_apply(
+    struct account *a, const char *key, const char *value, struct pf_err *err)
 {
 	const struct key_def *k = key_find(key);
 	char *base = (char *)a;
@@ -386,13 +388,15 @@ config_apply(struct account *a, const char *key, const char *value,
 	case KT_BOOL:
 		if (parse_bool(value, &b) < 0)
 			return pf_err_set(err, PF_ECONFIG,
-			    "invalid value '%s' for %s (on or off)", value, key);
+			    "invalid value '%s' for %s (on or off)", value,
+			    key);
 		*(bool *)(void *)(base + k->off) = b;
 		break;
 	case KT_SECS:
 		if (parse_ull(value, false, 86400, &n) < 0 || n == 0)
 			return pf_err_set(err, PF_ECONFIG,
-			    "invalid number of seconds '%s' for %s", value, key);
+			    "invalid number of seconds '%s' for %s", value,
+			    key);
 		*(int *)(void *)(base + k->off) = (int)n;
 		break;
 	case KT_NUM:
@@ -446,8 +450,8 @@ account_free(struct account *a)
 /* Apply a list of settings, naming the file and line (or option) of the
  * first one that fails. */
 static int
-apply_settings(struct account *a, const struct config_settings *s,
-    struct pf_err *err)
+apply_settings(
+    struct account *a, const struct config_settings *s, struct pf_err *err)
 {
 	size_t i;
 
@@ -457,8 +461,8 @@ apply_settings(struct account *a, const struct config_settings *s,
 		if (config_apply(a, c->key, c->value, err) == 0)
 			continue;
 		if (c->file != NULL)
-			return pf_err_prefix(err, "%s:%d: %s", c->file,
-			    c->line, c->key);
+			return pf_err_prefix(
+			    err, "%s:%d: %s", c->file, c->line, c->key);
 		err->code = PF_EUSAGE;
 		return pf_err_prefix(err, "option --%s", c->key);
 	}
@@ -510,10 +514,13 @@ config_resolve(const struct config *cfg, const char *name,
 	if (name != NULL) {
 		ca = config_find(cfg, name);
 		if (ca == NULL)
-			return pf_err_set(err, cfg != NULL && cfg->path != NULL ?
-			    PF_ECONFIG : PF_EUSAGE, "no account '%s' in %s",
-			    name, cfg != NULL && cfg->path != NULL ? cfg->path :
-			    "the configuration");
+			return pf_err_set(err,
+			    cfg != NULL && cfg->path != NULL ? PF_ECONFIG
+							     : PF_EUSAGE,
+			    "no account '%s' in %s", name,
+			    cfg != NULL && cfg->path != NULL
+				? cfg->path
+				: "the configuration");
 		out->name = xstrdup(name);
 		out->origin = xasprintf("%s:%d", cfg->path, ca->line);
 		code = PF_ECONFIG;
@@ -623,8 +630,9 @@ check_secret_dir(const char *path, struct pf_err *err)
 	char *dir;
 	int ret = 0;
 
-	dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") :
-	    xstrndup(path, (size_t)(slash - path));
+	dir = slash == NULL ? xstrdup(".")
+	    : slash == path ? xstrdup("/")
+			    : xstrndup(path, (size_t)(slash - path));
 	if (stat(dir, &sb) < 0)
 		ret = pf_err_sys(err, PF_ECONFIG, "cannot stat '%s'", dir);
 	else if ((sb.st_mode & 022) != 0 && (sb.st_mode & S_ISVTX) == 0)
@@ -658,8 +666,8 @@ check_secret_file(const char *path, int fd, struct pf_err *err)
 }
 
 int
-config_load(const char *path, bool must_exist, struct config *cfg,
-    struct pf_err *err)
+config_load(
+    const char *path, bool must_exist, struct config *cfg, struct pf_err *err)
 {
 	struct config_settings *cur = NULL;
 	char line[CONFIG_MAX_LINE + 2];
@@ -672,8 +680,8 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 	if (fp == NULL) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
-		return pf_err_sys(err, PF_ECONFIG, "cannot open config '%s'",
-		    path);
+		return pf_err_sys(
+		    err, PF_ECONFIG, "cannot open config '%s'", path);
 	}
 	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	cfg->path = xstrdup(path);
@@ -714,14 +722,16 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 
 			if (name == NULL) {
 				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: account needs a name", path, lineno);
+				    "%s:%d: account needs a name", path,
+				    lineno);
 				goto fail;
 			}
 			colon = strchr(name, ':');
 			if (colon != NULL) {
 				char *e = colon;
 
-				while (e > name && isspace((unsigned char)e[-1]))
+				while (
+				    e > name && isspace((unsigned char)e[-1]))
 					e--;
 				*e = '\0';
 				parent = colon + 1;
@@ -784,8 +794,8 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 			account_defaults(&probe);
 			if (config_apply(&probe, key, value, err) < 0) {
 				account_free(&probe);
-				pf_err_prefix(err, "%s:%d: %s", path, lineno,
-				    key);
+				pf_err_prefix(
+				    err, "%s:%d: %s", path, lineno, key);
 				goto fail;
 			}
 			account_free(&probe);
@@ -806,7 +816,8 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		const struct config_account *ca = &cfg->accounts[i];
 
-		if (ca->parent != NULL && config_find(cfg, ca->parent) == NULL) {
+		if (ca->parent != NULL &&
+		    config_find(cfg, ca->parent) == NULL) {
 			pf_err_set(err, PF_ECONFIG,
 			    "%s:%d: account '%s': unknown parent account '%s'",
 			    path, ca->line, ca->name, ca->parent);

@@ -394,8 +394,8 @@ conn_connect_one(const struct addrinfo *ai, int timeout_ms, int *lasterr)
 	 * hold a pipelined refill back for an ACK, a round trip each time. */
 	if (ai->ai_protocol == IPPROTO_TCP || ai->ai_family == AF_INET ||
 	    ai->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EINTR) {

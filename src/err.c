@@ -10,17 +10,17 @@
 #include "compat.h"
 
 static const char *const errc_names[] = {
-	[PF_OK] = "ok",
-	[PF_EUSAGE] = "usage",
-	[PF_EDATA] = "dataerr",
-	[PF_EUNAVAIL] = "unavailable",
-	[PF_ESOFTWARE] = "software",
-	[PF_ECANTCREAT] = "cantcreat",
-	[PF_EIO] = "ioerr",
-	[PF_ETEMP] = "tempfail",
-	[PF_EPROTO] = "protocol",
-	[PF_ENOPERM] = "noperm",
-	[PF_ECONFIG] = "config",
+    [PF_OK] = "ok",
+    [PF_EUSAGE] = "usage",
+    [PF_EDATA] = "dataerr",
+    [PF_EUNAVAIL] = "unavailable",
+    [PF_ESOFTWARE] = "software",
+    [PF_ECANTCREAT] = "cantcreat",
+    [PF_EIO] = "ioerr",
+    [PF_ETEMP] = "tempfail",
+    [PF_EPROTO] = "protocol",
+    [PF_ENOPERM] = "noperm",
+    [PF_ECONFIG] = "config",
 };
 
 /* Format into err->msg; shared by the public setters. */

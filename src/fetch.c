@@ -26,8 +26,8 @@
 
 /* Group commit: sync the sink and the state after this many messages or
  * bytes, whichever comes first. */
-#define BATCH_MAX_MSGS	50
-#define BATCH_MAX_BYTES (64ULL * 1024 * 1024)
+#define BATCH_MAX_MSGS	    50
+#define BATCH_MAX_BYTES	    (64ULL * 1024 * 1024)
 /*
  * Pipelining window: RETRs in flight, and their listed octets. Commands
  * are tiny, so our side never blocks writing them while the server blocks
@@ -35,19 +35,19 @@
  * modest. The window is topped up once WINDOW_REFILL slots are free, so
  * the commands of a refill travel together in one TLS record.
  */
-#define WINDOW_MAX_CMDS	 128
-#define WINDOW_MAX_BYTES (4ULL * 1024 * 1024)
-#define WINDOW_REFILL	 16 /* top up once this many slots are free */
+#define WINDOW_MAX_CMDS	    128
+#define WINDOW_MAX_BYTES    (4ULL * 1024 * 1024)
+#define WINDOW_REFILL	    16 /* top up once this many slots are free */
 /* Without UIDL: QUIT (committing deletions) after this many messages, so
  * a dropped connection re-delivers at most this many. */
 #define NOUIDL_COMMIT_EVERY 20
 /* A body larger than this (or than 1.5 times its listed size, if that is
  * more) ends the session: a server streaming without end must not fill
  * the disk (RELIABILITY.md 5.1). */
-#define MESSAGE_HARD_MAX (256ULL * 1024 * 1024)
+#define MESSAGE_HARD_MAX    (256ULL * 1024 * 1024)
 /* A body must arrive at this rate at least, on top of --timeout, so a
  * server dripping a byte just inside each timeout still fails. */
-#define BODY_MIN_RATE 4096
+#define BODY_MIN_RATE	    4096
 
 static volatile sig_atomic_t stop_requested;
 
@@ -72,11 +72,11 @@ enum action {
 
 struct msginfo {
 	enum action act;
-	const char *why;  /* for the dry-run and -v lines */
-	bool dup_uid;	  /* the UID occurs more than once in the listing */
-	bool dup_first;	  /* ... and this is its first occurrence */
-	bool record;	  /* record the UID once delivered */
-	char token[17];	  /* Maildir crash-recovery token, or "" */
+	const char *why; /* for the dry-run and -v lines */
+	bool dup_uid;	 /* the UID occurs more than once in the listing */
+	bool dup_first;	 /* ... and this is its first occurrence */
+	bool record;	 /* record the UID once delivered */
+	char token[17];	 /* Maildir crash-recovery token, or "" */
 };
 
 /* What a reply we are waiting for belongs to. */
@@ -131,8 +131,8 @@ struct run {
  * gets the same token in every run, so a Maildir delivery that was not
  * recorded before a crash can be recognised. */
 static void
-make_token(const char *id, const char *uid, unsigned long long size,
-    char out[17])
+make_token(
+    const char *id, const char *uid, unsigned long long size, char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -165,8 +165,7 @@ uid_shown(const char *uid, char *buf, size_t bufsz)
 }
 
 /* Pass a line to the caller's report hook (dry run, -v). */
-static void
-report(struct run *r, const char *fmt, ...) PF_PRINTF(2, 3);
+static void report(struct run *r, const char *fmt, ...) PF_PRINTF(2, 3);
 static void
 report(struct run *r, const char *fmt, ...)
 {
@@ -203,8 +202,8 @@ message_failed(struct run *r, const struct pf_err *e)
 
 /* Queue a command and remember which message its reply belongs to. */
 static int
-queue_cmd(struct run *r, enum pop3_cmd cmd, unsigned long idx,
-    struct pf_err *err)
+queue_cmd(
+    struct run *r, enum pop3_cmd cmd, unsigned long idx, struct pf_err *err)
 {
 	char arg[32];
 
@@ -224,7 +223,7 @@ queue_cmd(struct run *r, enum pop3_cmd cmd, unsigned long idx,
 		r->fifo_head = 0;
 	}
 	r->fifo[(r->fifo_head + r->fifo_len) % r->fifo_cap] =
-	    (struct inflight){ cmd, idx };
+	    (struct inflight){cmd, idx};
 	r->fifo_len++;
 	if (cmd == POP3_CMD_RETR) {
 		r->retr_inflight++;
@@ -240,9 +239,11 @@ body_to_sink(void *ctx, const char *buf, size_t len, struct pf_err *err)
 	struct run *r = ctx;
 
 	if (r->body_bytes + len > r->body_cap) {
-		pf_err_set(err, PF_EPROTO, "a message is larger than %llu "
+		pf_err_set(err, PF_EPROTO,
+		    "a message is larger than %llu "
 		    "octets (far over its listed size); giving up on the "
-		    "connection", r->body_cap);
+		    "connection",
+		    r->body_cap);
 		return -2;
 	}
 	r->body_bytes += len;
@@ -262,9 +263,11 @@ body_discard(void *ctx, const char *buf, size_t len, struct pf_err *err)
 	(void)buf;
 	r->body_bytes += len;
 	if (r->body_bytes > r->body_cap) {
-		pf_err_set(err, PF_EPROTO, "a message is larger than %llu "
+		pf_err_set(err, PF_EPROTO,
+		    "a message is larger than %llu "
 		    "octets (far over its listed size); giving up on the "
-		    "connection", r->body_cap);
+		    "connection",
+		    r->body_cap);
 		return -2;
 	}
 	return 0;
@@ -277,10 +280,10 @@ body_limits(struct run *r, unsigned long idx)
 	unsigned long long size = r->msgs[idx].size;
 
 	r->body_bytes = 0;
-	r->body_cap = size + size / 2 > MESSAGE_HARD_MAX ? size + size / 2 :
-	    MESSAGE_HARD_MAX;
-	stream_set_response_deadline(r->p.s,
-	    (long long)(size / BODY_MIN_RATE) * 1000);
+	r->body_cap = size + size / 2 > MESSAGE_HARD_MAX ? size + size / 2
+							 : MESSAGE_HARD_MAX;
+	stream_set_response_deadline(
+	    r->p.s, (long long)(size / BODY_MIN_RATE) * 1000);
 }
 
 /* Our Received: header (SPEC.md section 4). */
@@ -298,13 +301,13 @@ write_received(struct run *r, unsigned long n, struct pf_err *err)
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
 		date[0] = '\0';
 	pf_sanitize(host, sizeof(host), r->a->host, strlen(r->a->host));
-	pf_sanitize(local, sizeof(local), r->local_host,
-	    strlen(r->local_host));
+	pf_sanitize(local, sizeof(local), r->local_host, strlen(r->local_host));
 	len = snprintf(hdr, sizeof(hdr),
 	    "Received: from %s by %s with POP3 (popfetch %s)\n\tid %lu; %s\n",
 	    host, local, POPFETCH_VERSION, n, date);
 	if (len < 0 || (size_t)len >= sizeof(hdr))
-		return pf_err_set(err, PF_ESOFTWARE, "Received: header too long");
+		return pf_err_set(
+		    err, PF_ESOFTWARE, "Received: header too long");
 	return sink_write(r->sink, hdr, (size_t)len, err);
 }
 
@@ -476,8 +479,8 @@ handle_reply(struct run *r, struct pf_err *err)
 		r->deleted[r->ndeleted++] = f.idx;
 		log_info("message %lu (uid %s) marked for deletion (%s)", m->n,
 		    uid_shown(m->uid, ubuf, sizeof(ubuf)),
-		    r->mi[f.idx].act == ACT_FETCH ? "delivered" :
-		    r->mi[f.idx].why);
+		    r->mi[f.idx].act == ACT_FETCH ? "delivered"
+						  : r->mi[f.idx].why);
 		PF_FAULT("after_dele");
 		return 0;
 	}
@@ -520,13 +523,13 @@ prune_visit(void *ctx, const struct uidl_rec *rec)
 {
 	struct prune_ctx *pc = ctx;
 
-	if (bsearch(&rec->uid, pc->uids, pc->n, sizeof(*pc->uids),
-	    cmp_str) != NULL)
+	if (bsearch(&rec->uid, pc->uids, pc->n, sizeof(*pc->uids), cmp_str) !=
+	    NULL)
 		return;
 	if (pc->ngone == pc->capgone) {
 		pc->capgone = pc->capgone == 0 ? 64 : pc->capgone * 2;
-		pc->gone = xreallocarray(pc->gone, pc->capgone,
-		    sizeof(*pc->gone));
+		pc->gone =
+		    xreallocarray(pc->gone, pc->capgone, sizeof(*pc->gone));
 	}
 	pc->gone[pc->ngone++] = xstrdup(rec->uid);
 }
@@ -559,8 +562,9 @@ mark_duplicates(struct run *r)
 	sort_msgs = r->msgs;
 	qsort(idx, n, sizeof(*idx), cmp_idx);
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && strcmp(r->msgs[idx[i]].uid,
-		    r->msgs[idx[j]].uid) == 0; j++)
+		for (j = i + 1; j < n &&
+		     strcmp(r->msgs[idx[i]].uid, r->msgs[idx[j]].uid) == 0;
+		     j++)
 			;
 		if (j - i > 1) {
 			unsigned long k;
@@ -594,8 +598,8 @@ plan(struct run *r, struct pf_err *err)
 		mi->act = ACT_FETCH;
 		mi->why = "new";
 		if (m->uid != NULL)
-			rec = r->state != NULL ?
-			    uidl_find(r->state, m->uid) : NULL;
+			rec = r->state != NULL ? uidl_find(r->state, m->uid)
+					       : NULL;
 		mi->record = m->uid != NULL && (!mi->dup_uid || a->keep);
 		if (mi->record && !mi->dup_uid)
 			make_token(r->id, m->uid, m->size, mi->token);
@@ -608,10 +612,11 @@ plan(struct run *r, struct pf_err *err)
 		if (rec != NULL && !a->fetch_all && !mi->dup_uid) {
 			if (rec->size != 0 && rec->size != m->size &&
 			    rec->kind == UIDL_DELIVERED) {
-				log_warning("message %lu (uid %s) was delivered "
+				log_warning(
+				    "message %lu (uid %s) was delivered "
 				    "before with another size (%llu, now %llu); "
-				    "fetching it again", m->n,
-				    uid_shown(m->uid, ubuf, sizeof(ubuf)),
+				    "fetching it again",
+				    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)),
 				    rec->size, m->size);
 			} else if (!a->keep) {
 				mi->act = ACT_DELETE;
@@ -619,7 +624,7 @@ plan(struct run *r, struct pf_err *err)
 				continue;
 			} else if (a->delete_after >= 0 &&
 			    now - rec->first_seen >=
-			    (time_t)a->delete_after * 86400) {
+				(time_t)a->delete_after * 86400) {
 				mi->act = ACT_DELETE;
 				mi->why = "older than delete-after";
 				continue;
@@ -637,7 +642,8 @@ plan(struct run *r, struct pf_err *err)
 		if (a->keep && mi->dup_uid) {
 			/* deliver the first occurrence only */
 			if (!mi->dup_first) {
-				log_warning("message %lu repeats the UID of an "
+				log_warning(
+				    "message %lu repeats the UID of an "
 				    "earlier message; delivering one of them",
 				    m->n);
 				mi->act = ACT_SKIP;
@@ -659,8 +665,8 @@ plan(struct run *r, struct pf_err *err)
 		    sink_has_token(r->sink, mi->token)) {
 			/* delivered by a run that died before recording it */
 			log_notice("message %lu (uid %s) is already in the "
-			    "Maildir; recording it as delivered", m->n,
-			    uid_shown(m->uid, ubuf, sizeof(ubuf)));
+				   "Maildir; recording it as delivered",
+			    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)));
 			uidl_set(r->state, m->uid, m->size, now,
 			    a->keep ? UIDL_KEPT : UIDL_DELIVERED);
 			recorded = true;
@@ -670,7 +676,7 @@ plan(struct run *r, struct pf_err *err)
 		}
 		if ((a->limit > 0 && nfetch >= a->limit) ||
 		    (!r->have_uidl && nfetch >= NOUIDL_COMMIT_EVERY &&
-		    !r->o->dry_run)) {
+			!r->o->dry_run)) {
 			mi->act = ACT_SKIP;
 			mi->why = "over the limit";
 			continue;
@@ -686,7 +692,7 @@ plan(struct run *r, struct pf_err *err)
 static void
 prune_state(struct run *r, const char **sorted, size_t nsorted)
 {
-	struct prune_ctx pc = { sorted, nsorted, NULL, 0, 0 };
+	struct prune_ctx pc = {sorted, nsorted, NULL, 0, 0};
 	size_t i;
 
 	uidl_foreach(r->state, prune_visit, &pc);
@@ -713,7 +719,7 @@ confirm_recovered(void *ctx, const char *uid, struct pf_err *err)
 static int
 session_open(struct run *r, struct pf_err *err)
 {
-	struct pop3_params par = { r->o->trace };
+	struct pop3_params par = {r->o->trace};
 	struct stream *s;
 
 	s = conn_open(&r->cp, err);
@@ -752,8 +758,8 @@ session_login(struct run *r, struct pf_err *err)
 	ap.allow_plain = r->a->tls == CONN_TLS_NONE && r->a->auth != AUTH_AUTO;
 	if (!ap.tls && ap.allow_plain && auth_sends_cleartext(r->a->auth))
 		log_warning("sending the password in clear text to '%s' "
-		    "(--no-tls with --auth=%s)", r->a->host,
-		    auth_mech_names[r->a->auth]);
+			    "(--no-tls with --auth=%s)",
+		    r->a->host, auth_mech_names[r->a->auth]);
 	return auth_login(&r->p, &ap, NULL, err);
 }
 
@@ -779,7 +785,8 @@ session_quit(struct run *r)
 		if (rc == POP3_ERR)
 			pop3_err_from_reply(&r->p, "QUIT", PF_ETEMP, &qerr);
 		log_warning("deletions not confirmed by the server (%s); "
-		    "they will be retried next run", qerr.msg);
+			    "they will be retried next run",
+		    qerr.msg);
 		if (!r->soft_fail) {
 			r->soft_err = qerr;
 			r->soft_fail = true;
@@ -814,8 +821,8 @@ session_close(struct run *r)
 static void
 report_plan(struct run *r)
 {
-	static const char *const verbs[] = { "fetch", "delete", "delete",
-		"skip" };
+	static const char *const verbs[] = {
+	    "fetch", "delete", "delete", "skip"};
 	unsigned long i;
 	char ubuf[64];
 
@@ -852,17 +859,20 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	*more = false;
 	if (session_open(r, err) < 0 || session_login(r, err) < 0)
 		goto out;
-	if (pop3_scan(&r->p, &r->count, &total, &r->msgs, &r->have_uidl,
-	    err) < 0)
+	if (pop3_scan(&r->p, &r->count, &total, &r->msgs, &r->have_uidl, err) <
+	    0)
 		goto out;
-	if (!r->have_uidl && (r->p.capa.uidl ||
-	    (r->state != NULL && uidl_count(r->state) > 0))) {
+	if (!r->have_uidl &&
+	    (r->p.capa.uidl ||
+		(r->state != NULL && uidl_count(r->state) > 0))) {
 		/* Falling back to "no UIDL" would deliver again what earlier
 		 * runs delivered and could not delete. */
 		pf_err_set(err, PF_ETEMP,
 		    "server '%s' refused UIDL although it %s; not fetching "
-		    "without it", r->a->host, r->p.capa.uidl ?
-		    "announces it" : "supported it in earlier runs");
+		    "without it",
+		    r->a->host,
+		    r->p.capa.uidl ? "announces it"
+				   : "supported it in earlier runs");
 		goto out;
 	}
 	if (!r->have_uidl && r->a->keep) {
@@ -906,8 +916,10 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			char ubuf[64];
 
 			r->st->skipped++;
-			log_info("message %lu (uid %s, %llu octets) left on the "
-			    "server: %s", r->msgs[i].n,
+			log_info(
+			    "message %lu (uid %s, %llu octets) left on the "
+			    "server: %s",
+			    r->msgs[i].n,
 			    uid_shown(r->msgs[i].uid, ubuf, sizeof(ubuf)),
 			    r->msgs[i].size, r->mi[i].why);
 		} else if (queue_cmd(r, POP3_CMD_DELE, i, err) < 0) {
@@ -938,15 +950,15 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 		size_t ring = sizeof(r->p.pending) / sizeof(r->p.pending[0]);
 		bool refill = r->retr_inflight == 0 ||
 		    (r->retr_inflight + WINDOW_REFILL <= window &&
-		    r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2 &&
-		    r->fifo_len + WINDOW_REFILL + BATCH_MAX_MSGS < ring);
+			r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2 &&
+			r->fifo_len + WINDOW_REFILL + BATCH_MAX_MSGS < ring);
 
 		while (refill && !r->stopping && !fetch_stop_requested() &&
 		    next < r->count && r->retr_inflight < window &&
 		    r->fifo_len + BATCH_MAX_MSGS + 1 < ring &&
 		    (r->retr_inflight == 0 ||
-		    r->retr_inflight_bytes + r->msgs[next].size <=
-		    WINDOW_MAX_BYTES)) {
+			r->retr_inflight_bytes + r->msgs[next].size <=
+			    WINDOW_MAX_BYTES)) {
 			if (r->mi[next].act == ACT_FETCH &&
 			    queue_cmd(r, POP3_CMD_RETR, next, err) < 0)
 				goto out;
@@ -958,8 +970,9 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			goto commit_and_fail;
 		if (r->nbatch >= BATCH_MAX_MSGS ||
 		    r->batch_bytes >= BATCH_MAX_BYTES ||
-		    (r->nbatch > 0 && (r->a->sink == SINK_MDA ||
-		    r->a->sink == SINK_STDOUT))) {
+		    (r->nbatch > 0 &&
+			(r->a->sink == SINK_MDA ||
+			    r->a->sink == SINK_STDOUT))) {
 			struct pf_err cerr;
 
 			if (commit_batch(r, &cerr) < 0)
@@ -1117,8 +1130,7 @@ out:
 }
 
 /* Append a formatted line to a growing text. */
-static void
-text_add(char **text, const char *fmt, ...) PF_PRINTF(2, 3);
+static void text_add(char **text, const char *fmt, ...) PF_PRINTF(2, 3);
 static void
 text_add(char **text, const char *fmt, ...)
 {
@@ -1148,8 +1160,8 @@ text_capa(char **text, const char *title, const struct pop3_capa *c)
 	    c->pipelining ? " PIPELINING" : "", c->stls ? " STLS" : "",
 	    c->resp_codes ? " RESP-CODES" : "",
 	    c->auth_resp_code ? " AUTH-RESP-CODE" : "");
-	text_add(text, "  SASL mechanisms: %s", c->sasl[0] != '\0' ? c->sasl :
-	    "(none)");
+	text_add(text, "  SASL mechanisms: %s",
+	    c->sasl[0] != '\0' ? c->sasl : "(none)");
 	if (c->login_delay >= 0)
 		text_add(text, "  LOGIN-DELAY: %ld seconds", c->login_delay);
 	if (c->expire == -2)
@@ -1179,19 +1191,21 @@ fetch_serverinfo(const struct account *a, const struct fetch_opts *o,
 	conn_params_of(a, &r.cp);
 
 	text_add(text, "server: %s port %s (%s)", a->host, account_port(a),
-	    a->tls == CONN_TLS_IMPLICIT ? "implicit TLS" :
-	    a->tls == CONN_TLS_STARTTLS ? "STARTTLS" : "no TLS");
+	    a->tls == CONN_TLS_IMPLICIT	      ? "implicit TLS"
+		: a->tls == CONN_TLS_STARTTLS ? "STARTTLS"
+					      : "no TLS");
 	if (session_open(&r, err) < 0)
 		goto out;
-	text_add(text, "greeting: %s", pf_sanitize(buf, sizeof(buf),
-	    r.p.greeting, strlen(r.p.greeting)));
+	text_add(text, "greeting: %s",
+	    pf_sanitize(buf, sizeof(buf), r.p.greeting, strlen(r.p.greeting)));
 	if (conn_tls_info(r.p.s, &ti) == 0) {
 		text_add(text, "TLS: %s, cipher %s", ti.version, ti.cipher);
 		text_add(text, "certificate subject: %s", ti.subject);
 		text_add(text, "certificate issuer: %s", ti.issuer);
 		text_add(text, "certificate validity: %s to %s", ti.not_before,
 		    ti.not_after);
-		text_add(text, "certificate SHA-256 fingerprint: %s", ti.sha256);
+		text_add(
+		    text, "certificate SHA-256 fingerprint: %s", ti.sha256);
 		text_add(text, "certificate verified: %s",
 		    ti.verified ? "yes" : "NO (--insecure)");
 	} else {

@@ -70,11 +70,11 @@ void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const int prio[] = {
-		[LOGL_ERROR] = LOG_ERR,
-		[LOGL_WARNING] = LOG_WARNING,
-		[LOGL_NOTICE] = LOG_NOTICE,
-		[LOGL_INFO] = LOG_INFO,
-		[LOGL_DEBUG] = LOG_DEBUG,
+	    [LOGL_ERROR] = LOG_ERR,
+	    [LOGL_WARNING] = LOG_WARNING,
+	    [LOGL_NOTICE] = LOG_NOTICE,
+	    [LOGL_INFO] = LOG_INFO,
+	    [LOGL_DEBUG] = LOG_DEBUG,
 	};
 	char line[1024], out[1200];
 	va_list ap;

@@ -111,7 +111,7 @@ elapsed(const struct timespec *a, const struct timespec *b)
 static void
 human(char *buf, size_t sz, double v)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	int u = 0;
 
 	while (v >= 1024 && u < 4) {
@@ -147,8 +147,8 @@ bar_update(void *ctx, const struct fetch_progress *p)
 		    (double)(p->total_bytes - p->bytes) / bps);
 	else
 		eta[0] = '\0';
-	fprintf(stderr, "\r\033[K%s: %lu/%lu messages, %s, %s/s %s",
-	    bar.name, p->done, p->total, done, rate, eta);
+	fprintf(stderr, "\r\033[K%s: %lu/%lu messages, %s, %s/s %s", bar.name,
+	    p->done, p->total, done, rate, eta);
 	fflush(stderr);
 	bar.drawn = true;
 }
@@ -216,15 +216,15 @@ secret_from_command(const char *cmd, char **out, struct pf_err *err)
 	pid_t pid;
 
 	if (pipe(pfd) < 0)
-		return pf_err_sys(err, PF_ECONFIG,
-		    "cannot run the password command");
+		return pf_err_sys(
+		    err, PF_ECONFIG, "cannot run the password command");
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		return pf_err_sys(err, PF_ECONFIG,
-		    "cannot run the password command");
+		return pf_err_sys(
+		    err, PF_ECONFIG, "cannot run the password command");
 	}
 	if (pid == 0) {
 		/* we ignore SIGPIPE; the command should not inherit that */
@@ -258,8 +258,8 @@ secret_from_command(const char *cmd, char **out, struct pf_err *err)
 		    "the password command printed a line that is too long or holds a NUL byte");
 	}
 	if (len == 0)
-		return pf_err_set(err, PF_ECONFIG,
-		    "the password command printed nothing");
+		return pf_err_set(
+		    err, PF_ECONFIG, "the password command printed nothing");
 	*out = xstrndup(buf, (size_t)len);
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
@@ -276,8 +276,8 @@ netrc_word(char **p)
 	if (*s == '\0')
 		return NULL;
 	w = s;
-	while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\n' &&
-	    *s != '\r')
+	while (
+	    *s != '\0' && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
 		s++;
 	if (*s != '\0')
 		*s++ = '\0';
@@ -290,8 +290,8 @@ netrc_word(char **p)
  * found, -1 error (a file others can read is refused).
  */
 static int
-secret_from_netrc(const char *host, const char *user, char **out,
-    struct pf_err *err)
+secret_from_netrc(
+    const char *host, const char *user, char **out, struct pf_err *err)
 {
 	const char *home = getenv("HOME");
 	char *path, *text = NULL, *p, *w;
@@ -342,7 +342,8 @@ secret_from_netrc(const char *host, const char *user, char **out,
 			pass = netrc_word(&p);
 		}
 	}
-	if (match && pass != NULL && (login == NULL || strcmp(login, user) == 0)) {
+	if (match && pass != NULL &&
+	    (login == NULL || strcmp(login, user) == 0)) {
 		*out = xstrdup(pass);
 		ret = 1;
 	}
@@ -385,8 +386,9 @@ secret_from_tty(const char *id, char **out, struct pf_err *err)
 	(void)!write(fd, "\n", 1);
 	close(fd);
 	if (len <= 0) {
-		pf_err_set(err, PF_ECONFIG, len < 0 ?
-		    "the password typed is too long" : "no password given");
+		pf_err_set(err, PF_ECONFIG,
+		    len < 0 ? "the password typed is too long"
+			    : "no password given");
 		goto out;
 	}
 	*out = xstrndup(buf, (size_t)len);
@@ -401,8 +403,8 @@ out:
  * ~/.netrc, then the terminal (unless may_prompt is false).
  */
 static int
-get_secret(const struct account *a, bool may_prompt, char **out,
-    struct pf_err *err)
+get_secret(
+    const struct account *a, bool may_prompt, char **out, struct pf_err *err)
 {
 	char *id;
 	int rc;
@@ -454,7 +456,8 @@ run_account(const struct account *a, const struct cli *c, char **secret,
 	bar.name = a->name != NULL ? a->name : a->host;
 
 	if (a->insecure)
-		log_warning("not verifying the certificate of '%s' (--insecure)",
+		log_warning(
+		    "not verifying the certificate of '%s' (--insecure)",
 		    a->host);
 	if (secret_err != NULL) {
 		res->err = *secret_err;
@@ -527,8 +530,8 @@ json_str(FILE *fp, const char *s)
 }
 
 static void
-json_summary(const struct account *accts, const struct result *res,
-    size_t n, int status)
+json_summary(
+    const struct account *accts, const struct result *res, size_t n, int status)
 {
 	size_t i;
 
@@ -552,7 +555,8 @@ json_summary(const struct account *accts, const struct result *res,
 		       "\"seconds\":%.3f,\"exit_code\":%d,\"error\":",
 		    s->listed, s->fetched, s->bytes, s->deleted, s->skipped,
 		    s->errors + (res[i].ret < 0 && s->errors == 0 ? 1 : 0),
-		    s->seconds, res[i].ret < 0 ? exit_code(res[i].err.code) : 0);
+		    s->seconds,
+		    res[i].ret < 0 ? exit_code(res[i].err.code) : 0);
 		if (res[i].ret < 0)
 			json_str(stdout, res[i].err.msg);
 		else
@@ -589,7 +593,7 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 			}
 			/* Asked here, one at a time, never in the children. */
 			nosecret = get_secret(&accts[started], !c->serverinfo,
-			    &secret, &serr) < 0;
+				       &secret, &serr) < 0;
 			if (pipe(pfd) < 0) {
 				xfree_secret(secret);
 				pf_err_sys(&res[started].err, PF_ESOFTWARE,
@@ -649,8 +653,9 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 					res[i].ret = -1;
 					pf_err_set(&res[i].err, PF_ESOFTWARE,
 					    "account '%s': worker died",
-					    accts[i].name != NULL ?
-					    accts[i].name : accts[i].host);
+					    accts[i].name != NULL
+						? accts[i].name
+						: accts[i].host);
 					log_error("%s", res[i].err.msg);
 				}
 				close(fds[i]);
@@ -666,8 +671,8 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 
 /* Which accounts this run covers, resolved. */
 static int
-select_accounts(const struct cli *c, struct account **out, size_t *nout,
-    struct pf_err *err)
+select_accounts(
+    const struct cli *c, struct account **out, size_t *nout, struct pf_err *err)
 {
 	struct config cfg;
 	struct account *accts = NULL;
@@ -679,26 +684,27 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 	if (c->one_off && c->naccounts == 0 && !c->all_accounts) {
 		accts = xcalloc(1, sizeof(*accts));
 		if (config_resolve(NULL, NULL, &c->settings, c->serverinfo,
-		    &accts[0], err) < 0)
+			&accts[0], err) < 0)
 			goto out;
 		n = 1;
 		ret = 0;
 		goto out;
 	}
-	path = c->config_path != NULL ? xstrdup(c->config_path) :
-	    config_default_path();
+	path = c->config_path != NULL ? xstrdup(c->config_path)
+				      : config_default_path();
 	if (config_load(path, true, &cfg, err) < 0)
 		goto out;
 	if (c->all_accounts) {
 		if (cfg.naccounts == 0) {
-			pf_err_set(err, PF_ECONFIG, "%s: no accounts defined",
-			    path);
+			pf_err_set(
+			    err, PF_ECONFIG, "%s: no accounts defined", path);
 			goto out;
 		}
 		accts = xcalloc(cfg.naccounts, sizeof(*accts));
 		for (i = 0; i < cfg.naccounts; i++) {
 			if (config_resolve(&cfg, cfg.accounts[i].name,
-			    &c->settings, c->serverinfo, &accts[n], err) < 0)
+				&c->settings, c->serverinfo, &accts[n],
+				err) < 0)
 				goto out;
 			n++;
 		}
@@ -706,7 +712,7 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 		accts = xcalloc((size_t)c->naccounts, sizeof(*accts));
 		for (i = 0; i < (size_t)c->naccounts; i++) {
 			if (config_resolve(&cfg, c->accounts[i], &c->settings,
-			    c->serverinfo, &accts[n], err) < 0)
+				c->serverinfo, &accts[n], err) < 0)
 				goto out;
 			n++;
 		}
@@ -722,7 +728,7 @@ select_accounts(const struct cli *c, struct account **out, size_t *nout,
 		}
 		accts = xcalloc(1, sizeof(*accts));
 		if (config_resolve(&cfg, name, &c->settings, c->serverinfo,
-		    &accts[0], err) < 0)
+			&accts[0], err) < 0)
 			goto out;
 		n = 1;
 	}
@@ -746,7 +752,7 @@ out:
 static void
 harden(void)
 {
-	struct rlimit rl = { 0, 0 };
+	struct rlimit rl = {0, 0};
 	struct sigaction sa;
 
 	umask(077);
@@ -777,8 +783,8 @@ main(int argc, char **argv)
 	harden();
 	pf_err_clear(&err);
 	if (cli_parse(argc, argv, &c, &err) < 0) {
-		fprintf(stderr, "popfetch: %s\nTry 'popfetch --help'.\n",
-		    err.msg);
+		fprintf(
+		    stderr, "popfetch: %s\nTry 'popfetch --help'.\n", err.msg);
 		return 64;
 	}
 	if (c.help) {
@@ -802,14 +808,16 @@ main(int argc, char **argv)
 	}
 	for (i = 0; c.json && !c.serverinfo && !c.dry_run && i < n; i++) {
 		if (accts[i].sink == SINK_STDOUT) {
-			log_error("--json and --stdout both write to standard output");
+			log_error(
+			    "--json and --stdout both write to standard output");
 			status = 64;
 			goto out;
 		}
 	}
 	bar.on = !c.use_syslog && !c.serverinfo && !c.dry_run &&
-	    c.verbosity >= 0 && (c.progress == CLI_PROGRESS_ALWAYS ||
-	    (c.progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO)));
+	    c.verbosity >= 0 &&
+	    (c.progress == CLI_PROGRESS_ALWAYS ||
+		(c.progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO)));
 	if (bar.on)
 		log_set_before_hook(bar_clear);
 

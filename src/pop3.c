@@ -799,8 +799,7 @@ pop3_msgs_free(struct pop3_msg *msgs, unsigned long count)
 
 /* One validated view of the mailbox, pipelined when the server allows. */
 static int listings(struct pop3 *p, unsigned long count, bool want_uidl,
-    bool queued, struct pop3_msg **msgs, bool *have_uidl,
-    struct pf_err *err);
+    bool queued, struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err);
 
 int
 pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,
@@ -860,8 +859,8 @@ listings(struct pop3 *p, unsigned long count, bool want_uidl, bool queued,
 	if (want_uidl && (queued || p->capa.pipelining)) {
 		if (!queued &&
 		    (pop3_cmd(p, POP3_CMD_UIDL, NULL, false, err) == -1 ||
-		    pop3_cmd(p, POP3_CMD_LIST, NULL, false, err) == -1 ||
-		    pop3_flush(p, err) == -1))
+			pop3_cmd(p, POP3_CMD_LIST, NULL, false, err) == -1 ||
+			pop3_flush(p, err) == -1))
 			goto out;
 		/* LIST's answer must still be read when UIDL fails. */
 		if (listing_read(p, POP3_CMD_UIDL, &c, &got_uidl, err) == -1) {

@@ -27,8 +27,8 @@
 #include "compat.h"
 #include "sink-private.h"
 
-#define MAILDIR_NAME_MAX  512
-#define MAILDIR_NAME_TRIES 100
+#define MAILDIR_NAME_MAX    512
+#define MAILDIR_NAME_TRIES  100
 #define MAILDIR_TMP_MAX_AGE (36 * 3600)
 
 /* A committed message waiting for the sync. */
@@ -105,7 +105,7 @@ set_has(const struct maildir *md, uint64_t v)
 	if (md->cap == 0)
 		return false;
 	for (i = token_hash(v) & (md->cap - 1); md->used[i];
-	    i = (i + 1) & (md->cap - 1))
+	     i = (i + 1) & (md->cap - 1))
 		if (md->keys[i] == v)
 			return true;
 	return false;
@@ -135,7 +135,7 @@ set_add(struct maildir *md, uint64_t v)
 		free(oused);
 	}
 	for (i = token_hash(v) & (md->cap - 1); md->used[i];
-	    i = (i + 1) & (md->cap - 1))
+	     i = (i + 1) & (md->cap - 1))
 		;
 	md->used[i] = 1;
 	md->keys[i] = v;
@@ -172,8 +172,8 @@ scan_dir(struct sink *sk, struct maildir *md, const char *sub)
 
 	fd = openat(md->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warning("cannot read '%s/%s': %s", sk->path, sub,
-		    strerror(errno));
+		log_warning(
+		    "cannot read '%s/%s': %s", sk->path, sub, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return;
@@ -230,12 +230,13 @@ clean_tmp(struct sink *sk, struct maildir *md)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' ||
 		    fstatat(md->tmpfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		    -1 || !S_ISREG(st.st_mode) ||
+			-1 ||
+		    !S_ISREG(st.st_mode) ||
 		    now - st.st_mtime < MAILDIR_TMP_MAX_AGE)
 			continue;
 		if (unlinkat(md->tmpfd, de->d_name, 0) == 0)
-			log_debug("removed stale '%s/tmp/%s'", sk->path,
-			    de->d_name);
+			log_debug(
+			    "removed stale '%s/tmp/%s'", sk->path, de->d_name);
 	}
 	closedir(d);
 }
@@ -260,7 +261,7 @@ check_dir(struct sink *sk, const char *what, const struct stat *st,
 static int
 maildir_init(struct sink *sk, struct pf_err *err)
 {
-	static const char *const subs[] = { "tmp", "new", "cur" };
+	static const char *const subs[] = {"tmp", "new", "cur"};
 	struct maildir *md;
 	struct stat st;
 	size_t i;
@@ -269,55 +270,50 @@ maildir_init(struct sink *sk, struct pf_err *err)
 	md->dirfd = md->tmpfd = md->newfd = -1;
 	sk->impl = md;
 	if (mkdir_parents(sk->path) == -1)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot use Maildir '%s'", sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use Maildir '%s'", sk->path);
 	if (lstat(sk->path, &st) == -1)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot use Maildir '%s'", sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use Maildir '%s'", sk->path);
 	if (check_dir(sk, sk->path, &st, err) == -1)
 		return -1;
-	md->dirfd = open(sk->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	md->dirfd =
+	    open(sk->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (md->dirfd == -1)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot use Maildir '%s'", sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use Maildir '%s'", sk->path);
 	if (faccessat(AT_FDCWD, sk->path, W_OK | X_OK, AT_EACCESS) == -1)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot use Maildir '%s'", sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use Maildir '%s'", sk->path);
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		int fd;
 
-		if (mkdirat(md->dirfd, subs[i], 0700) == -1 &&
-		    errno != EEXIST)
+		if (mkdirat(md->dirfd, subs[i], 0700) == -1 && errno != EEXIST)
 			return pf_err_sys(err, PF_ECANTCREAT,
 			    "cannot use Maildir '%s': cannot create '%s'",
 			    sk->path, subs[i]);
-		if (fstatat(md->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) ==
-		    -1)
+		if (fstatat(md->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) == -1)
 			return pf_err_sys(err, PF_ECANTCREAT,
-			    "cannot use Maildir '%s': '%s'", sk->path,
-			    subs[i]);
+			    "cannot use Maildir '%s': '%s'", sk->path, subs[i]);
 		if (check_dir(sk, subs[i], &st, err) == -1)
 			return -1;
 		if (faccessat(md->dirfd, subs[i], W_OK | X_OK, AT_EACCESS) ==
 		    -1)
 			return pf_err_sys(err, PF_ECANTCREAT,
-			    "cannot use Maildir '%s': '%s'", sk->path,
-			    subs[i]);
-		fd = openat(md->dirfd, subs[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
+			    "cannot use Maildir '%s': '%s'", sk->path, subs[i]);
+		fd = openat(md->dirfd, subs[i],
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1)
 			return pf_err_sys(err, PF_ECANTCREAT,
-			    "cannot use Maildir '%s': '%s'", sk->path,
-			    subs[i]);
+			    "cannot use Maildir '%s': '%s'", sk->path, subs[i]);
 		/*
 		 * new/ and cur/ may hold names a killed run linked but never
 		 * synced; the token check trusts them, so make them durable
 		 * before anything is deleted on the server.
 		 */
 		if (i == 2 && (fsync(md->newfd) == -1 || fsync(fd) == -1)) {
-			pf_err_sys(err, PF_EIO, "cannot sync Maildir '%s'",
-			    sk->path);
+			pf_err_sys(
+			    err, PF_EIO, "cannot sync Maildir '%s'", sk->path);
 			close(fd);
 			return -1;
 		}
@@ -346,15 +342,15 @@ maildir_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
 		    -1)
 			return pf_err_set(err, PF_ESOFTWARE,
 			    "cannot make a Maildir file name");
-		fd = openat(md->tmpfd, md->name, O_WRONLY | O_CREAT |
-		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(md->tmpfd, md->name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
 			break;
 	}
 	if (fd == -1)
-		return pf_err_sys(err, is_io_errno(errno) ? PF_EIO :
-		    PF_ECANTCREAT, "cannot create '%s/tmp/%s'", sk->path,
-		    md->name);
+		return pf_err_sys(err,
+		    is_io_errno(errno) ? PF_EIO : PF_ECANTCREAT,
+		    "cannot create '%s/tmp/%s'", sk->path, md->name);
 	if (m->token != NULL)
 		md->token = xstrdup(m->token);
 	sink_file_init(&sk->cur, fd);
@@ -370,21 +366,19 @@ maildir_discard(struct sink *sk)
 
 	sink_file_close(&sk->cur);
 	if (unlinkat(md->tmpfd, md->name, 0) == -1 && errno != ENOENT)
-		log_warning("cannot remove '%s/tmp/%s': %s", sk->path,
-		    md->name, strerror(errno));
+		log_warning("cannot remove '%s/tmp/%s': %s", sk->path, md->name,
+		    strerror(errno));
 	errno = saved;
 }
 
 static int
-maildir_write(struct sink *sk, const char *buf, size_t len,
-    struct pf_err *err)
+maildir_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 {
 	struct maildir *md = sk->impl;
 
 	if (sink_file_write(&sk->cur, buf, len) == 0)
 		return 0;
-	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
-	    md->name);
+	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path, md->name);
 	maildir_discard(sk);
 	sk->in_msg = false;
 	return -1;
@@ -406,8 +400,8 @@ maildir_commit(struct sink *sk, struct pf_err *err)
 	}
 	if (md->npend == md->pendcap) {
 		md->pendcap = md->pendcap == 0 ? 64 : md->pendcap * 2;
-		md->pend = xreallocarray(md->pend, md->pendcap,
-		    sizeof(*md->pend));
+		md->pend =
+		    xreallocarray(md->pend, md->pendcap, sizeof(*md->pend));
 	}
 	mp = &md->pend[md->npend++];
 	mp->fd = sk->cur.fd;
@@ -507,8 +501,9 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 		if (pending_link(md, mp) == -1) {
 			/* Those linked already stay: their names carry the
 			 * token, so the next run recognises them. */
-			pf_err_sys(err, PF_EIO, "cannot link '%s/tmp/%s' into new/",
-			    sk->path, mp->name);
+			pf_err_sys(err, PF_EIO,
+			    "cannot link '%s/tmp/%s' into new/", sk->path,
+			    mp->name);
 			pending_drop(sk, i);
 			return -1;
 		}
@@ -525,8 +520,8 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 	md->npend = 0;
 	sk->ncommitted = 0;
 	if (fsync(md->newfd) == -1)
-		return pf_err_sys(err, PF_EIO, "cannot sync '%s/new'",
-		    sk->path);
+		return pf_err_sys(
+		    err, PF_EIO, "cannot sync '%s/new'", sk->path);
 	return 0;
 }
 
@@ -571,13 +566,13 @@ maildir_free(struct sink *sk)
 }
 
 const struct sink_ops sink_maildir_ops = {
-	.init = maildir_init,
-	.open = maildir_open,
-	.write = maildir_write,
-	.commit = maildir_commit,
-	.abort = maildir_abort,
-	.sync = maildir_sync,
-	.has_token = maildir_has_token,
-	.synced_recorded = NULL,
-	.free = maildir_free,
+    .init = maildir_init,
+    .open = maildir_open,
+    .write = maildir_write,
+    .commit = maildir_commit,
+    .abort = maildir_abort,
+    .sync = maildir_sync,
+    .has_token = maildir_has_token,
+    .synced_recorded = NULL,
+    .free = maildir_free,
 };

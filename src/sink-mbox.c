@@ -30,7 +30,7 @@
 #include "compat.h"
 #include "sink-private.h"
 
-#define MBOX_STALE_SECS	  600	    /* a dotlock older than this is stale */
+#define MBOX_STALE_SECS	  600 /* a dotlock older than this is stale */
 #define MBOX_DELAY_MIN_MS 50
 #define MBOX_DELAY_MAX_MS 1000
 #define MBOX_RECORD_MAX	  (16 * 1024 * 1024)
@@ -151,8 +151,8 @@ mbox_init(struct sink *sk, struct pf_err *err)
 	struct stat st;
 	int fd;
 
-	fd = open(sk->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	fd = open(sk->path,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd != -1) {
 		char *dir = dir_of(sk->path);
 		int r;
@@ -163,24 +163,24 @@ mbox_init(struct sink *sk, struct pf_err *err)
 		r = fsync_dir(dir);
 		free(dir);
 		if (r == -1) {
-			pf_err_sys(err, PF_EIO, "cannot create mbox '%s'",
-			    sk->path);
+			pf_err_sys(
+			    err, PF_EIO, "cannot create mbox '%s'", sk->path);
 			(void)unlink(sk->path);
 			return -1;
 		}
 	} else if (errno != EEXIST)
-		return pf_err_sys(err, PF_ECANTCREAT, "cannot create mbox '%s'",
-		    sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot create mbox '%s'", sk->path);
 	if (lstat(sk->path, &st) == -1)
-		return pf_err_sys(err, PF_ECANTCREAT, "cannot use mbox '%s'",
-		    sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use mbox '%s'", sk->path);
 	if (check_mbox_stat(sk->path, &st, err) == -1)
 		return -1;
 	/* O_NONBLOCK: a FIFO swapped in after the lstat must not hang us. */
 	fd = open(sk->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
-		return pf_err_sys(err, PF_ECANTCREAT, "cannot open mbox '%s'",
-		    sk->path);
+		return pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot open mbox '%s'", sk->path);
 	close(fd);
 	return 0;
 }
@@ -238,8 +238,8 @@ dotlock_try(const char *path, char **held, struct pf_err *err)
 	tmp = xasprintf("%s/.popfetch.%ld.%08lx.lk", dir, (long)getpid(),
 	    (unsigned long)sink_random32());
 	lockpath = xasprintf("%s.lock", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd == -1) {
 		/*
 		 * Like /var/mail without group mail: we may append to our
@@ -253,8 +253,8 @@ dotlock_try(const char *path, char **held, struct pf_err *err)
 			    path, dir);
 			r = 2;
 		} else
-			pf_err_sys(err, PF_EIO, "cannot create lock file '%s'",
-			    tmp);
+			pf_err_sys(
+			    err, PF_EIO, "cannot create lock file '%s'", tmp);
 		goto out;
 	}
 	snprintf(line, sizeof(line), "%ld %s\n", (long)getpid(), host);
@@ -318,8 +318,8 @@ mbox_unlock(struct mbox_lock *lk)
  * that would stop us mid-append are blocked until mbox_unlock().
  */
 static int
-mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
-    struct pf_err *err)
+mbox_lock(
+    const char *path, int wait_s, struct mbox_lock *lk, struct pf_err *err)
 {
 	long long start = sink_now_ms(), deadline, delay = MBOX_DELAY_MIN_MS;
 	struct flock fl;
@@ -331,15 +331,16 @@ mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
 	lk->fd = -1;
 	lk->dotlock = NULL;
 	for (;;) {
-		lk->fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW |
-		    O_NONBLOCK | O_CLOEXEC);
+		lk->fd = open(path,
+		    O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (lk->fd == -1) {
 			if (errno == ELOOP)
 				return pf_err_set(err, PF_ECANTCREAT,
 				    "cannot use mbox '%s': it is a symbolic "
-				    "link", path);
-			return pf_err_sys(err, PF_EIO, "cannot open mbox '%s'",
-			    path);
+				    "link",
+				    path);
+			return pf_err_sys(
+			    err, PF_EIO, "cannot open mbox '%s'", path);
 		}
 		memset(&fl, 0, sizeof(fl));
 		fl.l_type = F_WRLCK;
@@ -374,7 +375,8 @@ mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
 				if (++replaced > 5)
 					return pf_err_set(err, PF_EIO,
 					    "cannot lock mbox '%s': it keeps "
-					    "being replaced", path);
+					    "being replaced",
+					    path);
 				continue;
 			}
 			break;
@@ -384,16 +386,18 @@ mbox_lock(const char *path, int wait_s, struct mbox_lock *lk,
 		if (sink_now_ms() >= deadline)
 			return pf_err_set(err, PF_ETEMP,
 			    "cannot lock mbox '%s': locked by another process "
-			    "(waited %d s)", path, wait_s);
+			    "(waited %d s)",
+			    path, wait_s);
 		{
-			long long d = delay + (long long)(sink_random32() %
-			    (uint32_t)(delay / 4 + 1));
+			long long d = delay +
+			    (long long)(sink_random32() %
+				(uint32_t)(delay / 4 + 1));
 			long long left = deadline - sink_now_ms();
 
 			sleep_ms(d < left ? d : (left > 0 ? left : 0));
 		}
-		delay = delay * 2 > MBOX_DELAY_MAX_MS ? MBOX_DELAY_MAX_MS :
-		    delay * 2;
+		delay = delay * 2 > MBOX_DELAY_MAX_MS ? MBOX_DELAY_MAX_MS
+						      : delay * 2;
 	}
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
@@ -461,8 +465,8 @@ record_write(struct sink *sk, const char *rpath, const struct mbox_record *r,
 
 	tmp = xasprintf("%s.tmp", rpath);
 	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		pf_err_sys(err, PF_EIO, "cannot create '%s'", tmp);
 		free(tmp);
@@ -471,8 +475,9 @@ record_write(struct sink *sk, const char *rpath, const struct mbox_record *r,
 	sink_file_init(&f, fd);
 	esc = uidl_escape(r->path, strlen(r->path));
 	line = xasprintf("%s\npath %s\ndev %llu\nino %llu\norig %llu\n"
-	    "prefix %llu\nlen %llu\nsha256 %s\n", MBOX_RECORD_MAGIC, esc,
-	    r->dev, r->ino, r->orig, r->prefix, r->len, r->sha);
+			 "prefix %llu\nlen %llu\nsha256 %s\n",
+	    MBOX_RECORD_MAGIC, esc, r->dev, r->ino, r->orig, r->prefix, r->len,
+	    r->sha);
 	free(esc);
 	if (sink_file_write(&f, line, strlen(line)) == -1)
 		goto fail;
@@ -524,8 +529,8 @@ append_batch(int mfd, int bfd, unsigned long long len)
 	int r = -1;
 
 	while (off < len) {
-		size_t n = len - off > SINK_BUFSZ ? SINK_BUFSZ :
-		    (size_t)(len - off);
+		size_t n =
+		    len - off > SINK_BUFSZ ? SINK_BUFSZ : (size_t)(len - off);
 
 		if (sink_pread_all(bfd, buf, n, (off_t)off) == -1 ||
 		    sink_write_all(mfd, buf, n) == -1)
@@ -548,7 +553,7 @@ out:
 static int
 mbox_sync(struct sink *sk, struct pf_err *err)
 {
-	struct mbox_lock lk = { .fd = -1, .dotlock = NULL };
+	struct mbox_lock lk = {.fd = -1, .dotlock = NULL};
 	struct mbox_record rec;
 	struct batch b;
 	char tailb[2], *rpath = NULL;
@@ -566,8 +571,10 @@ mbox_sync(struct sink *sk, struct pf_err *err)
 		return 0;
 	rpath = record_path(sk);
 	if (rpath != NULL && !sk->record_ours && lstat(rpath, &st) == 0) {
-		pf_err_set(err, PF_EIO, "unresolved pending-append record "
-		    "'%s': recover it before delivering", rpath);
+		pf_err_set(err, PF_EIO,
+		    "unresolved pending-append record "
+		    "'%s': recover it before delivering",
+		    rpath);
 		goto out;
 	}
 
@@ -581,8 +588,7 @@ mbox_sync(struct sink *sk, struct pf_err *err)
 		goto out;
 	}
 	for (i = 0; i < sk->nstaged; i++)
-		if (sink_mboxrd_emit(&sk->staged[i], now, batch_emit, &b) ==
-		    -1)
+		if (sink_mboxrd_emit(&sk->staged[i], now, batch_emit, &b) == -1)
 			break;
 	if (i < sk->nstaged || sink_file_flush(&b.f) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot write spool file");
@@ -690,23 +696,23 @@ sink_mbox_forget_record(struct sink *sk)
 
 	if (rpath != NULL && sk->record_ours) {
 		if (unlink(rpath) == -1 && errno != ENOENT)
-			log_warning("cannot remove '%s': %s", rpath,
-			    strerror(errno));
+			log_warning(
+			    "cannot remove '%s': %s", rpath, strerror(errno));
 		sk->record_ours = false;
 	}
 	free(rpath);
 }
 
 const struct sink_ops sink_mbox_ops = {
-	.init = mbox_init,
-	.open = sink_spool_open,
-	.write = sink_spool_write,
-	.commit = mbox_commit,
-	.abort = sink_spool_abort,
-	.sync = mbox_sync,
-	.has_token = NULL,
-	.synced_recorded = NULL,
-	.free = NULL,
+    .init = mbox_init,
+    .open = sink_spool_open,
+    .write = sink_spool_write,
+    .commit = mbox_commit,
+    .abort = sink_spool_abort,
+    .sync = mbox_sync,
+    .has_token = NULL,
+    .synced_recorded = NULL,
+    .free = NULL,
 };
 
 /* Recovery. */
@@ -800,8 +806,8 @@ record_parse(char *text, struct mbox_record *r)
 
 			if (u == NULL)
 				return -1;
-			r->uids = xreallocarray(r->uids, r->nuids + 1,
-			    sizeof(*r->uids));
+			r->uids = xreallocarray(
+			    r->uids, r->nuids + 1, sizeof(*r->uids));
 			r->uids[r->nuids++] = u;
 		} else
 			return -1;
@@ -851,8 +857,10 @@ record_read(const char *rpath, char **text, struct pf_err *err)
 	buf[len] = '\0';
 	if (strlen(buf) != len) {
 		free(buf);
-		return pf_err_set(err, PF_EIO, "corrupt pending-append record "
-		    "'%s'; check the mbox by hand and remove it", rpath);
+		return pf_err_set(err, PF_EIO,
+		    "corrupt pending-append record "
+		    "'%s'; check the mbox by hand and remove it",
+		    rpath);
 	}
 	*text = buf;
 	return 1;
@@ -877,8 +885,8 @@ range_matches(int fd, const struct mbox_record *r, bool *match)
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		goto out;
 	if (r->prefix > 0) {
-		if (sink_pread_all(fd, buf, (size_t)r->prefix,
-		    (off_t)r->orig) == -1)
+		if (sink_pread_all(
+			fd, buf, (size_t)r->prefix, (off_t)r->orig) == -1)
 			goto out;
 		for (i = 0; i < r->prefix; i++)
 			if (buf[i] != '\n') {
@@ -889,8 +897,8 @@ range_matches(int fd, const struct mbox_record *r, bool *match)
 	off = r->orig + r->prefix;
 	end = off + r->len;
 	while (off < end) {
-		size_t n = end - off > SINK_BUFSZ ? SINK_BUFSZ :
-		    (size_t)(end - off);
+		size_t n =
+		    end - off > SINK_BUFSZ ? SINK_BUFSZ : (size_t)(end - off);
 
 		if (sink_pread_all(fd, buf, n, (off_t)off) == -1 ||
 		    EVP_DigestUpdate(md, buf, n) != 1)
@@ -917,10 +925,10 @@ record_drop(const struct sink *sk, const char *rpath)
 }
 
 int
-sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
-    struct pf_err *err)
+sink_mbox_recover(
+    struct sink *sk, sink_confirm_fn confirm, void *ctx, struct pf_err *err)
 {
-	struct mbox_lock lk = { .fd = -1, .dotlock = NULL };
+	struct mbox_lock lk = {.fd = -1, .dotlock = NULL};
 	struct mbox_record rec;
 	unsigned long long size, total;
 	char *rpath, *text = NULL;
@@ -937,13 +945,15 @@ sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
 		return r;
 	}
 	if (text == NULL || record_parse(text, &rec) == -1) {
-		pf_err_set(err, PF_EIO, "corrupt pending-append record '%s'; "
-		    "check the mbox by hand and remove it", rpath);
+		pf_err_set(err, PF_EIO,
+		    "corrupt pending-append record '%s'; "
+		    "check the mbox by hand and remove it",
+		    rpath);
 		goto out;
 	}
 	if (lstat(rec.path, &st) == -1 && errno == ENOENT) {
-		log_warning("mbox '%s' of an interrupted append is gone",
-		    rec.path);
+		log_warning(
+		    "mbox '%s' of an interrupted append is gone", rec.path);
 		record_drop(sk, rpath);
 		ret = 0;
 		goto out;
@@ -953,7 +963,8 @@ sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
 	if ((unsigned long long)lk.st.st_dev != rec.dev ||
 	    (unsigned long long)lk.st.st_ino != rec.ino) {
 		log_warning("mbox '%s' was replaced after an interrupted "
-		    "append; its messages will be fetched again", rec.path);
+			    "append; its messages will be fetched again",
+		    rec.path);
 		record_drop(sk, rpath);
 		ret = 0;
 		goto unlock;
@@ -966,8 +977,8 @@ sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
 		goto unlock;
 	}
 	if (match) {
-		log_debug("mbox '%s': interrupted append was complete",
-		    rec.path);
+		log_debug(
+		    "mbox '%s': interrupted append was complete", rec.path);
 		for (i = 0; i < rec.nuids; i++)
 			if (confirm != NULL &&
 			    confirm(ctx, rec.uids[i], err) == -1)
@@ -980,18 +991,21 @@ sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
 		ret = 0;
 	} else if (size >= rec.orig && size <= total) {
 		log_warning("mbox '%s': removing a partial append of %llu "
-		    "bytes", rec.path, size - rec.orig);
+			    "bytes",
+		    rec.path, size - rec.orig);
 		if (ftruncate(lk.fd, (off_t)rec.orig) == -1 ||
 		    fsync(lk.fd) == -1) {
-			pf_err_sys(err, PF_EIO, "cannot truncate mbox '%s'",
-			    rec.path);
+			pf_err_sys(
+			    err, PF_EIO, "cannot truncate mbox '%s'", rec.path);
 			goto unlock;
 		}
 		record_drop(sk, rpath);
 		ret = 0;
 	} else
-		pf_err_set(err, PF_EIO, "mbox '%s' changed after an "
-		    "interrupted append; check it by hand", rec.path);
+		pf_err_set(err, PF_EIO,
+		    "mbox '%s' changed after an "
+		    "interrupted append; check it by hand",
+		    rec.path);
 unlock:
 	mbox_unlock(&lk);
 out:

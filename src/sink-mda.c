@@ -25,9 +25,9 @@
 
 extern char **environ;
 
-#define MDA_TAIL     200  /* bytes of stderr kept for the message */
-#define MDA_KILL_MS  2000 /* SIGTERM to SIGKILL */
-#define MDA_TICK_MS  20	  /* poll step while only waiting for the exit */
+#define MDA_TAIL    200	 /* bytes of stderr kept for the message */
+#define MDA_KILL_MS 2000 /* SIGTERM to SIGKILL */
+#define MDA_TICK_MS 20	 /* poll step while only waiting for the exit */
 
 struct mda_run {
 	pid_t pid;
@@ -154,8 +154,8 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 			if (tick < MDA_TICK_MS)
 				tick *= 2;
 		} else {
-			timeout = left > MDA_TICK_MS * 25 ? MDA_TICK_MS * 25 :
-			    (int)left;
+			timeout = left > MDA_TICK_MS * 25 ? MDA_TICK_MS * 25
+							  : (int)left;
 		}
 		if (poll(pfd, 2, timeout) == -1) {
 			if (errno != EINTR)
@@ -173,8 +173,8 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 				nfd++;
 				if (i == 1)
 					tail_add(r, buf, (size_t)n);
-			} else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
+			} else if (n == 0 ||
+			    (errno != EINTR && errno != EAGAIN)) {
 				close(pfd[i].fd);
 				pfd[i].fd = -1;
 			}
@@ -208,15 +208,62 @@ mda_env(const char *sender, char **sender_var)
 
 /* Words sh treats specially as the first word of a command. */
 static const char *const sh_special[] = {
-	/* reserved words */
-	"if", "then", "else", "elif", "fi", "do", "done", "case", "esac",
-	"while", "until", "for", "in", "function", "select",
-	/* dash's builtins: the same name on PATH may behave differently */
-	".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command",
-	"continue", "echo", "eval", "exec", "exit", "export", "false", "fg",
-	"getopts", "hash", "jobs", "kill", "local", "printf", "pwd", "read",
-	"readonly", "return", "set", "shift", "test", "times", "trap", "true",
-	"type", "ulimit", "umask", "unalias", "unset", "wait",
+    /* reserved words */
+    "if",
+    "then",
+    "else",
+    "elif",
+    "fi",
+    "do",
+    "done",
+    "case",
+    "esac",
+    "while",
+    "until",
+    "for",
+    "in",
+    "function",
+    "select",
+    /* dash's builtins: the same name on PATH may behave differently */
+    ".",
+    ":",
+    "[",
+    "alias",
+    "bg",
+    "break",
+    "cd",
+    "chdir",
+    "command",
+    "continue",
+    "echo",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fg",
+    "getopts",
+    "hash",
+    "jobs",
+    "kill",
+    "local",
+    "printf",
+    "pwd",
+    "read",
+    "readonly",
+    "return",
+    "set",
+    "shift",
+    "test",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "wait",
 };
 
 char **
@@ -234,7 +281,7 @@ sink_mda_words(const char *cmd)
 	copy = xstrdup(cmd);
 	argv = xcalloc(strlen(cmd) / 2 + 2, sizeof(*argv));
 	for (w = strtok_r(copy, " ", &save); w != NULL;
-	    w = strtok_r(NULL, " ", &save))
+	     w = strtok_r(NULL, " ", &save))
 		argv[n++] = xstrdup(w);
 	free(copy);
 	if (n == 0 || strchr(argv[0], '=') != NULL)
@@ -273,7 +320,7 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t def, none;
-	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, e, ret = -1;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, e, ret = -1;
 	char *argv[4], *sender_var = NULL;
 	char **env = NULL, **words;
 
@@ -298,8 +345,9 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	posix_spawnattr_setsigmask(&attr, &none);
 	/* Its own process group, so a timeout kills the whole pipeline. */
 	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+		POSIX_SPAWN_SETPGROUP);
 	argv[0] = xstrdup("sh");
 	argv[1] = xstrdup("-c");
 	argv[2] = xstrdup(cmd);
@@ -368,8 +416,8 @@ mda_commit(struct sink *sk, struct pf_err *err)
 	log_debug("running MDA: %s", cmd);
 	if (mda_spawn(sk, cmd, sender, &r, &outfd, &errfd, err) == -1)
 		goto out;
-	mda_wait(&r, outfd, errfd, sink_now_ms() + (long long)sk->mda_timeout *
-	    1000);
+	mda_wait(&r, outfd, errfd,
+	    sink_now_ms() + (long long)sk->mda_timeout * 1000);
 	pf_sanitize(tail, sizeof(tail), r.tail, r.tlen);
 	/* Drop the trailing newline of the MDA's last message line. */
 	if (r.tlen > 0 && r.tail[r.tlen - 1] == '\n')
@@ -423,13 +471,13 @@ mda_sync(struct sink *sk, struct pf_err *err)
 }
 
 const struct sink_ops sink_mda_ops = {
-	.init = mda_init,
-	.open = sink_spool_open,
-	.write = sink_spool_write,
-	.commit = mda_commit,
-	.abort = sink_spool_abort,
-	.sync = mda_sync,
-	.has_token = NULL,
-	.synced_recorded = NULL,
-	.free = NULL,
+    .init = mda_init,
+    .open = sink_spool_open,
+    .write = sink_spool_write,
+    .commit = mda_commit,
+    .abort = sink_spool_abort,
+    .sync = mda_sync,
+    .has_token = NULL,
+    .synced_recorded = NULL,
+    .free = NULL,
 };

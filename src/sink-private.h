@@ -32,10 +32,10 @@
  */
 struct sink_ops {
 	int (*init)(struct sink *sk, struct pf_err *err);
-	int (*open)(struct sink *sk, const struct sink_msg *m,
-	    struct pf_err *err);
-	int (*write)(struct sink *sk, const char *buf, size_t len,
-	    struct pf_err *err);
+	int (*open)(
+	    struct sink *sk, const struct sink_msg *m, struct pf_err *err);
+	int (*write)(
+	    struct sink *sk, const char *buf, size_t len, struct pf_err *err);
 	int (*commit)(struct sink *sk, struct pf_err *err);
 	void (*abort)(struct sink *sk);
 	int (*sync)(struct sink *sk, struct pf_err *err);
@@ -117,10 +117,10 @@ int sink_pread_all(int fd, void *buf, size_t len, off_t off);
 int sink_tmpfile(const char *dir, struct pf_err *err);
 
 /* Spool-based variants: open, write, commit (finding the sender), abort. */
-int sink_spool_open(struct sink *sk, const struct sink_msg *m,
-    struct pf_err *err);
-int sink_spool_write(struct sink *sk, const char *buf, size_t len,
-    struct pf_err *err);
+int sink_spool_open(
+    struct sink *sk, const struct sink_msg *m, struct pf_err *err);
+int sink_spool_write(
+    struct sink *sk, const char *buf, size_t len, struct pf_err *err);
 int sink_spool_commit(struct sink *sk, struct pf_err *err);
 void sink_spool_abort(struct sink *sk);
 
@@ -149,8 +149,8 @@ long long sink_now_ms(void);
 uint32_t sink_random32(void);
 
 /* mbox: resolve a pending-append record for this account (any kind). */
-int sink_mbox_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
-    struct pf_err *err);
+int sink_mbox_recover(
+    struct sink *sk, sink_confirm_fn confirm, void *ctx, struct pf_err *err);
 
 /* Remove the pending-append record if it is ours (any kind). */
 void sink_mbox_forget_record(struct sink *sk);

@@ -56,7 +56,7 @@ wait_consumed(int timeout, struct pf_err *err)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct pollfd pfd = { STDOUT_FILENO, 0, 0 };
+		struct pollfd pfd = {STDOUT_FILENO, 0, 0};
 		int unread = 0;
 
 		if (ioctl(STDOUT_FILENO, FIONREAD, &unread) == -1)
@@ -68,12 +68,14 @@ wait_consumed(int timeout, struct pf_err *err)
 		    (pfd.revents & (POLLERR | POLLHUP)) != 0)
 			return pf_err_set(err, PF_EIO,
 			    "cannot write to standard output: the reader exited "
-			    "without reading the last %d bytes", unread);
+			    "without reading the last %d bytes",
+			    unread);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec >= timeout)
 			return pf_err_set(err, PF_ETEMP,
 			    "standard output: the reader did not read %d bytes "
-			    "within %d seconds", unread, timeout);
+			    "within %d seconds",
+			    unread, timeout);
 		if (wait_ms < 50)
 			wait_ms *= 2;
 	}
@@ -88,10 +90,10 @@ stdout_sync(struct sink *sk, struct pf_err *err)
 	unsigned i;
 
 	for (i = 0; i < sk->nstaged; i++) {
-		if (sink_mboxrd_emit(&sk->staged[i], now, stdout_emit,
-		    NULL) == -1) {
-			pf_err_sys(err, PF_EIO,
-			    "cannot write to standard output");
+		if (sink_mboxrd_emit(&sk->staged[i], now, stdout_emit, NULL) ==
+		    -1) {
+			pf_err_sys(
+			    err, PF_EIO, "cannot write to standard output");
 			sink_staged_clear(sk);
 			return -1;
 		}
@@ -102,19 +104,19 @@ stdout_sync(struct sink *sk, struct pf_err *err)
 	if (S_ISFIFO(st.st_mode))
 		return wait_consumed(sk->mda_timeout, err);
 	if (S_ISREG(st.st_mode) && fsync(STDOUT_FILENO) == -1)
-		return pf_err_sys(err, PF_EIO,
-		    "cannot write to standard output");
+		return pf_err_sys(
+		    err, PF_EIO, "cannot write to standard output");
 	return 0;
 }
 
 const struct sink_ops sink_stdout_ops = {
-	.init = stdout_init,
-	.open = sink_spool_open,
-	.write = sink_spool_write,
-	.commit = stdout_commit,
-	.abort = sink_spool_abort,
-	.sync = stdout_sync,
-	.has_token = NULL,
-	.synced_recorded = NULL,
-	.free = NULL,
+    .init = stdout_init,
+    .open = sink_spool_open,
+    .write = sink_spool_write,
+    .commit = stdout_commit,
+    .abort = sink_spool_abort,
+    .sync = stdout_sync,
+    .has_token = NULL,
+    .synced_recorded = NULL,
+    .free = NULL,
 };

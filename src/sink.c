@@ -28,11 +28,11 @@
 #include "sink-private.h"
 
 const char *const sink_kind_names[] = {
-	[SINK_NONE] = "none",
-	[SINK_MAILDIR] = "maildir",
-	[SINK_MBOX] = "mbox",
-	[SINK_MDA] = "mda",
-	[SINK_STDOUT] = "stdout",
+    [SINK_NONE] = "none",
+    [SINK_MAILDIR] = "maildir",
+    [SINK_MBOX] = "mbox",
+    [SINK_MDA] = "mda",
+    [SINK_STDOUT] = "stdout",
 };
 
 struct sink *
@@ -61,9 +61,8 @@ sink_new(const struct sink_params *p, struct pf_err *err)
 	if (p->kind != SINK_STDOUT && (p->path == NULL || *p->path == '\0')) {
 		bool mda = p->kind == SINK_MDA;
 
-		pf_err_set(err, mda ? PF_ECONFIG : PF_ECANTCREAT,
-		    "empty %s %s", sink_kind_names[p->kind],
-		    mda ? "command" : "path");
+		pf_err_set(err, mda ? PF_ECONFIG : PF_ECANTCREAT, "empty %s %s",
+		    sink_kind_names[p->kind], mda ? "command" : "path");
 		return NULL;
 	}
 	sk = xcalloc(1, sizeof(*sk));
@@ -153,8 +152,8 @@ sink_has_token(struct sink *sk, const char *token)
 }
 
 int
-sink_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
-    struct pf_err *err)
+sink_recover(
+    struct sink *sk, sink_confirm_fn confirm, void *ctx, struct pf_err *err)
 {
 	/*
 	 * Any kind: a record left by an mbox run must be resolved even when
@@ -325,8 +324,8 @@ sink_tmpfile(const char *dir, struct pf_err *err)
 		return fd;
 	/* EISDIR/EOPNOTSUPP: kernel or file system without O_TMPFILE. */
 	if (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL)
-		return pf_err_sys(err, PF_EIO,
-		    "cannot create a temp file in '%s'", dir);
+		return pf_err_sys(
+		    err, PF_EIO, "cannot create a temp file in '%s'", dir);
 #endif
 	tmpl = xasprintf("%s/.popfetch-spool.XXXXXX", dir);
 	fd = mkostemp(tmpl, O_CLOEXEC);
@@ -341,8 +340,7 @@ sink_tmpfile(const char *dir, struct pf_err *err)
 }
 
 int
-sink_spool_open(struct sink *sk, const struct sink_msg *m,
-    struct pf_err *err)
+sink_spool_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
 {
 	int fd;
 
@@ -354,8 +352,8 @@ sink_spool_open(struct sink *sk, const struct sink_msg *m,
 }
 
 int
-sink_spool_write(struct sink *sk, const char *buf, size_t len,
-    struct pf_err *err)
+sink_spool_write(
+    struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 {
 	if (sink_file_write(&sk->cur, buf, len) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot write spool file");
@@ -373,8 +371,8 @@ sink_spool_sender(int fd, char *out, size_t outsz, struct pf_err *err)
 	size_t len = 0;
 
 	while (len < SINK_HDR_MAX) {
-		ssize_t n = pread(fd, hdr + len, SINK_HDR_MAX - len,
-		    (off_t)len);
+		ssize_t n =
+		    pread(fd, hdr + len, SINK_HDR_MAX - len, (off_t)len);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -404,13 +402,13 @@ sink_spool_commit(struct sink *sk, struct pf_err *err)
 	}
 	if (sk->nstaged == sk->staged_cap) {
 		sk->staged_cap = sk->staged_cap ? 2 * sk->staged_cap : 16;
-		sk->staged = xreallocarray(sk->staged, sk->staged_cap,
-		    sizeof(*sk->staged));
+		sk->staged = xreallocarray(
+		    sk->staged, sk->staged_cap, sizeof(*sk->staged));
 	}
 	st = &sk->staged[sk->nstaged];
 	memset(st, 0, sizeof(*st));
-	if (sink_spool_sender(sk->cur.fd, st->sender, sizeof(st->sender),
-	    err) == -1) {
+	if (sink_spool_sender(
+		sk->cur.fd, st->sender, sizeof(st->sender), err) == -1) {
 		sink_spool_abort(sk);
 		return -1;
 	}
@@ -478,12 +476,13 @@ sink_envelope_sender(const char *hdr, size_t len, char *out, size_t outsz)
 				for (; j < eol; j++) {
 					if (vlen + 1 >= sizeof(val))
 						goto bad;
-					val[vlen++] = hdr[j] == '\t' ? ' ' :
-					    hdr[j];
+					val[vlen++] =
+					    hdr[j] == '\t' ? ' ' : hdr[j];
 				}
 				/* A folded continuation line? */
-				if (eol + 1 < len && (hdr[eol + 1] == ' ' ||
-				    hdr[eol + 1] == '\t')) {
+				if (eol + 1 < len &&
+				    (hdr[eol + 1] == ' ' ||
+					hdr[eol + 1] == '\t')) {
 					j = eol + 1;
 					eol = j;
 					while (eol < len && hdr[eol] != '\n')
@@ -550,25 +549,22 @@ int
 sink_from_line(char *out, size_t outsz, const char *sender, time_t t)
 {
 	static const char days[7][4] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
+	    "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 	int n;
 
-	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 ||
-	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11) {
+	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11) {
 		memset(&tm, 0, sizeof(tm));
 		tm.tm_mday = 1;
 		tm.tm_year = 70;
 		tm.tm_wday = 4;
 	}
 	n = snprintf(out, outsz, "From %s %s %s %2d %02d:%02d:%02d %d\n",
-	    sender, days[tm.tm_wday], months[tm.tm_mon], tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+	    sender, days[tm.tm_wday], months[tm.tm_mon], tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
 	if (n < 0 || (size_t)n >= outsz)
 		return -1;
 	return 0;
@@ -665,8 +661,9 @@ sink_mboxrd_emit(const struct sink_staged *st, time_t t,
 	in = xmalloc(SINK_BUFSZ);
 	out = xmalloc(2 * SINK_BUFSZ + 16);
 	while (off < st->size) {
-		size_t want = st->size - off > SINK_BUFSZ ? SINK_BUFSZ :
-		    (size_t)(st->size - off);
+		size_t want = st->size - off > SINK_BUFSZ
+		    ? SINK_BUFSZ
+		    : (size_t)(st->size - off);
 
 		if (sink_pread_all(st->fd, in, want, (off_t)off) == -1)
 			goto out;
@@ -781,7 +778,7 @@ token_ok(const char *s)
 		char c = s[i];
 
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		    (c >= 'A' && c <= 'F')))
+			(c >= 'A' && c <= 'F')))
 			return false;
 	}
 	return s[16] == '\0';
@@ -822,8 +819,8 @@ sink_maildir_name(char *out, size_t outsz, const char *token)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(out, outsz, "%lld.M%ldP%ldQ%luR%08lx%s%s.%s",
 	    (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000), (long)pid,
-	    ++counter, (unsigned long)sink_random32(),
-	    token != NULL ? "h" : "", token != NULL ? token : "", safe);
+	    ++counter, (unsigned long)sink_random32(), token != NULL ? "h" : "",
+	    token != NULL ? token : "", safe);
 	if (n < 0 || (size_t)n >= outsz)
 		return -1;
 	return 0;

@@ -17,8 +17,8 @@ stream_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 }
 
 int
-stream_write_all(struct stream *s, const void *buf, size_t len,
-    struct pf_err *err)
+stream_write_all(
+    struct stream *s, const void *buf, size_t len, struct pf_err *err)
 {
 	const char *p = buf;
 

@@ -32,7 +32,7 @@
 #define UIDL_VERSION	   "1"
 #define UIDL_NAME_MAX	   100	       /* longest account file base name */
 #define UIDL_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
-#define UIDL_MIN_FREE (64 * 1024) /* free space the state dir needs at start */
+#define UIDL_MIN_FREE	   (64 * 1024) /* free space the state dir needs at start */
 #define UIDL_TMP_TRIES	   100
 
 /* One record in the hash table; r.uid points at uid[]. */
@@ -829,16 +829,16 @@ read_all(int fd, char **out, size_t *outlen)
  * be unable to record it (RELIABILITY.md 5.7 item 62).
  */
 static int
-check_space(const char *state_dir, unsigned long long need,
-    struct pf_err *err)
+check_space(const char *state_dir, unsigned long long need, struct pf_err *err)
 {
 	struct statvfs vfs;
 	unsigned long long avail;
 
 	if (statvfs(state_dir, &vfs) == -1)
 		return 0; /* cannot tell: the writes will say */
-	avail = (unsigned long long)(geteuid() == 0 ? vfs.f_bfree :
-	    vfs.f_bavail) * vfs.f_frsize;
+	avail =
+	    (unsigned long long)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) *
+	    vfs.f_frsize;
 	if (avail < need)
 		return pf_err_set(err, PF_ECANTCREAT,
 		    "state directory '%s' is full (%llu bytes free, %llu needed)",

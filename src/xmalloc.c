@@ -17,8 +17,8 @@ xmalloc_die(size_t size)
 	char buf[96];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "popfetch: out of memory (%zu bytes)\n",
-	    size);
+	n = snprintf(
+	    buf, sizeof(buf), "popfetch: out of memory (%zu bytes)\n", size);
 	if (n > 0)
 		(void)!write(STDERR_FILENO, buf, (size_t)n);
 	_exit(70);

@@ -33,11 +33,11 @@ int auth_mech_parse(const char *s, enum auth_mech *out);
 struct auth_params {
 	enum auth_mech mech; /* AUTH_AUTO or the one the user named */
 	const char *user;
-	const char *secret;  /* password or OAuth token; never logged */
-	const char *host;    /* for OAUTHBEARER's host= */
+	const char *secret; /* password or OAuth token; never logged */
+	const char *host;   /* for OAUTHBEARER's host= */
 	const char *port;
-	bool tls;	     /* the channel is TLS-protected now */
-	bool allow_plain;    /* the user named --auth and --no-tls: clear-text
+	bool tls;	  /* the channel is TLS-protected now */
+	bool allow_plain; /* the user named --auth and --no-tls: clear-text
 				passwords allowed (with a warning by caller) */
 };
 

@@ -20,9 +20,9 @@ enum cli_progress {
 
 struct cli {
 	struct config_settings settings; /* account options, in order */
-	char *config_path;		  /* -C, or NULL */
-	bool all_accounts;		  /* -a */
-	int jobs;			  /* -j, default 1 */
+	char *config_path;		 /* -C, or NULL */
+	bool all_accounts;		 /* -a */
+	int jobs;			 /* -j, default 1 */
 	bool serverinfo;
 	bool dry_run;
 	bool json;
@@ -31,7 +31,7 @@ struct cli {
 	enum cli_progress progress;
 	bool help;
 	bool version;
-	bool one_off; /* --host was given */
+	bool one_off;	 /* --host was given */
 	char **accounts; /* ACCOUNT operands */
 	int naccounts;
 };

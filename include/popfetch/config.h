@@ -43,7 +43,7 @@ struct account {
 	/* policy */
 	bool keep;
 	bool fetch_all;
-	long delete_after; /* days; -1: never */
+	long delete_after;	      /* days; -1: never */
 	unsigned long long max_size;  /* 0: no limit */
 	unsigned long long kill_size; /* 0: no limit */
 	unsigned long limit;	      /* 0: no limit */
@@ -101,13 +101,13 @@ char *config_default_path(void);
  * Returns 0, or -1 with PF_ECONFIG naming file, line and key. A missing
  * file is PF_ECONFIG only when must_exist.
  */
-int config_load(const char *path, bool must_exist, struct config *cfg,
-    struct pf_err *err);
+int config_load(
+    const char *path, bool must_exist, struct config *cfg, struct pf_err *err);
 void config_free(struct config *cfg);
 
 /* Find an account block by name, or NULL. */
-const struct config_account *config_find(const struct config *cfg,
-    const char *name);
+const struct config_account *config_find(
+    const struct config *cfg, const char *name);
 
 /*
  * Build account 'name' (NULL: a one-off account from cli alone) from cfg
@@ -122,8 +122,8 @@ int config_resolve(const struct config *cfg, const char *name,
 void account_free(struct account *a);
 
 /* Apply one setting to a; exposed for the CLI's immediate checks. */
-int config_apply(struct account *a, const char *key, const char *value,
-    struct pf_err *err);
+int config_apply(
+    struct account *a, const char *key, const char *value, struct pf_err *err);
 
 /* True when key names an account setting (so the CLI can pass it on). */
 bool config_is_key(const char *key);

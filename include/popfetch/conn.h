@@ -19,9 +19,9 @@ enum conn_tls_mode {
 
 struct conn_params {
 	const char *host;
-	const char *port;	 /* service name or number */
-	int family;		 /* AF_UNSPEC, AF_INET or AF_INET6 */
-	int timeout_ms;		 /* connect deadline per address; I/O waits */
+	const char *port; /* service name or number */
+	int family;	  /* AF_UNSPEC, AF_INET or AF_INET6 */
+	int timeout_ms;	  /* connect deadline per address; I/O waits */
 	enum conn_tls_mode tls;
 	const char *ca_file;	 /* extra trust anchors; NULL: system store */
 	const char *fingerprint; /* SHA-256 pin, hex, colons optional */
@@ -39,14 +39,14 @@ struct conn_params {
 
 /* What --serverinfo shows about the TLS session. */
 struct conn_tls_info {
-	char version[32];     /* "TLSv1.3" */
+	char version[32]; /* "TLSv1.3" */
 	char cipher[80];
-	char subject[256];    /* sanitized one-line DN */
+	char subject[256]; /* sanitized one-line DN */
 	char issuer[256];
-	char not_before[64];  /* "Nov 26 19:13:36 2026 GMT" */
+	char not_before[64]; /* "Nov 26 19:13:36 2026 GMT" */
 	char not_after[64];
-	char sha256[100];     /* "AB:CD:..." upper-case hex, 32 octets */
-	bool verified;	      /* chain + host name verified (or pin matched) */
+	char sha256[100]; /* "AB:CD:..." upper-case hex, 32 octets */
+	bool verified;	  /* chain + host name verified (or pin matched) */
 };
 
 /*
@@ -65,8 +65,8 @@ struct stream *conn_open(const struct conn_params *p, struct pf_err *err);
  * caller has checked that nothing else was received. Same verification
  * and errors as conn_open(). Returns 0 or -1.
  */
-int conn_starttls(struct stream *s, const struct conn_params *p,
-    struct pf_err *err);
+int conn_starttls(
+    struct stream *s, const struct conn_params *p, struct pf_err *err);
 
 /* Describe the TLS session of s. Returns 0, or -1 when s is not TLS. */
 int conn_tls_info(const struct stream *s, struct conn_tls_info *out);

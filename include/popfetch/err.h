@@ -82,10 +82,10 @@ char *pf_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen);
 #ifdef POPFETCH_FAULT
 void pf_fault_point(const char *name);
 void pf_fault_bytes(unsigned long long total);
-#define PF_FAULT(name)	     pf_fault_point(name)
+#define PF_FAULT(name)	      pf_fault_point(name)
 #define PF_FAULT_BYTES(total) pf_fault_bytes(total)
 #else
-#define PF_FAULT(name)	     ((void)0)
+#define PF_FAULT(name)	      ((void)0)
 #define PF_FAULT_BYTES(total) ((void)0)
 #endif
 

@@ -14,12 +14,12 @@
 #include "popfetch/err.h"
 
 struct fetch_stats {
-	unsigned long listed;	 /* messages on the server at login */
-	unsigned long fetched;	 /* delivered this run */
+	unsigned long listed;	  /* messages on the server at login */
+	unsigned long fetched;	  /* delivered this run */
 	unsigned long long bytes; /* octets delivered */
-	unsigned long deleted;	 /* DELE committed by QUIT +OK */
-	unsigned long skipped;	 /* seen before, too big, or over --limit */
-	unsigned long errors;	 /* messages that failed */
+	unsigned long deleted;	  /* DELE committed by QUIT +OK */
+	unsigned long skipped;	  /* seen before, too big, or over --limit */
+	unsigned long errors;	  /* messages that failed */
 	double seconds;
 };
 
@@ -30,8 +30,8 @@ struct fetch_progress {
 };
 
 struct fetch_opts {
-	int trace;	    /* >0: protocol trace at LOGL_DEBUG */
-	bool dry_run;	    /* list what would happen; change nothing */
+	int trace;    /* >0: protocol trace at LOGL_DEBUG */
+	bool dry_run; /* list what would happen; change nothing */
 	/* Called with a line of the dry-run plan or of -v output that belongs
 	 * on stdout (may be NULL). */
 	void (*report)(void *ctx, const char *line);

@@ -37,8 +37,8 @@ void lbuf_free(struct lbuf *lb);
  * ("line too long") or containing a NUL byte, PF_ETEMP for EOF in the
  * middle of a line ("connection closed") and the stream's own errors.
  */
-int lbuf_getline(struct lbuf *lb, struct stream *s, char **line,
-    size_t *len, struct pf_err *err);
+int lbuf_getline(struct lbuf *lb, struct stream *s, char **line, size_t *len,
+    struct pf_err *err);
 
 /*
  * Read more bytes from s into the free space (compacting first). Returns

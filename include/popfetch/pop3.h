@@ -14,7 +14,7 @@
 #include "popfetch/stream.h"
 
 /* Longest UID we accept (RFC 1939 says 70; real servers exceed it). */
-#define POP3_UID_MAX 1000
+#define POP3_UID_MAX	  1000
 /* Most messages in one mailbox we accept from STAT. */
 #define POP3_MAX_MESSAGES 1000000UL
 
@@ -66,9 +66,9 @@ struct pop3_capa {
 	bool valid; /* CAPA answered +OK */
 	bool top, uidl, user, pipelining, stls, resp_codes, auth_resp_code;
 	bool sasl_ir;
-	char sasl[256];		   /* SASL mechanisms, upper-case, space-separated */
-	long login_delay;	   /* -1 when not announced */
-	long expire;		   /* -1 none, -2 NEVER */
+	char sasl[256];	  /* SASL mechanisms, upper-case, space-separated */
+	long login_delay; /* -1 when not announced */
+	long expire;	  /* -1 none, -2 NEVER */
 	char implementation[128]; /* sanitized */
 };
 
@@ -81,8 +81,9 @@ struct pop3 {
 	struct lbuf lb;
 	enum pop3_state state;
 	struct pop3_capa capa;
-	char greeting[512]; /* raw text after "+OK " (bounded, may hold ctrls) */
-	char text[512];	    /* raw text of the last status line after +OK/-ERR */
+	char
+	    greeting[512]; /* raw text after "+OK " (bounded, may hold ctrls) */
+	char text[512];	   /* raw text of the last status line after +OK/-ERR */
 	enum pop3_rcode rcode; /* resp code of the last status line */
 	int trace;
 	/* commands sent and not yet answered, oldest first (ring) */
@@ -97,9 +98,9 @@ struct pop3 {
 
 /* One entry of a scan listing (LIST) merged with UIDL. */
 struct pop3_msg {
-	unsigned long n;	/* message number, 1-based */
+	unsigned long n;	 /* message number, 1-based */
 	unsigned long long size; /* octets per LIST */
-	char *uid;		/* owned; NULL when the server gave none */
+	char *uid;		 /* owned; NULL when the server gave none */
 };
 
 /* Start a session on s (ownership passes). Never fails. */
@@ -152,16 +153,16 @@ int pop3_flush(struct pop3 *p, struct pf_err *err);
 int pop3_reply(struct pop3 *p, struct pf_err *err);
 
 /* Send cmd and read its status: POP3_OK, POP3_ERR or -1. */
-int pop3_simple(struct pop3 *p, enum pop3_cmd cmd, const char *arg,
-    struct pf_err *err);
+int pop3_simple(
+    struct pop3 *p, enum pop3_cmd cmd, const char *arg, struct pf_err *err);
 
 /*
  * Called for each line of a multi-line listing, dot-unstuffed and without
  * CRLF; return 0 to go on or -1 (with err set) to fail: the rest of the
  * listing is still read so the session stays in step.
  */
-typedef int (*pop3_line_fn)(void *ctx, const char *line, size_t len,
-    struct pf_err *err);
+typedef int (*pop3_line_fn)(
+    void *ctx, const char *line, size_t len, struct pf_err *err);
 int pop3_lines(struct pop3 *p, pop3_line_fn fn, void *ctx, struct pf_err *err);
 
 /*
@@ -172,8 +173,8 @@ int pop3_lines(struct pop3 *p, pop3_line_fn fn, void *ctx, struct pf_err *err);
  * without reading the rest (an endless body cannot be drained); the
  * session is then closed.
  */
-typedef int (*pop3_body_fn)(void *ctx, const char *buf, size_t len,
-    struct pf_err *err);
+typedef int (*pop3_body_fn)(
+    void *ctx, const char *buf, size_t len, struct pf_err *err);
 
 /*
  * Stream a multi-line body (after POP3_OK to RETR/TOP) through fn until
@@ -232,11 +233,11 @@ enum pop3_rcode pop3_parse_rcode(const char *text);
 void pop3_parse_capa_line(struct pop3_capa *capa, const char *line);
 /* "n uid": returns 0, -1 when malformed or the UID is invalid. *uid points
  * into line. */
-int pop3_parse_uidl_line(const char *line, unsigned long *n,
-    const char **uid, size_t *uidlen);
+int pop3_parse_uidl_line(
+    const char *line, unsigned long *n, const char **uid, size_t *uidlen);
 /* "n size": returns 0 or -1. */
-int pop3_parse_list_line(const char *line, unsigned long *n,
-    unsigned long long *size);
+int pop3_parse_list_line(
+    const char *line, unsigned long *n, unsigned long long *size);
 /* Parse a strict decimal number (no sign, no leading garbage) <= max. */
 int pop3_parse_num(const char *s, const char **end, unsigned long long max,
     unsigned long long *out);

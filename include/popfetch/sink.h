@@ -43,8 +43,8 @@ struct sink_params {
 	const char *spool_dir; /* private 0700 directory for temp files and the
 				  mbox pending-append record (the state dir) */
 	const char *account_id; /* "user@host:port": names the pending record */
-	int lock_wait;	       /* mbox: seconds to wait for the lock (30) */
-	int mda_timeout;       /* MDA: seconds before it is killed (300) */
+	int lock_wait;		/* mbox: seconds to wait for the lock (30) */
+	int mda_timeout;	/* MDA: seconds before it is killed (300) */
 };
 
 struct sink_msg {
@@ -69,8 +69,8 @@ struct sink *sink_new(const struct sink_params *p, struct pf_err *err);
 int sink_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err);
 
 /* Append decoded message bytes. Returns 0 or -1 (PF_EIO). */
-int sink_write(struct sink *sk, const char *buf, size_t len,
-    struct pf_err *err);
+int sink_write(
+    struct sink *sk, const char *buf, size_t len, struct pf_err *err);
 
 /*
  * The message is complete: stage it as in the table above. Returns 0, or
@@ -116,10 +116,9 @@ bool sink_has_token(struct sink *sk, const char *token);
  * confirmed UIDs durably first. Returns 0 or -1 (PF_EIO, PF_ETEMP for a
  * held lock).
  */
-typedef int (*sink_confirm_fn)(void *ctx, const char *uid,
-    struct pf_err *err);
-int sink_recover(struct sink *sk, sink_confirm_fn confirm, void *ctx,
-    struct pf_err *err);
+typedef int (*sink_confirm_fn)(void *ctx, const char *uid, struct pf_err *err);
+int sink_recover(
+    struct sink *sk, sink_confirm_fn confirm, void *ctx, struct pf_err *err);
 
 /* After the caller durably recorded the synced messages: forget the
  * mbox pending-append record. Other sinks: no-op. */
@@ -135,8 +134,7 @@ void sink_free(struct sink *sk);
  * address without <>), or "MAILER-DAEMON" when there is none or it is
  * empty ("<>"). Writes at most outsz - 1 bytes plus NUL into out.
  */
-void sink_envelope_sender(const char *hdr, size_t len, char *out,
-    size_t outsz);
+void sink_envelope_sender(const char *hdr, size_t len, char *out, size_t outsz);
 
 /* "From sender Thu Nov 26 19:13:36 2026\n" (asctime, local time).
  * Returns 0, or -1 when it does not fit in outsz. */

@@ -16,11 +16,11 @@ struct stream;
 
 struct stream_ops {
 	/* >0 bytes read, 0 clean EOF, -1 error (err filled) */
-	ssize_t (*read)(struct stream *s, void *buf, size_t len,
-	    struct pf_err *err);
+	ssize_t (*read)(
+	    struct stream *s, void *buf, size_t len, struct pf_err *err);
 	/* >0 bytes written (maybe fewer than len), -1 error (err filled) */
-	ssize_t (*write)(struct stream *s, const void *buf, size_t len,
-	    struct pf_err *err);
+	ssize_t (*write)(
+	    struct stream *s, const void *buf, size_t len, struct pf_err *err);
 	/* Release impl (not fd, not s). */
 	void (*close)(struct stream *s);
 	/* True when bytes are buffered inside the layer (TLS records). */
@@ -48,15 +48,15 @@ struct stream *stream_tcp_new(int fd, int timeout_ms);
  * Returns >0, 0 on clean EOF, -1 on error. Errors: PF_ETEMP (timeout,
  * reset, I/O error), PF_EPROTO (TLS record layer broken by the peer).
  */
-ssize_t stream_read(struct stream *s, void *buf, size_t len,
-    struct pf_err *err);
+ssize_t stream_read(
+    struct stream *s, void *buf, size_t len, struct pf_err *err);
 
 /*
  * Write all len bytes; each wait for progress is bounded by
  * s->timeout_ms. Returns 0 or -1 (PF_ETEMP, PF_EPROTO).
  */
-int stream_write_all(struct stream *s, const void *buf, size_t len,
-    struct pf_err *err);
+int stream_write_all(
+    struct stream *s, const void *buf, size_t len, struct pf_err *err);
 
 /*
  * Bound the whole response being read (not only each wait): it must be

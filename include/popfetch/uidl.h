@@ -46,8 +46,8 @@ char *uidl_account_file(const char *account_id);
  * or -1: PF_ETEMP "already running (pid N)" when held, PF_ECANTCREAT when
  * the directory or file cannot be made or written.
  */
-int uidl_lock(const char *state_dir, const char *account_id,
-    struct pf_err *err);
+int uidl_lock(
+    const char *state_dir, const char *account_id, struct pf_err *err);
 
 /* Release the lock taken by uidl_lock(). */
 void uidl_unlock(int fd);
@@ -58,8 +58,8 @@ void uidl_unlock(int fd);
  * (corrupt, wrong version, another account's file), PF_ECANTCREAT
  * (unreadable, directory not writable).
  */
-struct uidl_state *uidl_load(const char *state_dir, const char *account_id,
-    struct pf_err *err);
+struct uidl_state *uidl_load(
+    const char *state_dir, const char *account_id, struct pf_err *err);
 
 /* The record for uid, or NULL. */
 const struct uidl_rec *uidl_find(const struct uidl_state *st, const char *uid);

@@ -43,40 +43,40 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define OP_WRITE	0x01
-#define OP_FSYNC	0x02
-#define OP_LINK		0x04
-#define OP_RENAME	0x08
-#define OP_OPEN		0x10
+#define OP_WRITE  0x01
+#define OP_FSYNC  0x02
+#define OP_LINK	  0x04
+#define OP_RENAME 0x08
+#define OP_OPEN	  0x10
 
-static int	 sh_ops;		/* OP_* bits selected */
-static unsigned long sh_n;		/* the call to fail, 0: none */
-static int	 sh_from;		/* fail sh_n and all later calls */
-static unsigned long sh_seen;		/* matching calls so far */
-static int	 sh_errno = ENOSPC;
-static char	*sh_prefix;		/* colon-separated list, or NULL */
-static char	*sh_countfile;
-static char	*sh_logfile;
-static pid_t	 sh_pid;		/* the process that was configured */
-static int	 sh_ready;
+static int sh_ops;	      /* OP_* bits selected */
+static unsigned long sh_n;    /* the call to fail, 0: none */
+static int sh_from;	      /* fail sh_n and all later calls */
+static unsigned long sh_seen; /* matching calls so far */
+static int sh_errno = ENOSPC;
+static char *sh_prefix; /* colon-separated list, or NULL */
+static char *sh_countfile;
+static char *sh_logfile;
+static pid_t sh_pid; /* the process that was configured */
+static int sh_ready;
 
-static ssize_t	(*real_write)(int, const void *, size_t);
-static ssize_t	(*real_pwrite)(int, const void *, size_t, off_t);
-static ssize_t	(*real_pwrite64)(int, const void *, size_t, off64_t);
-static ssize_t	(*real_writev)(int, const struct iovec *, int);
-static int	(*real_fsync)(int);
-static int	(*real_fdatasync)(int);
-static int	(*real_link)(const char *, const char *);
-static int	(*real_linkat)(int, const char *, int, const char *, int);
-static int	(*real_rename)(const char *, const char *);
-static int	(*real_renameat)(int, const char *, int, const char *);
-static int	(*real_renameat2)(int, const char *, int, const char *,
-		    unsigned int);
-static int	(*real_open)(const char *, int, ...);
-static int	(*real_open64)(const char *, int, ...);
-static int	(*real_openat)(int, const char *, int, ...);
-static int	(*real_openat64)(int, const char *, int, ...);
-static int	(*real_creat)(const char *, mode_t);
+static ssize_t (*real_write)(int, const void *, size_t);
+static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+static ssize_t (*real_pwrite64)(int, const void *, size_t, off64_t);
+static ssize_t (*real_writev)(int, const struct iovec *, int);
+static int (*real_fsync)(int);
+static int (*real_fdatasync)(int);
+static int (*real_link)(const char *, const char *);
+static int (*real_linkat)(int, const char *, int, const char *, int);
+static int (*real_rename)(const char *, const char *);
+static int (*real_renameat)(int, const char *, int, const char *);
+static int (*real_renameat2)(
+    int, const char *, int, const char *, unsigned int);
+static int (*real_open)(const char *, int, ...);
+static int (*real_open64)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_openat64)(int, const char *, int, ...);
+static int (*real_creat)(const char *, mode_t);
 
 /* Look a symbol up in the next object (dlsym returns void *). */
 static void *
@@ -195,8 +195,9 @@ shim_init(void)
 static void
 put_file(const char *path, const char *s, int append)
 {
-	int fd, flags = O_WRONLY | O_CREAT | O_CLOEXEC |
-	    (append ? O_APPEND : O_TRUNC);
+	int fd,
+	    flags =
+		O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
 	size_t len = strlen(s);
 
 	if (path == NULL || real_open == NULL || real_write == NULL)
@@ -254,8 +255,7 @@ fd_path(int fd, char *buf, size_t size)
 	struct stat st;
 	ssize_t n;
 
-	if (fd <= STDERR_FILENO || fstat(fd, &st) == -1 ||
-	    S_ISSOCK(st.st_mode))
+	if (fd <= STDERR_FILENO || fstat(fd, &st) == -1 || S_ISSOCK(st.st_mode))
 		return -1;
 	if (sh_prefix == NULL && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return -1;
@@ -335,8 +335,8 @@ fd_fault(int op, const char *call, int fd)
 
 /* Whether a path call should fail; either of two paths may match. */
 static int
-path_fault(int op, const char *call, int d1, const char *p1, int d2,
-    const char *p2)
+path_fault(
+    int op, const char *call, int d1, const char *p1, int d2, const char *p2)
 {
 	char a[PATH_MAX], b[PATH_MAX];
 	int saved = errno;
@@ -469,8 +469,7 @@ renameat(int d1, const char *from, int d2, const char *to)
 }
 
 int
-renameat2(int d1, const char *from, int d2, const char *to,
-    unsigned int flags)
+renameat2(int d1, const char *from, int d2, const char *to, unsigned int flags)
 {
 	resolve();
 	if (path_fault(OP_RENAME, "renameat2", d1, from, d2, to))
@@ -480,8 +479,7 @@ renameat2(int d1, const char *from, int d2, const char *to,
 
 /* The shared body of the open family. */
 static int
-do_open(const char *call, int dirfd, const char *path, int flags,
-    mode_t mode)
+do_open(const char *call, int dirfd, const char *path, int flags, mode_t mode)
 {
 	resolve();
 	if (open_writes(flags) &&

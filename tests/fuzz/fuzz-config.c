@@ -85,11 +85,12 @@ resolve(const struct config *cfg, const char *name, bool probe_only)
 	}
 	if (a.host == NULL || a.host[0] == '\0')
 		fail("resolved account without a host", name);
-	if (!probe_only && (a.user == NULL || a.user[0] == '\0' ||
-	    a.sink == SINK_NONE || a.state_dir == NULL))
+	if (!probe_only &&
+	    (a.user == NULL || a.user[0] == '\0' || a.sink == SINK_NONE ||
+		a.state_dir == NULL))
 		fail("resolved account lacks a required field", name);
 	if ((a.sink == SINK_MAILDIR || a.sink == SINK_MBOX ||
-	    a.sink == SINK_MDA) &&
+		a.sink == SINK_MDA) &&
 	    (a.sink_path == NULL || a.sink_path[0] == '\0'))
 		fail("delivery target without a path", name);
 	if (a.timeout <= 0 || a.lock_wait <= 0 || a.mda_timeout <= 0)

@@ -105,7 +105,7 @@ check_capa(struct pop3_capa *capa, const char *line)
 		char c = capa->sasl[i];
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == ' '))
+			c == '-' || c == '_' || c == ' '))
 			fail("capa sasl holds a bad character", line);
 	}
 	n = strnlen(capa->implementation, sizeof(capa->implementation));
@@ -184,7 +184,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned long long maxes[] = {
-		0, 1, 9, 10, 65535, ULONG_MAX, LONG_MAX, ULLONG_MAX,
+	    0,
+	    1,
+	    9,
+	    10,
+	    65535,
+	    ULONG_MAX,
+	    LONG_MAX,
+	    ULLONG_MAX,
 	};
 	struct pop3_capa capa;
 	const char *p, *nl;

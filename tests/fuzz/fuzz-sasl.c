@@ -25,7 +25,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_NONCE "fyko+d2lbbFgONRv9qkxdawL"
+#define FUZZ_NONCE    "fyko+d2lbbFgONRv9qkxdawL"
 #define FUZZ_ITER_MAX 4096
 
 /* Stop with a message the crash report will show. */
@@ -53,7 +53,7 @@ cstr(const uint8_t *buf, size_t len)
 static void
 mode_b64(const uint8_t *p, size_t len)
 {
-	static const size_t maxes[] = { 0, 1, 2, 3, 16, 64, 16384, SIZE_MAX };
+	static const size_t maxes[] = {0, 1, 2, 3, 16, 64, 16384, SIZE_MAX};
 	size_t maxlen, outlen = 0;
 	unsigned char *dec, *back;
 	char *in, *enc;
@@ -132,8 +132,9 @@ mode_scram(const uint8_t *p, size_t len)
 		if (err.code != PF_EPROTO && err.code != PF_ESOFTWARE)
 			fail("auth_scram_final: unexpected error class");
 	} else {
-		if (strncmp(out, "c=biws,r=" FUZZ_NONCE, 9 +
-		    strlen(FUZZ_NONCE)) != 0 || strstr(out, ",p=") == NULL)
+		if (strncmp(out, "c=biws,r=" FUZZ_NONCE,
+			9 + strlen(FUZZ_NONCE)) != 0 ||
+		    strstr(out, ",p=") == NULL)
 			fail("auth_scram_final: malformed client-final");
 		if (sc.sig_len == 0)
 			fail("auth_scram_final: no server signature kept");

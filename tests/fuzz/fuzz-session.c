@@ -45,10 +45,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define IO_TIMEOUT_MS	100 /* the client's stream timeout */
-#define SERVER_IDLE_MS	10  /* server closes when the client is this quiet */
-#define MAX_MESSAGES	4096
-#define MAX_RETR	64
+#define IO_TIMEOUT_MS  100 /* the client's stream timeout */
+#define SERVER_IDLE_MS 10  /* server closes when the client is this quiet */
+#define MAX_MESSAGES   4096
+#define MAX_RETR       64
 
 static char fuzz_dir[256];
 static char maildir[300];
@@ -60,9 +60,9 @@ struct server {
 	char *stream;	   /* all responses, concatenated */
 	size_t *chunk_end; /* chunk i is stream[end[i-1] .. end[i]) */
 	size_t nchunks;
-	char *cin;	   /* every byte the client sent */
+	char *cin; /* every byte the client sent */
 	size_t cinlen, cincap;
-	size_t lines;	   /* client lines seen */
+	size_t lines; /* client lines seen */
 };
 
 /* One RETR the client issued. */
@@ -73,7 +73,7 @@ struct retr {
 	bool committed;	 /* sink_commit() returned 0 */
 	char *body;	 /* what the callback got */
 	size_t bodylen, bodycap;
-	char *where;	 /* the delivered file */
+	char *where; /* the delivered file */
 };
 
 /* Stop with a message the crash report will show. */
@@ -108,7 +108,7 @@ clean_files(const char *dir)
 static void
 clean_run(void)
 {
-	static const char *const sub[] = { "new", "cur", "tmp" };
+	static const char *const sub[] = {"new", "cur", "tmp"};
 	char path[400];
 	size_t i;
 
@@ -123,7 +123,7 @@ clean_run(void)
 static void
 cleanup(void)
 {
-	static const char *const sub[] = { "new", "cur", "tmp" };
+	static const char *const sub[] = {"new", "cur", "tmp"};
 	char path[400];
 	size_t i;
 
@@ -151,8 +151,7 @@ setup(void)
 		base = "/dev/shm";
 	else if (base == NULL || base[0] == '\0')
 		base = "/tmp";
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-session.XXXXXX",
-	    base);
+	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-session.XXXXXX", base);
 	if (mkdtemp(fuzz_dir) == NULL) {
 		perror("fuzz-session: mkdtemp");
 		abort();
@@ -180,12 +179,12 @@ script_parse(struct server *sv, const uint8_t *p, size_t len)
 		abort();
 	sv->nchunks = 0;
 	for (i = 0; i <= len; i++) {
-		if (i == len || (p[i] == 0x00 && i + 1 < len &&
-		    p[i + 1] == 0xff)) {
+		if (i == len ||
+		    (p[i] == 0x00 && i + 1 < len && p[i + 1] == 0xff)) {
 			if (sv->nchunks == cap) {
 				cap *= 2;
-				sv->chunk_end = realloc(sv->chunk_end,
-				    cap * sizeof(size_t));
+				sv->chunk_end = realloc(
+				    sv->chunk_end, cap * sizeof(size_t));
 				if (sv->chunk_end == NULL)
 					abort();
 			}
@@ -228,8 +227,8 @@ server_run(void *arg)
 	int r;
 
 	for (;;) {
-		released = sv->lines + 1 < sv->nchunks ? sv->lines + 1 :
-		    sv->nchunks;
+		released =
+		    sv->lines + 1 < sv->nchunks ? sv->lines + 1 : sv->nchunks;
 		allowed = released > 0 ? sv->chunk_end[released - 1] : 0;
 		if (wr_open && sent == allowed &&
 		    sv->lines + 1 >= sv->nchunks) {
@@ -266,8 +265,7 @@ server_run(void *arg)
 			n = recv(sv->fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0)
 				server_got(sv, buf, (size_t)n);
-			else if (n == 0 ||
-			    (errno != EAGAIN && errno != EINTR))
+			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
 				break;
 		}
 	}
@@ -319,7 +317,7 @@ check_file(const struct retr *rt)
 static int
 fetch_one(struct pop3 *p, struct sink *sk, unsigned long n, struct retr *rt)
 {
-	struct sink_msg sm = { NULL, NULL, 0 };
+	struct sink_msg sm = {NULL, NULL, 0};
 	unsigned long long octets = 0;
 	struct pf_err err;
 	void *ctx[2];
@@ -422,8 +420,10 @@ check_after(const struct server *sv, const struct retr *rt, size_t nretr,
 				fail("RETR out of order", n);
 			/* Chunk k + 1 answers line k; it is this RETR's reply
 			 * when the client had used everything before it. */
-			if (rt[j].consumed > (k + 1 < sv->nchunks ?
-			    sv->chunk_end[k] : sv->chunk_end[sv->nchunks - 1]))
+			if (rt[j].consumed >
+			    (k + 1 < sv->nchunks
+				    ? sv->chunk_end[k]
+				    : sv->chunk_end[sv->nchunks - 1]))
 				fail("client used bytes never sent", n);
 			if (rt[j].committed && k + 1 < sv->nchunks &&
 			    rt[j].consumed == sv->chunk_end[k]) {
@@ -431,14 +431,17 @@ check_after(const struct server *sv, const struct retr *rt, size_t nretr,
 				len = sv->chunk_end[k + 1] - start;
 				if ((ref = malloc(len + 1)) == NULL)
 					abort();
-				if (!ref_body(sv->stream + start, len, ref,
-				    &outlen))
+				if (!ref_body(
+					sv->stream + start, len, ref, &outlen))
 					fail("committed, but the reply has no "
-					    "terminator", n);
-				if (outlen != rt[j].bodylen || (outlen > 0 &&
-				    memcmp(ref, rt[j].body, outlen) != 0))
+					     "terminator",
+					    n);
+				if (outlen != rt[j].bodylen ||
+				    (outlen > 0 &&
+					memcmp(ref, rt[j].body, outlen) != 0))
 					fail("body differs from the reference "
-					    "decoding", n);
+					     "decoding",
+					    n);
 				free(ref);
 			}
 			j++;
@@ -458,7 +461,10 @@ client_run(struct pop3 *p, unsigned flags, struct retr *rt, size_t *nretr,
     bool **synced, unsigned long *count_out)
 {
 	static const enum auth_mech mechs[] = {
-		AUTH_USER, AUTH_PLAIN, AUTH_LOGIN, AUTH_USER,
+	    AUTH_USER,
+	    AUTH_PLAIN,
+	    AUTH_LOGIN,
+	    AUTH_USER,
 	};
 	struct sink_params sp;
 	struct auth_params a;
@@ -500,8 +506,8 @@ client_run(struct pop3 *p, unsigned flags, struct retr *rt, size_t *nretr,
 		goto quit;
 	if (pop3_stat(p, &count, &total, &err) == -1 || count > MAX_MESSAGES)
 		goto quit;
-	if (pop3_listings(p, count, (flags & 4) != 0, &msgs, &have_uidl,
-	    &err) == -1)
+	if (pop3_listings(
+		p, count, (flags & 4) != 0, &msgs, &have_uidl, &err) == -1)
 		goto quit;
 	*count_out = count;
 	if (count > 0 && (*synced = calloc(count, sizeof(bool))) == NULL)

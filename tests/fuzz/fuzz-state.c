@@ -268,9 +268,10 @@ snap_same(const struct snap *a, const struct snap *b, const char *when)
 	size_t i;
 
 	if (a->n != b->n || a->last_login != b->last_login) {
-		fprintf(stderr, "fuzz-state: after %s: %zu records, login %lld;"
-		    " reloaded %zu records, login %lld\n", when, a->n,
-		    a->last_login, b->n, b->last_login);
+		fprintf(stderr,
+		    "fuzz-state: after %s: %zu records, login %lld;"
+		    " reloaded %zu records, login %lld\n",
+		    when, a->n, a->last_login, b->n, b->last_login);
 		abort();
 	}
 	for (i = 0; i < a->n; i++)
@@ -278,8 +279,10 @@ snap_same(const struct snap *a, const struct snap *b, const char *when)
 		    a->v[i].size != b->v[i].size ||
 		    a->v[i].first_seen != b->v[i].first_seen ||
 		    a->v[i].kind != b->v[i].kind) {
-			fprintf(stderr, "fuzz-state: after %s: record '%s' "
-			    "changed\n", when, a->v[i].uid);
+			fprintf(stderr,
+			    "fuzz-state: after %s: record '%s' "
+			    "changed\n",
+			    when, a->v[i].uid);
 			abort();
 		}
 }
@@ -307,7 +310,7 @@ reload_same(const struct snap *want, const char *when)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct img b = { NULL, 0, 0 };
+	struct img b = {NULL, 0, 0};
 	struct uidl_state *st;
 	struct pf_err err;
 	struct snap s;

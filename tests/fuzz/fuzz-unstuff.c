@@ -80,8 +80,8 @@ static void
 mismatch(const char *what, size_t a, size_t b)
 {
 	fprintf(stderr,
-	    "fuzz-unstuff: %s differs: decoder %zu, reference %zu\n", what,
-	    a, b);
+	    "fuzz-unstuff: %s differs: decoder %zu, reference %zu\n", what, a,
+	    b);
 	abort();
 }
 
@@ -126,8 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		used = pop3_unstuff(&u, body + pos, chunk, out, &outlen, &done);
 		if (used > chunk)
-			mismatch("consumed count over the chunk", used,
-			    chunk);
+			mismatch("consumed count over the chunk", used, chunk);
 		if (outlen > chunk + 2)
 			mismatch("output length (over the bound)", outlen,
 			    chunk + 2);

@@ -42,9 +42,13 @@ static void
 test_b64_vectors(void **state)
 {
 	static const char *const v[][2] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" },
-		{ "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
-		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
 	};
 	size_t i, len;
 
@@ -91,9 +95,23 @@ static void
 test_b64_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"Zg=", "Zg", "Z", "Zm9v!", "Zm9$", "Z===", "====", "Zg==Zg==",
-		"Zm=v", " Zm9v", "Zm9v\n", "Zm9v ", "Zh==", "Zm9=", "Zg=A",
-		"Zm9vYmFy=", "-_==",
+	    "Zg=",
+	    "Zg",
+	    "Z",
+	    "Zm9v!",
+	    "Zm9$",
+	    "Z===",
+	    "====",
+	    "Zg==Zg==",
+	    "Zm=v",
+	    " Zm9v",
+	    "Zm9v\n",
+	    "Zm9v ",
+	    "Zh==",
+	    "Zm9=",
+	    "Zg=A",
+	    "Zm9vYmFy=",
+	    "-_==",
 	};
 	size_t i, len;
 	unsigned char *d;
@@ -155,9 +173,11 @@ test_apop_vector(void **state)
 	struct pf_err err;
 
 	(void)state;
-	assert_int_equal(auth_apop_timestamp(
-	    "POP3 server ready <1896.697170952@dbc.mtview.ca.us>", ts,
-	    sizeof(ts)), 0);
+	assert_int_equal(
+	    auth_apop_timestamp(
+		"POP3 server ready <1896.697170952@dbc.mtview.ca.us>", ts,
+		sizeof(ts)),
+	    0);
 	assert_string_equal(ts, "<1896.697170952@dbc.mtview.ca.us>");
 	assert_int_equal(auth_apop_digest(ts, "tanstaaf", hex, &err), 0);
 	assert_string_equal(hex, "c4c9334bac560ecc979e58001b3e22fb");
@@ -168,10 +188,16 @@ static void
 test_apop_timestamp_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"ready", "ready <1896.697170952.dbc>", "ready <@host>",
-		"ready <id@>", "ready <a b@host>", "ready <a\001@host>",
-		"ready <a@b@c>", "ready <a@host", "ready <a\x80@host>",
-		"ready <<a@host>",
+	    "ready",
+	    "ready <1896.697170952.dbc>",
+	    "ready <@host>",
+	    "ready <id@>",
+	    "ready <a b@host>",
+	    "ready <a\001@host>",
+	    "ready <a@b@c>",
+	    "ready <a@host",
+	    "ready <a\x80@host>",
+	    "ready <<a@host>",
 	};
 	char ts[AUTH_APOP_TS_MAX + 1], big[400];
 	size_t i;
@@ -206,8 +232,8 @@ test_cram_md5_vector(void **state)
 	assert_non_null(r);
 	assert_string_equal(r, "tim b913a602c7eda7a495b4e6e7334d3890");
 	b = b64s(r);
-	assert_string_equal(b,
-	    "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
+	assert_string_equal(
+	    b, "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
 	free(b);
 	free(r);
 }
@@ -229,19 +255,19 @@ scram_example(bool sha256, const char *nonce, const char *first,
 	assert_non_null(m);
 	assert_string_equal(m, cfinal);
 	free(m);
-	assert_int_equal(auth_scram_verify(&sc, sfinal, strlen(sfinal), &err),
-	    0);
+	assert_int_equal(
+	    auth_scram_verify(&sc, sfinal, strlen(sfinal), &err), 0);
 	/* one flipped character in the signature */
 	bad = strdup(sfinal);
 	assert_non_null(bad);
 	bad[3] = bad[3] == 'A' ? 'B' : 'A';
 	assert_int_equal(auth_scram_verify(&sc, bad, strlen(bad), &err), -1);
 	assert_int_equal(err.code, PF_ENOPERM);
-	assert_string_equal(err.msg,
-	    "server signature mismatch (possible impostor)");
+	assert_string_equal(
+	    err.msg, "server signature mismatch (possible impostor)");
 	free(bad);
-	assert_int_equal(auth_scram_verify(&sc, "e=invalid-proof", 15, &err),
-	    -1);
+	assert_int_equal(
+	    auth_scram_verify(&sc, "e=invalid-proof", 15, &err), -1);
 	assert_int_equal(err.code, PF_ENOPERM);
 	assert_non_null(strstr(err.msg, "invalid-proof"));
 	assert_int_equal(auth_scram_verify(&sc, "x=1", 3, &err), -1);
@@ -283,22 +309,22 @@ static void
 test_scram_bad_server_first(void **state)
 {
 	static const char *const bad[] = {
-		"r=XXXX+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdawL,s=QSXCR+Q6sek8bf92,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdaw,s=QSXCR+Q6sek8bf92,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=0",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=600001",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=1000000000",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=-1",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=4096x",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf9,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,i=4096,s=QSXCR+Q6sek8bf92",
-		"m=ext,r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=4096",
-		"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92",
-		"r=fyko+d2lbbFgONRv9qkxdawL\001x,s=QSXCR+Q6sek8bf92,i=4096",
-		"",
+	    "r=XXXX+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdawL,s=QSXCR+Q6sek8bf92,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdaw,s=QSXCR+Q6sek8bf92,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=0",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=600001",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=1000000000",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=-1",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=4096x",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf9,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,i=4096,s=QSXCR+Q6sek8bf92",
+	    "m=ext,r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=4096",
+	    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92",
+	    "r=fyko+d2lbbFgONRv9qkxdawL\001x,s=QSXCR+Q6sek8bf92,i=4096",
+	    "",
 	};
 	struct auth_scram sc;
 	struct pf_err err;
@@ -307,12 +333,12 @@ test_scram_bad_server_first(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		m = auth_scram_first(&sc, false, "user",
-		    "fyko+d2lbbFgONRv9qkxdawL", &err);
+		m = auth_scram_first(
+		    &sc, false, "user", "fyko+d2lbbFgONRv9qkxdawL", &err);
 		free(m);
 		err.code = PF_OK;
-		m = auth_scram_final(&sc, "pencil", bad[i], strlen(bad[i]),
-		    &err);
+		m = auth_scram_final(
+		    &sc, "pencil", bad[i], strlen(bad[i]), &err);
 		if (m != NULL)
 			fail_msg("accepted '%s'", bad[i]);
 		assert_int_equal(err.code, PF_EPROTO);
@@ -323,14 +349,14 @@ test_scram_bad_server_first(void **state)
 	/* an embedded NUL (len beyond strlen) */
 	m = auth_scram_first(&sc, false, "user", "abc", &err);
 	free(m);
-	assert_null(auth_scram_final(&sc, "pencil",
-	    "r=abcd,s=QSXCR+Q6sek8bf92,i=1\0x", 32, &err));
+	assert_null(auth_scram_final(
+	    &sc, "pencil", "r=abcd,s=QSXCR+Q6sek8bf92,i=1\0x", 32, &err));
 	auth_scram_free(&sc);
 	/* the limits themselves are accepted */
 	m = auth_scram_first(&sc, false, "user", "abc", &err);
 	free(m);
-	m = auth_scram_final(&sc, "pencil", "r=abcd,s=QSXCR+Q6sek8bf92,i=1",
-	    29, &err);
+	m = auth_scram_final(
+	    &sc, "pencil", "r=abcd,s=QSXCR+Q6sek8bf92,i=1", 29, &err);
 	assert_non_null(m);
 	free(m);
 	auth_scram_free(&sc);
@@ -372,18 +398,18 @@ test_oauth_status(void **state)
 	char out[64];
 
 	(void)state;
-	assert_int_equal(auth_oauth_status(j1, strlen(j1), out, sizeof(out)),
-	    0);
+	assert_int_equal(
+	    auth_oauth_status(j1, strlen(j1), out, sizeof(out)), 0);
 	assert_string_equal(out, "401");
-	assert_int_equal(auth_oauth_status(j2, strlen(j2), out, sizeof(out)),
-	    0);
+	assert_int_equal(
+	    auth_oauth_status(j2, strlen(j2), out, sizeof(out)), 0);
 	assert_string_equal(out, "400");
-	assert_int_equal(auth_oauth_status(j3, strlen(j3), out, sizeof(out)),
-	    0);
+	assert_int_equal(
+	    auth_oauth_status(j3, strlen(j3), out, sizeof(out)), 0);
 	assert_null(strchr(out, '\033'));
 	assert_int_equal(auth_oauth_status("{}", 2, out, sizeof(out)), -1);
-	assert_int_equal(auth_oauth_status("\"status\"", 8, out, sizeof(out)),
-	    -1);
+	assert_int_equal(
+	    auth_oauth_status("\"status\"", 8, out, sizeof(out)), -1);
 }
 
 /* A capability set for the policy table. */
@@ -417,74 +443,65 @@ static void
 test_choose_table(void **state)
 {
 	static const struct choose_case cs[] = {
-		/* auto: strongest first */
-		{ AUTH_AUTO, true, false, true, true,
-		    "PLAIN SCRAM-SHA-1 SCRAM-SHA-256", "", AUTH_SCRAM_SHA256 },
-		{ AUTH_AUTO, false, false, true, true, "PLAIN SCRAM-SHA-1", "",
-		    AUTH_SCRAM_SHA1 },
-		{ AUTH_AUTO, true, false, true, true, "LOGIN PLAIN", "",
-		    AUTH_PLAIN },
-		{ AUTH_AUTO, true, false, true, true, "LOGIN CRAM-MD5", "",
-		    AUTH_LOGIN },
-		{ AUTH_AUTO, true, false, true, true, "CRAM-MD5", GREET,
-		    AUTH_USER },
-		{ AUTH_AUTO, true, false, true, false, "CRAM-MD5", GREET,
-		    NOAUTH },
-		{ AUTH_AUTO, true, false, false, false, "", "", AUTH_USER },
-		{ AUTH_AUTO, true, false, true, false, "XOAUTH2", "", NOAUTH },
-		/* auto without TLS: only SCRAM */
-		{ AUTH_AUTO, false, false, true, true, "PLAIN LOGIN", GREET,
-		    NOAUTH },
-		{ AUTH_AUTO, false, true, true, true, "PLAIN", "", NOAUTH },
-		{ AUTH_AUTO, false, false, false, false, "", GREET, NOAUTH },
-		{ AUTH_AUTO, false, false, true, true, "CRAM-MD5", GREET,
-		    NOAUTH },
-		/* named: must be offered, no fallback */
-		{ AUTH_SCRAM_SHA256, true, false, true, true,
-		    "SCRAM-SHA-1 PLAIN", "", NOAUTH },
-		{ AUTH_CRAM_MD5, true, false, true, true, "PLAIN", "", NOAUTH },
-		{ AUTH_CRAM_MD5, false, false, true, true, "CRAM-MD5", "",
-		    AUTH_CRAM_MD5 },
-		{ AUTH_SCRAM_SHA1, false, false, true, false, "SCRAM-SHA-1", "",
-		    AUTH_SCRAM_SHA1 },
-		{ AUTH_PLAIN, true, false, false, false, "", "", NOAUTH },
-		{ AUTH_USER, true, false, true, false, "PLAIN", "", NOAUTH },
-		{ AUTH_USER, true, false, false, false, "", "", AUTH_USER },
-		{ AUTH_APOP, false, false, true, true, "", GREET, AUTH_APOP },
-		{ AUTH_APOP, true, false, true, true, "", "ready", NOAUTH },
-		{ AUTH_APOP, true, false, true, true, "", "ready <x>", NOAUTH },
-		{ AUTH_XOAUTH2, true, false, true, false, "XOAUTH2", "",
-		    AUTH_XOAUTH2 },
-		{ AUTH_OAUTHBEARER, true, false, true, false, "OAUTHBEARER", "",
-		    AUTH_OAUTHBEARER },
-		{ AUTH_OAUTHBEARER, true, false, true, false, "XOAUTH2", "",
-		    NOAUTH },
-		/* named clear-text without TLS: only with allow_plain */
-		{ AUTH_PLAIN, false, false, true, true, "PLAIN", "", NOAUTH },
-		{ AUTH_PLAIN, false, true, true, true, "PLAIN", "",
-		    AUTH_PLAIN },
-		{ AUTH_USER, false, false, true, true, "", "", NOAUTH },
-		{ AUTH_USER, false, true, true, true, "", "", AUTH_USER },
-		{ AUTH_LOGIN, false, true, true, true, "LOGIN", "",
-		    AUTH_LOGIN },
-		{ AUTH_XOAUTH2, false, false, true, true, "XOAUTH2", "",
-		    NOAUTH },
-		{ AUTH_XOAUTH2, false, true, true, true, "XOAUTH2", "",
-		    AUTH_XOAUTH2 },
-		/* token matching is exact */
-		{ AUTH_SCRAM_SHA1, true, false, true, true, "SCRAM-SHA-1-PLUS",
-		    "", NOAUTH },
-		{ AUTH_AUTO, true, false, true, false, "SCRAM-SHA-256-PLUS", "",
-		    NOAUTH },
+	    /* auto: strongest first */
+	    {AUTH_AUTO, true, false, true, true,
+		"PLAIN SCRAM-SHA-1 SCRAM-SHA-256", "", AUTH_SCRAM_SHA256},
+	    {AUTH_AUTO, false, false, true, true, "PLAIN SCRAM-SHA-1", "",
+		AUTH_SCRAM_SHA1},
+	    {AUTH_AUTO, true, false, true, true, "LOGIN PLAIN", "", AUTH_PLAIN},
+	    {AUTH_AUTO, true, false, true, true, "LOGIN CRAM-MD5", "",
+		AUTH_LOGIN},
+	    {AUTH_AUTO, true, false, true, true, "CRAM-MD5", GREET, AUTH_USER},
+	    {AUTH_AUTO, true, false, true, false, "CRAM-MD5", GREET, NOAUTH},
+	    {AUTH_AUTO, true, false, false, false, "", "", AUTH_USER},
+	    {AUTH_AUTO, true, false, true, false, "XOAUTH2", "", NOAUTH},
+	    /* auto without TLS: only SCRAM */
+	    {AUTH_AUTO, false, false, true, true, "PLAIN LOGIN", GREET, NOAUTH},
+	    {AUTH_AUTO, false, true, true, true, "PLAIN", "", NOAUTH},
+	    {AUTH_AUTO, false, false, false, false, "", GREET, NOAUTH},
+	    {AUTH_AUTO, false, false, true, true, "CRAM-MD5", GREET, NOAUTH},
+	    /* named: must be offered, no fallback */
+	    {AUTH_SCRAM_SHA256, true, false, true, true, "SCRAM-SHA-1 PLAIN",
+		"", NOAUTH},
+	    {AUTH_CRAM_MD5, true, false, true, true, "PLAIN", "", NOAUTH},
+	    {AUTH_CRAM_MD5, false, false, true, true, "CRAM-MD5", "",
+		AUTH_CRAM_MD5},
+	    {AUTH_SCRAM_SHA1, false, false, true, false, "SCRAM-SHA-1", "",
+		AUTH_SCRAM_SHA1},
+	    {AUTH_PLAIN, true, false, false, false, "", "", NOAUTH},
+	    {AUTH_USER, true, false, true, false, "PLAIN", "", NOAUTH},
+	    {AUTH_USER, true, false, false, false, "", "", AUTH_USER},
+	    {AUTH_APOP, false, false, true, true, "", GREET, AUTH_APOP},
+	    {AUTH_APOP, true, false, true, true, "", "ready", NOAUTH},
+	    {AUTH_APOP, true, false, true, true, "", "ready <x>", NOAUTH},
+	    {AUTH_XOAUTH2, true, false, true, false, "XOAUTH2", "",
+		AUTH_XOAUTH2},
+	    {AUTH_OAUTHBEARER, true, false, true, false, "OAUTHBEARER", "",
+		AUTH_OAUTHBEARER},
+	    {AUTH_OAUTHBEARER, true, false, true, false, "XOAUTH2", "", NOAUTH},
+	    /* named clear-text without TLS: only with allow_plain */
+	    {AUTH_PLAIN, false, false, true, true, "PLAIN", "", NOAUTH},
+	    {AUTH_PLAIN, false, true, true, true, "PLAIN", "", AUTH_PLAIN},
+	    {AUTH_USER, false, false, true, true, "", "", NOAUTH},
+	    {AUTH_USER, false, true, true, true, "", "", AUTH_USER},
+	    {AUTH_LOGIN, false, true, true, true, "LOGIN", "", AUTH_LOGIN},
+	    {AUTH_XOAUTH2, false, false, true, true, "XOAUTH2", "", NOAUTH},
+	    {AUTH_XOAUTH2, false, true, true, true, "XOAUTH2", "",
+		AUTH_XOAUTH2},
+	    /* token matching is exact */
+	    {AUTH_SCRAM_SHA1, true, false, true, true, "SCRAM-SHA-1-PLUS", "",
+		NOAUTH},
+	    {AUTH_AUTO, true, false, true, false, "SCRAM-SHA-256-PLUS", "",
+		NOAUTH},
 	};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
-		struct auth_params a = { cs[i].mech, "user", "secret", "h",
-			"995", cs[i].tls, cs[i].allow_plain };
-		struct pop3_capa c = capa_of(cs[i].capa_valid, cs[i].capa_user,
-		    cs[i].sasl);
+		struct auth_params a = {cs[i].mech, "user", "secret", "h",
+		    "995", cs[i].tls, cs[i].allow_plain};
+		struct pop3_capa c =
+		    capa_of(cs[i].capa_valid, cs[i].capa_user, cs[i].sasl);
 		struct pf_err err;
 		enum auth_mech m = AUTH_AUTO;
 		int r;
@@ -506,8 +523,8 @@ test_choose_table(void **state)
 static void
 test_choose_messages(void **state)
 {
-	struct auth_params a = { AUTH_AUTO, "user", "secret", NULL, NULL,
-		false, false };
+	struct auth_params a = {
+	    AUTH_AUTO, "user", "secret", NULL, NULL, false, false};
 	struct pop3_capa c = capa_of(true, true, "PLAIN");
 	struct pf_err err;
 	enum auth_mech m;
@@ -519,15 +536,15 @@ test_choose_messages(void **state)
 	    "(use TLS, or name --auth explicitly with --no-tls)");
 	a.mech = AUTH_SCRAM_SHA256;
 	assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
-	assert_string_equal(err.msg,
-	    "server does not offer AUTH SCRAM-SHA-256");
+	assert_string_equal(
+	    err.msg, "server does not offer AUTH SCRAM-SHA-256");
 }
 
 /* CR, LF in the credentials: a config error naming neither. */
 static void
 test_choose_control_chars(void **state)
 {
-	static const char *const bad[] = { "a\rb", "a\nb", "\r", "x\r\n" };
+	static const char *const bad[] = {"a\rb", "a\nb", "\r", "x\r\n"};
 	struct pop3_capa c = capa_of(true, true, "PLAIN SCRAM-SHA-256");
 	struct pf_err err;
 	enum auth_mech m;
@@ -535,8 +552,8 @@ test_choose_control_chars(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct auth_params a = { AUTH_AUTO, "user", bad[i], NULL, NULL,
-			true, false };
+		struct auth_params a = {
+		    AUTH_AUTO, "user", bad[i], NULL, NULL, true, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -548,8 +565,8 @@ test_choose_control_chars(void **state)
 		assert_int_equal(err.code, PF_ECONFIG);
 	}
 	{
-		struct auth_params a = { AUTH_AUTO, "", "s", NULL, NULL, true,
-			false };
+		struct auth_params a = {
+		    AUTH_AUTO, "", "s", NULL, NULL, true, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -654,7 +671,7 @@ typedef void (*peer_fn)(int fd, const void *arg);
 struct session {
 	enum auth_mech mech;
 	bool tls;
-	const char *sasl;	/* CAPA SASL line, NULL: CAPA not answered */
+	const char *sasl; /* CAPA SASL line, NULL: CAPA not answered */
 	const char *user, *secret;
 	const char *greeting; /* the server's first line */
 };
@@ -665,10 +682,10 @@ static bool session_sasl_ir;
 /* Run auth_login against a peer; returns its result, err and the mech
  * used, and asserts that the peer saw exactly its script. */
 static int
-run_session(const struct session *ss, const struct step *script,
-    peer_fn fn, const void *arg, struct pf_err *err, enum auth_mech *used)
+run_session(const struct session *ss, const struct step *script, peer_fn fn,
+    const void *arg, struct pf_err *err, enum auth_mech *used)
 {
-	struct pop3_params par = { 0 };
+	struct pop3_params par = {0};
 	struct auth_params a;
 	struct pop3 p;
 	int sv[2], status, r;
@@ -680,8 +697,10 @@ run_session(const struct session *ss, const struct step *script,
 	if (pid == 0) {
 		close(sv[0]);
 		alarm(20);
-		peer_send(sv[1], ss->greeting != NULL ? ss->greeting :
-		    "+OK ready <1896.697170952@dbc.mtview.ca.us>");
+		peer_send(sv[1],
+		    ss->greeting != NULL
+			? ss->greeting
+			: "+OK ready <1896.697170952@dbc.mtview.ca.us>");
 		if (fn != NULL) {
 			fn(sv[1], arg);
 			peer_end(sv[1]);
@@ -724,12 +743,11 @@ static void
 test_session_plain(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH PLAIN AHVzZXIAcGVuY2ls" },
-		{ 'S', "+OK logged in" },
-		{ 0, NULL },
+	    {'C', "AUTH PLAIN AHVzZXIAcGVuY2ls"},
+	    {'S', "+OK logged in"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_AUTO, true, "PLAIN LOGIN", NULL, NULL,
-		NULL };
+	struct session ss = {AUTH_AUTO, true, "PLAIN LOGIN", NULL, NULL, NULL};
 	struct pf_err err;
 	enum auth_mech used;
 
@@ -744,13 +762,13 @@ test_session_plain_long(void **state)
 {
 	static char user[200], expect[300], *ir;
 	struct step s[] = {
-		{ 'C', "AUTH PLAIN" },
-		{ 'S', "+ " },
-		{ 'C', expect },
-		{ 'S', "+OK logged in" },
-		{ 0, NULL },
+	    {'C', "AUTH PLAIN"},
+	    {'S', "+ "},
+	    {'C', expect},
+	    {'S', "+OK logged in"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_PLAIN, true, "PLAIN", user, NULL, NULL };
+	struct session ss = {AUTH_PLAIN, true, "PLAIN", user, NULL, NULL};
 	struct pf_err err;
 	char raw[300];
 
@@ -771,15 +789,15 @@ static void
 test_session_login(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH LOGIN" },
-		{ 'S', "+ VXNlcm5hbWU6" },
-		{ 'C', "dXNlcg==" },
-		{ 'S', "+ UGFzc3dvcmQ6" },
-		{ 'C', "cGVuY2ls" },
-		{ 'S', "+OK logged in" },
-		{ 0, NULL },
+	    {'C', "AUTH LOGIN"},
+	    {'S', "+ VXNlcm5hbWU6"},
+	    {'C', "dXNlcg=="},
+	    {'S', "+ UGFzc3dvcmQ6"},
+	    {'C', "cGVuY2ls"},
+	    {'S', "+OK logged in"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_LOGIN, true, "LOGIN", NULL, NULL, NULL };
+	struct session ss = {AUTH_LOGIN, true, "LOGIN", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -791,13 +809,13 @@ static void
 test_session_login_premature(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH LOGIN" },
-		{ 'S', "+ VXNlcm5hbWU6" },
-		{ 'C', "dXNlcg==" },
-		{ 'S', "+OK welcome" },
-		{ 0, NULL },
+	    {'C', "AUTH LOGIN"},
+	    {'S', "+ VXNlcm5hbWU6"},
+	    {'C', "dXNlcg=="},
+	    {'S', "+OK welcome"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_LOGIN, true, "LOGIN", NULL, NULL, NULL };
+	struct session ss = {AUTH_LOGIN, true, "LOGIN", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -810,13 +828,13 @@ static void
 test_session_plain_extra_challenge(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH PLAIN AHVzZXIAcGVuY2ls" },
-		{ 'S', "+ " },
-		{ 'C', "*" },
-		{ 'S', "-ERR cancelled" },
-		{ 0, NULL },
+	    {'C', "AUTH PLAIN AHVzZXIAcGVuY2ls"},
+	    {'S', "+ "},
+	    {'C', "*"},
+	    {'S', "-ERR cancelled"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_PLAIN, true, "PLAIN", NULL, NULL, NULL };
+	struct session ss = {AUTH_PLAIN, true, "PLAIN", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -829,13 +847,13 @@ static void
 test_session_user(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "USER user" },
-		{ 'S', "+OK" },
-		{ 'C', "PASS pencil" },
-		{ 'S', "+OK maildrop has 0 messages" },
-		{ 0, NULL },
+	    {'C', "USER user"},
+	    {'S', "+OK"},
+	    {'C', "PASS pencil"},
+	    {'S', "+OK maildrop has 0 messages"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_AUTO, true, NULL, NULL, NULL, NULL };
+	struct session ss = {AUTH_AUTO, true, NULL, NULL, NULL, NULL};
 	struct pf_err err;
 	enum auth_mech used;
 
@@ -852,30 +870,30 @@ test_session_pass_codes(void **state)
 		const char *reply;
 		enum pf_errc code;
 	} c[] = {
-		{ "-ERR [AUTH] invalid password", PF_ENOPERM },
-		{ "-ERR invalid password", PF_ENOPERM },
-		{ "-ERR [IN-USE] mailbox locked", PF_ETEMP },
-		{ "-ERR [LOGIN-DELAY] wait", PF_ETEMP },
-		{ "-ERR [SYS/TEMP] try later", PF_ETEMP },
-		{ "-ERR [SYS/PERM] account disabled", PF_EUNAVAIL },
-		{ "-ERR [FOO] odd", PF_ENOPERM },
+	    {"-ERR [AUTH] invalid password", PF_ENOPERM},
+	    {"-ERR invalid password", PF_ENOPERM},
+	    {"-ERR [IN-USE] mailbox locked", PF_ETEMP},
+	    {"-ERR [LOGIN-DELAY] wait", PF_ETEMP},
+	    {"-ERR [SYS/TEMP] try later", PF_ETEMP},
+	    {"-ERR [SYS/PERM] account disabled", PF_EUNAVAIL},
+	    {"-ERR [FOO] odd", PF_ENOPERM},
 	};
-	struct session ss = { AUTH_USER, true, "", NULL, NULL, NULL };
+	struct session ss = {AUTH_USER, true, "", NULL, NULL, NULL};
 	struct pf_err err;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct step s[] = {
-			{ 'C', "USER user" },
-			{ 'S', "+OK" },
-			{ 'C', "PASS pencil" },
-			{ 'S', c[i].reply },
-			{ 0, NULL },
+		    {'C', "USER user"},
+		    {'S', "+OK"},
+		    {'C', "PASS pencil"},
+		    {'S', c[i].reply},
+		    {0, NULL},
 		};
 
-		assert_int_equal(run_session(&ss, s, NULL, NULL, &err, NULL),
-		    -1);
+		assert_int_equal(
+		    run_session(&ss, s, NULL, NULL, &err, NULL), -1);
 		if (err.code != c[i].code)
 			fail_msg("'%s': got %d (%s)", c[i].reply, (int)err.code,
 			    err.msg);
@@ -888,9 +906,9 @@ test_session_pass_codes(void **state)
 static void
 test_session_ctl_nothing_sent(void **state)
 {
-	static const struct step s[] = { { 0, NULL } };
-	struct session ss = { AUTH_AUTO, true, "PLAIN", NULL, "pen\r\ncil",
-		NULL };
+	static const struct step s[] = {{0, NULL}};
+	struct session ss = {
+	    AUTH_AUTO, true, "PLAIN", NULL, "pen\r\ncil", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -903,9 +921,8 @@ test_session_ctl_nothing_sent(void **state)
 static void
 test_session_no_tls_refused(void **state)
 {
-	static const struct step s[] = { { 0, NULL } };
-	struct session ss = { AUTH_AUTO, false, "PLAIN LOGIN", NULL, NULL,
-		NULL };
+	static const struct step s[] = {{0, NULL}};
+	struct session ss = {AUTH_AUTO, false, "PLAIN LOGIN", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -918,12 +935,11 @@ static void
 test_session_apop(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "APOP mrose c4c9334bac560ecc979e58001b3e22fb" },
-		{ 'S', "+OK maildrop has 1 message (369 octets)" },
-		{ 0, NULL },
+	    {'C', "APOP mrose c4c9334bac560ecc979e58001b3e22fb"},
+	    {'S', "+OK maildrop has 1 message (369 octets)"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_APOP, false, NULL, "mrose", "tanstaaf",
-		NULL };
+	struct session ss = {AUTH_APOP, false, NULL, "mrose", "tanstaaf", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -935,15 +951,16 @@ static void
 test_session_cram(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH CRAM-MD5" },
-		{ 'S', "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1j"
-		    "aS5uZXQ+" },
-		{ 'C', "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw" },
-		{ 'S', "+OK" },
-		{ 0, NULL },
+	    {'C', "AUTH CRAM-MD5"},
+	    {'S',
+		"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1j"
+		"aS5uZXQ+"},
+	    {'C', "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"},
+	    {'S', "+OK"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_CRAM_MD5, false, "CRAM-MD5", "tim",
-		"tanstaaftanstaaf", NULL };
+	struct session ss = {
+	    AUTH_CRAM_MD5, false, "CRAM-MD5", "tim", "tanstaaftanstaaf", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -954,25 +971,24 @@ test_session_cram(void **state)
 static void
 test_session_bad_challenges(void **state)
 {
-	const char *chal[] = { "+ not base64!", "+ Zg=", "+ ", "+",
-		"+ Zm9v YmFy", "+ Zm9v\tYmFy" };
-	struct session ss = { AUTH_CRAM_MD5, true, "CRAM-MD5", NULL, NULL,
-		NULL };
+	const char *chal[] = {
+	    "+ not base64!", "+ Zg=", "+ ", "+", "+ Zm9v YmFy", "+ Zm9v\tYmFy"};
+	struct session ss = {AUTH_CRAM_MD5, true, "CRAM-MD5", NULL, NULL, NULL};
 	struct pf_err err;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(chal) / sizeof(chal[0]); i++) {
 		struct step s[] = {
-			{ 'C', "AUTH CRAM-MD5" },
-			{ 'S', chal[i] },
-			{ 'C', "*" },
-			{ 'S', "-ERR cancelled" },
-			{ 0, NULL },
+		    {'C', "AUTH CRAM-MD5"},
+		    {'S', chal[i]},
+		    {'C', "*"},
+		    {'S', "-ERR cancelled"},
+		    {0, NULL},
 		};
 
-		assert_int_equal(run_session(&ss, s, NULL, NULL, &err, NULL),
-		    -1);
+		assert_int_equal(
+		    run_session(&ss, s, NULL, NULL, &err, NULL), -1);
 		assert_int_equal(err.code, PF_EPROTO);
 		assert_string_equal(err.msg, "invalid SASL challenge");
 	}
@@ -987,25 +1003,24 @@ static void
 test_session_oversized_challenge(void **state)
 {
 	static char big[6003];
-	static const size_t sizes[] = { 600, 6000 };
-	struct session ss = { AUTH_CRAM_MD5, true, "CRAM-MD5", NULL, NULL,
-		NULL };
+	static const size_t sizes[] = {600, 6000};
+	struct session ss = {AUTH_CRAM_MD5, true, "CRAM-MD5", NULL, NULL, NULL};
 	struct pf_err err;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct step s[] = {
-			{ 'C', "AUTH CRAM-MD5" },
-			{ 'S', big },
-			{ 0, NULL },
+		    {'C', "AUTH CRAM-MD5"},
+		    {'S', big},
+		    {0, NULL},
 		};
 
 		memcpy(big, "+ ", 2);
 		memset(big + 2, 'A', sizes[i]);
 		big[2 + sizes[i]] = '\0';
-		assert_int_equal(run_session(&ss, s, NULL, NULL, &err, NULL),
-		    -1);
+		assert_int_equal(
+		    run_session(&ss, s, NULL, NULL, &err, NULL), -1);
 		assert_int_equal(err.code, PF_EPROTO);
 	}
 }
@@ -1015,14 +1030,14 @@ static void
 test_session_xoauth2(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH XOAUTH2" },
-		{ 'S', "+ " },
-		{ 'C', "dXNlcj11c2VyAWF1dGg9QmVhcmVyIHNFY1JlVAEB" },
-		{ 'S', "+OK welcome" },
-		{ 0, NULL },
+	    {'C', "AUTH XOAUTH2"},
+	    {'S', "+ "},
+	    {'C', "dXNlcj11c2VyAWF1dGg9QmVhcmVyIHNFY1JlVAEB"},
+	    {'S', "+OK welcome"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_XOAUTH2, true, "XOAUTH2", NULL, "sEcReT",
-		NULL };
+	struct session ss = {
+	    AUTH_XOAUTH2, true, "XOAUTH2", NULL, "sEcReT", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -1036,12 +1051,11 @@ test_session_xoauth2_one_step(void **state)
 {
 	static char token[400], line[1200], *b64;
 	struct step s[] = {
-		{ 'C', line },
-		{ 'S', "+OK welcome" },
-		{ 0, NULL },
+	    {'C', line},
+	    {'S', "+OK welcome"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_XOAUTH2, true, "XOAUTH2", NULL, token,
-		NULL };
+	struct session ss = {AUTH_XOAUTH2, true, "XOAUTH2", NULL, token, NULL};
 	struct pf_err err;
 	char *payload;
 	int r;
@@ -1065,17 +1079,18 @@ static void
 test_session_xoauth2_error(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH XOAUTH2" },
-		{ 'S', "+ " },
-		{ 'C', "dXNlcj11c2VyAWF1dGg9QmVhcmVyIHNFY1JlVAEB" },
-		{ 'S', "+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwi"
-		    "c2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==" },
-		{ 'C', "" },
-		{ 'S', "-ERR [AUTH] Invalid credentials" },
-		{ 0, NULL },
+	    {'C', "AUTH XOAUTH2"},
+	    {'S', "+ "},
+	    {'C', "dXNlcj11c2VyAWF1dGg9QmVhcmVyIHNFY1JlVAEB"},
+	    {'S',
+		"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwi"
+		"c2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="},
+	    {'C', ""},
+	    {'S', "-ERR [AUTH] Invalid credentials"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_XOAUTH2, true, "XOAUTH2", NULL, "sEcReT",
-		NULL };
+	struct session ss = {
+	    AUTH_XOAUTH2, true, "XOAUTH2", NULL, "sEcReT", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -1090,16 +1105,18 @@ static void
 test_session_oauthbearer_error(void **state)
 {
 	static const struct step s[] = {
-		{ 'C', "AUTH OAUTHBEARER bixhPXVzZXIsAWhvc3Q9aC5leGFtcGxl"
-		    "AXBvcnQ9OTk1AWF1dGg9QmVhcmVyIHNFY1JlVAEB" },
-		{ 'S', "+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJ4"
-		    "In0=" },
-		{ 'C', "AQ==" },
-		{ 'S', "-ERR authentication failed" },
-		{ 0, NULL },
+	    {'C',
+		"AUTH OAUTHBEARER bixhPXVzZXIsAWhvc3Q9aC5leGFtcGxl"
+		"AXBvcnQ9OTk1AWF1dGg9QmVhcmVyIHNFY1JlVAEB"},
+	    {'S',
+		"+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJ4"
+		"In0="},
+	    {'C', "AQ=="},
+	    {'S', "-ERR authentication failed"},
+	    {0, NULL},
 	};
-	struct session ss = { AUTH_OAUTHBEARER, true, "OAUTHBEARER", NULL,
-		"sEcReT", NULL };
+	struct session ss = {
+	    AUTH_OAUTHBEARER, true, "OAUTHBEARER", NULL, "sEcReT", NULL};
 	struct pf_err err;
 
 	(void)state;
@@ -1216,19 +1233,21 @@ peer_scram(int fd, const void *arg)
 static void
 test_session_scram(void **state)
 {
-	struct scram_peer sp256 = { true, 0 }, sp1 = { false, 0 };
-	struct session ss = { AUTH_AUTO, false, "PLAIN SCRAM-SHA-1 "
-		"SCRAM-SHA-256", NULL, NULL, NULL };
+	struct scram_peer sp256 = {true, 0}, sp1 = {false, 0};
+	struct session ss = {AUTH_AUTO, false,
+	    "PLAIN SCRAM-SHA-1 "
+	    "SCRAM-SHA-256",
+	    NULL, NULL, NULL};
 	struct pf_err err;
 	enum auth_mech used;
 
 	(void)state;
-	assert_int_equal(run_session(&ss, NULL, peer_scram, &sp256, &err,
-	    &used), 0);
+	assert_int_equal(
+	    run_session(&ss, NULL, peer_scram, &sp256, &err, &used), 0);
 	assert_int_equal(used, AUTH_SCRAM_SHA256);
 	ss.sasl = "SCRAM-SHA-1";
-	assert_int_equal(run_session(&ss, NULL, peer_scram, &sp1, &err,
-	    &used), 0);
+	assert_int_equal(
+	    run_session(&ss, NULL, peer_scram, &sp1, &err, &used), 0);
 	assert_int_equal(used, AUTH_SCRAM_SHA1);
 }
 
@@ -1236,31 +1255,31 @@ test_session_scram(void **state)
 static void
 test_session_scram_bad_signature(void **state)
 {
-	struct scram_peer sp = { true, 1 };
-	struct session ss = { AUTH_SCRAM_SHA256, false, "SCRAM-SHA-256", NULL,
-		NULL, NULL };
+	struct scram_peer sp = {true, 1};
+	struct session ss = {
+	    AUTH_SCRAM_SHA256, false, "SCRAM-SHA-256", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
-	assert_int_equal(run_session(&ss, NULL, peer_scram, &sp, &err, NULL),
-	    -1);
+	assert_int_equal(
+	    run_session(&ss, NULL, peer_scram, &sp, &err, NULL), -1);
 	assert_int_equal(err.code, PF_ENOPERM);
-	assert_string_equal(err.msg,
-	    "server signature mismatch (possible impostor)");
+	assert_string_equal(
+	    err.msg, "server signature mismatch (possible impostor)");
 }
 
 /* A server nonce that does not extend ours: cancelled. */
 static void
 test_session_scram_bad_nonce(void **state)
 {
-	struct scram_peer sp = { true, 2 };
-	struct session ss = { AUTH_SCRAM_SHA256, false, "SCRAM-SHA-256", NULL,
-		NULL, NULL };
+	struct scram_peer sp = {true, 2};
+	struct session ss = {
+	    AUTH_SCRAM_SHA256, false, "SCRAM-SHA-256", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
-	assert_int_equal(run_session(&ss, NULL, peer_scram, &sp, &err, NULL),
-	    -1);
+	assert_int_equal(
+	    run_session(&ss, NULL, peer_scram, &sp, &err, NULL), -1);
 	assert_int_equal(err.code, PF_EPROTO);
 }
 
@@ -1275,8 +1294,8 @@ peer_scram_no_final(int fd, const void *arg)
 	    strncmp(line, "AUTH SCRAM-SHA-256 ", 19) != 0)
 		_exit(1);
 	cf = peer_b64(line + 19);
-	snprintf(sfirst, sizeof(sfirst), "r=%sX,s=QSXCR+Q6sek8bf92,i=4096",
-	    cf + 12);
+	snprintf(
+	    sfirst, sizeof(sfirst), "r=%sX,s=QSXCR+Q6sek8bf92,i=4096", cf + 12);
 	b = b64s(sfirst);
 	snprintf(out, sizeof(out), "+ %s", b);
 	free(b);
@@ -1291,13 +1310,13 @@ peer_scram_no_final(int fd, const void *arg)
 static void
 test_session_scram_no_final(void **state)
 {
-	struct session ss = { AUTH_SCRAM_SHA256, true, "SCRAM-SHA-256", NULL,
-		NULL, NULL };
+	struct session ss = {
+	    AUTH_SCRAM_SHA256, true, "SCRAM-SHA-256", NULL, NULL, NULL};
 	struct pf_err err;
 
 	(void)state;
-	assert_int_equal(run_session(&ss, NULL, peer_scram_no_final, NULL,
-	    &err, NULL), -1);
+	assert_int_equal(
+	    run_session(&ss, NULL, peer_scram_no_final, NULL, &err, NULL), -1);
 	assert_int_equal(err.code, PF_EPROTO);
 }
 
@@ -1305,42 +1324,42 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64_vectors),
-		cmocka_unit_test(test_b64_roundtrip),
-		cmocka_unit_test(test_b64_invalid),
-		cmocka_unit_test(test_mech_parse),
-		cmocka_unit_test(test_apop_vector),
-		cmocka_unit_test(test_apop_timestamp_invalid),
-		cmocka_unit_test(test_cram_md5_vector),
-		cmocka_unit_test(test_scram_sha1_vector),
-		cmocka_unit_test(test_scram_sha256_vector),
-		cmocka_unit_test(test_scram_bad_server_first),
-		cmocka_unit_test(test_scram_username_nonce),
-		cmocka_unit_test(test_oauth_status),
-		cmocka_unit_test(test_choose_table),
-		cmocka_unit_test(test_choose_messages),
-		cmocka_unit_test(test_choose_control_chars),
-		cmocka_unit_test(test_session_plain),
-		cmocka_unit_test(test_session_plain_long),
-		cmocka_unit_test(test_session_plain_extra_challenge),
-		cmocka_unit_test(test_session_login),
-		cmocka_unit_test(test_session_login_premature),
-		cmocka_unit_test(test_session_user),
-		cmocka_unit_test(test_session_pass_codes),
-		cmocka_unit_test(test_session_ctl_nothing_sent),
-		cmocka_unit_test(test_session_no_tls_refused),
-		cmocka_unit_test(test_session_apop),
-		cmocka_unit_test(test_session_cram),
-		cmocka_unit_test(test_session_bad_challenges),
-		cmocka_unit_test(test_session_oversized_challenge),
-		cmocka_unit_test(test_session_xoauth2),
-		cmocka_unit_test(test_session_xoauth2_one_step),
-		cmocka_unit_test(test_session_xoauth2_error),
-		cmocka_unit_test(test_session_oauthbearer_error),
-		cmocka_unit_test(test_session_scram),
-		cmocka_unit_test(test_session_scram_bad_signature),
-		cmocka_unit_test(test_session_scram_bad_nonce),
-		cmocka_unit_test(test_session_scram_no_final),
+	    cmocka_unit_test(test_b64_vectors),
+	    cmocka_unit_test(test_b64_roundtrip),
+	    cmocka_unit_test(test_b64_invalid),
+	    cmocka_unit_test(test_mech_parse),
+	    cmocka_unit_test(test_apop_vector),
+	    cmocka_unit_test(test_apop_timestamp_invalid),
+	    cmocka_unit_test(test_cram_md5_vector),
+	    cmocka_unit_test(test_scram_sha1_vector),
+	    cmocka_unit_test(test_scram_sha256_vector),
+	    cmocka_unit_test(test_scram_bad_server_first),
+	    cmocka_unit_test(test_scram_username_nonce),
+	    cmocka_unit_test(test_oauth_status),
+	    cmocka_unit_test(test_choose_table),
+	    cmocka_unit_test(test_choose_messages),
+	    cmocka_unit_test(test_choose_control_chars),
+	    cmocka_unit_test(test_session_plain),
+	    cmocka_unit_test(test_session_plain_long),
+	    cmocka_unit_test(test_session_plain_extra_challenge),
+	    cmocka_unit_test(test_session_login),
+	    cmocka_unit_test(test_session_login_premature),
+	    cmocka_unit_test(test_session_user),
+	    cmocka_unit_test(test_session_pass_codes),
+	    cmocka_unit_test(test_session_ctl_nothing_sent),
+	    cmocka_unit_test(test_session_no_tls_refused),
+	    cmocka_unit_test(test_session_apop),
+	    cmocka_unit_test(test_session_cram),
+	    cmocka_unit_test(test_session_bad_challenges),
+	    cmocka_unit_test(test_session_oversized_challenge),
+	    cmocka_unit_test(test_session_xoauth2),
+	    cmocka_unit_test(test_session_xoauth2_one_step),
+	    cmocka_unit_test(test_session_xoauth2_error),
+	    cmocka_unit_test(test_session_oauthbearer_error),
+	    cmocka_unit_test(test_session_scram),
+	    cmocka_unit_test(test_session_scram_bad_signature),
+	    cmocka_unit_test(test_session_scram_bad_nonce),
+	    cmocka_unit_test(test_session_scram_no_final),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -534,8 +534,8 @@ test_scan_pipelined(void **state)
 		"+OK\r\n2 b\r\n1 a\r\n.\r\n"
 		"+OK\r\n2 5\r\n1 4\r\n.\r\n",
 		0},
-	    {"STAT\r\nUIDL\r\nLIST\r\n",
-		"+OK 0 0\r\n+OK\r\n.\r\n+OK\r\n.\r\n", 0},
+	    {"STAT\r\nUIDL\r\nLIST\r\n", "+OK 0 0\r\n+OK\r\n.\r\n+OK\r\n.\r\n",
+		0},
 	};
 	struct pf_err err;
 	struct pop3_msg *msgs;

@@ -184,10 +184,10 @@ mk_sink(enum sink_kind kind, const char *path, struct pf_err *err)
 
 /* Deliver one message (open, write in chunks of step, commit). */
 static int
-deliver(struct sink *sk, const char *uid, const char *token,
-    const char *msg, size_t len, size_t step, struct pf_err *err)
+deliver(struct sink *sk, const char *uid, const char *token, const char *msg,
+    size_t len, size_t step, struct pf_err *err)
 {
-	struct sink_msg m = { uid, token, len };
+	struct sink_msg m = {uid, token, len};
 	size_t off;
 
 	if (sink_open(sk, &m, err) == -1)
@@ -207,11 +207,11 @@ static void
 test_shell_quote(void **state)
 {
 	static const char *const t[][2] = {
-		{ "", "''" },
-		{ "abc", "'abc'" },
-		{ "it's", "'it'\\''s'" },
-		{ "'", "''\\'''" },
-		{ "$(id) `x` \"y\";", "'$(id) `x` \"y\";'" },
+	    {"", "''"},
+	    {"abc", "'abc'"},
+	    {"it's", "'it'\\''s'"},
+	    {"'", "''\\'''"},
+	    {"$(id) `x` \"y\";", "'$(id) `x` \"y\";'"},
 	};
 	size_t i;
 
@@ -229,20 +229,36 @@ test_mda_words(void **state)
 {
 	/* plain words: run directly, same as sh -c would */
 	static const char *const direct[][4] = {
-		{ "procmail", "procmail", NULL, NULL },
-		{ "/usr/bin/procmail -m /x/rc", "/usr/bin/procmail", "-m",
-		    "/x/rc" },
-		{ "  cat  ", "cat", NULL, NULL },
-		{ "maildrop -d user@example.org", "maildrop", "-d",
-		    "user@example.org" },
-		{ "prog a=b", "prog", "a=b", NULL },
+	    {"procmail", "procmail", NULL, NULL},
+	    {"/usr/bin/procmail -m /x/rc", "/usr/bin/procmail", "-m", "/x/rc"},
+	    {"  cat  ", "cat", NULL, NULL},
+	    {"maildrop -d user@example.org", "maildrop", "-d",
+		"user@example.org"},
+	    {"prog a=b", "prog", "a=b", NULL},
 	};
 	/* anything sh would treat specially keeps /bin/sh -c */
 	static const char *const viash[] = {
-		"cat > /tmp/x", "procmail -f 'bob@x'", "a=b prog", "echo hi",
-		"exit 1", "true", "if", "cmd; other", "cmd | other", "$HOME/x",
-		"~/bin/x", "x*", "cmd\targ", "cmd &", "`id`", "\"q\"", "",
-		"   ", "test -f x", "prog #c", "a\\b",
+	    "cat > /tmp/x",
+	    "procmail -f 'bob@x'",
+	    "a=b prog",
+	    "echo hi",
+	    "exit 1",
+	    "true",
+	    "if",
+	    "cmd; other",
+	    "cmd | other",
+	    "$HOME/x",
+	    "~/bin/x",
+	    "x*",
+	    "cmd\targ",
+	    "cmd &",
+	    "`id`",
+	    "\"q\"",
+	    "",
+	    "   ",
+	    "test -f x",
+	    "prog #c",
+	    "a\\b",
 	};
 	size_t i;
 
@@ -265,13 +281,13 @@ static void
 test_mda_expand(void **state)
 {
 	static const char *const t[][3] = {
-		{ "deliver -f %F", "a@b", "deliver -f 'a@b'" },
-		{ "x %%F y", "a@b", "x %F y" },
-		{ "100%", "a@b", "100%" },
-		{ "%x %s %", "a@b", "%x %s %" },
-		{ "%F%F", "q'", "'q'\\''''q'\\'''" },
-		{ "%%%F", "s", "%'s'" },
-		{ "", "s", "" },
+	    {"deliver -f %F", "a@b", "deliver -f 'a@b'"},
+	    {"x %%F y", "a@b", "x %F y"},
+	    {"100%", "a@b", "100%"},
+	    {"%x %s %", "a@b", "%x %s %"},
+	    {"%F%F", "q'", "'q'\\''''q'\\'''"},
+	    {"%%%F", "s", "%'s'"},
+	    {"", "s", ""},
 	};
 	size_t i;
 
@@ -288,38 +304,37 @@ static void
 test_envelope_sender(void **state)
 {
 	static const char *const t[][2] = {
-		{ "Return-Path: <a@b.example>\nX: y\n\nbody", "a@b.example" },
-		{ "X: y\nreturn-PATH:   <a@b>  \n\n", "a@b" },
-		{ "Return-Path: <>\n\n", "MAILER-DAEMON" },
-		{ "Subject: x\n\n", "MAILER-DAEMON" },
-		{ "", "MAILER-DAEMON" },
-		{ "Return-Path: bare@word trailing\n\n", "bare@word" },
-		{ "Return-Path:\n\t<folded@x>\n\n", "folded@x" },
-		{ "Return-Path: <a@b>\r\n\r\n", "a@b" },
-		{ "Return-Path: <a b@c>\n\n", "MAILER-DAEMON" },
-		{ "Return-Path: <a\001b@c>\n\n", "MAILER-DAEMON" },
-		{ "Return-Path: <a@b\n\n", "MAILER-DAEMON" },
-		{ "Return-Path: <@r1,@r2:u@h>\n\n", "u@h" },
-		{ "X: y\n\nReturn-Path: <body@x>\n", "MAILER-DAEMON" },
-		{ "Return-Path: <first@x>\nReturn-Path: <second@x>\n\n",
-		    "first@x" },
-		{ "Return-Path: <$(touch X)@x>\n\n", "MAILER-DAEMON" },
-		{ "Return-Path: <$(id)@x>\n\n", "$(id)@x" },
-		{ "Return-Path: <\303\251@x>\n\n", "MAILER-DAEMON" },
-		{ "Return-Pathology: <no@x>\n\n", "MAILER-DAEMON" },
+	    {"Return-Path: <a@b.example>\nX: y\n\nbody", "a@b.example"},
+	    {"X: y\nreturn-PATH:   <a@b>  \n\n", "a@b"},
+	    {"Return-Path: <>\n\n", "MAILER-DAEMON"},
+	    {"Subject: x\n\n", "MAILER-DAEMON"},
+	    {"", "MAILER-DAEMON"},
+	    {"Return-Path: bare@word trailing\n\n", "bare@word"},
+	    {"Return-Path:\n\t<folded@x>\n\n", "folded@x"},
+	    {"Return-Path: <a@b>\r\n\r\n", "a@b"},
+	    {"Return-Path: <a b@c>\n\n", "MAILER-DAEMON"},
+	    {"Return-Path: <a\001b@c>\n\n", "MAILER-DAEMON"},
+	    {"Return-Path: <a@b\n\n", "MAILER-DAEMON"},
+	    {"Return-Path: <@r1,@r2:u@h>\n\n", "u@h"},
+	    {"X: y\n\nReturn-Path: <body@x>\n", "MAILER-DAEMON"},
+	    {"Return-Path: <first@x>\nReturn-Path: <second@x>\n\n", "first@x"},
+	    {"Return-Path: <$(touch X)@x>\n\n", "MAILER-DAEMON"},
+	    {"Return-Path: <$(id)@x>\n\n", "$(id)@x"},
+	    {"Return-Path: <\303\251@x>\n\n", "MAILER-DAEMON"},
+	    {"Return-Pathology: <no@x>\n\n", "MAILER-DAEMON"},
 	};
 	char out[512], small[6];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		sink_envelope_sender(t[i][0], strlen(t[i][0]), out,
-		    sizeof(out));
+		sink_envelope_sender(
+		    t[i][0], strlen(t[i][0]), out, sizeof(out));
 		assert_string_equal(out, t[i][1]);
 	}
 	/* Too long for out: never a truncated address. */
-	sink_envelope_sender("Return-Path: <longer@x>\n", 24, small,
-	    sizeof(small));
+	sink_envelope_sender(
+	    "Return-Path: <longer@x>\n", 24, small, sizeof(small));
 	assert_string_equal(small, "MAILE");
 	/* Only len bytes are looked at. */
 	sink_envelope_sender("Return-Path: <a@b>\n", 10, out, sizeof(out));
@@ -335,13 +350,13 @@ test_from_line(void **state)
 	(void)state;
 	setenv("TZ", "UTC", 1);
 	tzset();
-	assert_int_equal(sink_from_line(out, sizeof(out), "a@b",
-	    1795720416), 0);
+	assert_int_equal(
+	    sink_from_line(out, sizeof(out), "a@b", 1795720416), 0);
 	assert_string_equal(out, "From a@b Thu Nov 26 19:13:36 2026\n");
-	assert_int_equal(sink_from_line(out, sizeof(out), "MAILER-DAEMON",
-	    1772694489), 0);
-	assert_string_equal(out,
-	    "From MAILER-DAEMON Thu Mar  5 07:08:09 2026\n");
+	assert_int_equal(
+	    sink_from_line(out, sizeof(out), "MAILER-DAEMON", 1772694489), 0);
+	assert_string_equal(
+	    out, "From MAILER-DAEMON Thu Mar  5 07:08:09 2026\n");
 	assert_int_equal(sink_from_line(out, sizeof(out), "x", 0), 0);
 	assert_string_equal(out, "From x Thu Jan  1 00:00:00 1970\n");
 	assert_int_equal(sink_from_line(tiny, sizeof(tiny), "x", 0), -1);
@@ -381,13 +396,13 @@ ref_quote(const char *in, size_t len, char *out)
 static size_t
 quote_split(const char *in, size_t len, size_t a, size_t b, char *out)
 {
-	size_t o = 0, cuts[4] = { 0, a, b, len }, i;
+	size_t o = 0, cuts[4] = {0, a, b, len}, i;
 	int st = 0;
 
 	for (i = 0; i < 3; i++)
 		if (cuts[i + 1] > cuts[i])
-			o += sink_mboxrd_quote(&st, in + cuts[i],
-			    cuts[i + 1] - cuts[i], out + o);
+			o += sink_mboxrd_quote(
+			    &st, in + cuts[i], cuts[i + 1] - cuts[i], out + o);
 	o += sink_mboxrd_quote(&st, NULL, 0, out + o);
 	assert_int_equal(st, 0);
 	return o;
@@ -401,15 +416,15 @@ test_mboxrd_quote(void **state)
 	    " From d\nxFrom e\n>F\n\n\nFrom \n>>>>From f\nFFrom g\n"
 	    ">>From\n>From";
 	static const char *const t[][2] = {
-		{ "From x\n", ">From x\n" },
-		{ ">From x\n", ">>From x\n" },
-		{ "a\nFrom x", "a\n>From x" },
-		{ "From", "From" },
-		{ "From\n", "From\n" },
-		{ ">>Fro", ">>Fro" },
-		{ "x From y\n", "x From y\n" },
-		{ "FFrom y\n", "FFrom y\n" },
-		{ "Fro\nFrom \n", "Fro\n>From \n" },
+	    {"From x\n", ">From x\n"},
+	    {">From x\n", ">>From x\n"},
+	    {"a\nFrom x", "a\n>From x"},
+	    {"From", "From"},
+	    {"From\n", "From\n"},
+	    {">>Fro", ">>Fro"},
+	    {"x From y\n", "x From y\n"},
+	    {"FFrom y\n", "FFrom y\n"},
+	    {"Fro\nFrom \n", "Fro\n>From \n"},
 	};
 	size_t len = sizeof(nasty) - 1, a, b, n, rn, i;
 	char out[1024], ref[1024], in[1024];
@@ -489,8 +504,8 @@ test_maildir_name(void **state)
 	(void)state;
 	assert_int_equal(sink_maildir_name(a, sizeof(a), NULL), 0);
 	check_name(a, NULL);
-	assert_int_equal(sink_maildir_name(b, sizeof(b),
-	    "0123456789abcdef"), 0);
+	assert_int_equal(
+	    sink_maildir_name(b, sizeof(b), "0123456789abcdef"), 0);
 	check_name(b, "0123456789abcdef");
 	assert_string_not_equal(a, b);
 	/* Bad tokens never reach a file name. */
@@ -505,7 +520,7 @@ static void
 test_maildir_deliver(void **state)
 {
 	static const char msg[] = "Received: x\nSubject: \377\200 8-bit\n\n"
-	    "a NUL \0 here\nno final newline";
+				  "a NUL \0 here\nno final newline";
 	const size_t len = sizeof(msg) - 1;
 	struct pf_err err;
 	struct sink *sk;
@@ -519,8 +534,8 @@ test_maildir_deliver(void **state)
 	assert_non_null(sk);
 	assert_int_equal(stat(tpath("a/b/Maildir/cur"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
-	assert_int_equal(deliver(sk, "u1", "00112233aabbccdd", msg, len, 7,
-	    &err), 0);
+	assert_int_equal(
+	    deliver(sk, "u1", "00112233aabbccdd", msg, len, 7, &err), 0);
 	assert_int_equal(sink_staged(sk), 1);
 	/* Committed is not yet delivered: new/ only after the sync, which
 	 * fsyncs the file before linking it. */
@@ -564,7 +579,7 @@ test_maildir_deliver(void **state)
 static void
 test_maildir_abort(void **state)
 {
-	struct sink_msg m = { "u", NULL, 3 };
+	struct sink_msg m = {"u", NULL, 3};
 	struct pf_err err;
 	struct sink *sk;
 
@@ -588,7 +603,7 @@ test_maildir_abort(void **state)
 static void
 test_maildir_concurrent(void **state)
 {
-	struct sink_msg m = { NULL, NULL, 1 };
+	struct sink_msg m = {NULL, NULL, 1};
 	struct pf_err err;
 	struct sink *a, *b;
 	pid_t pid;
@@ -615,8 +630,9 @@ test_maildir_concurrent(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	for (i = 0; i < 50; i++)
-		if (deliver(pid == 0 ? b : a, NULL, NULL, "x", 1, 1,
-		    &err) == -1 && pid == 0)
+		if (deliver(pid == 0 ? b : a, NULL, NULL, "x", 1, 1, &err) ==
+			-1 &&
+		    pid == 0)
 			_exit(1);
 	if (pid == 0)
 		_exit(sink_sync(b, &err) == 0 ? 0 : 1);
@@ -696,8 +712,8 @@ test_maildir_clean_tmp(void **state)
 	spew(tpath("Maildir/tmp/fresh"), "x", 1);
 	old[0].tv_sec = old[1].tv_sec = time(NULL) - 37 * 3600;
 	old[0].tv_nsec = old[1].tv_nsec = 0;
-	assert_int_equal(utimensat(AT_FDCWD, tpath("Maildir/tmp/old"), old, 0),
-	    0);
+	assert_int_equal(
+	    utimensat(AT_FDCWD, tpath("Maildir/tmp/old"), old, 0), 0);
 	/* Opening the Maildir removes what is older than 36 hours only. */
 	sk = mk_sink(SINK_MAILDIR, tpath("Maildir"), &err);
 	assert_non_null(sk);
@@ -775,8 +791,8 @@ parse_mbox(const char *buf, size_t len, struct parsed *p)
 		i = e + 1;
 		body = malloc(len + 1);
 		assert_non_null(body);
-		while (i < len && !(len - i >= 5 &&
-		    memcmp(buf + i, "From ", 5) == 0)) {
+		while (i < len &&
+		    !(len - i >= 5 && memcmp(buf + i, "From ", 5) == 0)) {
 			size_t k = i;
 
 			e = i;
@@ -814,12 +830,12 @@ parsed_free(struct parsed *p)
 }
 
 static const char *const mbox_msgs[] = {
-	"Return-Path: <alice@example.org>\nSubject: one\n\nFrom here\n"
-	    ">From there\n>>From everywhere\n",
-	"Subject: two\n\nno final newline, NUL-free, 8-bit \351\n"
-	    "From the end",
-	"Return-Path: <>\n\n\n\nFrom \n>\n",
-	"Subject: four\n\n>>>>From x\nFrom",
+    "Return-Path: <alice@example.org>\nSubject: one\n\nFrom here\n"
+    ">From there\n>>From everywhere\n",
+    "Subject: two\n\nno final newline, NUL-free, 8-bit \351\n"
+    "From the end",
+    "Return-Path: <>\n\n\n\nFrom \n>\n",
+    "Subject: four\n\n>>>>From x\nFrom",
 };
 
 /* The bytes a reader gets back: the message plus a final "\n". */
@@ -852,9 +868,11 @@ test_mbox_two_batches(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_size, 0);
 	assert_int_equal(deliver(sk, "u1", NULL, mbox_msgs[0],
-	    strlen(mbox_msgs[0]), 3, &err), 0);
+			     strlen(mbox_msgs[0]), 3, &err),
+	    0);
 	assert_int_equal(deliver(sk, "u2", NULL, mbox_msgs[1],
-	    strlen(mbox_msgs[1]), 1000, &err), 0);
+			     strlen(mbox_msgs[1]), 1000, &err),
+	    0);
 	assert_int_equal(sink_staged(sk), 2);
 	/* Nothing reaches the mbox before the sync. */
 	assert_int_equal(stat(tpath("mbox"), &st), 0);
@@ -863,9 +881,11 @@ test_mbox_two_batches(void **state)
 	assert_int_equal(sink_staged(sk), 0);
 	sink_synced_recorded(sk);
 	assert_int_equal(deliver(sk, "u3", NULL, mbox_msgs[2],
-	    strlen(mbox_msgs[2]), 2, &err), 0);
+			     strlen(mbox_msgs[2]), 2, &err),
+	    0);
 	assert_int_equal(deliver(sk, "u4", NULL, mbox_msgs[3],
-	    strlen(mbox_msgs[3]), 5, &err), 0);
+			     strlen(mbox_msgs[3]), 5, &err),
+	    0);
 	assert_int_equal(sink_sync(sk, &err), 0);
 	sink_synced_recorded(sk);
 	sink_free(sk);
@@ -892,11 +912,11 @@ static void
 test_mbox_repair_tail(void **state)
 {
 	static const char *const old[][2] = {
-		{ "From x Thu Jan  1 00:00:00 1970\n\nbody", "\n\n" },
-		{ "From x Thu Jan  1 00:00:00 1970\n\nbody\n", "\n" },
-		{ "From x Thu Jan  1 00:00:00 1970\n\nbody\n\n", "" },
-		{ "x", "\n\n" },
-		{ "\n", "" },
+	    {"From x Thu Jan  1 00:00:00 1970\n\nbody", "\n\n"},
+	    {"From x Thu Jan  1 00:00:00 1970\n\nbody\n", "\n"},
+	    {"From x Thu Jan  1 00:00:00 1970\n\nbody\n\n", ""},
+	    {"x", "\n\n"},
+	    {"\n", ""},
 	};
 	struct pf_err err;
 	struct sink *sk;
@@ -909,8 +929,8 @@ test_mbox_repair_tail(void **state)
 		spew(tpath("mbox"), old[i][0], ol);
 		sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
 		assert_non_null(sk);
-		assert_int_equal(deliver(sk, "u", NULL, "S: s\n\nb\n", 8, 8,
-		    &err), 0);
+		assert_int_equal(
+		    deliver(sk, "u", NULL, "S: s\n\nb\n", 8, 8, &err), 0);
 		assert_int_equal(sink_sync(sk, &err), 0);
 		sink_synced_recorded(sk);
 		sink_free(sk);
@@ -988,8 +1008,7 @@ staged_mbox(struct pf_err *err)
 	struct sink *sk = mk_sink(SINK_MBOX, tpath("mbox"), err);
 
 	assert_non_null(sk);
-	assert_int_equal(deliver(sk, "u1", NULL, "S: x\n\nhi\n", 9, 9, err),
-	    0);
+	assert_int_equal(deliver(sk, "u1", NULL, "S: x\n\nhi\n", 9, 9, err), 0);
 	return sk;
 }
 
@@ -1243,8 +1262,8 @@ test_mbox_recover_partial(void **state)
 	synced_with_record(&rec);
 	/* Simulate a kill in the middle of the append. */
 	assert_int_equal(stat(tpath("mbox"), &st), 0);
-	assert_int_equal(truncate(tpath("mbox"), (off_t)strlen(pre_mbox) +
-	    7), 0);
+	assert_int_equal(
+	    truncate(tpath("mbox"), (off_t)strlen(pre_mbox) + 7), 0);
 	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
 	assert_non_null(sk);
 	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), 0);
@@ -1401,7 +1420,7 @@ static void
 test_mda_deliver(void **state)
 {
 	static const char msg[] = "Return-Path: <s@x>\n\nNUL \0 8bit \377"
-	    "\nFrom x\nno newline";
+				  "\nFrom x\nno newline";
 	char cmd[1200], *buf, **words;
 	struct pf_err err;
 	size_t n;
@@ -1424,8 +1443,9 @@ test_mda_deliver(void **state)
 	assert_memory_equal(buf, msg, n);
 	free(buf);
 	/* A program that is not there: sh reports it, exit 127. */
-	assert_int_equal(mda_run("no-such-mda-program-here", 10, msg,
-	    sizeof(msg) - 1, &err), -1);
+	assert_int_equal(
+	    mda_run("no-such-mda-program-here", 10, msg, sizeof(msg) - 1, &err),
+	    -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "exited 127"));
 	/* An empty command is a config error. */
@@ -1444,42 +1464,47 @@ test_mda_exit_codes(void **state)
 
 	(void)state;
 	assert_int_equal(mda_run("cat >/dev/null; echo 'oops: \001bad' >&2; "
-	    "exit 1", 10, msg, sizeof(msg) - 1, &err), -1);
+				 "exit 1",
+			     10, msg, sizeof(msg) - 1, &err),
+	    -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "exited 1: oops: \\x01bad"));
-	assert_int_equal(mda_run("cat >/dev/null; exit 75", 10, msg,
-	    sizeof(msg) - 1, &err), -1);
+	assert_int_equal(
+	    mda_run("cat >/dev/null; exit 75", 10, msg, sizeof(msg) - 1, &err),
+	    -1);
 	assert_int_equal(err.code, PF_ETEMP);
 	assert_non_null(strstr(err.msg, "exited 75 (try again later)"));
-	assert_int_equal(mda_run("kill -9 $$", 10, msg, sizeof(msg) - 1,
-	    &err), -1);
+	assert_int_equal(
+	    mda_run("kill -9 $$", 10, msg, sizeof(msg) - 1, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "killed by signal 9"));
-	assert_int_equal(mda_run("exit 0", 10, msg, sizeof(msg) - 1, &err),
-	    -1);
+	assert_int_equal(mda_run("exit 0", 10, msg, sizeof(msg) - 1, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "without reading the whole message"));
 	assert_int_equal(mda_run("no-such-command-popfetch-test", 10, msg,
-	    sizeof(msg) - 1, &err), -1);
+			     sizeof(msg) - 1, &err),
+	    -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "exited 127"));
 	/* SIGPIPE is back to default in the MDA even though we ignore it. */
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(mda_run("cat >/dev/null; kill -PIPE $$; exit 0", 10,
-	    msg, sizeof(msg) - 1, &err), -1);
+			     msg, sizeof(msg) - 1, &err),
+	    -1);
 	assert_non_null(strstr(err.msg, "killed by signal 13"));
 	signal(SIGPIPE, SIG_DFL);
 	/* Hung MDA: killed at the timeout. */
 	t0 = now_s();
-	assert_int_equal(mda_run("sleep 30", 1, msg, sizeof(msg) - 1, &err),
-	    -1);
+	assert_int_equal(
+	    mda_run("sleep 30", 1, msg, sizeof(msg) - 1, &err), -1);
 	assert_true(now_s() - t0 < 3.5);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "timed out"));
 	/* A backgrounded child holding the pipes does not hang us either. */
 	t0 = now_s();
-	assert_int_equal(mda_run("cat >/dev/null; sleep 30 & exit 0", 10,
-	    msg, sizeof(msg) - 1, &err), 0);
+	assert_int_equal(mda_run("cat >/dev/null; sleep 30 & exit 0", 10, msg,
+			     sizeof(msg) - 1, &err),
+	    0);
 	assert_true(now_s() - t0 < 3.0);
 }
 
@@ -1491,9 +1516,13 @@ test_mda_chatty(void **state)
 
 	(void)state;
 	assert_int_equal(mda_run("head -c 5000000 /dev/zero >&2; "
-	    "cat >/dev/null", 20, msg, sizeof(msg) - 1, &err), 0);
+				 "cat >/dev/null",
+			     20, msg, sizeof(msg) - 1, &err),
+	    0);
 	assert_int_equal(mda_run("head -c 5000000 /dev/zero; "
-	    "cat >/dev/null", 20, msg, sizeof(msg) - 1, &err), 0);
+				 "cat >/dev/null",
+			     20, msg, sizeof(msg) - 1, &err),
+	    0);
 	/* A big message through a reader that reads it all. */
 	{
 		size_t n = 3000000, i;
@@ -1502,8 +1531,8 @@ test_mda_chatty(void **state)
 		assert_non_null(big);
 		for (i = 0; i < n; i++)
 			big[i] = (char)i;
-		assert_int_equal(mda_run("cat >/dev/null", 20, big, n, &err),
-		    0);
+		assert_int_equal(
+		    mda_run("cat >/dev/null", 20, big, n, &err), 0);
 		free(big);
 	}
 }
@@ -1513,15 +1542,15 @@ test_mda_hostile_sender(void **state)
 {
 	/* Return-Path value, and the sender the MDA must see literally. */
 	static const char *const senders[][2] = {
-		{ "<$(touch${IFS}X)@x>", "$(touch${IFS}X)@x" },
-		{ "<';touch${IFS}X;'@x>", "';touch${IFS}X;'@x" },
-		{ "<`touch${IFS}X`@x>", "`touch${IFS}X`@x" },
-		{ "<\";touch${IFS}X;\"@x>", "\";touch${IFS}X;\"@x" },
-		{ "<a'b@x>", "a'b@x" },
-		/* Spaces or newlines are never passed on at all. */
-		{ "<$(touch X)@x>", "MAILER-DAEMON" },
-		{ "<`touch X`@x>", "MAILER-DAEMON" },
-		{ "<x@x\n;touch X>", "MAILER-DAEMON" },
+	    {"<$(touch${IFS}X)@x>", "$(touch${IFS}X)@x"},
+	    {"<';touch${IFS}X;'@x>", "';touch${IFS}X;'@x"},
+	    {"<`touch${IFS}X`@x>", "`touch${IFS}X`@x"},
+	    {"<\";touch${IFS}X;\"@x>", "\";touch${IFS}X;\"@x"},
+	    {"<a'b@x>", "a'b@x"},
+	    /* Spaces or newlines are never passed on at all. */
+	    {"<$(touch X)@x>", "MAILER-DAEMON"},
+	    {"<`touch X`@x>", "MAILER-DAEMON"},
+	    {"<x@x\n;touch X>", "MAILER-DAEMON"},
 	};
 	char cmd[1200], msg[256], *buf;
 	struct pf_err err;
@@ -1531,7 +1560,8 @@ test_mda_hostile_sender(void **state)
 	for (i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
 		snprintf(msg, sizeof(msg), "Return-Path: %s\n\nbody\n",
 		    senders[i][0]);
-		snprintf(cmd, sizeof(cmd), "cd '%s' && cat >/dev/null && "
+		snprintf(cmd, sizeof(cmd),
+		    "cd '%s' && cat >/dev/null && "
 		    "printf %%s %%F > out && printf %%s \"$SENDER\" > env",
 		    tdir);
 		assert_int_equal(mda_run(cmd, 10, msg, strlen(msg), &err), 0);
@@ -1586,9 +1616,11 @@ test_stdout(void **state)
 	sk = mk_sink(SINK_STDOUT, NULL, &err);
 	assert_non_null(sk);
 	assert_int_equal(deliver(sk, "u1", NULL, mbox_msgs[0],
-	    strlen(mbox_msgs[0]), 5, &err), 0);
+			     strlen(mbox_msgs[0]), 5, &err),
+	    0);
 	assert_int_equal(deliver(sk, "u2", NULL, mbox_msgs[1],
-	    strlen(mbox_msgs[1]), 5, &err), 0);
+			     strlen(mbox_msgs[1]), 5, &err),
+	    0);
 	assert_string_equal(sink_last_where(sk), "stdout");
 	fflush(stdout);
 	saved = dup(1);
@@ -1620,8 +1652,8 @@ test_stdout(void **state)
 	signal(SIGPIPE, SIG_DFL);
 	assert_int_equal(r, -1);
 	assert_int_equal(err.code, PF_EIO);
-	assert_string_equal(err.msg,
-	    "cannot write to standard output: Broken pipe");
+	assert_string_equal(
+	    err.msg, "cannot write to standard output: Broken pipe");
 	sink_free(sk);
 }
 
@@ -1641,8 +1673,10 @@ sync_into_reader(struct sink *sk, size_t want, struct pf_err *err)
 		ssize_t k;
 
 		close(pp[1]);
-		while (got < want && (k = read(pp[0], buf,
-		    want - got < sizeof(buf) ? want - got : sizeof(buf))) > 0)
+		while (got < want &&
+		    (k = read(pp[0], buf,
+			 want - got < sizeof(buf) ? want - got : sizeof(buf))) >
+			0)
 			got += (size_t)k;
 		usleep(100000);
 		_exit(0);
@@ -1671,14 +1705,12 @@ test_stdout_pipe_consumed(void **state)
 	sk = mk_sink(SINK_STDOUT, NULL, &err);
 	assert_non_null(sk);
 	/* The reader takes everything: delivered. */
-	assert_int_equal(deliver(sk, "u1", NULL, msg, strlen(msg), 3, &err),
-	    0);
+	assert_int_equal(deliver(sk, "u1", NULL, msg, strlen(msg), 3, &err), 0);
 	assert_int_equal(sync_into_reader(sk, 1 << 20, &err), 0);
 	/* The reader takes 10 bytes and exits: the rest sat in the pipe
 	 * buffer, so the message was not delivered even though every
 	 * write succeeded. */
-	assert_int_equal(deliver(sk, "u2", NULL, msg, strlen(msg), 3, &err),
-	    0);
+	assert_int_equal(deliver(sk, "u2", NULL, msg, strlen(msg), 3, &err), 0);
 	assert_int_equal(sync_into_reader(sk, 10, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "reader exited"));
@@ -1692,38 +1724,38 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_shell_quote),
-		T(test_stdout_pipe_consumed),
-		T(test_mda_words),
-		T(test_mda_expand),
-		T(test_envelope_sender),
-		T(test_from_line),
-		T(test_mboxrd_quote),
-		T(test_maildir_name),
-		T(test_maildir_deliver),
-		T(test_maildir_abort),
-		T(test_maildir_concurrent),
-		T(test_maildir_has_token),
-		T(test_maildir_clean_tmp),
-		T(test_maildir_refused),
-		T(test_mbox_two_batches),
-		T(test_mbox_repair_tail),
-		T(test_mbox_refused),
-		T(test_mbox_fcntl_busy),
-		T(test_mbox_lock_released),
-		T(test_mbox_dotlock_fresh),
-		T(test_mbox_dotlock_stale),
-		T(test_mbox_recover_complete),
-		T(test_mbox_recover_partial),
-		T(test_mbox_recover_changed),
-		T(test_mbox_synced_recorded),
-		T(test_mbox_append_fails),
-		T(test_mda_deliver),
-		T(test_mda_exit_codes),
-		T(test_mda_chatty),
-		T(test_mda_hostile_sender),
-		T(test_mda_fds),
-		T(test_stdout),
+	    T(test_shell_quote),
+	    T(test_stdout_pipe_consumed),
+	    T(test_mda_words),
+	    T(test_mda_expand),
+	    T(test_envelope_sender),
+	    T(test_from_line),
+	    T(test_mboxrd_quote),
+	    T(test_maildir_name),
+	    T(test_maildir_deliver),
+	    T(test_maildir_abort),
+	    T(test_maildir_concurrent),
+	    T(test_maildir_has_token),
+	    T(test_maildir_clean_tmp),
+	    T(test_maildir_refused),
+	    T(test_mbox_two_batches),
+	    T(test_mbox_repair_tail),
+	    T(test_mbox_refused),
+	    T(test_mbox_fcntl_busy),
+	    T(test_mbox_lock_released),
+	    T(test_mbox_dotlock_fresh),
+	    T(test_mbox_dotlock_stale),
+	    T(test_mbox_recover_complete),
+	    T(test_mbox_recover_partial),
+	    T(test_mbox_recover_changed),
+	    T(test_mbox_synced_recorded),
+	    T(test_mbox_append_fails),
+	    T(test_mda_deliver),
+	    T(test_mda_exit_codes),
+	    T(test_mda_chatty),
+	    T(test_mda_hostile_sender),
+	    T(test_mda_fds),
+	    T(test_stdout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
