@@ -35,16 +35,16 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define BUFSZ	(256 * 1024)
+#define BUFSZ (256 * 1024)
 
-static SSL	*ssl;
-static int	 devnull;
-static char	 buf[BUFSZ];
-static size_t	 blen, bpos;
-static int	 verbose;
+static SSL *ssl;
+static int devnull;
+static char buf[BUFSZ];
+static size_t blen, bpos;
+static int verbose;
 
-static void	die(const char *, ...)
-		    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
+static void die(const char *, ...)
+    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
 
 /* Print a message and stop: the floor has no recovery on purpose. */
 static void
@@ -175,16 +175,33 @@ main(int argc, char *argv[])
 
 	while ((c = getopt(argc, argv, "c:H:kp:u:vw:W:")) != -1) {
 		switch (c) {
-		case 'c': ca = optarg; break;
-		case 'H': host = optarg; break;
-		case 'k': keep = 1; break;
-		case 'p': port = (int)strtol(optarg, NULL, 10); break;
-		case 'u': user = optarg; break;
-		case 'v': verbose = 1; break;
-		case 'w': pwfile = optarg; break;
-		case 'W': window = strtol(optarg, NULL, 10); break;
+		case 'c':
+			ca = optarg;
+			break;
+		case 'H':
+			host = optarg;
+			break;
+		case 'k':
+			keep = 1;
+			break;
+		case 'p':
+			port = (int)strtol(optarg, NULL, 10);
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'w':
+			pwfile = optarg;
+			break;
+		case 'W':
+			window = strtol(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr, "usage: floor -p PORT -u USER -w PWFILE"
+			fprintf(stderr,
+			    "usage: floor -p PORT -u USER -w PWFILE"
 			    " -c CA [-H HOST] [-k] [-W WINDOW] [-v]\n");
 			return 64;
 		}
@@ -192,8 +209,8 @@ main(int argc, char *argv[])
 	if (port <= 0 || user == NULL || pwfile == NULL || ca == NULL ||
 	    window < 1)
 		die("missing or bad option (see usage)");
-	if ((f = fopen(pwfile, "r")) == NULL || fgets(pw, sizeof(pw), f) ==
-	    NULL)
+	if ((f = fopen(pwfile, "r")) == NULL ||
+	    fgets(pw, sizeof(pw), f) == NULL)
 		die("cannot read '%s'", pwfile);
 	fclose(f);
 	pw[strcspn(pw, "\r\n")] = '\0';
@@ -215,8 +232,8 @@ main(int argc, char *argv[])
 		die("TLS handshake failed");
 
 	status("greeting", NULL, 0);
-	clen = (size_t)snprintf(line, sizeof(line), "USER %s\r\nPASS %s\r\n",
-	    user, pw);
+	clen = (size_t)snprintf(
+	    line, sizeof(line), "USER %s\r\nPASS %s\r\n", user, pw);
 	send_str(line, clen);
 	status("USER", NULL, 0);
 	status("PASS", NULL, 0);
@@ -232,8 +249,8 @@ main(int argc, char *argv[])
 	sent = done = 0;
 	while (done < count) {
 		clen = 0;
-		while (sent < count && sent - done < window &&
-		    clen + 64 < cap) {
+		while (
+		    sent < count && sent - done < window && clen + 64 < cap) {
 			sent++;
 			clen += (size_t)snprintf(cmds + clen, cap - clen,
 			    keep ? "RETR %ld\r\n" : "RETR %ld\r\nDELE %ld\r\n",

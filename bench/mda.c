@@ -67,8 +67,7 @@ main(int argc, char *argv[])
 		perror("mda: close");
 		return 74;
 	}
-	snprintf(dst, sizeof(dst), "%s/new/%s", argv[1],
-	    strrchr(tmp, '/') + 1);
+	snprintf(dst, sizeof(dst), "%s/new/%s", argv[1], strrchr(tmp, '/') + 1);
 	if (rename(tmp, dst) == -1) {
 		perror(dst);
 		return 74;
