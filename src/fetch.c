@@ -101,6 +101,7 @@ struct run {
 	struct pop3_msg *msgs;
 	struct msginfo *mi;
 	bool have_uidl;
+	unsigned long nouidl_left; /* left for the next no-UIDL session */
 	/* replies we wait for, in order */
 	struct inflight *fifo;
 	size_t fifo_head, fifo_len, fifo_cap;
@@ -188,15 +189,23 @@ progress(struct run *r)
 		r->o->progress(r->o->ctx, &r->prog);
 }
 
-/* Remember the first message-level failure; the run stops fetching. */
+/* Stop fetching, keeping the first reason to report; what is durable is
+ * still recorded and deleted, then QUIT. */
 static void
-message_failed(struct run *r, const struct pf_err *e)
+stop_run(struct run *r, const struct pf_err *e)
 {
 	if (!r->have_msg_err) {
 		r->msg_err = *e;
 		r->have_msg_err = true;
 	}
 	r->stopping = true;
+}
+
+/* A message failed: it stays on the server and the run stops. */
+static void
+message_failed(struct run *r, const struct pf_err *e)
+{
+	stop_run(r, e);
 	r->st->errors++;
 }
 
@@ -674,11 +683,16 @@ plan(struct run *r, struct pf_err *err)
 			mi->why = "delivered before";
 			continue;
 		}
-		if ((a->limit > 0 && nfetch >= a->limit) ||
-		    (!r->have_uidl && nfetch >= NOUIDL_COMMIT_EVERY &&
-			!r->o->dry_run)) {
+		if (a->limit > 0 && nfetch >= a->limit) {
 			mi->act = ACT_SKIP;
 			mi->why = "over the limit";
+			continue;
+		}
+		if (!r->have_uidl && nfetch >= NOUIDL_COMMIT_EVERY &&
+		    !r->o->dry_run) {
+			mi->act = ACT_SKIP;
+			mi->why = "left for the next session";
+			r->nouidl_left++;
 			continue;
 		}
 		nfetch++;
@@ -815,6 +829,7 @@ session_close(struct run *r)
 	r->retr_inflight = 0;
 	r->retr_inflight_bytes = 0;
 	r->count = 0;
+	r->nouidl_left = 0;
 }
 
 /* The dry-run report of the plan. */
@@ -942,8 +957,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			struct pf_err serr;
 
 			pf_err_set(&serr, PF_ETEMP, "interrupted by a signal");
-			message_failed(r, &serr);
-			r->st->errors--;
+			stop_run(r, &serr);
 		}
 		/* top the window up with RETRs in chunks, always leaving
 		 * room in pop3's command ring for a batch of DELEs */
@@ -988,16 +1002,10 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 	if (drain_replies(r, err) < 0)
 		goto out;
 	session_quit(r);
-	if (!r->have_uidl && !r->stopping) {
-		unsigned long left = 0;
-
-		for (i = 0; i < r->count; i++)
-			if (r->mi[i].act == ACT_SKIP &&
-			    strcmp(r->mi[i].why, "over the limit") == 0)
-				left++;
-		*more = left > 0 && r->a->limit == 0 &&
-		    r->st->deleted > deleted_before;
-	}
+	/* without UIDL, reconnect for the rest once this session's
+	 * deletions are committed (and only if any were) */
+	*more = !r->have_uidl && !r->stopping && r->nouidl_left > 0 &&
+	    r->a->limit == 0 && r->st->deleted > deleted_before;
 	ret = 0;
 	goto out;
 
