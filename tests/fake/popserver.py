@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scripted POP3 fault server for the popfetch tests (RELIABILITY.md 6.2).
+"""Scripted POP3 fault server for the popfetch tests (docs/style.md §9).
 
 This module parses a case file (format: tests/fake/README.md) and plays
 its script against one client connection per run: it sends the server

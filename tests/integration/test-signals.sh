@@ -1,9 +1,10 @@
 #!/bin/bash
-# Signals (RELIABILITY 56, 3 "Signals"; SPEC 4): SIGTERM, SIGINT and SIGHUP
-# in the middle of a slow fetch of 200 messages stop popfetch within a few
-# seconds with exit 75; what was delivered is committed (deleted on the
-# server: QUIT was sent, seen in the proxy's client log and in Dovecot's
-# "Logged out"); a rerun delivers the rest, nothing lost or duplicated.
+# Signals (docs/faults.md #56 and E6; docs/contract.md §4): SIGTERM,
+# SIGINT and SIGHUP in the middle of a slow fetch of 200 messages stop
+# popfetch within a few seconds with exit 75; what was delivered is
+# committed (deleted on the server: QUIT was sent, seen in the proxy's
+# client log and in Dovecot's "Logged out"); a rerun delivers the rest,
+# nothing lost or duplicated.
 # A second signal during the graceful stop kills at once (default action),
 # and still a rerun loses and duplicates nothing. SIGPIPE never kills
 # popfetch: an MDA that exits without reading its input, and --stdout into
@@ -160,8 +161,8 @@ for sig in TERM INT; do
 	[ "$RC" -eq "$want" ] ||
 	    { show "$name"; fail "$name: exit $RC, expected $want (killed" \
 	    "by the second SIG$sig)"; }
-	# A kill may leave the current batch's files in tmp/ (RELIABILITY
-	# 4: a tmp file is not a delivery; removed later or left).
+	# A kill may leave the current batch's files in tmp/ (docs/faults.md
+	# M2: a tmp file is not a delivery; removed later or left).
 	note "double SIG$sig: $(maildir_tmp_count "$T/mail") files in tmp/"
 	rm -f "$T/mail/tmp/"*
 	verify --maildir "$T/mail" \

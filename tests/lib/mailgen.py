@@ -65,7 +65,7 @@ def wire_length(raw):
 
 
 def envelope_sender(raw):
-    """Return the envelope sender popfetch should derive (SPEC.md: %F)."""
+    """The envelope sender popfetch should derive (%F, docs/contract.md §4)."""
     head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
     m = re.search(rb"(?im)^Return-Path:[ \t]*<([^>\n]*)>", head)
     if m is None or m.group(1) == b"":
