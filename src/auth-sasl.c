@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "popfetch/auth.h"
+#include "popfetch/crypto.h"
 #include "popfetch/xmalloc.h"
 #include "auth-private.h"
 #include "compat.h"
@@ -36,12 +37,45 @@
 /* Longest SCRAM salt we accept, decoded. */
 #define SCRAM_SALT_MAX	  1024
 
+/* The SASL names, as servers list them, for the SASL mechanisms. */
+static const char *const sasl_names[] = {
+    [AUTH_PLAIN] = "PLAIN",
+    [AUTH_LOGIN] = "LOGIN",
+    [AUTH_CRAM_MD5] = "CRAM-MD5",
+    [AUTH_SCRAM_SHA1] = "SCRAM-SHA-1",
+    [AUTH_SCRAM_SHA256] = "SCRAM-SHA-256",
+    [AUTH_XOAUTH2] = "XOAUTH2",
+    [AUTH_OAUTHBEARER] = "OAUTHBEARER",
+};
+
+const char *
+auth_sasl_name(enum auth_mech m)
+{
+	if (m < AUTH_PLAIN || m > AUTH_OAUTHBEARER)
+		return "?";
+	return sasl_names[m];
+}
+
+int
+auth_fail(const struct pop3 *p, struct pf_err *err)
+{
+	struct pf_err e;
+	char text[PF_SERVER_TEXT_MAX + 8];
+
+	pf_err_clear(&e);
+	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
+	pf_sanitize(text, sizeof(text), p->text, strlen(p->text));
+	if (text[0] == '\0')
+		return pf_err_set(err, e.code, "authentication failed");
+	return pf_err_set(err, e.code, "authentication failed: %s", text);
+}
+
 /* Wipe and free a NUL-terminated secret-bearing string. */
 static void
 wipe_str(char *s)
 {
 	if (s != NULL)
-		auth_wipe_free(s, strlen(s));
+		crypto_wipe_free(s, strlen(s));
 }
 
 /* Send "*" to abort the exchange and read the server's answer, keeping
@@ -110,7 +144,7 @@ sasl_challenge(struct pop3 *p, size_t *len, struct pf_err *err)
 	unsigned char *c = NULL;
 
 	if (strlen(p->text) < sizeof(p->text) - 1)
-		c = auth_b64_decode(p->text, AUTH_CHALLENGE_MAX, len);
+		c = crypto_b64_decode(p->text, AUTH_CHALLENGE_MAX, len);
 	if (c == NULL) {
 		sasl_cancel(p);
 		pf_err_set(err, PF_EPROTO, "invalid SASL challenge");
@@ -156,7 +190,7 @@ sasl_start(struct pop3 *p, const char *mech, const char *ir, bool two_step,
 		 * nothing useful; it only has to be well-formed */
 		if ((c = sasl_challenge(p, &clen, err)) == NULL)
 			return -1;
-		auth_wipe_free(c, clen + 1);
+		crypto_wipe_free(c, clen + 1);
 		return sasl_respond(p, ir, err);
 	}
 	line = xasprintf("%s %s", mech, ir);
@@ -169,9 +203,9 @@ sasl_start(struct pop3 *p, const char *mech, const char *ir, bool two_step,
 static char *
 b64_wipe(char *buf, size_t len)
 {
-	char *b = auth_b64_encode(buf, len);
+	char *b = crypto_b64_encode(buf, len);
 
-	auth_wipe_free(buf, len);
+	crypto_wipe_free(buf, len);
 	return b;
 }
 
@@ -211,8 +245,8 @@ login_login(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 			return -1;
 		if ((c = sasl_challenge(p, &clen, err)) == NULL)
 			return -1;
-		auth_wipe_free(c, clen + 1);
-		b = auth_b64_encode(field[i], strlen(field[i]));
+		crypto_wipe_free(c, clen + 1);
+		b = crypto_b64_encode(field[i], strlen(field[i]));
 		r = sasl_respond(p, b, err);
 		wipe_str(b);
 	}
@@ -223,9 +257,8 @@ char *
 auth_cram_md5_response(const char *user, const char *secret,
     const unsigned char *chal, size_t challen)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	char digest[33];
 	char *out;
 
@@ -235,11 +268,7 @@ auth_cram_md5_response(const char *user, const char *secret,
 		OPENSSL_cleanse(md, sizeof(md));
 		return NULL;
 	}
-	for (i = 0; i < 16; i++) {
-		digest[2 * i] = hex[md[i] >> 4];
-		digest[2 * i + 1] = hex[md[i] & 15];
-	}
-	digest[32] = '\0';
+	crypto_hex(md, 16, digest);
 	out = xasprintf("%s %s", user, digest);
 	OPENSSL_cleanse(md, sizeof(md));
 	OPENSSL_cleanse(digest, sizeof(digest));
@@ -261,12 +290,12 @@ login_cram(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
 		return -1;
 	if (clen == 0) {
-		auth_wipe_free(c, clen + 1);
+		crypto_wipe_free(c, clen + 1);
 		sasl_cancel(p);
 		return pf_err_set(err, PF_EPROTO, "invalid SASL challenge");
 	}
 	resp = auth_cram_md5_response(a->user, a->secret, c, clen);
-	auth_wipe_free(c, clen + 1);
+	crypto_wipe_free(c, clen + 1);
 	if (resp == NULL) {
 		sasl_cancel(p);
 		return pf_err_set(err, PF_ESOFTWARE,
@@ -317,7 +346,7 @@ auth_scram_first(struct auth_scram *sc, bool sha256, const char *user,
 			    "cannot make a SCRAM nonce: no randomness");
 			return NULL;
 		}
-		sc->nonce = auth_b64_encode(rnd, sizeof(rnd));
+		sc->nonce = crypto_b64_encode(rnd, sizeof(rnd));
 		OPENSSL_cleanse(rnd, sizeof(rnd));
 	}
 	name = saslname(user);
@@ -419,7 +448,7 @@ auth_scram_final(struct auth_scram *sc, const char *secret, const char *sf,
 		return NULL;
 	}
 	saltb64 = xstrndup(s, slen);
-	salt = auth_b64_decode(saltb64, SCRAM_SALT_MAX, &saltlen);
+	salt = crypto_b64_decode(saltb64, SCRAM_SALT_MAX, &saltlen);
 	free(saltb64);
 	if (salt == NULL || saltlen == 0) {
 		free(salt);
@@ -445,7 +474,7 @@ auth_scram_final(struct auth_scram *sc, const char *secret, const char *sf,
 	sc->sig_len = dlen;
 	for (i = 0; i < dlen; i++)
 		ckey[i] ^= csig[i];
-	proof = auth_b64_encode(ckey, dlen);
+	proof = crypto_b64_encode(ckey, dlen);
 	out = xasprintf("%s,p=%s", noproof, proof);
 out:
 	OPENSSL_cleanse(salted, sizeof(salted));
@@ -486,7 +515,7 @@ auth_scram_verify(
 		return pf_err_set(
 		    err, PF_EPROTO, "invalid SCRAM server-final message");
 	vb64 = xstrndup(v, vlen);
-	sig = auth_b64_decode(vb64, 64, &siglen);
+	sig = crypto_b64_decode(vb64, 64, &siglen);
 	free(vb64);
 	if (sig == NULL)
 		return pf_err_set(
@@ -524,7 +553,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 
 	if ((first = auth_scram_first(&sc, sha256, a->user, NULL, err)) == NULL)
 		goto out;
-	b = auth_b64_encode(first, strlen(first));
+	b = crypto_b64_encode(first, strlen(first));
 	free(first);
 	r = sasl_start(p, mech, b, false, err);
 	free(b);
@@ -538,7 +567,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		sasl_cancel(p);
 		goto out;
 	}
-	b = auth_b64_encode(final, strlen(final));
+	b = crypto_b64_encode(final, strlen(final));
 	r = sasl_respond(p, b, err);
 	if (r == POP3_OK) {
 		pf_err_set(err, PF_EPROTO,
@@ -622,7 +651,7 @@ oauth_error(
 
 	status[0] = '\0';
 	if (strlen(p->text) < sizeof(p->text) - 1 &&
-	    (json = auth_b64_decode(p->text, AUTH_CHALLENGE_MAX, &jlen)) !=
+	    (json = crypto_b64_decode(p->text, AUTH_CHALLENGE_MAX, &jlen)) !=
 		NULL) {
 		(void)auth_oauth_status(
 		    (char *)json, jlen, status, sizeof(status));

@@ -1,5 +1,6 @@
 /* err.c: filling error records and making server text safe to show. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "popfetch/err.h"
+#include "popfetch/num.h"
 #include "compat.h"
 
 static const char *const errc_names[] = {
@@ -153,9 +155,13 @@ pf_fault_point(const char *name)
 
 	if (at == NULL || strncmp(at, name, len) != 0)
 		return;
-	if (at[len] == ':')
-		k = strtoul(at + len + 1, NULL, 10);
-	else if (at[len] != '\0')
+	if (at[len] == ':') {
+		unsigned long long v;
+
+		k = num_parse_all(at + len + 1, ULONG_MAX, &v) == 0
+		    ? (unsigned long)v
+		    : 1;
+	} else if (at[len] != '\0')
 		return;
 	if (++hits >= k)
 		_exit(137);
@@ -168,8 +174,11 @@ pf_fault_bytes(unsigned long long total)
 
 	if (limit == -2) {
 		const char *v = getenv("POPFETCH_FAULT_AFTER_BYTES");
+		unsigned long long n;
 
-		limit = v != NULL ? strtoll(v, NULL, 10) : -1;
+		limit = v != NULL && num_parse_all(v, LLONG_MAX, &n) == 0
+		    ? (long long)n
+		    : -1;
 	}
 	if (limit >= 0 && total >= (unsigned long long)limit)
 		_exit(137);

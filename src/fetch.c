@@ -2,7 +2,7 @@
  * fetch.c: one account's run. The order of the steps is the product's
  * promise (SPEC.md section 4): a message is retrieved, delivered durably
  * (sink_commit, then sink_sync for the batch), recorded durably
- * (uidl_flush), and only then DELE'd; QUIT commits the deletions.
+ * (state_flush), and only then DELE'd; QUIT commits the deletions.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -12,15 +12,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "popfetch/auth.h"
 #include "popfetch/conn.h"
+#include "popfetch/crypto.h"
 #include "popfetch/fetch.h"
+#include "popfetch/lock.h"
 #include "popfetch/log.h"
+#include "popfetch/pending.h"
 #include "popfetch/pop3.h"
 #include "popfetch/sink.h"
-#include "popfetch/uidl.h"
+#include "popfetch/state.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -91,7 +93,7 @@ struct run {
 	struct fetch_stats *st;
 	char *id;
 	int lockfd;
-	struct uidl_state *state;
+	struct state *state;
 	struct sink *sink;
 	struct conn_params cp;
 	struct pop3 p;
@@ -121,40 +123,11 @@ struct run {
 	/* a temporary problem that does not stop the run (DELE -ERR) */
 	bool soft_fail;
 	struct pf_err soft_err;
-	char local_host[256];
 	struct fetch_progress prog;
 	unsigned long long body_bytes;
 	unsigned long long body_cap;
 	bool sink_failed;
 };
-
-/* A 16-hex-digit token from the account, UID and size: the same message
- * gets the same token in every run, so a Maildir delivery that was not
- * recorded before a crash can be recognised. */
-static void
-make_token(
-    const char *id, const char *uid, unsigned long long size, char out[17])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char *in;
-	int i;
-
-	in = xasprintf("popfetch-token\n%s\n%s\n%llu", id, uid, size);
-	if (EVP_Digest(in, strlen(in), md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < 8) {
-		out[0] = '\0';
-		free(in);
-		return;
-	}
-	free(in);
-	for (i = 0; i < 8; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[16] = '\0';
-}
 
 /* Show a UID safely. */
 static const char *
@@ -310,7 +283,8 @@ write_received(struct run *r, unsigned long n, struct pf_err *err)
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
 		date[0] = '\0';
 	pf_sanitize(host, sizeof(host), r->a->host, strlen(r->a->host));
-	pf_sanitize(local, sizeof(local), r->local_host, strlen(r->local_host));
+	pf_sanitize(
+	    local, sizeof(local), sys_hostname(), strlen(sys_hostname()));
 	len = snprintf(hdr, sizeof(hdr),
 	    "Received: from %s by %s with POP3 (popfetch %s)\n\tid %lu; %s\n",
 	    host, local, POPFETCH_VERSION, n, date);
@@ -355,10 +329,10 @@ commit_batch(struct run *r, struct pf_err *err)
 		unsigned long idx = r->batch[i];
 
 		if (r->mi[idx].record)
-			uidl_set(r->state, r->msgs[idx].uid, r->msgs[idx].size,
-			    now, r->a->keep ? UIDL_KEPT : UIDL_DELIVERED);
+			state_set(r->state, r->msgs[idx].uid, r->msgs[idx].size,
+			    now, r->a->keep ? STATE_KEPT : STATE_DELIVERED);
 	}
-	if (uidl_flush(r->state, err) < 0) {
+	if (state_flush(r->state, err) < 0) {
 		/* Delivered but not recorded: not deleted either; the next
 		 * run recognises them (Maildir token, mbox record). */
 		r->st->fetched += r->nbatch;
@@ -528,7 +502,7 @@ struct prune_ctx {
 
 /* Collect records whose UID is no longer on the server. */
 static void
-prune_visit(void *ctx, const struct uidl_rec *rec)
+prune_visit(void *ctx, const struct state_rec *rec)
 {
 	struct prune_ctx *pc = ctx;
 
@@ -602,16 +576,16 @@ plan(struct run *r, struct pf_err *err)
 	for (i = 0; i < r->count; i++) {
 		const struct pop3_msg *m = &r->msgs[i];
 		struct msginfo *mi = &r->mi[i];
-		const struct uidl_rec *rec = NULL;
+		const struct state_rec *rec = NULL;
 
 		mi->act = ACT_FETCH;
 		mi->why = "new";
 		if (m->uid != NULL)
-			rec = r->state != NULL ? uidl_find(r->state, m->uid)
+			rec = r->state != NULL ? state_find(r->state, m->uid)
 					       : NULL;
 		mi->record = m->uid != NULL && (!mi->dup_uid || a->keep);
 		if (mi->record && !mi->dup_uid)
-			make_token(r->id, m->uid, m->size, mi->token);
+			crypto_token(r->id, m->uid, m->size, mi->token);
 
 		if (a->kill_size > 0 && m->size > a->kill_size) {
 			mi->act = ACT_KILL;
@@ -620,7 +594,7 @@ plan(struct run *r, struct pf_err *err)
 		}
 		if (rec != NULL && !a->fetch_all && !mi->dup_uid) {
 			if (rec->size != 0 && rec->size != m->size &&
-			    rec->kind == UIDL_DELIVERED) {
+			    rec->kind == STATE_DELIVERED) {
 				log_warning(
 				    "message %lu (uid %s) was delivered "
 				    "before with another size (%llu, now %llu); "
@@ -676,8 +650,8 @@ plan(struct run *r, struct pf_err *err)
 			log_notice("message %lu (uid %s) is already in the "
 				   "Maildir; recording it as delivered",
 			    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)));
-			uidl_set(r->state, m->uid, m->size, now,
-			    a->keep ? UIDL_KEPT : UIDL_DELIVERED);
+			state_set(r->state, m->uid, m->size, now,
+			    a->keep ? STATE_KEPT : STATE_DELIVERED);
 			recorded = true;
 			mi->act = a->keep ? ACT_SKIP : ACT_DELETE;
 			mi->why = "delivered before";
@@ -697,7 +671,7 @@ plan(struct run *r, struct pf_err *err)
 		}
 		nfetch++;
 	}
-	if (recorded && uidl_flush(r->state, err) < 0)
+	if (recorded && state_flush(r->state, err) < 0)
 		return -1;
 	return 0;
 }
@@ -709,9 +683,9 @@ prune_state(struct run *r, const char **sorted, size_t nsorted)
 	struct prune_ctx pc = {sorted, nsorted, NULL, 0, 0};
 	size_t i;
 
-	uidl_foreach(r->state, prune_visit, &pc);
+	state_foreach(r->state, prune_visit, &pc);
 	for (i = 0; i < pc.ngone; i++) {
-		uidl_forget(r->state, pc.gone[i]);
+		state_forget(r->state, pc.gone[i]);
 		free(pc.gone[i]);
 	}
 	free(pc.gone);
@@ -724,8 +698,8 @@ confirm_recovered(void *ctx, const char *uid, struct pf_err *err)
 	struct run *r = ctx;
 
 	(void)err;
-	uidl_set(r->state, uid, 0, time(NULL),
-	    r->a->keep ? UIDL_KEPT : UIDL_DELIVERED);
+	state_set(r->state, uid, 0, time(NULL),
+	    r->a->keep ? STATE_KEPT : STATE_DELIVERED);
 	return 0;
 }
 
@@ -792,7 +766,7 @@ session_quit(struct run *r)
 			const struct pop3_msg *m = &r->msgs[r->deleted[i]];
 
 			if (m->uid != NULL && !r->mi[r->deleted[i]].dup_uid)
-				uidl_forget(r->state, m->uid);
+				state_forget(r->state, m->uid);
 		}
 		r->st->deleted += r->ndeleted;
 	} else if (r->ndeleted > 0) {
@@ -879,7 +853,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 		goto out;
 	if (!r->have_uidl &&
 	    (r->p.capa.uidl ||
-		(r->state != NULL && uidl_count(r->state) > 0))) {
+		(r->state != NULL && state_count(r->state) > 0))) {
 		/* Falling back to "no UIDL" would deliver again what earlier
 		 * runs delivered and could not delete. */
 		pf_err_set(err, PF_ETEMP,
@@ -985,8 +959,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 		if (r->nbatch >= BATCH_MAX_MSGS ||
 		    r->batch_bytes >= BATCH_MAX_BYTES ||
 		    (r->nbatch > 0 &&
-			(r->a->sink == SINK_MDA ||
-			    r->a->sink == SINK_STDOUT))) {
+			(sink_flags(r->sink) & SINK_FINAL_EACH) != 0)) {
 			struct pf_err cerr;
 
 			if (commit_batch(r, &cerr) < 0)
@@ -1050,7 +1023,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	struct timespec t0, t1;
 	struct sink_params sp;
 	bool more;
-	int ret = -1;
+	int ret = -1, rc;
 
 	memset(stats, 0, sizeof(*stats));
 	memset(&r, 0, sizeof(r));
@@ -1060,22 +1033,18 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	r.st = stats;
 	r.lockfd = -1;
 	r.id = account_id(a);
-	if (gethostname(r.local_host, sizeof(r.local_host)) < 0 ||
-	    r.local_host[0] == '\0')
-		strlcpy(r.local_host, "localhost", sizeof(r.local_host));
-	r.local_host[sizeof(r.local_host) - 1] = '\0';
 
 	conn_params_of(a, &r.cp);
 
 	if (!o->dry_run) {
-		r.lockfd = uidl_lock(a->state_dir, r.id, err);
+		r.lockfd = lock_account(a->state_dir, r.id, err);
 		if (r.lockfd < 0)
 			goto out;
 	}
 	if (o->dry_run && access(a->state_dir, F_OK) < 0) {
 		r.state = NULL;
 	} else {
-		r.state = uidl_load(a->state_dir, r.id, err);
+		r.state = state_load(a->state_dir, r.id, err);
 		if (r.state == NULL)
 			goto out;
 	}
@@ -1090,10 +1059,12 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 		r.sink = sink_new(&sp, err);
 		if (r.sink == NULL)
 			goto out;
-		if (sink_recover(r.sink, confirm_recovered, &r, err) < 0 ||
-		    uidl_flush(r.state, err) < 0)
+		rc = pending_recover(a->state_dir, r.id, a->lock_wait,
+		    confirm_recovered, &r, err);
+		if (rc < 0 || state_flush(r.state, err) < 0)
 			goto out;
-		sink_synced_recorded(r.sink);
+		if (rc == 1)
+			pending_forget(a->state_dir, r.id);
 	}
 
 	do {
@@ -1121,15 +1092,15 @@ out:
 	if (r.state != NULL && !o->dry_run) {
 		struct pf_err cerr;
 
-		if (uidl_compact(r.state, &cerr) < 0 && ret == 0) {
+		if (state_compact(r.state, &cerr) < 0 && ret == 0) {
 			*err = cerr;
 			ret = -1;
 		}
 	}
 	sink_free(r.sink);
-	uidl_free(r.state);
+	state_free(r.state);
 	if (r.lockfd >= 0)
-		uidl_unlock(r.lockfd);
+		lock_release(r.lockfd);
 	free(r.id);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->seconds = (double)(t1.tv_sec - t0.tv_sec) +

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "popfetch/log.h"
+#include "popfetch/num.h"
 #include "popfetch/pop3.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -687,8 +688,8 @@ stat_read(struct pop3 *p, unsigned long *count, unsigned long long *size,
 		return -1;
 	if (r == POP3_ERR)
 		return pop3_err_from_reply(p, "STAT", PF_EPROTO, err);
-	if (pop3_parse_num(p->text, &s, ULLONG_MAX, &n) == -1 || *s != ' ' ||
-	    pop3_parse_num(s + 1, &s, ULLONG_MAX, &sz) == -1 ||
+	if (num_parse(p->text, &s, ULLONG_MAX, &n) == -1 || *s != ' ' ||
+	    num_parse(s + 1, &s, ULLONG_MAX, &sz) == -1 ||
 	    (*s != '\0' && *s != ' '))
 		return pf_err_set(err, PF_EPROTO, "invalid STAT response: '%s'",
 		    pf_sanitize(san, sizeof(san), p->text, strlen(p->text)));
@@ -745,8 +746,7 @@ uidl_line(void *vctx, const char *line, size_t len, struct pf_err *err)
 	size_t uidlen;
 
 	if (pop3_parse_uidl_line(line, &n, &uid, &uidlen) == -1) {
-		if (pop3_parse_num(line, &end, ULONG_MAX, &num) == 0 &&
-		    *end == ' ')
+		if (num_parse(line, &end, ULONG_MAX, &num) == 0 && *end == ' ')
 			return pf_err_set(err, PF_EPROTO,
 			    "invalid UID for message %llu", num);
 		return pf_err_set(err, PF_EPROTO, "invalid UIDL line: '%s'",
@@ -1005,8 +1005,7 @@ capa_number(const char *w, size_t wlen)
 	unsigned long long v;
 	const char *end;
 
-	if (pop3_parse_num(w, &end, LONG_MAX, &v) == -1 ||
-	    (size_t)(end - w) != wlen)
+	if (num_parse(w, &end, LONG_MAX, &v) == -1 || (size_t)(end - w) != wlen)
 		return -1;
 	return (long)v;
 }
@@ -1091,31 +1090,6 @@ pop3_parse_capa_line(struct pop3_capa *capa, const char *line)
 	}
 }
 
-/* strtoul() would accept signs and spaces; protocol numbers must not. */
-int
-pop3_parse_num(const char *s, const char **end, unsigned long long max,
-    unsigned long long *out)
-{
-	unsigned long long v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (ULLONG_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-		if (v > max)
-			return -1;
-	}
-	if (end != NULL)
-		*end = p;
-	*out = v;
-	return 0;
-}
-
 /* UIDs end up in state files and logs, so only printable ASCII passes. */
 int
 pop3_parse_uidl_line(
@@ -1125,8 +1099,7 @@ pop3_parse_uidl_line(
 	const char *p;
 	size_t i;
 
-	if (pop3_parse_num(line, &p, ULONG_MAX, &v) == -1 || v == 0 ||
-	    *p != ' ')
+	if (num_parse(line, &p, ULONG_MAX, &v) == -1 || v == 0 || *p != ' ')
 		return -1;
 	p++;
 	for (i = 0; p[i] != '\0'; i++) {
@@ -1151,11 +1124,10 @@ pop3_parse_list_line(
 	unsigned long long v, sz;
 	const char *p;
 
-	if (pop3_parse_num(line, &p, ULONG_MAX, &v) == -1 || v == 0 ||
-	    *p != ' ')
+	if (num_parse(line, &p, ULONG_MAX, &v) == -1 || v == 0 || *p != ' ')
 		return -1;
 	/* RFC 1939 section 7: anything may follow the size after a space. */
-	if (pop3_parse_num(p + 1, &p, ULLONG_MAX, &sz) == -1 ||
+	if (num_parse(p + 1, &p, ULLONG_MAX, &sz) == -1 ||
 	    (*p != '\0' && *p != ' '))
 		return -1;
 	*n = (unsigned long)v;

@@ -238,9 +238,6 @@ int pop3_parse_uidl_line(
 /* "n size": returns 0 or -1. */
 int pop3_parse_list_line(
     const char *line, unsigned long *n, unsigned long long *size);
-/* Parse a strict decimal number (no sign, no leading garbage) <= max. */
-int pop3_parse_num(const char *s, const char **end, unsigned long long max,
-    unsigned long long *out);
 
 /* The body decoder (pop3-body.c): a byte-level state machine. */
 struct pop3_unstuff {

@@ -78,35 +78,6 @@ test_parse_rcode(void **state)
 	assert_int_equal(pop3_parse_rcode(""), POP3_RC_NONE);
 }
 
-/* Numbers: digits only, leading zeros fine, overflow and max rejected. */
-static void
-test_parse_num(void **state)
-{
-	unsigned long long v;
-	const char *end;
-
-	(void)state;
-	assert_int_equal(pop3_parse_num("0", &end, 10, &v), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(pop3_parse_num("007 x", &end, 10, &v), 0);
-	assert_int_equal(v, 7);
-	assert_string_equal(end, " x");
-	assert_int_equal(pop3_parse_num("11", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("10", &end, 10, &v), 0);
-	assert_int_equal(pop3_parse_num("+1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("-1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num(" 1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("", &end, 10, &v), -1);
-	assert_int_equal(
-	    pop3_parse_num("18446744073709551615", &end, ULLONG_MAX, &v), 0);
-	assert_true(v == ULLONG_MAX);
-	assert_int_equal(
-	    pop3_parse_num("18446744073709551616", &end, ULLONG_MAX, &v), -1);
-	assert_int_equal(
-	    pop3_parse_num("99999999999999999999999", &end, ULLONG_MAX, &v),
-	    -1);
-}
-
 /* LIST lines: "n size", anything after a space may follow. */
 static void
 test_parse_list_line(void **state)
@@ -1324,7 +1295,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_status),
 	    cmocka_unit_test(test_parse_rcode),
-	    cmocka_unit_test(test_parse_num),
 	    cmocka_unit_test(test_parse_list_line),
 	    cmocka_unit_test(test_parse_uidl_line),
 	    cmocka_unit_test(test_parse_capa),
