@@ -64,7 +64,7 @@ auth_fail(const struct pop3 *p, struct pf_err *err)
 
 	pf_err_clear(&e);
 	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
-	pf_sanitize(text, sizeof(text), p->text, strlen(p->text));
+	pf_sanitize(text, sizeof(text), pop3_text(p), strlen(pop3_text(p)));
 	if (text[0] == '\0')
 		return pf_err_set(err, e.code, "authentication failed");
 	return pf_err_set(err, e.code, "authentication failed: %s", text);
@@ -134,7 +134,7 @@ sasl_end(struct pop3 *p, int r, const char *mech, struct pf_err *err)
 }
 
 /*
- * Decode the challenge in p->text; when it is not strict base64, is cut
+ * Decode the challenge in pop3_text(p); when it is not strict base64, is cut
  * off by the status-line buffer or exceeds AUTH_CHALLENGE_MAX, cancel the
  * exchange. Returns the decoded bytes (NUL-terminated) or NULL with err.
  */
@@ -143,8 +143,8 @@ sasl_challenge(struct pop3 *p, size_t *len, struct pf_err *err)
 {
 	unsigned char *c = NULL;
 
-	if (strlen(p->text) < sizeof(p->text) - 1)
-		c = crypto_b64_decode(p->text, AUTH_CHALLENGE_MAX, len);
+	if (strlen(pop3_text(p)) < POP3_TEXT_MAX - 1)
+		c = crypto_b64_decode(pop3_text(p), AUTH_CHALLENGE_MAX, len);
 	if (c == NULL) {
 		sasl_cancel(p);
 		pf_err_set(err, PF_EPROTO, "invalid SASL challenge");
@@ -650,9 +650,9 @@ oauth_error(
 	int r;
 
 	status[0] = '\0';
-	if (strlen(p->text) < sizeof(p->text) - 1 &&
-	    (json = crypto_b64_decode(p->text, AUTH_CHALLENGE_MAX, &jlen)) !=
-		NULL) {
+	if (strlen(pop3_text(p)) < POP3_TEXT_MAX - 1 &&
+	    (json = crypto_b64_decode(
+		 pop3_text(p), AUTH_CHALLENGE_MAX, &jlen)) != NULL) {
 		(void)auth_oauth_status(
 		    (char *)json, jlen, status, sizeof(status));
 		free(json);
@@ -666,7 +666,7 @@ oauth_error(
 		return sasl_premature(mech, err);
 	pf_err_clear(&e);
 	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
-	pf_sanitize(text, sizeof(text), p->text, strlen(p->text));
+	pf_sanitize(text, sizeof(text), pop3_text(p), strlen(pop3_text(p)));
 	return pf_err_set(err, e.code,
 	    "authentication failed: OAuth token rejected (status %s): %s",
 	    status[0] != '\0' ? status : "unknown", text);
@@ -683,7 +683,7 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	payload =
 	    xasprintf("user=%s\001auth=Bearer %s\001\001", a->user, a->secret);
 	b = b64_wipe(payload, strlen(payload));
-	if (p->capa.sasl_ir) {
+	if (pop3_capabilities(p)->sasl_ir) {
 		line = xasprintf("XOAUTH2 %s", b);
 		r = pop3_cmd(p, POP3_CMD_AUTH, line, true, err);
 		wipe_str(line);

@@ -266,7 +266,7 @@ login_apop(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	size_t arglen;
 	int r;
 
-	if (auth_apop_timestamp(p->greeting, ts, sizeof(ts)) == -1)
+	if (auth_apop_timestamp(pop3_greeting_text(p), ts, sizeof(ts)) == -1)
 		return pf_err_set(err, PF_ENOPERM,
 		    "server does not offer APOP (no valid timestamp in its "
 		    "greeting)");
@@ -291,7 +291,8 @@ auth_login(struct pop3 *p, const struct auth_params *a, enum auth_mech *used,
 	enum auth_mech m;
 	int r;
 
-	if (auth_choose(a, &p->capa, p->greeting, &m, err) == -1)
+	if (auth_choose(
+		a, pop3_capabilities(p), pop3_greeting_text(p), &m, err) == -1)
 		return -1;
 	log_debug("logging in as '%s' with %s", a->user,
 	    m == AUTH_USER	 ? "USER/PASS"
@@ -310,7 +311,6 @@ auth_login(struct pop3 *p, const struct auth_params *a, enum auth_mech *used,
 	}
 	if (r == -1)
 		return -1;
-	p->state = POP3_ST_TRANSACTION;
 	if (used != NULL)
 		*used = m;
 	return 0;

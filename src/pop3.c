@@ -21,9 +21,35 @@
 /* Room for pf_sanitize() output of PF_SERVER_TEXT_MAX characters. */
 #define SANITIZED_MAX	    (4 * PF_SERVER_TEXT_MAX + 8)
 
-#define PEND_MAX                               \
-	(sizeof(((struct pop3 *)0)->pending) / \
-	    sizeof(((struct pop3 *)0)->pending[0]))
+/* Commands sent and not yet answered, at most. */
+#define PEND_MAX 256
+
+/* A command waiting for its reply. */
+struct pending {
+	enum pop3_cmd cmd;
+	bool ml;	   /* +OK to it opens a multi-line response */
+	unsigned long tag; /* the caller's, given back by pop3_next() */
+};
+
+/* One session. Only this file writes it (the state above all). */
+struct pop3 {
+	struct stream *s; /* owned */
+	struct lbuf lb;
+	enum pop3_state state;
+	struct pop3_capa capa;
+	char greeting[POP3_TEXT_MAX]; /* raw text after "+OK " (bounded, may
+					 hold control characters) */
+	char text[POP3_TEXT_MAX];     /* raw text of the last status line
+					 after +OK/-ERR */
+	enum pop3_rcode rcode;	      /* resp code of the last status line */
+	int trace;
+	struct pending pend[PEND_MAX]; /* oldest first (ring) */
+	unsigned pend_head, pend_count;
+	bool body_due; /* +OK to a multi-line command read, body not yet */
+	/* output not yet written (pipelining batches commands) */
+	char *out;
+	size_t outlen, outcap;
+};
 
 const char *const pop3_state_names[] = {
     [POP3_ST_GREETING] = "GREETING",
@@ -89,6 +115,19 @@ capa_reset(struct pop3_capa *c)
 	c->expire = -1;
 }
 
+/*
+ * Every change of protocol state goes through here: GREETING ->
+ * AUTHORIZATION (greeting read) -> TRANSACTION (+OK to a login command)
+ * -> UPDATE (QUIT sent), and CLOSED from anywhere once the stream broke,
+ * the server broke the protocol, or the caller gave up (pop3_abandon()).
+ */
+static void
+set_state(struct pop3 *p, enum pop3_state st)
+{
+	if (p->state != POP3_ST_CLOSED)
+		p->state = st;
+}
+
 /* Trace one received line; server text is never logged raw. */
 static void
 trace_in(const struct pop3 *p, const char *line, size_t len)
@@ -127,10 +166,11 @@ trace_cmd(const struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret)
 }
 
 /* Start clean so a half-set-up session can still be freed safely. */
-void
-pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par)
+struct pop3 *
+pop3_new(struct stream *s, const struct pop3_params *par)
 {
-	memset(p, 0, sizeof(*p));
+	struct pop3 *p = xcalloc(1, sizeof(*p));
+
 	p->s = s;
 	lbuf_init(&p->lb, LBUF_DEFAULT_SIZE, LBUF_MAX_LINE);
 	p->state = POP3_ST_GREETING;
@@ -138,22 +178,95 @@ pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par)
 	p->rcode = POP3_RC_NONE;
 	p->trace = par != NULL ? par->trace : 0;
 	p->out = NULL;
+	return p;
 }
 
 /* Close the stream and wipe the output queue, which may hold a password. */
 void
 pop3_free(struct pop3 *p)
 {
+	if (p == NULL)
+		return;
 	stream_close(p->s);
-	p->s = NULL;
 	lbuf_free(&p->lb);
 	if (p->out != NULL) {
 		explicit_bzero(p->out, p->outcap);
 		free(p->out);
 	}
-	p->out = NULL;
-	p->outlen = p->outcap = 0;
-	p->state = POP3_ST_CLOSED;
+	explicit_bzero(p, sizeof(*p));
+	free(p);
+}
+
+void
+pop3_abandon(struct pop3 *p)
+{
+	set_state(p, POP3_ST_CLOSED);
+}
+
+enum pop3_state
+pop3_state(const struct pop3 *p)
+{
+	return p->state;
+}
+
+const struct pop3_capa *
+pop3_capabilities(const struct pop3 *p)
+{
+	return &p->capa;
+}
+
+const char *
+pop3_greeting_text(const struct pop3 *p)
+{
+	return p->greeting;
+}
+
+const char *
+pop3_text(const struct pop3 *p)
+{
+	return p->text;
+}
+
+enum pop3_rcode
+pop3_rcode(const struct pop3 *p)
+{
+	return p->rcode;
+}
+
+struct stream *
+pop3_stream(struct pop3 *p)
+{
+	return p->s;
+}
+
+size_t
+pop3_buffered(const struct pop3 *p)
+{
+	return p->lb.len;
+}
+
+unsigned
+pop3_pending(const struct pop3 *p)
+{
+	return p->pend_count;
+}
+
+unsigned
+pop3_room(const struct pop3 *p)
+{
+	return PEND_MAX - p->pend_count;
+}
+
+bool
+pop3_next(const struct pop3 *p, enum pop3_cmd *cmd, unsigned long *tag)
+{
+	if (p->pend_count == 0)
+		return false;
+	if (cmd != NULL)
+		*cmd = p->pend[p->pend_head].cmd;
+	if (tag != NULL)
+		*tag = p->pend[p->pend_head].tag;
+	return true;
 }
 
 /* Make room for need more output bytes; old copies are wiped (PASS). */
@@ -189,9 +302,9 @@ out_add(struct pop3 *p, const char *s, size_t len)
 }
 
 /* Queue rather than write, so callers can pipeline several commands. */
-int
-pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
-    struct pf_err *err)
+static int
+queue_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
+    unsigned long tag, struct pf_err *err)
 {
 	unsigned slot;
 
@@ -223,13 +336,28 @@ pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
 	trace_cmd(p, cmd, arg, secret);
 
 	slot = (p->pend_head + p->pend_count) % PEND_MAX;
-	p->pending[slot] = cmd;
-	p->pending_ml[slot] = pop3_cmds[cmd].ml == ML_ALWAYS ||
+	p->pend[slot].cmd = cmd;
+	p->pend[slot].ml = pop3_cmds[cmd].ml == ML_ALWAYS ||
 	    (pop3_cmds[cmd].ml == ML_NOARG && arg == NULL);
+	p->pend[slot].tag = tag;
 	p->pend_count++;
 	if (cmd == POP3_CMD_QUIT)
-		p->state = POP3_ST_UPDATE;
+		set_state(p, POP3_ST_UPDATE);
 	return 0;
+}
+
+int
+pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
+    struct pf_err *err)
+{
+	return queue_cmd(p, cmd, arg, secret, 0, err);
+}
+
+int
+pop3_cmd_tagged(struct pop3 *p, enum pop3_cmd cmd, const char *arg,
+    unsigned long tag, struct pf_err *err)
+{
+	return queue_cmd(p, cmd, arg, false, tag, err);
 }
 
 /* One write per batch keeps pipelined commands in one segment. */
@@ -247,7 +375,7 @@ pop3_flush(struct pop3 *p, struct pf_err *err)
 	explicit_bzero(p->out, p->outlen);
 	p->outlen = 0;
 	if (r == -1) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return -1;
 	}
 	return 0;
@@ -267,13 +395,13 @@ check_unsolicited(
 	if (stls) {
 		if (p->lb.len == 0 && !stream_pending(p->s))
 			return 0;
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unexpected data after STLS response (possible injection)");
 	}
 	if (p->lb.len == 0)
 		return 0;
-	p->state = POP3_ST_CLOSED;
+	set_state(p, POP3_ST_CLOSED);
 	return pf_err_set(
 	    err, PF_EPROTO, "unsolicited data from the server after %s", after);
 }
@@ -291,12 +419,12 @@ read_status_line(struct pop3 *p, char **line, size_t *len, struct pf_err *err)
 	if (r == 0)
 		pf_err_set(err, PF_ETEMP, "connection closed by the server");
 	if (r <= 0) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return -1;
 	}
 	trace_in(p, *line, *len);
 	if (*len > POP3_STATUS_MAX) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO, "line too long");
 	}
 	return 0;
@@ -309,7 +437,7 @@ bad_status(struct pop3 *p, const char *what, const char *line, size_t len,
 {
 	char san[SANITIZED_MAX];
 
-	p->state = POP3_ST_CLOSED;
+	set_state(p, POP3_ST_CLOSED);
 	return pf_err_set(err, PF_EPROTO, "invalid %s from the server: '%s'",
 	    what, pf_sanitize(san, sizeof(san), line, len));
 }
@@ -337,7 +465,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 		return -1;
 	if (p->pend_count == 0) {
 		if (p->lb.len > 0) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			return pf_err_set(
 			    err, PF_EPROTO, "unsolicited data from the server");
 		}
@@ -347,8 +475,8 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 	if (read_status_line(p, &line, &len, err) == -1)
 		return -1;
 
-	cmd = p->pending[p->pend_head];
-	ml = p->pending_ml[p->pend_head];
+	cmd = p->pend[p->pend_head].cmd;
+	ml = p->pend[p->pend_head].ml;
 	st = pop3_parse_status(line, &text);
 	if (cmd == POP3_CMD_AUTH || cmd == POP3_CMD_SASL) {
 		/* Some servers send an empty challenge as a lone "+". */
@@ -362,7 +490,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 	if (st == -1)
 		return bad_status(p, "response", line, len, err);
 	if (st == POP3_CONT && strlen(text) >= sizeof(p->text)) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO, "SASL challenge too long");
 	}
 
@@ -375,7 +503,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 			p->body_due = true;
 		if (cmd == POP3_CMD_PASS || cmd == POP3_CMD_APOP ||
 		    cmd == POP3_CMD_AUTH || cmd == POP3_CMD_SASL)
-			p->state = POP3_ST_TRANSACTION;
+			set_state(p, POP3_ST_TRANSACTION);
 	}
 	if (check_unsolicited(p, cmd == POP3_CMD_STLS, "a status line", err) ==
 	    -1)
@@ -441,7 +569,7 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	if (st == POP3_ERR) {
 		copy_text(p->text, sizeof(p->text), text, strlen(text));
 		p->rcode = pop3_parse_rcode(text);
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, rcode_errc(p->rcode, PF_EUNAVAIL),
 		    "server refused the connection: %s",
 		    pf_sanitize(san, sizeof(san), text, strlen(text)));
@@ -451,9 +579,9 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	copy_text(p->greeting, sizeof(p->greeting), text, strlen(text));
 	copy_text(p->text, sizeof(p->text), text, strlen(text));
 	p->rcode = POP3_RC_NONE;
-	p->state = POP3_ST_AUTHORIZATION;
+	set_state(p, POP3_ST_AUTHORIZATION);
 	if (p->lb.len > 0) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unsolicited data from the server after the greeting");
 	}
@@ -483,7 +611,7 @@ lines_run(
 			    "connection closed in the "
 			    "middle of a multi-line response");
 		if (r <= 0) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			return -1;
 		}
 		if (line[0] == '.') {
@@ -499,7 +627,7 @@ lines_run(
 		if (ferr.code == PF_OK)
 			pf_err_set(&ferr, PF_ESOFTWARE, "listing rejected");
 		if (!drain) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			err_copy(err, &ferr);
 			return -1;
 		}
@@ -552,7 +680,7 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 				if (rc == -2) {
 					/* no draining: e.g. an endless body */
 					err_copy(err, &ferr);
-					p->state = POP3_ST_CLOSED;
+					set_state(p, POP3_ST_CLOSED);
 					goto out;
 				}
 				if (rc == -1) {
@@ -571,7 +699,7 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 			    "connection closed in the "
 			    "middle of a message");
 		if (n <= 0) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			goto out;
 		}
 	}
@@ -652,7 +780,7 @@ pop3_stls(struct pop3 *p, struct pf_err *err)
 	}
 	/* check_unsolicited() ran already; this guards the contract. */
 	if (p->lb.len > 0 || stream_pending(p->s)) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unexpected data after STLS response (possible injection)");
 	}

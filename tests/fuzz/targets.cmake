@@ -11,6 +11,7 @@ set(PF_FUZZ_TARGETS
     state
     unstuff)
 set(PF_FUZZ_PRIVATE sasl)
+set(PF_FUZZ_EXTRA_session unit/peer.c)
 
 # A target on disk that is not listed would silently never be fuzzed.
 file(GLOB pf_fuzz_on_disk ${CMAKE_CURRENT_LIST_DIR}/fuzz-*.c)
