@@ -37,23 +37,29 @@
 /* Longest SCRAM salt we accept, decoded. */
 #define SCRAM_SALT_MAX	  1024
 
-/* The SASL names, as servers list them, for the SASL mechanisms. */
-static const char *const sasl_names[] = {
-    [AUTH_PLAIN] = "PLAIN",
-    [AUTH_LOGIN] = "LOGIN",
-    [AUTH_CRAM_MD5] = "CRAM-MD5",
-    [AUTH_SCRAM_SHA1] = "SCRAM-SHA-1",
-    [AUTH_SCRAM_SHA256] = "SCRAM-SHA-256",
-    [AUTH_XOAUTH2] = "XOAUTH2",
-    [AUTH_OAUTHBEARER] = "OAUTHBEARER",
+/* The SASL names, as servers list them, of the SASL mechanisms. */
+static const struct {
+	enum auth_mech mech;
+	const char *name;
+} sasl_names[] = {
+    {AUTH_PLAIN, "PLAIN"},
+    {AUTH_LOGIN, "LOGIN"},
+    {AUTH_CRAM_MD5, "CRAM-MD5"},
+    {AUTH_SCRAM_SHA1, "SCRAM-SHA-1"},
+    {AUTH_SCRAM_SHA256, "SCRAM-SHA-256"},
+    {AUTH_XOAUTH2, "XOAUTH2"},
+    {AUTH_OAUTHBEARER, "OAUTHBEARER"},
 };
 
 const char *
 auth_sasl_name(enum auth_mech m)
 {
-	if (m < AUTH_PLAIN || m > AUTH_OAUTHBEARER)
-		return "?";
-	return sasl_names[m];
+	size_t i;
+
+	for (i = 0; i < sizeof(sasl_names) / sizeof(sasl_names[0]); i++)
+		if (sasl_names[i].mech == m)
+			return sasl_names[i].name;
+	return "?";
 }
 
 int
@@ -106,31 +112,22 @@ sasl_unexpected(struct pop3 *p, const char *mech, struct pf_err *err)
 	    "unexpected SASL challenge after AUTH %s was complete", mech);
 }
 
-/* Turn the reply to an intermediate step into 0 (a challenge came) or
- * -1 (failure, or success too early). */
+/*
+ * Turn the reply to a step into 0 or -1. An intermediate step must get
+ * a challenge ("+ "; +OK then is success too early); the last step must
+ * get +OK (a challenge then is one too many).
+ */
 static int
-sasl_expect_cont(struct pop3 *p, int r, const char *mech, struct pf_err *err)
+sasl_check(
+    struct pop3 *p, int r, const char *mech, bool last, struct pf_err *err)
 {
 	if (r == -1)
 		return -1;
+	if (r == POP3_ERR)
+		return auth_fail(p, err);
 	if (r == POP3_OK)
-		return sasl_premature(mech, err);
-	if (r == POP3_ERR)
-		return auth_fail(p, err);
-	return 0;
-}
-
-/* Handle the reply to the last client response. */
-static int
-sasl_end(struct pop3 *p, int r, const char *mech, struct pf_err *err)
-{
-	if (r == -1)
-		return -1;
-	if (r == POP3_ERR)
-		return auth_fail(p, err);
-	if (r == POP3_CONT)
-		return sasl_unexpected(p, mech, err);
-	return 0;
+		return last ? 0 : sasl_premature(mech, err);
+	return last ? sasl_unexpected(p, mech, err) : 0;
 }
 
 /*
@@ -184,7 +181,7 @@ sasl_start(struct pop3 *p, const char *mech, const char *ir, bool two_step,
 		r = pop3_reply(p, err);
 		if (ir == NULL)
 			return r;
-		if (sasl_expect_cont(p, r, mech, err) == -1)
+		if (sasl_check(p, r, mech, false, err) == -1)
 			return -1;
 		/* the first challenge of a client-first mechanism carries
 		 * nothing useful; it only has to be well-formed */
@@ -225,7 +222,7 @@ login_plain(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	ir = b64_wipe(buf, len);
 	r = sasl_start(p, "PLAIN", ir, false, err);
 	wipe_str(ir);
-	return sasl_end(p, r, "PLAIN", err);
+	return sasl_check(p, r, "PLAIN", true, err);
 }
 
 /* AUTH LOGIN: the user name and the password, each after a challenge
@@ -241,7 +238,7 @@ login_login(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 
 	r = sasl_start(p, "LOGIN", NULL, false, err);
 	for (i = 0; i < 2; i++) {
-		if (sasl_expect_cont(p, r, "LOGIN", err) == -1)
+		if (sasl_check(p, r, "LOGIN", false, err) == -1)
 			return -1;
 		if ((c = sasl_challenge(p, &clen, err)) == NULL)
 			return -1;
@@ -250,7 +247,7 @@ login_login(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 		r = sasl_respond(p, b, err);
 		wipe_str(b);
 	}
-	return sasl_end(p, r, "LOGIN", err);
+	return sasl_check(p, r, "LOGIN", true, err);
 }
 
 char *
@@ -285,7 +282,7 @@ login_cram(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	int r;
 
 	r = sasl_start(p, "CRAM-MD5", NULL, false, err);
-	if (sasl_expect_cont(p, r, "CRAM-MD5", err) == -1)
+	if (sasl_check(p, r, "CRAM-MD5", false, err) == -1)
 		return -1;
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
 		return -1;
@@ -304,7 +301,7 @@ login_cram(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	b = b64_wipe(resp, strlen(resp));
 	r = sasl_respond(p, b, err);
 	wipe_str(b);
-	return sasl_end(p, r, "CRAM-MD5", err);
+	return sasl_check(p, r, "CRAM-MD5", true, err);
 }
 
 /* The user name as a SCRAM/GS2 saslname: ',' and '=' escaped. */
@@ -558,7 +555,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 	r = sasl_start(p, mech, b, false, err);
 	free(b);
 	b = NULL;
-	if (sasl_expect_cont(p, r, mech, err) == -1)
+	if (sasl_check(p, r, mech, false, err) == -1)
 		goto out;
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
 		goto out;
@@ -576,7 +573,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		    mech);
 		goto out;
 	}
-	if (sasl_expect_cont(p, r, mech, err) == -1)
+	if (sasl_check(p, r, mech, false, err) == -1)
 		goto out;
 	free(c);
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
@@ -586,7 +583,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		goto out;
 	}
 	r = sasl_respond(p, "", err);
-	ret = sasl_end(p, r, mech, err);
+	ret = sasl_check(p, r, mech, true, err);
 out:
 	free(c);
 	wipe_str(final);
@@ -695,7 +692,7 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	wipe_str(b);
 	if (r == POP3_CONT)
 		return oauth_error(p, "XOAUTH2", "", err);
-	return sasl_end(p, r, "XOAUTH2", err);
+	return sasl_check(p, r, "XOAUTH2", true, err);
 }
 
 /* AUTH OAUTHBEARER (RFC 7628). */
@@ -717,7 +714,7 @@ login_oauthbearer(
 	wipe_str(b);
 	if (r == POP3_CONT)
 		return oauth_error(p, "OAUTHBEARER", "AQ==", err);
-	return sasl_end(p, r, "OAUTHBEARER", err);
+	return sasl_check(p, r, "OAUTHBEARER", true, err);
 }
 
 int

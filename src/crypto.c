@@ -134,6 +134,18 @@ bad:
 	return NULL;
 }
 
+int
+crypto_hexval(char c)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *p;
+
+	if (c >= 'A' && c <= 'F')
+		c = (char)(c - 'A' + 'a');
+	p = c != '\0' ? strchr(digits, c) : NULL;
+	return p != NULL ? (int)(p - digits) : -1;
+}
+
 void
 crypto_hex(const unsigned char *in, size_t len, char *out)
 {

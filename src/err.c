@@ -25,12 +25,14 @@ static const char *const errc_names[] = {
     [PF_ECONFIG] = "config",
 };
 
-/* Format into err->msg; shared by the public setters. */
+/* Format into err->msg (err may be NULL); shared by the setters. */
 static void err_vset(struct pf_err *err, enum pf_errc code, const char *fmt,
     va_list ap) PF_PRINTF(3, 0);
 static void
 err_vset(struct pf_err *err, enum pf_errc code, const char *fmt, va_list ap)
 {
+	if (err == NULL)
+		return;
 	err->code = code;
 	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) < 0)
 		err->msg[0] = '\0';
@@ -41,8 +43,6 @@ pf_err_set(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL)
-		return -1;
 	va_start(ap, fmt);
 	err_vset(err, code, fmt, ap);
 	va_end(ap);
@@ -52,17 +52,14 @@ pf_err_set(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 int
 pf_err_sys(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 {
-	va_list ap;
 	int saved = errno;
+	va_list ap;
 	size_t n;
 
-	if (err == NULL)
-		return -1;
 	va_start(ap, fmt);
 	err_vset(err, code, fmt, ap);
 	va_end(ap);
-	n = strlen(err->msg);
-	if (n < sizeof(err->msg))
+	if (err != NULL && (n = strlen(err->msg)) < sizeof(err->msg))
 		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
 		    strerror(saved));
 	errno = saved;

@@ -616,20 +616,10 @@ static int
 session_plan(struct run *r, struct pf_err *err)
 {
 	const struct account *a = r->a;
-	struct plan_policy pol;
+	const struct plan_policy pol = {
+	    a, r->id, r->have_uidl, r->o->dry_run, time(NULL)};
 	unsigned long i, found = 0;
 
-	memset(&pol, 0, sizeof(pol));
-	pol.account_id = r->id;
-	pol.keep = a->keep;
-	pol.fetch_all = a->fetch_all;
-	pol.delete_after = a->delete_after;
-	pol.max_size = a->max_size;
-	pol.kill_size = a->kill_size;
-	pol.limit = a->limit;
-	pol.have_uidl = r->have_uidl;
-	pol.dry_run = r->o->dry_run;
-	pol.now = time(NULL);
 	r->mi = xcalloc(r->count + 1, sizeof(*r->mi));
 	r->batch = xcalloc(r->count + 1, sizeof(*r->batch));
 	r->deleted = xcalloc(r->count + 1, sizeof(*r->deleted));
@@ -838,7 +828,12 @@ static int
 run_prepare(struct run *r, struct pf_err *err)
 {
 	const struct account *a = r->a;
-	struct sink_params sp;
+	const struct sink_params sp = {.kind = a->sink,
+	    .path = a->sink_path,
+	    .spool_dir = a->state_dir,
+	    .account_id = r->id,
+	    .lock_wait = a->lock_wait,
+	    .mda_timeout = a->mda_timeout};
 	int rc;
 
 	if (!r->o->dry_run &&
@@ -850,13 +845,6 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if (r->o->dry_run)
 		return 0;
-	memset(&sp, 0, sizeof(sp));
-	sp.kind = a->sink;
-	sp.path = a->sink_path;
-	sp.spool_dir = a->state_dir;
-	sp.account_id = r->id;
-	sp.lock_wait = a->lock_wait;
-	sp.mda_timeout = a->mda_timeout;
 	if ((r->sink = sink_new(&sp, err)) == NULL)
 		return -1;
 	rc = pending_recover(

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,36 +18,13 @@
 #include "popfetch/fileio.h"
 #include "popfetch/xmalloc.h"
 
-int
-fileio_write_all(int fd, const void *buf, size_t len)
+/* Move all len bytes: write(2) them, or pread(2) them from off; retry
+ * on EINTR and short transfers; an early EOF is EIO. */
+static int
+transfer_all(int fd, char *p, size_t len, off_t off, bool reading)
 {
-	const char *p = buf;
-
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int
-fileio_pread_all(int fd, void *buf, size_t len, off_t off)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, off);
+		ssize_t n = reading ? pread(fd, p, len, off) : write(fd, p, len);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -61,6 +40,19 @@ fileio_pread_all(int fd, void *buf, size_t len, off_t off)
 		off += n;
 	}
 	return 0;
+}
+
+int
+fileio_write_all(int fd, const void *buf, size_t len)
+{
+	/* transfer_all() only reads from buf when writing */
+	return transfer_all(fd, (char *)(uintptr_t)buf, len, 0, false);
+}
+
+int
+fileio_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	return transfer_all(fd, buf, len, off, true);
 }
 
 int

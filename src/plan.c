@@ -89,7 +89,7 @@ seen_rule(const struct pop3_msg *m, const struct state_rec *rec,
 {
 	char ubuf[64];
 
-	if (rec == NULL || pol->fetch_all || it->dup_uid)
+	if (rec == NULL || pol->a->fetch_all || it->dup_uid)
 		return false;
 	if (rec->size != 0 && rec->size != m->size &&
 	    rec->kind == STATE_DELIVERED) {
@@ -100,10 +100,10 @@ seen_rule(const struct pop3_msg *m, const struct state_rec *rec,
 		    m->size);
 		return false;
 	}
-	if (!pol->keep)
+	if (!pol->a->keep)
 		return decide(it, PLAN_DELETE, "delivered before");
-	if (pol->delete_after >= 0 &&
-	    pol->now - rec->first_seen >= (time_t)pol->delete_after * 86400)
+	if (pol->a->delete_after >= 0 &&
+	    pol->now - rec->first_seen >= (time_t)pol->a->delete_after * 86400)
 		return decide(it, PLAN_DELETE, "older than delete-after");
 	return decide(it, PLAN_SKIP, "seen before");
 }
@@ -114,7 +114,7 @@ static bool
 keep_rule(const struct pop3_msg *m, const struct state_rec *rec,
     const struct plan_policy *pol, struct plan_item *it)
 {
-	if (!pol->keep)
+	if (!pol->a->keep)
 		return false;
 	if (m->uid == NULL)
 		return decide(
@@ -127,7 +127,7 @@ keep_rule(const struct pop3_msg *m, const struct state_rec *rec,
 		    m->n);
 		return decide(it, PLAN_SKIP, "duplicate UID");
 	}
-	if (rec != NULL && !pol->fetch_all)
+	if (rec != NULL && !pol->a->fetch_all)
 		return decide(it, PLAN_SKIP, "seen before");
 	return false;
 }
@@ -139,7 +139,7 @@ found_rule(const struct pop3_msg *m, const struct plan_policy *pol,
 {
 	char ubuf[64];
 
-	if (pol->fetch_all || it->token[0] == '\0' || pol->dry_run ||
+	if (pol->a->fetch_all || it->token[0] == '\0' || pol->dry_run ||
 	    has_token == NULL || !has_token(ctx, it->token))
 		return false;
 	log_notice("message %lu (uid %s) is already in the "
@@ -147,7 +147,7 @@ found_rule(const struct pop3_msg *m, const struct plan_policy *pol,
 	    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)));
 	it->found = true;
 	return decide(
-	    it, pol->keep ? PLAN_SKIP : PLAN_DELETE, "delivered before");
+	    it, pol->a->keep ? PLAN_SKIP : PLAN_DELETE, "delivered before");
 }
 
 /* The rules for one message, in order; nfetch counts the fetches so
@@ -162,22 +162,22 @@ plan_one(const struct pop3_msg *m, const struct state *st,
 	decide(it, PLAN_FETCH, "new");
 	if (m->uid != NULL && st != NULL)
 		rec = state_find(st, m->uid);
-	it->record = m->uid != NULL && (!it->dup_uid || pol->keep);
+	it->record = m->uid != NULL && (!it->dup_uid || pol->a->keep);
 	if (it->record && !it->dup_uid)
 		crypto_token(pol->account_id, m->uid, m->size, it->token);
-	if (pol->kill_size > 0 && m->size > pol->kill_size) {
+	if (pol->a->kill_size > 0 && m->size > pol->a->kill_size) {
 		decide(it, PLAN_KILL, "larger than kill-size");
 		return;
 	}
 	if (seen_rule(m, rec, pol, it) || keep_rule(m, rec, pol, it))
 		return;
-	if (pol->max_size > 0 && m->size > pol->max_size) {
+	if (pol->a->max_size > 0 && m->size > pol->a->max_size) {
 		decide(it, PLAN_SKIP, "larger than max-size");
 		return;
 	}
 	if (found_rule(m, pol, has_token, ctx, it))
 		return;
-	if (pol->limit > 0 && *nfetch >= pol->limit) {
+	if (pol->a->limit > 0 && *nfetch >= pol->a->limit) {
 		decide(it, PLAN_SKIP, "over the limit");
 		return;
 	}

@@ -4,6 +4,7 @@
  * and the protocol trace with secrets masked.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,13 +52,17 @@ struct pop3 {
 	size_t outlen, outcap;
 };
 
+/* In enum pop3_state's order. */
 const char *const pop3_state_names[] = {
-    [POP3_ST_GREETING] = "GREETING",
-    [POP3_ST_AUTHORIZATION] = "AUTHORIZATION",
-    [POP3_ST_TRANSACTION] = "TRANSACTION",
-    [POP3_ST_UPDATE] = "UPDATE",
-    [POP3_ST_CLOSED] = "CLOSED",
+    "GREETING",
+    "AUTHORIZATION",
+    "TRANSACTION",
+    "UPDATE",
+    "CLOSED",
 };
+_Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
+	POP3_ST_CLOSED + 1,
+    "one name per state");
 
 enum pop3_ml {
 	ML_NEVER,  /* single-line answer */
@@ -588,6 +593,18 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	return 0;
 }
 
+/* A read in the middle of a multi-line answer got EOF (r 0, the error
+ * is ours to word) or failed (r -1): the session is over. Returns -1. */
+static int
+cut_off(struct pop3 *p, int r, const char *what, struct pf_err *err)
+{
+	if (r == 0)
+		pf_err_set(err, PF_ETEMP,
+		    "connection closed in the middle of %s", what);
+	set_state(p, POP3_ST_CLOSED);
+	return -1;
+}
+
 /*
  * Read a multi-line listing line by line; with drain, a callback failure
  * still reads to the end so the session stays in step.
@@ -606,14 +623,8 @@ lines_run(
 	p->body_due = false;
 	for (;;) {
 		r = lbuf_getline(&p->lb, p->s, &line, &len, err);
-		if (r == 0)
-			pf_err_set(err, PF_ETEMP,
-			    "connection closed in the "
-			    "middle of a multi-line response");
-		if (r <= 0) {
-			set_state(p, POP3_ST_CLOSED);
-			return -1;
-		}
+		if (r <= 0)
+			return cut_off(p, r, "a multi-line response", err);
 		if (line[0] == '.') {
 			if (len == 1)
 				break;
@@ -694,12 +705,8 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 				break;
 		}
 		n = lbuf_fill(&p->lb, p->s, err);
-		if (n == 0)
-			pf_err_set(err, PF_ETEMP,
-			    "connection closed in the "
-			    "middle of a message");
 		if (n <= 0) {
-			set_state(p, POP3_ST_CLOSED);
+			(void)cut_off(p, (int)n, "a message", err);
 			goto out;
 		}
 	}
@@ -835,59 +842,45 @@ struct listing_ctx {
 	unsigned long count;
 	bool *seen;	     /* LIST: message already listed */
 	unsigned long nseen; /* LIST: distinct messages listed */
+	bool uidl;	     /* the line at hand answers UIDL */
 };
 
-/* Check one LIST line against STAT's count. */
+/* One line of the answer to LIST or UIDL (c->uidl tells which), checked
+ * against STAT's count: every number once, in range. */
 static int
-list_line(void *vctx, const char *line, size_t len, struct pf_err *err)
+listing_line(void *vctx, const char *line, size_t len, struct pf_err *err)
 {
 	struct listing_ctx *c = vctx;
+	const char *what = c->uidl ? "UIDL" : "LIST", *uid = NULL, *end;
+	unsigned long long size = 0, num;
 	char san[SANITIZED_MAX];
-	unsigned long long size;
+	size_t uidlen = 0;
 	unsigned long n;
+	int r;
 
-	if (pop3_parse_list_line(line, &n, &size) == -1)
-		return pf_err_set(err, PF_EPROTO, "invalid LIST line: '%s'",
+	r = c->uidl ? pop3_parse_uidl_line(line, &n, &uid, &uidlen)
+		    : pop3_parse_list_line(line, &n, &size);
+	if (r == -1 && c->uidl && num_parse(line, &end, ULONG_MAX, &num) == 0 &&
+	    *end == ' ')
+		return pf_err_set(
+		    err, PF_EPROTO, "invalid UID for message %llu", num);
+	if (r == -1)
+		return pf_err_set(err, PF_EPROTO, "invalid %s line: '%s'", what,
 		    pf_sanitize(san, sizeof(san), line, len));
 	if (n < 1 || n > c->count)
 		return pf_err_set(err, PF_EPROTO,
-		    "LIST names message %lu, but STAT counted %lu", n,
+		    "%s names message %lu, but STAT counted %lu", what, n,
 		    c->count);
-	if (c->seen[n - 1])
+	if (c->uidl ? c->msgs[n - 1].uid != NULL : c->seen[n - 1])
 		return pf_err_set(
-		    err, PF_EPROTO, "LIST names message %lu twice", n);
+		    err, PF_EPROTO, "%s names message %lu twice", what, n);
+	if (c->uidl) {
+		c->msgs[n - 1].uid = xstrndup(uid, uidlen);
+		return 0;
+	}
 	c->seen[n - 1] = true;
 	c->nseen++;
 	c->msgs[n - 1].size = size;
-	return 0;
-}
-
-/* Check one UIDL line and keep a copy of the UID. */
-static int
-uidl_line(void *vctx, const char *line, size_t len, struct pf_err *err)
-{
-	struct listing_ctx *c = vctx;
-	char san[SANITIZED_MAX];
-	unsigned long long num;
-	unsigned long n;
-	const char *uid, *end;
-	size_t uidlen;
-
-	if (pop3_parse_uidl_line(line, &n, &uid, &uidlen) == -1) {
-		if (num_parse(line, &end, ULONG_MAX, &num) == 0 && *end == ' ')
-			return pf_err_set(err, PF_EPROTO,
-			    "invalid UID for message %llu", num);
-		return pf_err_set(err, PF_EPROTO, "invalid UIDL line: '%s'",
-		    pf_sanitize(san, sizeof(san), line, len));
-	}
-	if (n < 1 || n > c->count)
-		return pf_err_set(err, PF_EPROTO,
-		    "UIDL names message %lu, but STAT counted %lu", n,
-		    c->count);
-	if (c->msgs[n - 1].uid != NULL)
-		return pf_err_set(
-		    err, PF_EPROTO, "UIDL names message %lu twice", n);
-	c->msgs[n - 1].uid = xstrndup(uid, uidlen);
 	return 0;
 }
 
@@ -908,8 +901,8 @@ listing_read(struct pop3 *p, enum pop3_cmd cmd, struct listing_ctx *c,
 		return pop3_err_from_reply(p, "LIST", PF_EPROTO, err);
 	}
 	*got = true;
-	return pop3_lines(
-	    p, cmd == POP3_CMD_UIDL ? uidl_line : list_line, c, err);
+	c->uidl = cmd == POP3_CMD_UIDL;
+	return pop3_lines(p, listing_line, c, err);
 }
 
 /* Free a listing with its UIDs. */
@@ -977,6 +970,7 @@ listings(struct pop3 *p, unsigned long count, bool want_uidl, bool queued,
 	if (count > POP3_MAX_MESSAGES)
 		return pf_err_set(err, PF_EPROTO,
 		    "server reports too many messages (%lu)", count);
+	memset(&c, 0, sizeof(c));
 	c.msgs = xcalloc(count, sizeof(*c.msgs));
 	c.seen = xcalloc(count, sizeof(*c.seen));
 	c.count = count;
@@ -1173,32 +1167,38 @@ capa_sasl(struct pop3_capa *capa, const char *rest)
 	}
 }
 
+/* The capabilities that are a flag alone. */
+static const struct {
+	const char *name;
+	size_t off; /* of the bool in struct pop3_capa */
+} capa_flags[] = {
+    {"TOP", offsetof(struct pop3_capa, top)},
+    {"UIDL", offsetof(struct pop3_capa, uidl)},
+    {"USER", offsetof(struct pop3_capa, user)},
+    {"PIPELINING", offsetof(struct pop3_capa, pipelining)},
+    {"STLS", offsetof(struct pop3_capa, stls)},
+    {"RESP-CODES", offsetof(struct pop3_capa, resp_codes)},
+    {"AUTH-RESP-CODE", offsetof(struct pop3_capa, auth_resp_code)},
+    {"SASL-IR", offsetof(struct pop3_capa, sasl_ir)},
+};
+
 /* Unknown capabilities are ignored, known ones case-insensitively. */
 void
 pop3_parse_capa_line(struct pop3_capa *capa, const char *line)
 {
 	const char *rest = line, *w, *v;
-	size_t wlen, vlen;
+	size_t wlen, vlen, i;
 
 	if (!next_word(&rest, &w, &wlen))
 		return;
-	if (word_is(w, wlen, "TOP"))
-		capa->top = true;
-	else if (word_is(w, wlen, "UIDL"))
-		capa->uidl = true;
-	else if (word_is(w, wlen, "USER"))
-		capa->user = true;
-	else if (word_is(w, wlen, "PIPELINING"))
-		capa->pipelining = true;
-	else if (word_is(w, wlen, "STLS"))
-		capa->stls = true;
-	else if (word_is(w, wlen, "RESP-CODES"))
-		capa->resp_codes = true;
-	else if (word_is(w, wlen, "AUTH-RESP-CODE"))
-		capa->auth_resp_code = true;
-	else if (word_is(w, wlen, "SASL-IR"))
-		capa->sasl_ir = true;
-	else if (word_is(w, wlen, "SASL"))
+	for (i = 0; i < sizeof(capa_flags) / sizeof(capa_flags[0]); i++) {
+		if (word_is(w, wlen, capa_flags[i].name)) {
+			*(bool *)(void *)((char *)capa + capa_flags[i].off) =
+			    true;
+			return;
+		}
+	}
+	if (word_is(w, wlen, "SASL"))
 		capa_sasl(capa, rest);
 	else if (word_is(w, wlen, "LOGIN-DELAY")) {
 		if (next_word(&rest, &v, &vlen))

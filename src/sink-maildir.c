@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "popfetch/crypto.h"
 #include "popfetch/fileio.h"
 #include "popfetch/log.h"
 #include "popfetch/sink.h"
@@ -75,18 +76,11 @@ token_parse(const char *s, size_t len, uint64_t *v)
 		return false;
 	*v = 0;
 	for (i = 0; i < 16; i++) {
-		char c = s[i];
-		unsigned d;
+		int d = crypto_hexval(s[i]);
 
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
+		if (d < 0)
 			return false;
-		*v = (*v << 4) | d;
+		*v = (*v << 4) | (unsigned)d;
 	}
 	return true;
 }
@@ -542,33 +536,20 @@ maildir_free(struct sink *sk)
 	sk->impl = NULL;
 }
 
-const struct sink_type sink_maildir_type = {
-    .name = "maildir",
-    .flags = 0,
-    .init = maildir_init,
-    .open = maildir_open,
-    .write = maildir_write,
-    .commit = maildir_commit,
-    .abort = maildir_abort,
+const struct sink_ops sink_maildir_ops = {
+    .sink = {maildir_init, maildir_free},
+    .msg = {maildir_open, maildir_write, maildir_commit, maildir_abort},
     .sync = maildir_sync,
     .has_token = maildir_has_token,
-    .free = maildir_free,
 };
 
 /* True when s is exactly 16 hex digits. */
 static bool
 token_ok(const char *s)
 {
-	size_t i;
+	uint64_t v;
 
-	for (i = 0; i < 16; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			(c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return s[16] == '\0';
+	return strlen(s) == 16 && token_parse(s, 16, &v);
 }
 
 int

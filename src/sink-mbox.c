@@ -30,11 +30,11 @@
 #include "sink-private.h"
 
 struct mbox {
-	struct spool spool;
-	int lock_wait;	  /* seconds */
-	char *state_dir;  /* with account_id: where the pending record */
-	char *account_id; /* goes; both NULL: no record */
-	bool record_ours; /* the pending record on disk is from our sync */
+	struct sink_spooled s; /* first: the shared spooled variant part */
+	int lock_wait;	       /* seconds */
+	char *state_dir;       /* with account_id: where the pending record */
+	char *account_id;      /* goes; both NULL: no record */
+	bool record_ours;      /* the pending record on disk is from our sync */
 };
 
 /* The batch: every spooled message in mboxrd form, in one temp file. */
@@ -89,10 +89,8 @@ mbox_create(const char *path, struct pf_err *err)
 static int
 mbox_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
-	struct mbox *mb = xcalloc(1, sizeof(*mb));
+	struct mbox *mb = sink_spool_init(sk, p, sizeof(*mb));
 
-	sk->impl = mb;
-	spool_init(&mb->spool, p->spool_dir);
 	mb->lock_wait = p->lock_wait < 0 ? 0 : p->lock_wait;
 	if (p->spool_dir != NULL && p->account_id != NULL) {
 		mb->state_dir = xstrdup(p->spool_dir);
@@ -102,35 +100,11 @@ mbox_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 }
 
 static int
-mbox_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
-{
-	struct mbox *mb = sk->impl;
-
-	return spool_open(&mb->spool, m->uid, err);
-}
-
-static int
-mbox_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
-{
-	struct mbox *mb = sk->impl;
-
-	return spool_write(&mb->spool, buf, len, err);
-}
-
-static int
 mbox_commit(struct sink *sk, struct pf_err *err)
 {
 	struct mbox *mb = sk->impl;
 
-	return spool_keep(&mb->spool, err);
-}
-
-static void
-mbox_abort(struct sink *sk)
-{
-	struct mbox *mb = sk->impl;
-
-	spool_abort(&mb->spool);
+	return spool_keep(&mb->s.spool, err);
 }
 
 /* mboxrd_emit() callback: append to the batch file and hash the bytes. */
@@ -152,20 +126,20 @@ batch_build(struct mbox *mb, struct batch *b, struct pf_err *err)
 	int fd;
 	size_t i;
 
-	if ((fd = fileio_tmpfile(mb->spool.dir, err)) == -1)
+	if ((fd = fileio_tmpfile(mb->s.spool.dir, err)) == -1)
 		return -1;
 	fileio_buf_init(&b->f, fd);
 	if ((b->sha = crypto_sha256_new()) == NULL)
 		return pf_err_set(
 		    err, PF_ESOFTWARE, "cannot initialize SHA-256");
-	for (i = 0; i < mb->spool.n; i++) {
-		const struct spool_msg *m = &mb->spool.msgs[i];
+	for (i = 0; i < mb->s.spool.n; i++) {
+		const struct spool_msg *m = &mb->s.spool.msgs[i];
 
 		if (mboxrd_emit(m->fd, m->size, m->last, m->sender, now,
 			batch_emit, b) == -1)
 			break;
 	}
-	if (i < mb->spool.n || fileio_buf_flush(&b->f) == -1)
+	if (i < mb->s.spool.n || fileio_buf_flush(&b->f) == -1)
 		return pf_err_sys(err, PF_EIO, "cannot write spool file");
 	if (crypto_sha256_end(b->sha, b->hex) == -1)
 		return pf_err_set(err, PF_ESOFTWARE, "cannot compute SHA-256");
@@ -219,10 +193,10 @@ record_append(struct sink *sk, const struct mboxlock *lk,
 	rec.prefix = prefix;
 	rec.len = b->len;
 	memcpy(rec.sha, b->hex, sizeof(rec.sha));
-	rec.uids = xcalloc(mb->spool.n + 1, sizeof(*rec.uids));
-	for (i = 0; i < mb->spool.n; i++)
-		if (mb->spool.msgs[i].uid != NULL)
-			rec.uids[rec.nuids++] = mb->spool.msgs[i].uid;
+	rec.uids = xcalloc(mb->s.spool.n + 1, sizeof(*rec.uids));
+	for (i = 0; i < mb->s.spool.n; i++)
+		if (mb->s.spool.msgs[i].uid != NULL)
+			rec.uids[rec.nuids++] = mb->s.spool.msgs[i].uid;
 	r = pending_write(mb->state_dir, mb->account_id, &rec, err);
 	free(rec.uids);
 	return r;
@@ -316,7 +290,7 @@ mbox_sync(struct sink *sk, struct pf_err *err)
 
 	memset(&b, 0, sizeof(b));
 	b.f.fd = -1;
-	if (mb->spool.n == 0)
+	if (mb->s.spool.n == 0)
 		return 0;
 	if (mb->state_dir != NULL && !mb->record_ours &&
 	    pending_check(mb->state_dir, mb->account_id, err) == -1)
@@ -330,7 +304,7 @@ out:
 	crypto_sha256_free(b.sha);
 	if (b.f.buf != NULL)
 		fileio_buf_close(&b.f);
-	spool_clear(&mb->spool);
+	spool_clear(&mb->s.spool);
 	return ret;
 }
 
@@ -353,22 +327,14 @@ mbox_free(struct sink *sk)
 
 	if (mb == NULL)
 		return;
-	spool_free(&mb->spool);
 	free(mb->state_dir);
 	free(mb->account_id);
-	free(mb);
-	sk->impl = NULL;
+	sink_spool_free(sk);
 }
 
-const struct sink_type sink_mbox_type = {
-    .name = "mbox",
-    .flags = 0,
-    .init = mbox_init,
-    .open = mbox_open,
-    .write = mbox_write,
-    .commit = mbox_commit,
-    .abort = mbox_abort,
+const struct sink_ops sink_mbox_ops = {
+    .sink = {mbox_init, mbox_free},
+    .msg = {sink_spool_open, sink_spool_write, mbox_commit, sink_spool_abort},
     .sync = mbox_sync,
     .recorded = mbox_recorded,
-    .free = mbox_free,
 };

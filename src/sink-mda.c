@@ -33,11 +33,6 @@ extern char **environ;
 #define MDA_KILL_MS 2000 /* SIGTERM to SIGKILL */
 #define MDA_TICK_MS 20	 /* poll step while only waiting for the exit */
 
-struct mda {
-	struct spool spool; /* the message, which the MDA reads as a file */
-	int timeout;	    /* seconds before it is killed */
-};
-
 struct mda_run {
 	pid_t pid;
 	int status;
@@ -47,45 +42,18 @@ struct mda_run {
 	size_t tlen;
 };
 
+/* The spool holds the message, which the MDA reads as a file. */
 static int
 mda_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
-	struct mda *md = xcalloc(1, sizeof(*md));
 	const char *c;
 
-	sk->impl = md;
-	spool_init(&md->spool, p->spool_dir);
-	md->timeout = p->mda_timeout <= 0 ? 300 : p->mda_timeout;
+	(void)sink_spool_init(sk, p, sizeof(struct sink_spooled));
 	for (c = sk->path; *c == ' ' || *c == '\t'; c++)
 		;
 	if (*c == '\0')
 		return pf_err_set(err, PF_ECONFIG, "empty MDA command");
 	return 0;
-}
-
-static int
-mda_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
-{
-	struct mda *md = sk->impl;
-
-	(void)m;
-	return spool_open(&md->spool, NULL, err);
-}
-
-static int
-mda_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
-{
-	struct mda *md = sk->impl;
-
-	return spool_write(&md->spool, buf, len, err);
-}
-
-static void
-mda_abort(struct sink *sk)
-{
-	struct mda *md = sk->impl;
-
-	spool_abort(&md->spool);
 }
 
 /* Remember the last MDA_TAIL bytes of what the MDA wrote to stderr. */
@@ -334,7 +302,7 @@ static int
 mda_result(struct sink *sk, const struct mda_run *r, int fd,
     unsigned long long size, struct pf_err *err)
 {
-	struct mda *md = sk->impl;
+	struct sink_spooled *md = sk->impl;
 	char tail[MDA_TAIL * 4 + 8];
 	off_t pos;
 	int code;
@@ -369,7 +337,7 @@ mda_result(struct sink *sk, const struct mda_run *r, int fd,
 static int
 mda_commit(struct sink *sk, struct pf_err *err)
 {
-	struct mda *md = sk->impl;
+	struct sink_spooled *md = sk->impl;
 	struct fileio_buf *cur = &md->spool.cur;
 	char sender[MBOXRD_SENDER_MAX];
 	const char *values[1] = {sender};
@@ -401,35 +369,8 @@ out:
 	return ret;
 }
 
-/* The MDA already delivered at commit time: nothing left to do. */
-static int
-mda_sync(struct sink *sk, struct pf_err *err)
-{
-	(void)sk;
-	(void)err;
-	return 0;
-}
-
-static void
-mda_free(struct sink *sk)
-{
-	struct mda *md = sk->impl;
-
-	if (md == NULL)
-		return;
-	spool_free(&md->spool);
-	free(md);
-	sk->impl = NULL;
-}
-
-const struct sink_type sink_mda_type = {
-    .name = "mda",
-    .flags = SINK_COMMAND | SINK_FINAL_EACH,
-    .init = mda_init,
-    .open = mda_open,
-    .write = mda_write,
-    .commit = mda_commit,
-    .abort = mda_abort,
-    .sync = mda_sync,
-    .free = mda_free,
+/* No sync: the MDA delivered each message at its commit. */
+const struct sink_ops sink_mda_ops = {
+    .sink = {mda_init, sink_spool_free},
+    .msg = {sink_spool_open, sink_spool_write, mda_commit, sink_spool_abort},
 };

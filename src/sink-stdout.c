@@ -26,57 +26,25 @@
 #include "popfetch/xmalloc.h"
 #include "sink-private.h"
 
-struct out {
-	struct spool spool;
-	int timeout; /* seconds a pipe reader may take for a batch */
-};
-
-/* Nothing to check: stdout is whatever the caller gave us. */
+/* Nothing to check: stdout is whatever the caller gave us. The timeout
+ * bounds how long a pipe reader may take for a batch. */
 static int
 stdout_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
-	struct out *o = xcalloc(1, sizeof(*o));
-
 	(void)err;
-	sk->impl = o;
-	spool_init(&o->spool, p->spool_dir);
-	o->timeout = p->mda_timeout <= 0 ? 300 : p->mda_timeout;
+	(void)sink_spool_init(sk, p, sizeof(struct sink_spooled));
 	return 0;
-}
-
-static int
-stdout_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
-{
-	struct out *o = sk->impl;
-
-	return spool_open(&o->spool, m->uid, err);
-}
-
-static int
-stdout_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
-{
-	struct out *o = sk->impl;
-
-	return spool_write(&o->spool, buf, len, err);
 }
 
 static int
 stdout_commit(struct sink *sk, struct pf_err *err)
 {
-	struct out *o = sk->impl;
+	struct sink_spooled *o = sk->impl;
 
 	if (spool_keep(&o->spool, err) == -1)
 		return -1;
 	snprintf(sk->where, sizeof(sk->where), "stdout");
 	return 0;
-}
-
-static void
-stdout_abort(struct sink *sk)
-{
-	struct out *o = sk->impl;
-
-	spool_abort(&o->spool);
 }
 
 /* mboxrd_emit() callback: straight to fd 1. */
@@ -126,7 +94,7 @@ wait_consumed(int timeout, struct pf_err *err)
 static int
 stdout_sync(struct sink *sk, struct pf_err *err)
 {
-	struct out *o = sk->impl;
+	struct sink_spooled *o = sk->impl;
 	struct stat st;
 	time_t now = time(NULL);
 	size_t i;
@@ -153,26 +121,8 @@ stdout_sync(struct sink *sk, struct pf_err *err)
 	return 0;
 }
 
-static void
-stdout_free(struct sink *sk)
-{
-	struct out *o = sk->impl;
-
-	if (o == NULL)
-		return;
-	spool_free(&o->spool);
-	free(o);
-	sk->impl = NULL;
-}
-
-const struct sink_type sink_stdout_type = {
-    .name = "stdout",
-    .flags = SINK_NO_PATH | SINK_FINAL_EACH | SINK_USES_STDOUT,
-    .init = stdout_init,
-    .open = stdout_open,
-    .write = stdout_write,
-    .commit = stdout_commit,
-    .abort = stdout_abort,
+const struct sink_ops sink_stdout_ops = {
+    .sink = {stdout_init, sink_spool_free},
+    .msg = {sink_spool_open, sink_spool_write, stdout_commit, sink_spool_abort},
     .sync = stdout_sync,
-    .free = stdout_free,
 };

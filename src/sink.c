@@ -1,8 +1,8 @@
 /*
  * sink.c: the delivery dispatcher. It knows the variants only through
- * their table entries: name, flags and operations. A new delivery target
- * is one file with its struct sink_type, one enum sink_kind value and one
- * line in types[].
+ * their lines in types[]: name, flags and operations. A new delivery
+ * target is one file with its struct sink_ops, one enum sink_kind value
+ * and one line in types[].
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +11,22 @@
 #include "popfetch/xmalloc.h"
 #include "sink-private.h"
 
-static const struct sink_type *const types[] = {
-    [SINK_MAILDIR] = &sink_maildir_type,
-    [SINK_MBOX] = &sink_mbox_type,
-    [SINK_MDA] = &sink_mda_type,
-    [SINK_STDOUT] = &sink_stdout_type,
+static const struct sink_type types[] = {
+    [SINK_MAILDIR] = {"maildir", 0, &sink_maildir_ops},
+    [SINK_MBOX] = {"mbox", 0, &sink_mbox_ops},
+    [SINK_MDA] = {"mda", SINK_COMMAND | SINK_FINAL_EACH, &sink_mda_ops},
+    [SINK_STDOUT] = {"stdout",
+	SINK_NO_PATH | SINK_FINAL_EACH | SINK_USES_STDOUT, &sink_stdout_ops},
 };
 
 /* The variant of kind, or NULL (SINK_NONE, or out of range). */
 static const struct sink_type *
 type_of(enum sink_kind kind)
 {
-	if ((size_t)kind >= sizeof(types) / sizeof(types[0]))
+	if ((size_t)kind >= sizeof(types) / sizeof(types[0]) ||
+	    types[kind].ops == NULL)
 		return NULL;
-	return types[kind];
+	return &types[kind];
 }
 
 const char *
@@ -64,7 +66,7 @@ sink_new(const struct sink_params *p, struct pf_err *err)
 	sk = xcalloc(1, sizeof(*sk));
 	sk->type = t;
 	sk->path = xstrdup(p->path != NULL ? p->path : "-");
-	if (t->init(sk, p, err) == -1) {
+	if (t->ops->sink.init(sk, p, err) == -1) {
 		sink_free(sk);
 		return NULL;
 	}
@@ -82,7 +84,7 @@ sink_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
 {
 	if (sk->in_msg)
 		sink_abort(sk);
-	if (sk->type->open(sk, m, err) == -1)
+	if (sk->type->ops->msg.open(sk, m, err) == -1)
 		return -1;
 	sk->in_msg = true;
 	return 0;
@@ -95,7 +97,7 @@ sink_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 		return pf_err_set(err, PF_ESOFTWARE, "sink_write: no message");
 	if (len == 0)
 		return 0;
-	if (sk->type->write(sk, buf, len, err) == -1) {
+	if (sk->type->ops->msg.write(sk, buf, len, err) == -1) {
 		sk->in_msg = false; /* the variant dropped the message */
 		return -1;
 	}
@@ -109,7 +111,7 @@ sink_commit(struct sink *sk, struct pf_err *err)
 
 	if (!sk->in_msg)
 		return pf_err_set(err, PF_ESOFTWARE, "sink_commit: no message");
-	r = sk->type->commit(sk, err);
+	r = sk->type->ops->msg.commit(sk, err);
 	sk->in_msg = false;
 	if (r == 0)
 		sk->staged++;
@@ -121,14 +123,14 @@ sink_abort(struct sink *sk)
 {
 	if (sk == NULL || !sk->in_msg)
 		return;
-	sk->type->abort(sk);
+	sk->type->ops->msg.abort(sk);
 	sk->in_msg = false;
 }
 
 int
 sink_sync(struct sink *sk, struct pf_err *err)
 {
-	int r = sk->type->sync(sk, err);
+	int r = sk->type->ops->sync != NULL ? sk->type->ops->sync(sk, err) : 0;
 
 	/* synced, or (on failure) not delivered: staged no more either way */
 	sk->staged = 0;
@@ -150,16 +152,16 @@ sink_last_where(const struct sink *sk)
 bool
 sink_has_token(struct sink *sk, const char *token)
 {
-	if (sk->type->has_token == NULL || token == NULL)
+	if (sk->type->ops->has_token == NULL || token == NULL)
 		return false;
-	return sk->type->has_token(sk, token);
+	return sk->type->ops->has_token(sk, token);
 }
 
 void
 sink_synced_recorded(struct sink *sk)
 {
-	if (sk->type->recorded != NULL)
-		sk->type->recorded(sk);
+	if (sk->type->ops->recorded != NULL)
+		sk->type->ops->recorded(sk);
 }
 
 void
@@ -168,8 +170,8 @@ sink_free(struct sink *sk)
 	if (sk == NULL)
 		return;
 	sink_abort(sk);
-	if (sk->type->free != NULL)
-		sk->type->free(sk);
+	if (sk->type->ops->sink.free != NULL)
+		sk->type->ops->sink.free(sk);
 	free(sk->path);
 	free(sk);
 }

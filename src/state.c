@@ -234,19 +234,6 @@ state_escape(const char *uid, size_t len)
 	return out;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *
 state_unescape(const char *s)
 {
@@ -263,7 +250,7 @@ state_unescape(const char *s)
 			*o++ = *s++;
 			continue;
 		}
-		if ((hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
+		if ((hi = crypto_hexval(s[1])) < 0 || (lo = crypto_hexval(s[2])) < 0)
 			goto bad;
 		if (hi == 0 && lo == 0)
 			goto bad; /* a NUL cannot live in a C string */
@@ -547,7 +534,7 @@ crc_ok(const char *line, size_t n)
 		if ((line[i] < '0' || line[i] > '9') &&
 		    (line[i] < 'a' || line[i] > 'f'))
 			return false;
-		v = hexval(line[i]);
+		v = crypto_hexval(line[i]);
 		want = want << 4 | (uint32_t)v;
 	}
 	return crc32_buf(line, n - 9) == want;

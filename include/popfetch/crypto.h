@@ -19,6 +19,9 @@ char *crypto_b64_encode(const void *in, size_t len);
  */
 unsigned char *crypto_b64_decode(const char *in, size_t maxlen, size_t *outlen);
 
+/* The value of a hex digit (either case), or -1. */
+int crypto_hexval(char c);
+
 /* in[0..len) as lower-case hex into out, which holds 2 * len + 1. */
 void crypto_hex(const unsigned char *in, size_t len, char *out);
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "popfetch/config.h"
 #include "popfetch/pop3.h"
 #include "popfetch/state.h"
 
@@ -27,15 +28,12 @@ enum plan_action {
 };
 
 struct plan_policy {
-	const char *account_id;	      /* for the tokens */
-	bool keep;		      /* --keep */
-	bool fetch_all;		      /* --all */
-	long delete_after;	      /* days; -1: never */
-	unsigned long long max_size;  /* 0: no limit */
-	unsigned long long kill_size; /* 0: no limit */
-	unsigned long limit;	      /* 0: no limit */
-	bool have_uidl;		      /* the server gave UIDs */
-	bool dry_run;		      /* no token lookups, no per-session cap */
+	/* keep, fetch_all, delete_after (days; -1: never), max_size,
+	 * kill_size and limit (0: none) are the account's */
+	const struct account *a;
+	const char *account_id; /* for the tokens */
+	bool have_uidl;		/* the server gave UIDs */
+	bool dry_run; /* no token lookups, no per-session cap */
 	time_t now;
 };
 

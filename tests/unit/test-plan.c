@@ -246,21 +246,24 @@ check_row(const struct row *r, int k)
 	struct pop3_msg msgs[MAXMSGS];
 	struct plan_item items[MAXMSGS];
 	struct plan_policy pol;
+	struct account a;
 	struct tokens tk;
 	struct state *st = row_state(r, k);
 	unsigned long n = row_listing(r, msgs), i, left;
 	int t;
 
+	memset(&a, 0, sizeof(a));
+	a.keep = r->keep;
+	a.fetch_all = r->fetch_all;
+	a.delete_after = r->delete_after;
+	a.max_size = r->max_size;
+	a.kill_size = r->kill_size;
+	a.limit = r->limit;
 	memset(&pol, 0, sizeof(pol));
+	pol.a = &a;
 	pol.account_id = ACCT;
-	pol.keep = r->keep;
-	pol.fetch_all = r->fetch_all;
 	pol.dry_run = r->dry_run;
 	pol.have_uidl = !r->no_uidl;
-	pol.delete_after = r->delete_after;
-	pol.max_size = r->max_size;
-	pol.kill_size = r->kill_size;
-	pol.limit = r->limit;
 	pol.now = NOW;
 	memset(&tk, 0, sizeof(tk));
 	for (t = 0; t < 3 && r->in_maildir[t] != NULL; t++) {
@@ -321,11 +324,14 @@ test_duplicate_marks(void **state)
 	};
 	struct plan_item it[5];
 	struct plan_policy pol;
+	struct account acct;
 
 	(void)state;
+	memset(&acct, 0, sizeof(acct));
+	acct.delete_after = -1;
 	memset(&pol, 0, sizeof(pol));
+	pol.a = &acct;
 	pol.account_id = ACCT;
-	pol.delete_after = -1;
 	pol.have_uidl = true;
 	pol.now = NOW;
 	assert_int_equal(plan_make(m, 5, NULL, &pol, NULL, NULL, it), 0);
