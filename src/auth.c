@@ -1,5 +1,5 @@
 /*
- * auth.c: choosing how to log in (SPEC.md section 5), USER/PASS, APOP,
+ * auth.c: choosing how to log in (docs/contract.md §5), USER/PASS, APOP,
  * and the base64 codec. The SASL mechanisms live in auth-sasl.c.
  */
 #include <stdint.h>

@@ -15,7 +15,8 @@
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
-/* Status lines longer than this are a protocol error (RELIABILITY 5.1). */
+/* Status lines longer than this are a protocol error (docs/faults.md
+ * #1, #13). */
 #define POP3_STATUS_MAX	    4096
 /* Most capability lines we accept in one CAPA answer. */
 #define POP3_CAPA_MAX_LINES 1000

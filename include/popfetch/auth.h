@@ -2,7 +2,7 @@
  * auth.h: logging in. USER/PASS, APOP and the SASL mechanisms PLAIN,
  * LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2 and OAUTHBEARER
  * (RFC 1939, 5034, 4616, 2195, 5802, 7677, 7628), with the policy of
- * SPEC.md section 5 about clear-text passwords.
+ * docs/contract.md §5 about clear-text passwords.
  */
 #ifndef POPFETCH_AUTH_H
 #define POPFETCH_AUTH_H

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Bad local targets (RELIABILITY 50, 62; SPEC 1 and 3): a Maildir whose
+# Bad local targets (docs/faults.md #50, #62;
+# docs/contract.md §1 and §3): a Maildir whose
 # new/ is a symbolic link, a Maildir path inside a regular file, and an
 # unwritable Maildir exit 73 before connecting (Dovecot logs no
 # connection), naming the path; a Maildir without tmp/ (or new/, cur/) gets
@@ -113,7 +114,7 @@ else
 	fi
 fi
 
-# 4. Missing parts are created (SPEC 1: created if missing).
+# 4. Missing parts are created (docs/contract.md §1: created if missing).
 for part in tmp new cur; do
 	rm -rf "$T/mdp"
 	mkdir -p "$T/mdp/tmp" "$T/mdp/new" "$T/mdp/cur"
@@ -158,7 +159,7 @@ if mount -t tmpfs -o size=256k,mode=0700 tmpfs "$T/full" 2>/dev/null; then
 	    --state-dir "$T/full/state"
 	sleep 0.3
 	if [ "$(connections)" -ne "$c0" ]; then
-		# RELIABILITY 62: fail before connecting. Go on to check
+		# docs/faults.md #62: fail before connecting. Go on to check
 		# that at least nothing was lost or duplicated.
 		late_fail="full-tmpfs-existing: the state dir is full at"
 		late_fail+=" start but popfetch connected (exit $PF_RC)"

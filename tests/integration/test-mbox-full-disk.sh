@@ -1,5 +1,5 @@
 #!/bin/bash
-# A full disk during an mbox append (RELIABILITY item 48). The mbox lives on
+# A full disk during an mbox append (docs/faults.md #48). The mbox lives on
 # a 2 MiB tmpfs that a filler file makes nearly full; the spool and the
 # state stay on the normal disk, so the append itself hits ENOSPC.
 #  1. One batch that does not fit: exit 74, one error line, the mbox

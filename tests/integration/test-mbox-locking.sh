@@ -1,5 +1,5 @@
 #!/bin/bash
-# mbox locking against other programs (SPEC section 4: fcntl, then the
+# mbox locking against other programs (docs/contract.md §4: fcntl, then the
 # dotlock FILE.lock holding "pid host"; stale when the pid is gone on this
 # host or the file is older than 10 minutes; --lock-wait bounds the wait,
 # then exit 75 and nothing is deleted on the server):

@@ -1,11 +1,11 @@
 #!/bin/bash
-# MDA faults (RELIABILITY items 53 and 54). An MDA script counts its calls
+# MDA faults (docs/faults.md #53 and #54). An MDA script counts its calls
 # and delivers each message into a Maildir-shaped directory, except that
 # call K=4 of 8 misbehaves:
 #   exit1 -> 74, exit75 -> 75, kill9 (kill -9 $$) -> 74, noread (exit 0
 #   without reading stdin) -> 74, hang (sleep 60, --mda-timeout 2) -> 74
 #   after ~2 s, missing (a command that does not exist) -> 74;
-# and for each: messages 1-3 delivered and deleted (SPEC: deliveries
+# and for each: messages 1-3 delivered and deleted (docs/contract.md §4: deliveries
 # before the failure are committed), message 4 and every one after it
 # still on the server, exactly one error line naming message 4 besides
 # the -v lines, and the -v deletions matching the server (deliver_check.py

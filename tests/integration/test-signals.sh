@@ -1,5 +1,6 @@
 #!/bin/bash
-# Signals (RELIABILITY 56, 3 "Signals"; SPEC 4): SIGTERM, SIGINT and SIGHUP
+# Signals (docs/faults.md #56 and the edge case "signals";
+# docs/contract.md §4): SIGTERM, SIGINT and SIGHUP
 # in the middle of a slow fetch of 200 messages stop popfetch within a few
 # seconds with exit 75; what was delivered is committed (deleted on the
 # server: QUIT was sent, seen in the proxy's client log and in Dovecot's
@@ -160,8 +161,8 @@ for sig in TERM INT; do
 	[ "$RC" -eq "$want" ] ||
 	    { show "$name"; fail "$name: exit $RC, expected $want (killed" \
 	    "by the second SIG$sig)"; }
-	# A kill may leave the current batch's files in tmp/ (RELIABILITY
-	# 4: a tmp file is not a delivery; removed later or left).
+	# A kill may leave the current batch's files in tmp/ (docs/faults.md,
+	# crash matrix: a tmp file is not a delivery; removed later or left).
 	note "double SIG$sig: $(maildir_tmp_count "$T/mail") files in tmp/"
 	rm -f "$T/mail/tmp/"*
 	verify --maildir "$T/mail" \

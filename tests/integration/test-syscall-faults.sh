@@ -1,5 +1,5 @@
 #!/bin/bash
-# Systematic syscall fault injection (RELIABILITY 48, 49): an LD_PRELOAD
+# Systematic syscall fault injection (docs/faults.md #48, #49): an LD_PRELOAD
 # shim (tests/faultshim) fails the n-th write, fsync, link, rename or
 # creating open under the Maildir/mbox and the state dir, for n over a
 # whole delete-mode session of 20 messages, with ENOSPC and EIO (EDQUOT
@@ -156,7 +156,7 @@ outcome() {
 		;;
 	73)
 		# Cannot create the target or take the state dir's lock:
-		# only before connecting (RELIABILITY 50, 62).
+		# only before connecting (docs/faults.md #50, #62).
 		[ "$fired" -eq 1 ] ||
 		    { problem "$name" "exit 73 without a fault"; return; }
 		sleep 0.3

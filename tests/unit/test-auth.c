@@ -341,7 +341,7 @@ struct choose_case {
 #define NOAUTH (-1 - (int)PF_ENOPERM)
 #define GREET  "ready <1.2@host>"
 
-/* The mechanism choice of SPEC.md section 5. */
+/* The mechanism choice of docs/contract.md §5. */
 static void
 test_choose_table(void **state)
 {

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -109,7 +108,6 @@ account(struct account *a, enum sink_kind kind, const char *path)
 	a->host = (char *)(uintptr_t) "pop.test";
 	a->port = (char *)(uintptr_t) "110";
 	a->user = (char *)(uintptr_t) "u";
-	a->family = AF_UNSPEC;
 	a->tls = CONN_TLS_NONE;
 	a->auth = AUTH_USER;
 	a->timeout = 10;

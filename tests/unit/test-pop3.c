@@ -652,7 +652,7 @@ test_body_sink_fails(void **state)
 	end(p);
 }
 
-/* EOF in a body, in each of the RELIABILITY 5.1 #3 places. */
+/* EOF in a body, in each of the places of docs/faults.md #3. */
 static void
 test_body_eof(void **state)
 {
