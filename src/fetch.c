@@ -616,8 +616,11 @@ static int
 session_plan(struct run *r, struct pf_err *err)
 {
 	const struct account *a = r->a;
-	const struct plan_policy pol = {
-	    a, r->id, r->have_uidl, r->o->dry_run, time(NULL)};
+	const struct plan_policy pol = {.a = a,
+	    .account_id = r->id,
+	    .have_uidl = r->have_uidl,
+	    .dry_run = r->o->dry_run,
+	    .now = time(NULL)};
 	unsigned long i, found = 0;
 
 	r->mi = xcalloc(r->count + 1, sizeof(*r->mi));
