@@ -44,6 +44,7 @@ grow(char **buf, size_t *cap, size_t need)
 }
 
 /* Remember the first thing that went wrong. */
+static void fail(struct peer *pe, const char *fmt, ...) PF_PRINTF(2, 3);
 static void
 fail(struct peer *pe, const char *fmt, ...)
 {
@@ -183,6 +184,8 @@ peer_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 	}
 	if (n > len)
 		n = len;
+	if (n == 0)
+		return 0; /* the server closed */
 	memcpy(buf, pe->in + pe->pos, n);
 	pe->pos += n;
 	return (ssize_t)n;
