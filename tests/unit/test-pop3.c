@@ -238,8 +238,8 @@ script_done(struct peer *pe)
 		fail_msg("peer: %s", why);
 }
 
-/* Body sink that collects the decoded message. */
-struct sink {
+/* A body callback's collector of the decoded message. */
+struct collector {
 	char buf[256];
 	size_t len;
 	unsigned calls;
@@ -248,9 +248,9 @@ struct sink {
 
 /* Append to the collector, or fail as told. */
 static int
-sink_fn(void *ctx, const char *buf, size_t len, struct pf_err *err)
+collect_fn(void *ctx, const char *buf, size_t len, struct pf_err *err)
 {
-	struct sink *k = ctx;
+	struct collector *k = ctx;
 
 	k->calls++;
 	if (k->fail_at != 0 && k->calls == k->fail_at)
@@ -288,7 +288,7 @@ test_session_basic(void **state)
 	static const char want[] = "Subject: x\n\n.dot\na\rb\n";
 	struct pf_err err;
 	struct pop3_msg *msgs;
-	struct sink k;
+	struct collector k;
 	struct pop3 *p;
 	struct peer *m;
 	unsigned long count;
@@ -330,7 +330,8 @@ test_session_basic(void **state)
 		assert_int_equal(
 		    pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(p, sink_fn, &k, &octets, &err), 0);
+		assert_int_equal(
+		    pop3_body(p, collect_fn, &k, &octets, &err), 0);
 		assert_int_equal(k.len, sizeof(want) - 1);
 		assert_memory_equal(k.buf, want, k.len);
 		assert_int_equal(octets, sizeof(want) - 1);
@@ -593,7 +594,7 @@ test_body_pipelined(void **state)
 	    {"RETR 1\r\nDELE 1\r\n", "+OK\r\nline\r\n.\r\n+OK gone\r\n", 0},
 	};
 	struct pf_err err;
-	struct sink k;
+	struct collector k;
 	struct pop3 *p;
 	struct peer *m;
 	size_t chunk;
@@ -608,7 +609,7 @@ test_body_pipelined(void **state)
 		    pop3_cmd(p, POP3_CMD_DELE, "1", false, &err), 0);
 		assert_int_equal(pop3_reply(p, &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(p, sink_fn, &k, NULL, &err), 0);
+		assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
 		assert_int_equal(k.len, 5);
 		assert_memory_equal(k.buf, "line\n", 5);
 		assert_int_equal(pop3_reply(p, &err), POP3_OK);
@@ -629,7 +630,7 @@ test_body_sink_fails(void **state)
 	};
 	struct pf_err err;
 	unsigned long long octets;
-	struct sink k;
+	struct collector k;
 	struct pop3 *p;
 	struct peer *m;
 
@@ -641,7 +642,7 @@ test_body_sink_fails(void **state)
 	assert_int_equal(pop3_reply(p, &err), POP3_OK);
 	memset(&k, 0, sizeof(k));
 	k.fail_at = 1;
-	assert_int_equal(pop3_body(p, sink_fn, &k, &octets, &err), -1);
+	assert_int_equal(pop3_body(p, collect_fn, &k, &octets, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_string_equal(err.msg, "disk full");
 	assert_int_equal(k.calls, 1);
@@ -663,7 +664,7 @@ test_body_eof(void **state)
 	    "+OK\r\nline\r\n.\r",
 	};
 	struct pf_err err;
-	struct sink k;
+	struct collector k;
 	struct pop3 *p;
 	size_t i;
 
@@ -676,7 +677,7 @@ test_body_eof(void **state)
 		assert_int_equal(
 		    pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(p, sink_fn, &k, NULL, &err), -1);
+		assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), -1);
 		assert_int_equal(err.code, PF_ETEMP);
 		assert_string_equal(
 		    err.msg, "connection closed in the middle of a message");
@@ -699,7 +700,7 @@ test_tags(void **state)
 	struct pop3 *p;
 	enum pop3_cmd cmd;
 	unsigned long tag;
-	struct sink k;
+	struct collector k;
 	unsigned room;
 
 	(void)state;
@@ -717,7 +718,7 @@ test_tags(void **state)
 	assert_int_equal(tag, 7);
 	assert_int_equal(pop3_reply(p, &err), POP3_OK);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(pop3_body(p, sink_fn, &k, NULL, &err), 0);
+	assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
 	assert_true(pop3_next(p, &cmd, &tag));
 	assert_int_equal(cmd, POP3_CMD_DELE);
 	assert_int_equal(tag, 9);
@@ -1169,7 +1170,7 @@ test_trace(void **state)
 	    {"RETR 1\r\n", "+OK\r\nbody-line-xyz\r\n.\r\n", 0},
 	};
 	struct pf_err err;
-	struct sink k;
+	struct collector k;
 	struct pop3 *p;
 	FILE *tmp;
 	char log[4096];
@@ -1200,7 +1201,7 @@ test_trace(void **state)
 	assert_int_equal(pop3_reply(p, &err), POP3_OK);
 	assert_int_equal(pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(pop3_body(p, sink_fn, &k, NULL, &err), 0);
+	assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
 	end(p);
 
 	fflush(stderr);
