@@ -24,7 +24,8 @@ static int
 transfer_all(int fd, char *p, size_t len, off_t off, bool reading)
 {
 	while (len > 0) {
-		ssize_t n = reading ? pread(fd, p, len, off) : write(fd, p, len);
+		ssize_t n =
+		    reading ? pread(fd, p, len, off) : write(fd, p, len);
 
 		if (n == -1) {
 			if (errno == EINTR)

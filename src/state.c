@@ -31,12 +31,12 @@
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
-#define STATE_MAGIC	   "popfetch-state"
-#define STATE_VERSION	   "1"
-#define STATE_NAME_MAX	   100	       /* longest account file base name */
+#define STATE_MAGIC	    "popfetch-state"
+#define STATE_VERSION	    "1"
+#define STATE_NAME_MAX	    100		/* longest account file base name */
 #define STATE_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
-#define STATE_MIN_FREE	   (64 * 1024) /* free space the state dir needs at start */
-#define STATE_TMP_TRIES	   100
+#define STATE_MIN_FREE	    (64 * 1024) /* free space the state dir needs at start */
+#define STATE_TMP_TRIES	    100
 
 /* One record in the hash table; r.uid points at uid[]. */
 struct ent {
@@ -250,7 +250,8 @@ state_unescape(const char *s)
 			*o++ = *s++;
 			continue;
 		}
-		if ((hi = crypto_hexval(s[1])) < 0 || (lo = crypto_hexval(s[2])) < 0)
+		if ((hi = crypto_hexval(s[1])) < 0 ||
+		    (lo = crypto_hexval(s[2])) < 0)
 			goto bad;
 		if (hi == 0 && lo == 0)
 			goto bad; /* a NUL cannot live in a C string */
@@ -352,8 +353,8 @@ ent_get(const struct state *st, const char *uid, uint64_t h)
 
 /* Insert or update the entry for uid, keeping live_bytes right. */
 static void
-ent_put(struct state *st, const char *uid, uint64_t h,
-    unsigned long long size, time_t first_seen, char kind, size_t linelen)
+ent_put(struct state *st, const char *uid, uint64_t h, unsigned long long size,
+    time_t first_seen, char kind, size_t linelen)
 {
 	size_t i, n;
 	struct ent *e;
@@ -511,8 +512,8 @@ split(char *s, char **f, int max)
 
 /* Report corruption with the advice the user needs. */
 static int
-corrupt(const struct state *st, struct pf_err *err, size_t line,
-    const char *why)
+corrupt(
+    const struct state *st, struct pf_err *err, size_t line, const char *why)
 {
 	return pf_err_set(err, PF_EDATA,
 	    "state file '%s' is corrupt (line %zu): %s; move it away to start "
@@ -687,7 +688,8 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    st->path);
 		goto fail;
 	}
-	if (fstat(st->fd, &sb) == -1 || fileio_read_all(st->fd, SIZE_MAX - 1, &data, &len) == -1) {
+	if (fstat(st->fd, &sb) == -1 ||
+	    fileio_read_all(st->fd, SIZE_MAX - 1, &data, &len) == -1) {
 		pf_err_sys(err, PF_ECANTCREAT, "cannot read state file '%s'",
 		    st->path);
 		goto fail;

@@ -33,7 +33,7 @@ struct plan_policy {
 	const struct account *a;
 	const char *account_id; /* for the tokens */
 	bool have_uidl;		/* the server gave UIDs */
-	bool dry_run; /* no token lookups, no per-session cap */
+	bool dry_run;		/* no token lookups, no per-session cap */
 	time_t now;
 };
 

@@ -24,7 +24,7 @@
 
 /* Record kinds. */
 #define STATE_DELIVERED 'D' /* delivered; delete on the server */
-#define STATE_KEPT      'K' /* delivered and kept on the server */
+#define STATE_KEPT	'K' /* delivered and kept on the server */
 
 struct state_rec {
 	const char *uid;	 /* the server's UID (printable ASCII) */
