@@ -54,9 +54,6 @@ int auth_apop_digest(const char *timestamp, const char *secret, char out[33],
 char *auth_cram_md5_response(const char *user, const char *secret,
     const unsigned char *chal, size_t challen);
 
-/* Wipe len bytes at buf and free it; NULL is fine. */
-void auth_wipe_free(void *buf, size_t len);
-
 /* SCRAM client state (RFC 5802) for one exchange. */
 struct auth_scram {
 	bool sha256;		 /* SCRAM-SHA-256, else SCRAM-SHA-1 */
@@ -100,7 +97,9 @@ void auth_scram_free(struct auth_scram *sc);
  */
 int auth_oauth_status(const char *json, size_t len, char *out, size_t outsz);
 
-/* Log in with a SASL mechanism (auth-sasl.c). Returns 0 or -1. */
+/* The rest is auth-sasl.c's, which auth.c calls (never the reverse). */
+
+/* Log in with a SASL mechanism. Returns 0 or -1. */
 int auth_sasl_login(struct pop3 *p, const struct auth_params *a,
     enum auth_mech mech, struct pf_err *err);
 

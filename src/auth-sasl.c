@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "popfetch/auth.h"
+#include "popfetch/crypto.h"
 #include "popfetch/xmalloc.h"
 #include "auth-private.h"
 #include "compat.h"
@@ -36,12 +37,51 @@
 /* Longest SCRAM salt we accept, decoded. */
 #define SCRAM_SALT_MAX	  1024
 
+/* The SASL names, as servers list them, of the SASL mechanisms. */
+static const struct {
+	enum auth_mech mech;
+	const char *name;
+} sasl_names[] = {
+    {AUTH_PLAIN, "PLAIN"},
+    {AUTH_LOGIN, "LOGIN"},
+    {AUTH_CRAM_MD5, "CRAM-MD5"},
+    {AUTH_SCRAM_SHA1, "SCRAM-SHA-1"},
+    {AUTH_SCRAM_SHA256, "SCRAM-SHA-256"},
+    {AUTH_XOAUTH2, "XOAUTH2"},
+    {AUTH_OAUTHBEARER, "OAUTHBEARER"},
+};
+
+const char *
+auth_sasl_name(enum auth_mech m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sasl_names) / sizeof(sasl_names[0]); i++)
+		if (sasl_names[i].mech == m)
+			return sasl_names[i].name;
+	return "?";
+}
+
+int
+auth_fail(const struct pop3 *p, struct pf_err *err)
+{
+	struct pf_err e;
+	char text[PF_SERVER_TEXT_MAX + 8];
+
+	pf_err_clear(&e);
+	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
+	pf_sanitize(text, sizeof(text), pop3_text(p), strlen(pop3_text(p)));
+	if (text[0] == '\0')
+		return pf_err_set(err, e.code, "authentication failed");
+	return pf_err_set(err, e.code, "authentication failed: %s", text);
+}
+
 /* Wipe and free a NUL-terminated secret-bearing string. */
 static void
 wipe_str(char *s)
 {
 	if (s != NULL)
-		auth_wipe_free(s, strlen(s));
+		crypto_wipe_free(s, strlen(s));
 }
 
 /* Send "*" to abort the exchange and read the server's answer, keeping
@@ -72,35 +112,26 @@ sasl_unexpected(struct pop3 *p, const char *mech, struct pf_err *err)
 	    "unexpected SASL challenge after AUTH %s was complete", mech);
 }
 
-/* Turn the reply to an intermediate step into 0 (a challenge came) or
- * -1 (failure, or success too early). */
+/*
+ * Turn the reply to a step into 0 or -1. An intermediate step must get
+ * a challenge ("+ "; +OK then is success too early); the last step must
+ * get +OK (a challenge then is one too many).
+ */
 static int
-sasl_expect_cont(struct pop3 *p, int r, const char *mech, struct pf_err *err)
+sasl_check(
+    struct pop3 *p, int r, const char *mech, bool last, struct pf_err *err)
 {
 	if (r == -1)
 		return -1;
+	if (r == POP3_ERR)
+		return auth_fail(p, err);
 	if (r == POP3_OK)
-		return sasl_premature(mech, err);
-	if (r == POP3_ERR)
-		return auth_fail(p, err);
-	return 0;
-}
-
-/* Handle the reply to the last client response. */
-static int
-sasl_end(struct pop3 *p, int r, const char *mech, struct pf_err *err)
-{
-	if (r == -1)
-		return -1;
-	if (r == POP3_ERR)
-		return auth_fail(p, err);
-	if (r == POP3_CONT)
-		return sasl_unexpected(p, mech, err);
-	return 0;
+		return last ? 0 : sasl_premature(mech, err);
+	return last ? sasl_unexpected(p, mech, err) : 0;
 }
 
 /*
- * Decode the challenge in p->text; when it is not strict base64, is cut
+ * Decode the challenge in pop3_text(p); when it is not strict base64, is cut
  * off by the status-line buffer or exceeds AUTH_CHALLENGE_MAX, cancel the
  * exchange. Returns the decoded bytes (NUL-terminated) or NULL with err.
  */
@@ -109,8 +140,8 @@ sasl_challenge(struct pop3 *p, size_t *len, struct pf_err *err)
 {
 	unsigned char *c = NULL;
 
-	if (strlen(p->text) < sizeof(p->text) - 1)
-		c = auth_b64_decode(p->text, AUTH_CHALLENGE_MAX, len);
+	if (strlen(pop3_text(p)) < POP3_TEXT_MAX - 1)
+		c = crypto_b64_decode(pop3_text(p), AUTH_CHALLENGE_MAX, len);
 	if (c == NULL) {
 		sasl_cancel(p);
 		pf_err_set(err, PF_EPROTO, "invalid SASL challenge");
@@ -150,13 +181,13 @@ sasl_start(struct pop3 *p, const char *mech, const char *ir, bool two_step,
 		r = pop3_reply(p, err);
 		if (ir == NULL)
 			return r;
-		if (sasl_expect_cont(p, r, mech, err) == -1)
+		if (sasl_check(p, r, mech, false, err) == -1)
 			return -1;
 		/* the first challenge of a client-first mechanism carries
 		 * nothing useful; it only has to be well-formed */
 		if ((c = sasl_challenge(p, &clen, err)) == NULL)
 			return -1;
-		auth_wipe_free(c, clen + 1);
+		crypto_wipe_free(c, clen + 1);
 		return sasl_respond(p, ir, err);
 	}
 	line = xasprintf("%s %s", mech, ir);
@@ -169,9 +200,9 @@ sasl_start(struct pop3 *p, const char *mech, const char *ir, bool two_step,
 static char *
 b64_wipe(char *buf, size_t len)
 {
-	char *b = auth_b64_encode(buf, len);
+	char *b = crypto_b64_encode(buf, len);
 
-	auth_wipe_free(buf, len);
+	crypto_wipe_free(buf, len);
 	return b;
 }
 
@@ -191,7 +222,7 @@ login_plain(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	ir = b64_wipe(buf, len);
 	r = sasl_start(p, "PLAIN", ir, false, err);
 	wipe_str(ir);
-	return sasl_end(p, r, "PLAIN", err);
+	return sasl_check(p, r, "PLAIN", true, err);
 }
 
 /* AUTH LOGIN: the user name and the password, each after a challenge
@@ -207,25 +238,24 @@ login_login(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 
 	r = sasl_start(p, "LOGIN", NULL, false, err);
 	for (i = 0; i < 2; i++) {
-		if (sasl_expect_cont(p, r, "LOGIN", err) == -1)
+		if (sasl_check(p, r, "LOGIN", false, err) == -1)
 			return -1;
 		if ((c = sasl_challenge(p, &clen, err)) == NULL)
 			return -1;
-		auth_wipe_free(c, clen + 1);
-		b = auth_b64_encode(field[i], strlen(field[i]));
+		crypto_wipe_free(c, clen + 1);
+		b = crypto_b64_encode(field[i], strlen(field[i]));
 		r = sasl_respond(p, b, err);
 		wipe_str(b);
 	}
-	return sasl_end(p, r, "LOGIN", err);
+	return sasl_check(p, r, "LOGIN", true, err);
 }
 
 char *
 auth_cram_md5_response(const char *user, const char *secret,
     const unsigned char *chal, size_t challen)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	char digest[33];
 	char *out;
 
@@ -235,11 +265,7 @@ auth_cram_md5_response(const char *user, const char *secret,
 		OPENSSL_cleanse(md, sizeof(md));
 		return NULL;
 	}
-	for (i = 0; i < 16; i++) {
-		digest[2 * i] = hex[md[i] >> 4];
-		digest[2 * i + 1] = hex[md[i] & 15];
-	}
-	digest[32] = '\0';
+	crypto_hex(md, 16, digest);
 	out = xasprintf("%s %s", user, digest);
 	OPENSSL_cleanse(md, sizeof(md));
 	OPENSSL_cleanse(digest, sizeof(digest));
@@ -256,17 +282,17 @@ login_cram(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	int r;
 
 	r = sasl_start(p, "CRAM-MD5", NULL, false, err);
-	if (sasl_expect_cont(p, r, "CRAM-MD5", err) == -1)
+	if (sasl_check(p, r, "CRAM-MD5", false, err) == -1)
 		return -1;
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
 		return -1;
 	if (clen == 0) {
-		auth_wipe_free(c, clen + 1);
+		crypto_wipe_free(c, clen + 1);
 		sasl_cancel(p);
 		return pf_err_set(err, PF_EPROTO, "invalid SASL challenge");
 	}
 	resp = auth_cram_md5_response(a->user, a->secret, c, clen);
-	auth_wipe_free(c, clen + 1);
+	crypto_wipe_free(c, clen + 1);
 	if (resp == NULL) {
 		sasl_cancel(p);
 		return pf_err_set(err, PF_ESOFTWARE,
@@ -275,7 +301,7 @@ login_cram(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	b = b64_wipe(resp, strlen(resp));
 	r = sasl_respond(p, b, err);
 	wipe_str(b);
-	return sasl_end(p, r, "CRAM-MD5", err);
+	return sasl_check(p, r, "CRAM-MD5", true, err);
 }
 
 /* The user name as a SCRAM/GS2 saslname: ',' and '=' escaped. */
@@ -317,7 +343,7 @@ auth_scram_first(struct auth_scram *sc, bool sha256, const char *user,
 			    "cannot make a SCRAM nonce: no randomness");
 			return NULL;
 		}
-		sc->nonce = auth_b64_encode(rnd, sizeof(rnd));
+		sc->nonce = crypto_b64_encode(rnd, sizeof(rnd));
 		OPENSSL_cleanse(rnd, sizeof(rnd));
 	}
 	name = saslname(user);
@@ -419,7 +445,7 @@ auth_scram_final(struct auth_scram *sc, const char *secret, const char *sf,
 		return NULL;
 	}
 	saltb64 = xstrndup(s, slen);
-	salt = auth_b64_decode(saltb64, SCRAM_SALT_MAX, &saltlen);
+	salt = crypto_b64_decode(saltb64, SCRAM_SALT_MAX, &saltlen);
 	free(saltb64);
 	if (salt == NULL || saltlen == 0) {
 		free(salt);
@@ -445,7 +471,7 @@ auth_scram_final(struct auth_scram *sc, const char *secret, const char *sf,
 	sc->sig_len = dlen;
 	for (i = 0; i < dlen; i++)
 		ckey[i] ^= csig[i];
-	proof = auth_b64_encode(ckey, dlen);
+	proof = crypto_b64_encode(ckey, dlen);
 	out = xasprintf("%s,p=%s", noproof, proof);
 out:
 	OPENSSL_cleanse(salted, sizeof(salted));
@@ -486,7 +512,7 @@ auth_scram_verify(
 		return pf_err_set(
 		    err, PF_EPROTO, "invalid SCRAM server-final message");
 	vb64 = xstrndup(v, vlen);
-	sig = auth_b64_decode(vb64, 64, &siglen);
+	sig = crypto_b64_decode(vb64, 64, &siglen);
 	free(vb64);
 	if (sig == NULL)
 		return pf_err_set(
@@ -524,12 +550,12 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 
 	if ((first = auth_scram_first(&sc, sha256, a->user, NULL, err)) == NULL)
 		goto out;
-	b = auth_b64_encode(first, strlen(first));
+	b = crypto_b64_encode(first, strlen(first));
 	free(first);
 	r = sasl_start(p, mech, b, false, err);
 	free(b);
 	b = NULL;
-	if (sasl_expect_cont(p, r, mech, err) == -1)
+	if (sasl_check(p, r, mech, false, err) == -1)
 		goto out;
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
 		goto out;
@@ -538,7 +564,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		sasl_cancel(p);
 		goto out;
 	}
-	b = auth_b64_encode(final, strlen(final));
+	b = crypto_b64_encode(final, strlen(final));
 	r = sasl_respond(p, b, err);
 	if (r == POP3_OK) {
 		pf_err_set(err, PF_EPROTO,
@@ -547,7 +573,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		    mech);
 		goto out;
 	}
-	if (sasl_expect_cont(p, r, mech, err) == -1)
+	if (sasl_check(p, r, mech, false, err) == -1)
 		goto out;
 	free(c);
 	if ((c = sasl_challenge(p, &clen, err)) == NULL)
@@ -557,7 +583,7 @@ login_scram(struct pop3 *p, const struct auth_params *a, bool sha256,
 		goto out;
 	}
 	r = sasl_respond(p, "", err);
-	ret = sasl_end(p, r, mech, err);
+	ret = sasl_check(p, r, mech, true, err);
 out:
 	free(c);
 	wipe_str(final);
@@ -621,9 +647,9 @@ oauth_error(
 	int r;
 
 	status[0] = '\0';
-	if (strlen(p->text) < sizeof(p->text) - 1 &&
-	    (json = auth_b64_decode(p->text, AUTH_CHALLENGE_MAX, &jlen)) !=
-		NULL) {
+	if (strlen(pop3_text(p)) < POP3_TEXT_MAX - 1 &&
+	    (json = crypto_b64_decode(
+		 pop3_text(p), AUTH_CHALLENGE_MAX, &jlen)) != NULL) {
 		(void)auth_oauth_status(
 		    (char *)json, jlen, status, sizeof(status));
 		free(json);
@@ -637,7 +663,7 @@ oauth_error(
 		return sasl_premature(mech, err);
 	pf_err_clear(&e);
 	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
-	pf_sanitize(text, sizeof(text), p->text, strlen(p->text));
+	pf_sanitize(text, sizeof(text), pop3_text(p), strlen(pop3_text(p)));
 	return pf_err_set(err, e.code,
 	    "authentication failed: OAuth token rejected (status %s): %s",
 	    status[0] != '\0' ? status : "unknown", text);
@@ -654,7 +680,7 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	payload =
 	    xasprintf("user=%s\001auth=Bearer %s\001\001", a->user, a->secret);
 	b = b64_wipe(payload, strlen(payload));
-	if (p->capa.sasl_ir) {
+	if (pop3_capabilities(p)->sasl_ir) {
 		line = xasprintf("XOAUTH2 %s", b);
 		r = pop3_cmd(p, POP3_CMD_AUTH, line, true, err);
 		wipe_str(line);
@@ -666,7 +692,7 @@ login_xoauth2(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	wipe_str(b);
 	if (r == POP3_CONT)
 		return oauth_error(p, "XOAUTH2", "", err);
-	return sasl_end(p, r, "XOAUTH2", err);
+	return sasl_check(p, r, "XOAUTH2", true, err);
 }
 
 /* AUTH OAUTHBEARER (RFC 7628). */
@@ -688,7 +714,7 @@ login_oauthbearer(
 	wipe_str(b);
 	if (r == POP3_CONT)
 		return oauth_error(p, "OAUTHBEARER", "AQ==", err);
-	return sasl_end(p, r, "OAUTHBEARER", err);
+	return sasl_check(p, r, "OAUTHBEARER", true, err);
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * auth.c: choosing how to log in (SPEC.md section 5), USER/PASS, APOP,
+ * auth.c: choosing how to log in (docs/contract.md §5), USER/PASS, APOP,
  * and the base64 codec. The SASL mechanisms live in auth-sasl.c.
  */
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "popfetch/auth.h"
+#include "popfetch/crypto.h"
 #include "popfetch/log.h"
 #include "popfetch/xmalloc.h"
 #include "auth-private.h"
@@ -29,20 +30,6 @@ const char *const auth_mech_names[] = {
     [AUTH_OAUTHBEARER] = "oauthbearer",
     NULL,
 };
-
-/* The SASL names, as servers list them, for the SASL mechanisms. */
-static const char *const sasl_names[] = {
-    [AUTH_PLAIN] = "PLAIN",
-    [AUTH_LOGIN] = "LOGIN",
-    [AUTH_CRAM_MD5] = "CRAM-MD5",
-    [AUTH_SCRAM_SHA1] = "SCRAM-SHA-1",
-    [AUTH_SCRAM_SHA256] = "SCRAM-SHA-256",
-    [AUTH_XOAUTH2] = "XOAUTH2",
-    [AUTH_OAUTHBEARER] = "OAUTHBEARER",
-};
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int
 auth_mech_parse(const char *s, enum auth_mech *out)
@@ -73,118 +60,6 @@ auth_sends_cleartext(enum auth_mech mech)
 	default:
 		return false;
 	}
-}
-
-void
-auth_wipe_free(void *buf, size_t len)
-{
-	if (buf == NULL)
-		return;
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-}
-
-char *
-auth_b64_encode(const void *in, size_t len)
-{
-	const unsigned char *s = in;
-	char *out, *o;
-	size_t i;
-
-	if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	out = o = xmalloc((len + 2) / 3 * 4 + 1);
-	for (i = 0; i + 2 < len; i += 3) {
-		*o++ = b64_alphabet[s[i] >> 2];
-		*o++ = b64_alphabet[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
-		*o++ = b64_alphabet[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
-		*o++ = b64_alphabet[s[i + 2] & 63];
-	}
-	if (len - i == 1) {
-		*o++ = b64_alphabet[s[i] >> 2];
-		*o++ = b64_alphabet[(s[i] & 3) << 4];
-		*o++ = '=';
-		*o++ = '=';
-	} else if (len - i == 2) {
-		*o++ = b64_alphabet[s[i] >> 2];
-		*o++ = b64_alphabet[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
-		*o++ = b64_alphabet[(s[i + 1] & 15) << 2];
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-/* The 6-bit value of a base64 character, or -1; a table-free lookup
- * keeps the decoder obviously bounded. */
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-unsigned char *
-auth_b64_decode(const char *in, size_t maxlen, size_t *outlen)
-{
-	size_t len, pad = 0, n, i, o = 0;
-	unsigned char *out;
-
-	len = strlen(in);
-	if (len % 4 != 0)
-		return NULL;
-	if (len > 0 && in[len - 1] == '=')
-		pad++;
-	if (len > 1 && in[len - 2] == '=')
-		pad++;
-	n = len / 4 * 3 - pad;
-	if (n > maxlen)
-		return NULL;
-	out = xmalloc(n + 1);
-	for (i = 0; i < len; i += 4) {
-		int v[4], k;
-		uint32_t w;
-
-		for (k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + (size_t)k];
-
-			/* '=' only as the final one or two characters */
-			if (c == '=' && i + 4 == len && k >= 2 &&
-			    (k == 3 || in[i + 3] == '=')) {
-				v[k] = 0;
-				continue;
-			}
-			if ((v[k] = b64_value(c)) < 0)
-				goto bad;
-		}
-		w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-		    ((uint32_t)v[2] << 6) | (uint32_t)v[3];
-		/* reject non-zero bits hidden under the padding */
-		if (i + 4 == len &&
-		    ((pad == 1 && (w & 0xff) != 0) ||
-			(pad == 2 && (w & 0xffff) != 0)))
-			goto bad;
-		out[o++] = (unsigned char)(w >> 16);
-		if (o < n)
-			out[o++] = (unsigned char)(w >> 8);
-		if (o < n)
-			out[o++] = (unsigned char)w;
-	}
-	out[n] = '\0';
-	*outlen = n;
-	return out;
-bad:
-	auth_wipe_free(out, n + 1);
-	return NULL;
 }
 
 bool
@@ -240,9 +115,8 @@ int
 auth_apop_digest(
     const char *timestamp, const char *secret, char out[33], struct pf_err *err)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
 	int ok;
 
@@ -254,17 +128,12 @@ auth_apop_digest(
 	    EVP_DigestUpdate(ctx, secret, strlen(secret)) == 1 &&
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 16;
 	EVP_MD_CTX_free(ctx);
-	if (!ok) {
-		OPENSSL_cleanse(md, sizeof(md));
+	if (ok)
+		crypto_hex(md, 16, out);
+	OPENSSL_cleanse(md, sizeof(md));
+	if (!ok)
 		return pf_err_set(err, PF_ESOFTWARE,
 		    "cannot compute APOP digest (MD5 unavailable)");
-	}
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[32] = '\0';
-	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }
 
@@ -320,7 +189,8 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 
 	if (m == AUTH_AUTO) {
 		for (i = 0; i < sizeof(strong) / sizeof(strong[0]); i++) {
-			if (auth_sasl_offered(sasl, sasl_names[strong[i]])) {
+			if (auth_sasl_offered(
+				sasl, auth_sasl_name(strong[i]))) {
 				*out = strong[i];
 				return 0;
 			}
@@ -328,7 +198,8 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 		if (!a->tls)
 			return refuse_cleartext(err);
 		for (i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++) {
-			if (auth_sasl_offered(sasl, sasl_names[tls_only[i]])) {
+			if (auth_sasl_offered(
+				sasl, auth_sasl_name(tls_only[i]))) {
 				*out = tls_only[i];
 				return 0;
 			}
@@ -355,29 +226,15 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 			    "in its greeting)");
 		break;
 	default:
-		if (!auth_sasl_offered(sasl, sasl_names[m]))
+		if (!auth_sasl_offered(sasl, auth_sasl_name(m)))
 			return pf_err_set(err, PF_ENOPERM,
-			    "server does not offer AUTH %s", sasl_names[m]);
+			    "server does not offer AUTH %s", auth_sasl_name(m));
 		break;
 	}
 	if (auth_sends_cleartext(m) && !a->tls && !a->allow_plain)
 		return refuse_cleartext(err);
 	*out = m;
 	return 0;
-}
-
-int
-auth_fail(const struct pop3 *p, struct pf_err *err)
-{
-	struct pf_err e;
-	char text[PF_SERVER_TEXT_MAX + 8];
-
-	pf_err_clear(&e);
-	(void)pop3_err_from_reply(p, "authentication", PF_ENOPERM, &e);
-	pf_sanitize(text, sizeof(text), p->text, strlen(p->text));
-	if (text[0] == '\0')
-		return pf_err_set(err, e.code, "authentication failed");
-	return pf_err_set(err, e.code, "authentication failed: %s", text);
 }
 
 /* USER then PASS (RFC 1939 section 7). */
@@ -409,7 +266,7 @@ login_apop(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	size_t arglen;
 	int r;
 
-	if (auth_apop_timestamp(p->greeting, ts, sizeof(ts)) == -1)
+	if (auth_apop_timestamp(pop3_greeting_text(p), ts, sizeof(ts)) == -1)
 		return pf_err_set(err, PF_ENOPERM,
 		    "server does not offer APOP (no valid timestamp in its "
 		    "greeting)");
@@ -419,7 +276,7 @@ login_apop(struct pop3 *p, const struct auth_params *a, struct pf_err *err)
 	arglen = strlen(arg);
 	OPENSSL_cleanse(hex, sizeof(hex));
 	r = pop3_cmd(p, POP3_CMD_APOP, arg, true, err);
-	auth_wipe_free(arg, arglen);
+	crypto_wipe_free(arg, arglen);
 	if (r == -1 || (r = pop3_reply(p, err)) == -1)
 		return -1;
 	if (r != POP3_OK)
@@ -434,12 +291,13 @@ auth_login(struct pop3 *p, const struct auth_params *a, enum auth_mech *used,
 	enum auth_mech m;
 	int r;
 
-	if (auth_choose(a, &p->capa, p->greeting, &m, err) == -1)
+	if (auth_choose(
+		a, pop3_capabilities(p), pop3_greeting_text(p), &m, err) == -1)
 		return -1;
 	log_debug("logging in as '%s' with %s", a->user,
 	    m == AUTH_USER	 ? "USER/PASS"
 		: m == AUTH_APOP ? "APOP"
-				 : sasl_names[m]);
+				 : auth_sasl_name(m));
 	switch (m) {
 	case AUTH_USER:
 		r = login_user(p, a, err);
@@ -453,16 +311,7 @@ auth_login(struct pop3 *p, const struct auth_params *a, enum auth_mech *used,
 	}
 	if (r == -1)
 		return -1;
-	p->state = POP3_ST_TRANSACTION;
 	if (used != NULL)
 		*used = m;
 	return 0;
-}
-
-const char *
-auth_sasl_name(enum auth_mech m)
-{
-	if (m < AUTH_PLAIN || m > AUTH_OAUTHBEARER)
-		return "?";
-	return sasl_names[m];
 }

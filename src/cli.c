@@ -9,6 +9,7 @@
 #include <openssl/opensslv.h>
 
 #include "popfetch/cli.h"
+#include "popfetch/num.h"
 #include "popfetch/xmalloc.h"
 
 /* Options that are not account settings. */
@@ -229,11 +230,9 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 			val = optarg;
 			break;
 		case 'j': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
+			unsigned long long v;
 
-			if (*optarg == '\0' || *end != '\0' || v < 1 ||
-			    v > 64) {
+			if (num_parse_all(optarg, 64, &v) == -1 || v < 1) {
 				pf_err_set(err, PF_EUSAGE,
 				    "invalid number of jobs '%s' (1-64)",
 				    optarg);

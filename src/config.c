@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "popfetch/config.h"
+#include "popfetch/num.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -202,23 +203,16 @@ parse_bool(const char *v, bool *out)
 	return -1;
 }
 
-/* A strict unsigned decimal with an optional size suffix. */
+/* A strict unsigned decimal (num_parse) with an optional size suffix. */
 static int
 parse_ull(
     const char *v, bool suffix, unsigned long long max, unsigned long long *out)
 {
-	unsigned long long n = 0, mult = 1;
-	const char *p = v;
+	unsigned long long n, mult = 1;
+	const char *p;
 
-	if (v == NULL || !isdigit((unsigned char)*p))
+	if (num_parse(v, &p, ULLONG_MAX, &n) == -1)
 		return -1;
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (n > (ULLONG_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
 	if (suffix && *p != '\0') {
 		switch (*p) {
 		case 'k':

@@ -1,5 +1,6 @@
 /* err.c: filling error records and making server text safe to show. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "popfetch/err.h"
+#include "popfetch/num.h"
 #include "compat.h"
 
 static const char *const errc_names[] = {
@@ -23,12 +25,14 @@ static const char *const errc_names[] = {
     [PF_ECONFIG] = "config",
 };
 
-/* Format into err->msg; shared by the public setters. */
+/* Format into err->msg (err may be NULL); shared by the setters. */
 static void err_vset(struct pf_err *err, enum pf_errc code, const char *fmt,
     va_list ap) PF_PRINTF(3, 0);
 static void
 err_vset(struct pf_err *err, enum pf_errc code, const char *fmt, va_list ap)
 {
+	if (err == NULL)
+		return;
 	err->code = code;
 	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) < 0)
 		err->msg[0] = '\0';
@@ -39,8 +43,6 @@ pf_err_set(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL)
-		return -1;
 	va_start(ap, fmt);
 	err_vset(err, code, fmt, ap);
 	va_end(ap);
@@ -50,17 +52,14 @@ pf_err_set(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 int
 pf_err_sys(struct pf_err *err, enum pf_errc code, const char *fmt, ...)
 {
-	va_list ap;
 	int saved = errno;
+	va_list ap;
 	size_t n;
 
-	if (err == NULL)
-		return -1;
 	va_start(ap, fmt);
 	err_vset(err, code, fmt, ap);
 	va_end(ap);
-	n = strlen(err->msg);
-	if (n < sizeof(err->msg))
+	if (err != NULL && (n = strlen(err->msg)) < sizeof(err->msg))
 		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
 		    strerror(saved));
 	errno = saved;
@@ -153,9 +152,13 @@ pf_fault_point(const char *name)
 
 	if (at == NULL || strncmp(at, name, len) != 0)
 		return;
-	if (at[len] == ':')
-		k = strtoul(at + len + 1, NULL, 10);
-	else if (at[len] != '\0')
+	if (at[len] == ':') {
+		unsigned long long v;
+
+		k = num_parse_all(at + len + 1, ULONG_MAX, &v) == 0
+		    ? (unsigned long)v
+		    : 1;
+	} else if (at[len] != '\0')
 		return;
 	if (++hits >= k)
 		_exit(137);
@@ -168,8 +171,11 @@ pf_fault_bytes(unsigned long long total)
 
 	if (limit == -2) {
 		const char *v = getenv("POPFETCH_FAULT_AFTER_BYTES");
+		unsigned long long n;
 
-		limit = v != NULL ? strtoll(v, NULL, 10) : -1;
+		limit = v != NULL && num_parse_all(v, LLONG_MAX, &n) == 0
+		    ? (long long)n
+		    : -1;
 	}
 	if (limit >= 0 && total >= (unsigned long long)limit)
 		_exit(137);

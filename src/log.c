@@ -41,7 +41,7 @@ log_enabled(enum log_level lvl)
 	case LOGL_WARNING:
 		return log_verbosity >= 0;
 	case LOGL_NOTICE:
-		/* cron gets silence on success (SPEC.md section 1) */
+		/* cron gets silence on success (docs/contract.md §1) */
 		return log_verbosity >= 1 || (log_verbosity == 0 && log_tty);
 	case LOGL_INFO:
 		return log_verbosity >= 1;

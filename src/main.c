@@ -24,6 +24,7 @@
 #include "popfetch/config.h"
 #include "popfetch/fetch.h"
 #include "popfetch/log.h"
+#include "popfetch/serverinfo.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -466,7 +467,7 @@ run_account(const struct account *a, const struct cli *c, char **secret,
 	}
 	o.secret = *secret;
 	if (c->serverinfo) {
-		res->ret = fetch_serverinfo(a, &o, &text, &res->err);
+		res->ret = serverinfo_get(a, &o, &text, &res->err);
 		if (text != NULL) {
 			fputs(text, stdout);
 			fflush(stdout);

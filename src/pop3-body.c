@@ -43,27 +43,21 @@ pop3_unstuff(struct pop3_unstuff *u, const char *in, size_t inlen, char *out,
 			}
 			break;
 		case US_DOT:
-			if (in[i] == '\n') {
+		case US_DOT_CR:
+			if (in[i] == '\n') { /* "." or ".\r" ends the body */
 				i++;
 				u->state = US_DONE;
 				goto out;
 			}
-			if (in[i] == '\r') {
+			if (u->state == US_DOT && in[i] == '\r') {
 				i++;
 				u->state = US_DOT_CR;
-			} else {
-				/* A stuffed line: the dot is gone. */
-				u->state = US_MID;
+				break;
 			}
-			break;
-		case US_DOT_CR:
-			if (in[i] == '\n') {
-				i++;
-				u->state = US_DONE;
-				goto out;
-			}
-			/* ".\r" then data: a stuffed line with a bare CR. */
-			out[o++] = '\r';
+			/* A stuffed line: the dot is gone; after ".\r", the
+			 * CR was a bare CR of the line. */
+			if (u->state == US_DOT_CR)
+				out[o++] = '\r';
 			u->state = US_MID;
 			break;
 		case US_CR:

@@ -4,33 +4,66 @@
  * and the protocol trace with secrets masked.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "popfetch/log.h"
+#include "popfetch/num.h"
 #include "popfetch/pop3.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
-/* Status lines longer than this are a protocol error (RELIABILITY 5.1). */
+/* Status lines longer than this are a protocol error (docs/faults.md
+ * #1, #13). */
 #define POP3_STATUS_MAX	    4096
 /* Most capability lines we accept in one CAPA answer. */
 #define POP3_CAPA_MAX_LINES 1000
 /* Room for pf_sanitize() output of PF_SERVER_TEXT_MAX characters. */
 #define SANITIZED_MAX	    (4 * PF_SERVER_TEXT_MAX + 8)
 
-#define PEND_MAX                               \
-	(sizeof(((struct pop3 *)0)->pending) / \
-	    sizeof(((struct pop3 *)0)->pending[0]))
+/* Commands sent and not yet answered, at most. */
+#define PEND_MAX 256
 
-const char *const pop3_state_names[] = {
-    [POP3_ST_GREETING] = "GREETING",
-    [POP3_ST_AUTHORIZATION] = "AUTHORIZATION",
-    [POP3_ST_TRANSACTION] = "TRANSACTION",
-    [POP3_ST_UPDATE] = "UPDATE",
-    [POP3_ST_CLOSED] = "CLOSED",
+/* A command waiting for its reply. */
+struct pending {
+	enum pop3_cmd cmd;
+	bool ml;	   /* +OK to it opens a multi-line response */
+	unsigned long tag; /* the caller's, given back by pop3_next() */
 };
+
+/* One session. Only this file writes it (the state above all). */
+struct pop3 {
+	struct stream *s; /* owned */
+	struct lbuf lb;
+	enum pop3_state state;
+	struct pop3_capa capa;
+	char greeting[POP3_TEXT_MAX]; /* raw text after "+OK " (bounded, may
+					 hold control characters) */
+	char text[POP3_TEXT_MAX];     /* raw text of the last status line
+					 after +OK/-ERR */
+	enum pop3_rcode rcode;	      /* resp code of the last status line */
+	int trace;
+	struct pending pend[PEND_MAX]; /* oldest first (ring) */
+	unsigned pend_head, pend_count;
+	bool body_due; /* +OK to a multi-line command read, body not yet */
+	/* output not yet written (pipelining batches commands) */
+	char *out;
+	size_t outlen, outcap;
+};
+
+/* In enum pop3_state's order. */
+const char *const pop3_state_names[] = {
+    "GREETING",
+    "AUTHORIZATION",
+    "TRANSACTION",
+    "UPDATE",
+    "CLOSED",
+};
+_Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
+	POP3_ST_CLOSED + 1,
+    "one name per state");
 
 enum pop3_ml {
 	ML_NEVER,  /* single-line answer */
@@ -88,6 +121,19 @@ capa_reset(struct pop3_capa *c)
 	c->expire = -1;
 }
 
+/*
+ * Every change of protocol state goes through here: GREETING ->
+ * AUTHORIZATION (greeting read) -> TRANSACTION (+OK to a login command)
+ * -> UPDATE (QUIT sent), and CLOSED from anywhere once the stream broke,
+ * the server broke the protocol, or the caller gave up (pop3_abandon()).
+ */
+static void
+set_state(struct pop3 *p, enum pop3_state st)
+{
+	if (p->state != POP3_ST_CLOSED)
+		p->state = st;
+}
+
 /* Trace one received line; server text is never logged raw. */
 static void
 trace_in(const struct pop3 *p, const char *line, size_t len)
@@ -126,10 +172,11 @@ trace_cmd(const struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret)
 }
 
 /* Start clean so a half-set-up session can still be freed safely. */
-void
-pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par)
+struct pop3 *
+pop3_new(struct stream *s, const struct pop3_params *par)
 {
-	memset(p, 0, sizeof(*p));
+	struct pop3 *p = xcalloc(1, sizeof(*p));
+
 	p->s = s;
 	lbuf_init(&p->lb, LBUF_DEFAULT_SIZE, LBUF_MAX_LINE);
 	p->state = POP3_ST_GREETING;
@@ -137,22 +184,95 @@ pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par)
 	p->rcode = POP3_RC_NONE;
 	p->trace = par != NULL ? par->trace : 0;
 	p->out = NULL;
+	return p;
 }
 
 /* Close the stream and wipe the output queue, which may hold a password. */
 void
 pop3_free(struct pop3 *p)
 {
+	if (p == NULL)
+		return;
 	stream_close(p->s);
-	p->s = NULL;
 	lbuf_free(&p->lb);
 	if (p->out != NULL) {
 		explicit_bzero(p->out, p->outcap);
 		free(p->out);
 	}
-	p->out = NULL;
-	p->outlen = p->outcap = 0;
-	p->state = POP3_ST_CLOSED;
+	explicit_bzero(p, sizeof(*p));
+	free(p);
+}
+
+void
+pop3_abandon(struct pop3 *p)
+{
+	set_state(p, POP3_ST_CLOSED);
+}
+
+enum pop3_state
+pop3_state(const struct pop3 *p)
+{
+	return p->state;
+}
+
+const struct pop3_capa *
+pop3_capabilities(const struct pop3 *p)
+{
+	return &p->capa;
+}
+
+const char *
+pop3_greeting_text(const struct pop3 *p)
+{
+	return p->greeting;
+}
+
+const char *
+pop3_text(const struct pop3 *p)
+{
+	return p->text;
+}
+
+enum pop3_rcode
+pop3_rcode(const struct pop3 *p)
+{
+	return p->rcode;
+}
+
+struct stream *
+pop3_stream(struct pop3 *p)
+{
+	return p->s;
+}
+
+size_t
+pop3_buffered(const struct pop3 *p)
+{
+	return p->lb.len;
+}
+
+unsigned
+pop3_pending(const struct pop3 *p)
+{
+	return p->pend_count;
+}
+
+unsigned
+pop3_room(const struct pop3 *p)
+{
+	return PEND_MAX - p->pend_count;
+}
+
+bool
+pop3_next(const struct pop3 *p, enum pop3_cmd *cmd, unsigned long *tag)
+{
+	if (p->pend_count == 0)
+		return false;
+	if (cmd != NULL)
+		*cmd = p->pend[p->pend_head].cmd;
+	if (tag != NULL)
+		*tag = p->pend[p->pend_head].tag;
+	return true;
 }
 
 /* Make room for need more output bytes; old copies are wiped (PASS). */
@@ -188,9 +308,9 @@ out_add(struct pop3 *p, const char *s, size_t len)
 }
 
 /* Queue rather than write, so callers can pipeline several commands. */
-int
-pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
-    struct pf_err *err)
+static int
+queue_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
+    unsigned long tag, struct pf_err *err)
 {
 	unsigned slot;
 
@@ -222,13 +342,28 @@ pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
 	trace_cmd(p, cmd, arg, secret);
 
 	slot = (p->pend_head + p->pend_count) % PEND_MAX;
-	p->pending[slot] = cmd;
-	p->pending_ml[slot] = pop3_cmds[cmd].ml == ML_ALWAYS ||
+	p->pend[slot].cmd = cmd;
+	p->pend[slot].ml = pop3_cmds[cmd].ml == ML_ALWAYS ||
 	    (pop3_cmds[cmd].ml == ML_NOARG && arg == NULL);
+	p->pend[slot].tag = tag;
 	p->pend_count++;
 	if (cmd == POP3_CMD_QUIT)
-		p->state = POP3_ST_UPDATE;
+		set_state(p, POP3_ST_UPDATE);
 	return 0;
+}
+
+int
+pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
+    struct pf_err *err)
+{
+	return queue_cmd(p, cmd, arg, secret, 0, err);
+}
+
+int
+pop3_cmd_tagged(struct pop3 *p, enum pop3_cmd cmd, const char *arg,
+    unsigned long tag, struct pf_err *err)
+{
+	return queue_cmd(p, cmd, arg, false, tag, err);
 }
 
 /* One write per batch keeps pipelined commands in one segment. */
@@ -246,7 +381,7 @@ pop3_flush(struct pop3 *p, struct pf_err *err)
 	explicit_bzero(p->out, p->outlen);
 	p->outlen = 0;
 	if (r == -1) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return -1;
 	}
 	return 0;
@@ -266,13 +401,13 @@ check_unsolicited(
 	if (stls) {
 		if (p->lb.len == 0 && !stream_pending(p->s))
 			return 0;
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unexpected data after STLS response (possible injection)");
 	}
 	if (p->lb.len == 0)
 		return 0;
-	p->state = POP3_ST_CLOSED;
+	set_state(p, POP3_ST_CLOSED);
 	return pf_err_set(
 	    err, PF_EPROTO, "unsolicited data from the server after %s", after);
 }
@@ -290,12 +425,12 @@ read_status_line(struct pop3 *p, char **line, size_t *len, struct pf_err *err)
 	if (r == 0)
 		pf_err_set(err, PF_ETEMP, "connection closed by the server");
 	if (r <= 0) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return -1;
 	}
 	trace_in(p, *line, *len);
 	if (*len > POP3_STATUS_MAX) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO, "line too long");
 	}
 	return 0;
@@ -308,7 +443,7 @@ bad_status(struct pop3 *p, const char *what, const char *line, size_t len,
 {
 	char san[SANITIZED_MAX];
 
-	p->state = POP3_ST_CLOSED;
+	set_state(p, POP3_ST_CLOSED);
 	return pf_err_set(err, PF_EPROTO, "invalid %s from the server: '%s'",
 	    what, pf_sanitize(san, sizeof(san), line, len));
 }
@@ -336,7 +471,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 		return -1;
 	if (p->pend_count == 0) {
 		if (p->lb.len > 0) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			return pf_err_set(
 			    err, PF_EPROTO, "unsolicited data from the server");
 		}
@@ -346,8 +481,8 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 	if (read_status_line(p, &line, &len, err) == -1)
 		return -1;
 
-	cmd = p->pending[p->pend_head];
-	ml = p->pending_ml[p->pend_head];
+	cmd = p->pend[p->pend_head].cmd;
+	ml = p->pend[p->pend_head].ml;
 	st = pop3_parse_status(line, &text);
 	if (cmd == POP3_CMD_AUTH || cmd == POP3_CMD_SASL) {
 		/* Some servers send an empty challenge as a lone "+". */
@@ -361,7 +496,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 	if (st == -1)
 		return bad_status(p, "response", line, len, err);
 	if (st == POP3_CONT && strlen(text) >= sizeof(p->text)) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO, "SASL challenge too long");
 	}
 
@@ -374,7 +509,7 @@ pop3_reply(struct pop3 *p, struct pf_err *err)
 			p->body_due = true;
 		if (cmd == POP3_CMD_PASS || cmd == POP3_CMD_APOP ||
 		    cmd == POP3_CMD_AUTH || cmd == POP3_CMD_SASL)
-			p->state = POP3_ST_TRANSACTION;
+			set_state(p, POP3_ST_TRANSACTION);
 	}
 	if (check_unsolicited(p, cmd == POP3_CMD_STLS, "a status line", err) ==
 	    -1)
@@ -440,7 +575,7 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	if (st == POP3_ERR) {
 		copy_text(p->text, sizeof(p->text), text, strlen(text));
 		p->rcode = pop3_parse_rcode(text);
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, rcode_errc(p->rcode, PF_EUNAVAIL),
 		    "server refused the connection: %s",
 		    pf_sanitize(san, sizeof(san), text, strlen(text)));
@@ -450,13 +585,25 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	copy_text(p->greeting, sizeof(p->greeting), text, strlen(text));
 	copy_text(p->text, sizeof(p->text), text, strlen(text));
 	p->rcode = POP3_RC_NONE;
-	p->state = POP3_ST_AUTHORIZATION;
+	set_state(p, POP3_ST_AUTHORIZATION);
 	if (p->lb.len > 0) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unsolicited data from the server after the greeting");
 	}
 	return 0;
+}
+
+/* A read in the middle of a multi-line answer got EOF (r 0, the error
+ * is ours to word) or failed (r -1): the session is over. Returns -1. */
+static int
+cut_off(struct pop3 *p, int r, const char *what, struct pf_err *err)
+{
+	if (r == 0)
+		pf_err_set(err, PF_ETEMP,
+		    "connection closed in the middle of %s", what);
+	set_state(p, POP3_ST_CLOSED);
+	return -1;
 }
 
 /*
@@ -477,14 +624,8 @@ lines_run(
 	p->body_due = false;
 	for (;;) {
 		r = lbuf_getline(&p->lb, p->s, &line, &len, err);
-		if (r == 0)
-			pf_err_set(err, PF_ETEMP,
-			    "connection closed in the "
-			    "middle of a multi-line response");
-		if (r <= 0) {
-			p->state = POP3_ST_CLOSED;
-			return -1;
-		}
+		if (r <= 0)
+			return cut_off(p, r, "a multi-line response", err);
 		if (line[0] == '.') {
 			if (len == 1)
 				break;
@@ -498,7 +639,7 @@ lines_run(
 		if (ferr.code == PF_OK)
 			pf_err_set(&ferr, PF_ESOFTWARE, "listing rejected");
 		if (!drain) {
-			p->state = POP3_ST_CLOSED;
+			set_state(p, POP3_ST_CLOSED);
 			err_copy(err, &ferr);
 			return -1;
 		}
@@ -551,7 +692,7 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 				if (rc == -2) {
 					/* no draining: e.g. an endless body */
 					err_copy(err, &ferr);
-					p->state = POP3_ST_CLOSED;
+					set_state(p, POP3_ST_CLOSED);
 					goto out;
 				}
 				if (rc == -1) {
@@ -565,12 +706,8 @@ pop3_body(struct pop3 *p, pop3_body_fn fn, void *ctx,
 				break;
 		}
 		n = lbuf_fill(&p->lb, p->s, err);
-		if (n == 0)
-			pf_err_set(err, PF_ETEMP,
-			    "connection closed in the "
-			    "middle of a message");
 		if (n <= 0) {
-			p->state = POP3_ST_CLOSED;
+			(void)cut_off(p, (int)n, "a message", err);
 			goto out;
 		}
 	}
@@ -651,7 +788,7 @@ pop3_stls(struct pop3 *p, struct pf_err *err)
 	}
 	/* check_unsolicited() ran already; this guards the contract. */
 	if (p->lb.len > 0 || stream_pending(p->s)) {
-		p->state = POP3_ST_CLOSED;
+		set_state(p, POP3_ST_CLOSED);
 		return pf_err_set(err, PF_EPROTO,
 		    "unexpected data after STLS response (possible injection)");
 	}
@@ -687,8 +824,8 @@ stat_read(struct pop3 *p, unsigned long *count, unsigned long long *size,
 		return -1;
 	if (r == POP3_ERR)
 		return pop3_err_from_reply(p, "STAT", PF_EPROTO, err);
-	if (pop3_parse_num(p->text, &s, ULLONG_MAX, &n) == -1 || *s != ' ' ||
-	    pop3_parse_num(s + 1, &s, ULLONG_MAX, &sz) == -1 ||
+	if (num_parse(p->text, &s, ULLONG_MAX, &n) == -1 || *s != ' ' ||
+	    num_parse(s + 1, &s, ULLONG_MAX, &sz) == -1 ||
 	    (*s != '\0' && *s != ' '))
 		return pf_err_set(err, PF_EPROTO, "invalid STAT response: '%s'",
 		    pf_sanitize(san, sizeof(san), p->text, strlen(p->text)));
@@ -706,60 +843,45 @@ struct listing_ctx {
 	unsigned long count;
 	bool *seen;	     /* LIST: message already listed */
 	unsigned long nseen; /* LIST: distinct messages listed */
+	bool uidl;	     /* the line at hand answers UIDL */
 };
 
-/* Check one LIST line against STAT's count. */
+/* One line of the answer to LIST or UIDL (c->uidl tells which), checked
+ * against STAT's count: every number once, in range. */
 static int
-list_line(void *vctx, const char *line, size_t len, struct pf_err *err)
+listing_line(void *vctx, const char *line, size_t len, struct pf_err *err)
 {
 	struct listing_ctx *c = vctx;
+	const char *what = c->uidl ? "UIDL" : "LIST", *uid = NULL, *end;
+	unsigned long long size = 0, num;
 	char san[SANITIZED_MAX];
-	unsigned long long size;
+	size_t uidlen = 0;
 	unsigned long n;
+	int r;
 
-	if (pop3_parse_list_line(line, &n, &size) == -1)
-		return pf_err_set(err, PF_EPROTO, "invalid LIST line: '%s'",
+	r = c->uidl ? pop3_parse_uidl_line(line, &n, &uid, &uidlen)
+		    : pop3_parse_list_line(line, &n, &size);
+	if (r == -1 && c->uidl && num_parse(line, &end, ULONG_MAX, &num) == 0 &&
+	    *end == ' ')
+		return pf_err_set(
+		    err, PF_EPROTO, "invalid UID for message %llu", num);
+	if (r == -1)
+		return pf_err_set(err, PF_EPROTO, "invalid %s line: '%s'", what,
 		    pf_sanitize(san, sizeof(san), line, len));
 	if (n < 1 || n > c->count)
 		return pf_err_set(err, PF_EPROTO,
-		    "LIST names message %lu, but STAT counted %lu", n,
+		    "%s names message %lu, but STAT counted %lu", what, n,
 		    c->count);
-	if (c->seen[n - 1])
+	if (c->uidl ? c->msgs[n - 1].uid != NULL : c->seen[n - 1])
 		return pf_err_set(
-		    err, PF_EPROTO, "LIST names message %lu twice", n);
+		    err, PF_EPROTO, "%s names message %lu twice", what, n);
+	if (c->uidl) {
+		c->msgs[n - 1].uid = xstrndup(uid, uidlen);
+		return 0;
+	}
 	c->seen[n - 1] = true;
 	c->nseen++;
 	c->msgs[n - 1].size = size;
-	return 0;
-}
-
-/* Check one UIDL line and keep a copy of the UID. */
-static int
-uidl_line(void *vctx, const char *line, size_t len, struct pf_err *err)
-{
-	struct listing_ctx *c = vctx;
-	char san[SANITIZED_MAX];
-	unsigned long long num;
-	unsigned long n;
-	const char *uid, *end;
-	size_t uidlen;
-
-	if (pop3_parse_uidl_line(line, &n, &uid, &uidlen) == -1) {
-		if (pop3_parse_num(line, &end, ULONG_MAX, &num) == 0 &&
-		    *end == ' ')
-			return pf_err_set(err, PF_EPROTO,
-			    "invalid UID for message %llu", num);
-		return pf_err_set(err, PF_EPROTO, "invalid UIDL line: '%s'",
-		    pf_sanitize(san, sizeof(san), line, len));
-	}
-	if (n < 1 || n > c->count)
-		return pf_err_set(err, PF_EPROTO,
-		    "UIDL names message %lu, but STAT counted %lu", n,
-		    c->count);
-	if (c->msgs[n - 1].uid != NULL)
-		return pf_err_set(
-		    err, PF_EPROTO, "UIDL names message %lu twice", n);
-	c->msgs[n - 1].uid = xstrndup(uid, uidlen);
 	return 0;
 }
 
@@ -780,8 +902,8 @@ listing_read(struct pop3 *p, enum pop3_cmd cmd, struct listing_ctx *c,
 		return pop3_err_from_reply(p, "LIST", PF_EPROTO, err);
 	}
 	*got = true;
-	return pop3_lines(
-	    p, cmd == POP3_CMD_UIDL ? uidl_line : list_line, c, err);
+	c->uidl = cmd == POP3_CMD_UIDL;
+	return pop3_lines(p, listing_line, c, err);
 }
 
 /* Free a listing with its UIDs. */
@@ -849,6 +971,7 @@ listings(struct pop3 *p, unsigned long count, bool want_uidl, bool queued,
 	if (count > POP3_MAX_MESSAGES)
 		return pf_err_set(err, PF_EPROTO,
 		    "server reports too many messages (%lu)", count);
+	memset(&c, 0, sizeof(c));
 	c.msgs = xcalloc(count, sizeof(*c.msgs));
 	c.seen = xcalloc(count, sizeof(*c.seen));
 	c.count = count;
@@ -1005,8 +1128,7 @@ capa_number(const char *w, size_t wlen)
 	unsigned long long v;
 	const char *end;
 
-	if (pop3_parse_num(w, &end, LONG_MAX, &v) == -1 ||
-	    (size_t)(end - w) != wlen)
+	if (num_parse(w, &end, LONG_MAX, &v) == -1 || (size_t)(end - w) != wlen)
 		return -1;
 	return (long)v;
 }
@@ -1046,32 +1168,38 @@ capa_sasl(struct pop3_capa *capa, const char *rest)
 	}
 }
 
+/* The capabilities that are a flag alone. */
+static const struct {
+	const char *name;
+	size_t off; /* of the bool in struct pop3_capa */
+} capa_flags[] = {
+    {"TOP", offsetof(struct pop3_capa, top)},
+    {"UIDL", offsetof(struct pop3_capa, uidl)},
+    {"USER", offsetof(struct pop3_capa, user)},
+    {"PIPELINING", offsetof(struct pop3_capa, pipelining)},
+    {"STLS", offsetof(struct pop3_capa, stls)},
+    {"RESP-CODES", offsetof(struct pop3_capa, resp_codes)},
+    {"AUTH-RESP-CODE", offsetof(struct pop3_capa, auth_resp_code)},
+    {"SASL-IR", offsetof(struct pop3_capa, sasl_ir)},
+};
+
 /* Unknown capabilities are ignored, known ones case-insensitively. */
 void
 pop3_parse_capa_line(struct pop3_capa *capa, const char *line)
 {
 	const char *rest = line, *w, *v;
-	size_t wlen, vlen;
+	size_t wlen, vlen, i;
 
 	if (!next_word(&rest, &w, &wlen))
 		return;
-	if (word_is(w, wlen, "TOP"))
-		capa->top = true;
-	else if (word_is(w, wlen, "UIDL"))
-		capa->uidl = true;
-	else if (word_is(w, wlen, "USER"))
-		capa->user = true;
-	else if (word_is(w, wlen, "PIPELINING"))
-		capa->pipelining = true;
-	else if (word_is(w, wlen, "STLS"))
-		capa->stls = true;
-	else if (word_is(w, wlen, "RESP-CODES"))
-		capa->resp_codes = true;
-	else if (word_is(w, wlen, "AUTH-RESP-CODE"))
-		capa->auth_resp_code = true;
-	else if (word_is(w, wlen, "SASL-IR"))
-		capa->sasl_ir = true;
-	else if (word_is(w, wlen, "SASL"))
+	for (i = 0; i < sizeof(capa_flags) / sizeof(capa_flags[0]); i++) {
+		if (word_is(w, wlen, capa_flags[i].name)) {
+			*(bool *)(void *)((char *)capa + capa_flags[i].off) =
+			    true;
+			return;
+		}
+	}
+	if (word_is(w, wlen, "SASL"))
 		capa_sasl(capa, rest);
 	else if (word_is(w, wlen, "LOGIN-DELAY")) {
 		if (next_word(&rest, &v, &vlen))
@@ -1091,31 +1219,6 @@ pop3_parse_capa_line(struct pop3_capa *capa, const char *line)
 	}
 }
 
-/* strtoul() would accept signs and spaces; protocol numbers must not. */
-int
-pop3_parse_num(const char *s, const char **end, unsigned long long max,
-    unsigned long long *out)
-{
-	unsigned long long v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (ULLONG_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-		if (v > max)
-			return -1;
-	}
-	if (end != NULL)
-		*end = p;
-	*out = v;
-	return 0;
-}
-
 /* UIDs end up in state files and logs, so only printable ASCII passes. */
 int
 pop3_parse_uidl_line(
@@ -1125,8 +1228,7 @@ pop3_parse_uidl_line(
 	const char *p;
 	size_t i;
 
-	if (pop3_parse_num(line, &p, ULONG_MAX, &v) == -1 || v == 0 ||
-	    *p != ' ')
+	if (num_parse(line, &p, ULONG_MAX, &v) == -1 || v == 0 || *p != ' ')
 		return -1;
 	p++;
 	for (i = 0; p[i] != '\0'; i++) {
@@ -1151,11 +1253,10 @@ pop3_parse_list_line(
 	unsigned long long v, sz;
 	const char *p;
 
-	if (pop3_parse_num(line, &p, ULONG_MAX, &v) == -1 || v == 0 ||
-	    *p != ' ')
+	if (num_parse(line, &p, ULONG_MAX, &v) == -1 || v == 0 || *p != ' ')
 		return -1;
 	/* RFC 1939 section 7: anything may follow the size after a space. */
-	if (pop3_parse_num(p + 1, &p, ULLONG_MAX, &sz) == -1 ||
+	if (num_parse(p + 1, &p, ULLONG_MAX, &sz) == -1 ||
 	    (*p != '\0' && *p != ' '))
 		return -1;
 	*n = (unsigned long)v;

@@ -16,13 +16,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "popfetch/crypto.h"
+#include "popfetch/fileio.h"
 #include "popfetch/log.h"
 #include "popfetch/sink.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 #include "sink-private.h"
@@ -40,7 +44,8 @@ struct maildir_pending {
 
 struct maildir {
 	int dirfd, tmpfd, newfd;
-	char name[MAILDIR_NAME_MAX]; /* tmp/ name of the current message */
+	struct fileio_buf cur;	     /* the current message's tmp file */
+	char name[MAILDIR_NAME_MAX]; /* its tmp/ name */
 	char *token;		     /* its token, or NULL */
 
 	struct maildir_pending *pend;
@@ -71,18 +76,11 @@ token_parse(const char *s, size_t len, uint64_t *v)
 		return false;
 	*v = 0;
 	for (i = 0; i < 16; i++) {
-		char c = s[i];
-		unsigned d;
+		int d = crypto_hexval(s[i]);
 
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
+		if (d < 0)
 			return false;
-		*v = (*v << 4) | d;
+		*v = (*v << 4) | (unsigned)d;
 	}
 	return true;
 }
@@ -184,29 +182,6 @@ scan_dir(struct sink *sk, struct maildir *md, const char *sub)
 	closedir(d);
 }
 
-/* mkdir -p: create path and its missing parents (0700). */
-static int
-mkdir_parents(const char *path)
-{
-	char *p = xstrdup(path), *s;
-	int r = 0;
-
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-			r = -1;
-			break;
-		}
-		*s = '/';
-	}
-	if (r == 0 && mkdir(p, 0700) == -1 && errno != EEXIST)
-		r = -1;
-	free(p);
-	return r;
-}
-
 /*
  * Remove files left in tmp/ for more than 36 hours, as the Maildir
  * convention asks of every program that uses one: a run killed before its
@@ -259,17 +234,18 @@ check_dir(struct sink *sk, const char *what, const struct stat *st,
 
 /* Create or check the Maildir and its tmp/ new/ cur/, keeping fds. */
 static int
-maildir_init(struct sink *sk, struct pf_err *err)
+maildir_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
 	static const char *const subs[] = {"tmp", "new", "cur"};
 	struct maildir *md;
 	struct stat st;
 	size_t i;
 
+	(void)p;
 	md = xcalloc(1, sizeof(*md));
-	md->dirfd = md->tmpfd = md->newfd = -1;
+	md->dirfd = md->tmpfd = md->newfd = md->cur.fd = -1;
 	sk->impl = md;
-	if (mkdir_parents(sk->path) == -1)
+	if (fileio_mkdirs(sk->path, 0700) == -1)
 		return pf_err_sys(
 		    err, PF_ECANTCREAT, "cannot use Maildir '%s'", sk->path);
 	if (lstat(sk->path, &st) == -1)
@@ -353,7 +329,7 @@ maildir_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
 		    "cannot create '%s/tmp/%s'", sk->path, md->name);
 	if (m->token != NULL)
 		md->token = xstrdup(m->token);
-	sink_file_init(&sk->cur, fd);
+	fileio_buf_init(&md->cur, fd);
 	return 0;
 }
 
@@ -364,7 +340,7 @@ maildir_discard(struct sink *sk)
 	struct maildir *md = sk->impl;
 	int saved = errno;
 
-	sink_file_close(&sk->cur);
+	fileio_buf_close(&md->cur);
 	if (unlinkat(md->tmpfd, md->name, 0) == -1 && errno != ENOENT)
 		log_warning("cannot remove '%s/tmp/%s': %s", sk->path, md->name,
 		    strerror(errno));
@@ -376,11 +352,10 @@ maildir_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 {
 	struct maildir *md = sk->impl;
 
-	if (sink_file_write(&sk->cur, buf, len) == 0)
+	if (fileio_buf_write(&md->cur, buf, len) == 0)
 		return 0;
 	pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path, md->name);
 	maildir_discard(sk);
-	sk->in_msg = false;
 	return -1;
 }
 
@@ -392,7 +367,7 @@ maildir_commit(struct sink *sk, struct pf_err *err)
 	struct maildir *md = sk->impl;
 	struct maildir_pending *mp;
 
-	if (sink_file_flush(&sk->cur) == -1) {
+	if (fileio_buf_flush(&md->cur) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'", sk->path,
 		    md->name);
 		maildir_discard(sk);
@@ -404,14 +379,11 @@ maildir_commit(struct sink *sk, struct pf_err *err)
 		    xreallocarray(md->pend, md->pendcap, sizeof(*md->pend));
 	}
 	mp = &md->pend[md->npend++];
-	mp->fd = sk->cur.fd;
+	mp->fd = fileio_buf_release(&md->cur);
 	mp->name = xstrdup(md->name);
 	mp->token = md->token;
 	md->token = NULL;
-	sk->cur.fd = -1;
-	sink_file_close(&sk->cur);
-	sink_set_where(sk, "%s/new/%s", sk->path, md->name);
-	sk->ncommitted++;
+	snprintf(sk->where, sizeof(sk->where), "%s/new/%s", sk->path, md->name);
 	return 0;
 }
 
@@ -423,7 +395,7 @@ maildir_abort(struct sink *sk)
 
 /* Forget pending messages from index i on: they are not delivered. */
 static void
-pending_drop(struct sink *sk, size_t i)
+drop_pending(struct sink *sk, size_t i)
 {
 	struct maildir *md = sk->impl;
 
@@ -439,7 +411,6 @@ pending_drop(struct sink *sk, size_t i)
 		free(mp->token);
 	}
 	md->npend = 0;
-	sk->ncommitted = 0;
 }
 
 /* Link one synced tmp file into new/ under its name, or a fresh one on a
@@ -490,7 +461,7 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 		if (fd == -1 || close(fd) == -1) {
 			pf_err_sys(err, PF_EIO, "cannot write '%s/tmp/%s'",
 			    sk->path, mp->name);
-			pending_drop(sk, 0);
+			drop_pending(sk, 0);
 			return -1;
 		}
 	}
@@ -504,7 +475,7 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 			pf_err_sys(err, PF_EIO,
 			    "cannot link '%s/tmp/%s' into new/", sk->path,
 			    mp->name);
-			pending_drop(sk, i);
+			drop_pending(sk, i);
 			return -1;
 		}
 		if (unlinkat(md->tmpfd, mp->name, 0) == -1)
@@ -518,7 +489,6 @@ maildir_sync(struct sink *sk, struct pf_err *err)
 		mp->name = mp->token = NULL;
 	}
 	md->npend = 0;
-	sk->ncommitted = 0;
 	if (fsync(md->newfd) == -1)
 		return pf_err_sys(
 		    err, PF_EIO, "cannot sync '%s/new'", sk->path);
@@ -550,7 +520,8 @@ maildir_free(struct sink *sk)
 
 	if (md == NULL)
 		return;
-	pending_drop(sk, 0);
+	drop_pending(sk, 0);
+	fileio_buf_close(&md->cur);
 	free(md->pend);
 	if (md->dirfd != -1)
 		close(md->dirfd);
@@ -566,13 +537,57 @@ maildir_free(struct sink *sk)
 }
 
 const struct sink_ops sink_maildir_ops = {
-    .init = maildir_init,
-    .open = maildir_open,
-    .write = maildir_write,
-    .commit = maildir_commit,
-    .abort = maildir_abort,
+    .sink = {maildir_init, maildir_free},
+    .msg = {maildir_open, maildir_write, maildir_commit, maildir_abort},
     .sync = maildir_sync,
     .has_token = maildir_has_token,
-    .synced_recorded = NULL,
-    .free = maildir_free,
 };
+
+/* True when s is exactly 16 hex digits. */
+static bool
+token_ok(const char *s)
+{
+	uint64_t v;
+
+	return strlen(s) == 16 && token_parse(s, 16, &v);
+}
+
+int
+sink_maildir_name(char *out, size_t outsz, const char *token)
+{
+	static unsigned long counter;
+	static char safe[1024]; /* the host part, made once per process */
+	static pid_t pid;
+	const char *host;
+	struct timespec ts;
+	size_t i, o = 0;
+	int n;
+
+	if (token != NULL && !token_ok(token))
+		return -1;
+	if (pid != getpid()) {
+		/* first call, or a forked child: its own pid and counter */
+		pid = getpid();
+		counter = 0;
+		host = sys_hostname();
+		for (i = 0; host[i] != '\0' && o + 5 < sizeof(safe); i++) {
+			if (host[i] == '/') {
+				memcpy(safe + o, "\\057", 4);
+				o += 4;
+			} else if (host[i] == ':') {
+				memcpy(safe + o, "\\072", 4);
+				o += 4;
+			} else
+				safe[o++] = host[i];
+		}
+		safe[o] = '\0';
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(out, outsz, "%lld.M%ldP%ldQ%luR%08lx%s%s.%s",
+	    (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000), (long)pid,
+	    ++counter, (unsigned long)sys_random32(), token != NULL ? "h" : "",
+	    token != NULL ? token : "", safe);
+	if (n < 0 || (size_t)n >= outsz)
+		return -1;
+	return 0;
+}

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@
 #include <unistd.h>
 
 #include "popfetch/log.h"
+#include "popfetch/shell.h"
 #include "popfetch/sink.h"
+#include "popfetch/spool.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "sink-private.h"
 
@@ -38,14 +42,16 @@ struct mda_run {
 	size_t tlen;
 };
 
+/* The spool holds the message, which the MDA reads as a file. */
 static int
-mda_init(struct sink *sk, struct pf_err *err)
+mda_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
-	const char *p;
+	const char *c;
 
-	for (p = sk->path; *p == ' ' || *p == '\t'; p++)
+	(void)sink_spool_init(sk, p, sizeof(struct sink_spooled));
+	for (c = sk->path; *c == ' ' || *c == '\t'; c++)
 		;
-	if (*p == '\0')
+	if (*c == '\0')
 		return pf_err_set(err, PF_ECONFIG, "empty MDA command");
 	return 0;
 }
@@ -96,8 +102,8 @@ mda_kill(struct mda_run *r)
 
 	(void)kill(-r->pid, SIGTERM);
 	(void)kill(r->pid, SIGTERM);
-	end = sink_now_ms() + MDA_KILL_MS;
-	while (!reap(r, WNOHANG) && sink_now_ms() < end)
+	end = sys_now_ms() + MDA_KILL_MS;
+	while (!reap(r, WNOHANG) && sys_now_ms() < end)
 		(void)poll(NULL, 0, MDA_TICK_MS);
 	if (!r->exited) {
 		(void)kill(-r->pid, SIGKILL);
@@ -124,7 +130,7 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 		int nfd = 0, timeout;
 
 		reap(r, WNOHANG);
-		left = deadline - sink_now_ms();
+		left = deadline - sys_now_ms();
 		if (!r->exited && left <= 0) {
 			r->timed_out = true;
 			mda_kill(r);
@@ -206,107 +212,6 @@ mda_env(const char *sender, char **sender_var)
 	return env;
 }
 
-/* Words sh treats specially as the first word of a command. */
-static const char *const sh_special[] = {
-    /* reserved words */
-    "if",
-    "then",
-    "else",
-    "elif",
-    "fi",
-    "do",
-    "done",
-    "case",
-    "esac",
-    "while",
-    "until",
-    "for",
-    "in",
-    "function",
-    "select",
-    /* dash's builtins: the same name on PATH may behave differently */
-    ".",
-    ":",
-    "[",
-    "alias",
-    "bg",
-    "break",
-    "cd",
-    "chdir",
-    "command",
-    "continue",
-    "echo",
-    "eval",
-    "exec",
-    "exit",
-    "export",
-    "false",
-    "fg",
-    "getopts",
-    "hash",
-    "jobs",
-    "kill",
-    "local",
-    "printf",
-    "pwd",
-    "read",
-    "readonly",
-    "return",
-    "set",
-    "shift",
-    "test",
-    "times",
-    "trap",
-    "true",
-    "type",
-    "ulimit",
-    "umask",
-    "unalias",
-    "unset",
-    "wait",
-};
-
-char **
-sink_mda_words(const char *cmd)
-{
-	static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
-				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "0123456789_./,:+@%=-";
-	char **argv, *copy, *w, *save = NULL;
-	size_t n = 0, i;
-
-	for (i = 0; cmd[i] != '\0'; i++)
-		if (cmd[i] != ' ' && strchr(plain, cmd[i]) == NULL)
-			return NULL;
-	copy = xstrdup(cmd);
-	argv = xcalloc(strlen(cmd) / 2 + 2, sizeof(*argv));
-	for (w = strtok_r(copy, " ", &save); w != NULL;
-	     w = strtok_r(NULL, " ", &save))
-		argv[n++] = xstrdup(w);
-	free(copy);
-	if (n == 0 || strchr(argv[0], '=') != NULL)
-		goto sh;
-	for (i = 0; i < sizeof(sh_special) / sizeof(sh_special[0]); i++)
-		if (strcmp(argv[0], sh_special[i]) == 0)
-			goto sh;
-	return argv;
-sh:
-	sink_mda_words_free(argv);
-	return NULL;
-}
-
-void
-sink_mda_words_free(char **argv)
-{
-	size_t i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-}
-
 /*
  * Spawn the MDA with the spool on stdin and pipes on 1 and 2: as /bin/sh
  * -c cmd, or, when cmd is only plain words (so that sh would do nothing
@@ -314,7 +219,7 @@ sink_mda_words_free(char **argv)
  * saves starting a shell for every message.
  */
 static int
-mda_spawn(struct sink *sk, const char *cmd, const char *sender,
+mda_spawn(struct sink *sk, int infd, const char *cmd, const char *sender,
     struct mda_run *r, int *outfd, int *errfd, struct pf_err *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -330,7 +235,7 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_adddup2(&fa, sk->cur.fd, STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, infd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
 #if defined(__GLIBC__) && \
@@ -354,10 +259,10 @@ mda_spawn(struct sink *sk, const char *cmd, const char *sender,
 	argv[3] = NULL;
 	env = mda_env(sender, &sender_var);
 	e = -1;
-	if ((words = sink_mda_words(cmd)) != NULL) {
+	if ((words = shell_words(cmd)) != NULL) {
 		/* not found and the like: let sh report it, as always */
 		e = posix_spawnp(&r->pid, words[0], &fa, &attr, words, env);
-		sink_mda_words_free(words);
+		shell_words_free(words);
 	}
 	if (e != 0)
 		e = posix_spawn(&r->pid, "/bin/sh", &fa, &attr, argv, env);
@@ -391,93 +296,81 @@ out:
 	return ret;
 }
 
-/* Run the MDA on the spooled message; delivered only on exit 0 + EOF. */
+/* Judge a finished MDA run: delivered only on exit 0 with its whole
+ * input read (the offset is shared with the child's stdin). */
 static int
-mda_commit(struct sink *sk, struct pf_err *err)
+mda_result(struct sink *sk, const struct mda_run *r, int fd,
+    unsigned long long size, struct pf_err *err)
 {
-	char sender[SINK_SENDER_MAX], tail[MDA_TAIL * 4 + 8];
-	struct mda_run r;
-	int outfd = -1, errfd = -1, ret = -1, code;
+	struct sink_spooled *md = sk->impl;
+	char tail[MDA_TAIL * 4 + 8];
 	off_t pos;
-	char *cmd = NULL;
+	int code;
 
-	memset(&r, 0, sizeof(r));
-	if (sink_file_flush(&sk->cur) == -1) {
-		pf_err_sys(err, PF_EIO, "cannot write spool file");
-		goto out;
-	}
-	if (sink_spool_sender(sk->cur.fd, sender, sizeof(sender), err) == -1)
-		goto out;
-	if (lseek(sk->cur.fd, 0, SEEK_SET) == -1) {
-		pf_err_sys(err, PF_EIO, "cannot rewind spool file");
-		goto out;
-	}
-	cmd = sink_mda_expand(sk->path, sender);
-	log_debug("running MDA: %s", cmd);
-	if (mda_spawn(sk, cmd, sender, &r, &outfd, &errfd, err) == -1)
-		goto out;
-	mda_wait(&r, outfd, errfd,
-	    sink_now_ms() + (long long)sk->mda_timeout * 1000);
-	pf_sanitize(tail, sizeof(tail), r.tail, r.tlen);
+	pf_sanitize(tail, sizeof(tail), r->tail, r->tlen);
 	/* Drop the trailing newline of the MDA's last message line. */
-	if (r.tlen > 0 && r.tail[r.tlen - 1] == '\n')
-		pf_sanitize(tail, sizeof(tail), r.tail, r.tlen - 1);
-	if (r.timed_out) {
-		pf_err_set(err, PF_EIO, "MDA '%s' timed out after %d s",
-		    sk->path, sk->mda_timeout);
-		goto out;
-	}
-	if (WIFSIGNALED(r.status)) {
-		pf_err_set(err, PF_EIO, "MDA '%s' killed by signal %d",
-		    sk->path, WTERMSIG(r.status));
-		goto out;
-	}
-	code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 127;
-	if (code == 75) {
-		pf_err_set(err, PF_ETEMP,
+	if (r->tlen > 0 && r->tail[r->tlen - 1] == '\n')
+		pf_sanitize(tail, sizeof(tail), r->tail, r->tlen - 1);
+	if (r->timed_out)
+		return pf_err_set(err, PF_EIO, "MDA '%s' timed out after %d s",
+		    sk->path, md->timeout);
+	if (WIFSIGNALED(r->status))
+		return pf_err_set(err, PF_EIO, "MDA '%s' killed by signal %d",
+		    sk->path, WTERMSIG(r->status));
+	code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 127;
+	if (code == 75)
+		return pf_err_set(err, PF_ETEMP,
 		    "MDA '%s' exited 75 (try again later)%s%s", sk->path,
 		    tail[0] != '\0' ? ": " : "", tail);
-		goto out;
-	}
-	if (code != 0) {
-		pf_err_set(err, PF_EIO, "MDA '%s' exited %d%s%s", sk->path,
-		    code, tail[0] != '\0' ? ": " : "", tail);
-		goto out;
-	}
-	/* The offset is shared with the child's stdin: EOF = read it all. */
-	pos = lseek(sk->cur.fd, 0, SEEK_CUR);
-	if (pos == -1 || (unsigned long long)pos != sk->cur.size) {
-		pf_err_set(err, PF_EIO,
+	if (code != 0)
+		return pf_err_set(err, PF_EIO, "MDA '%s' exited %d%s%s",
+		    sk->path, code, tail[0] != '\0' ? ": " : "", tail);
+	pos = lseek(fd, 0, SEEK_CUR);
+	if (pos == -1 || (unsigned long long)pos != size)
+		return pf_err_set(err, PF_EIO,
 		    "MDA '%s' exited 0 without reading the whole message",
 		    sk->path);
-		goto out;
-	}
-	sink_set_where(sk, "mda");
-	sk->ncommitted++;
-	ret = 0;
-out:
-	free(cmd);
-	sink_spool_abort(sk);
-	return ret;
-}
-
-/* The MDA already delivered at commit time: nothing left to do. */
-static int
-mda_sync(struct sink *sk, struct pf_err *err)
-{
-	(void)err;
-	sk->ncommitted = 0;
 	return 0;
 }
 
+/* Run the MDA on the spooled message. */
+static int
+mda_commit(struct sink *sk, struct pf_err *err)
+{
+	struct sink_spooled *md = sk->impl;
+	struct fileio_buf *cur = &md->spool.cur;
+	char sender[MBOXRD_SENDER_MAX];
+	const char *values[1] = {sender};
+	struct mda_run r;
+	int outfd = -1, errfd = -1, ret = -1;
+	char *cmd = NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (spool_flush(&md->spool, err) == -1 ||
+	    spool_sender(cur->fd, sender, sizeof(sender), err) == -1)
+		goto out;
+	if (lseek(cur->fd, 0, SEEK_SET) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot rewind spool file");
+		goto out;
+	}
+	cmd = shell_expand(sk->path, "F", values);
+	log_debug("running MDA: %s", cmd);
+	if (mda_spawn(sk, cur->fd, cmd, sender, &r, &outfd, &errfd, err) == -1)
+		goto out;
+	mda_wait(
+	    &r, outfd, errfd, sys_now_ms() + (long long)md->timeout * 1000);
+	if (mda_result(sk, &r, cur->fd, cur->size, err) == -1)
+		goto out;
+	snprintf(sk->where, sizeof(sk->where), "mda");
+	ret = 0;
+out:
+	free(cmd);
+	spool_abort(&md->spool);
+	return ret;
+}
+
+/* No sync: the MDA delivered each message at its commit. */
 const struct sink_ops sink_mda_ops = {
-    .init = mda_init,
-    .open = sink_spool_open,
-    .write = sink_spool_write,
-    .commit = mda_commit,
-    .abort = sink_spool_abort,
-    .sync = mda_sync,
-    .has_token = NULL,
-    .synced_recorded = NULL,
-    .free = NULL,
+    .sink = {mda_init, sink_spool_free},
+    .msg = {sink_spool_open, sink_spool_write, mda_commit, sink_spool_abort},
 };

@@ -13,37 +13,46 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "popfetch/fileio.h"
+#include "popfetch/mboxrd.h"
 #include "popfetch/sink.h"
+#include "popfetch/spool.h"
+#include "popfetch/xmalloc.h"
 #include "sink-private.h"
 
-/* Nothing to check: stdout is whatever the caller gave us. */
+/* Nothing to check: stdout is whatever the caller gave us. The timeout
+ * bounds how long a pipe reader may take for a batch. */
 static int
-stdout_init(struct sink *sk, struct pf_err *err)
+stdout_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 {
-	(void)sk;
 	(void)err;
+	(void)sink_spool_init(sk, p, sizeof(struct sink_spooled));
 	return 0;
 }
 
 static int
 stdout_commit(struct sink *sk, struct pf_err *err)
 {
-	if (sink_spool_commit(sk, err) == -1)
+	struct sink_spooled *o = sk->impl;
+
+	if (spool_keep(&o->spool, err) == -1)
 		return -1;
-	sink_set_where(sk, "stdout");
+	snprintf(sk->where, sizeof(sk->where), "stdout");
 	return 0;
 }
 
-/* emit callback: straight to fd 1. */
+/* mboxrd_emit() callback: straight to fd 1. */
 static int
 stdout_emit(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
-	return sink_write_all(STDOUT_FILENO, buf, len);
+	return fileio_write_all(STDOUT_FILENO, buf, len);
 }
 
 /* Wait until the pipe on fd 1 is empty, or fail when its reader is gone
@@ -85,24 +94,27 @@ wait_consumed(int timeout, struct pf_err *err)
 static int
 stdout_sync(struct sink *sk, struct pf_err *err)
 {
+	struct sink_spooled *o = sk->impl;
 	struct stat st;
 	time_t now = time(NULL);
-	unsigned i;
+	size_t i;
 
-	for (i = 0; i < sk->nstaged; i++) {
-		if (sink_mboxrd_emit(&sk->staged[i], now, stdout_emit, NULL) ==
-		    -1) {
+	for (i = 0; i < o->spool.n; i++) {
+		const struct spool_msg *m = &o->spool.msgs[i];
+
+		if (mboxrd_emit(m->fd, m->size, m->last, m->sender, now,
+			stdout_emit, NULL) == -1) {
 			pf_err_sys(
 			    err, PF_EIO, "cannot write to standard output");
-			sink_staged_clear(sk);
+			spool_clear(&o->spool);
 			return -1;
 		}
 	}
-	sink_staged_clear(sk);
+	spool_clear(&o->spool);
 	if (fstat(STDOUT_FILENO, &st) == -1)
 		return 0;
 	if (S_ISFIFO(st.st_mode))
-		return wait_consumed(sk->mda_timeout, err);
+		return wait_consumed(o->timeout, err);
 	if (S_ISREG(st.st_mode) && fsync(STDOUT_FILENO) == -1)
 		return pf_err_sys(
 		    err, PF_EIO, "cannot write to standard output");
@@ -110,13 +122,7 @@ stdout_sync(struct sink *sk, struct pf_err *err)
 }
 
 const struct sink_ops sink_stdout_ops = {
-    .init = stdout_init,
-    .open = sink_spool_open,
-    .write = sink_spool_write,
-    .commit = stdout_commit,
-    .abort = sink_spool_abort,
+    .sink = {stdout_init, sink_spool_free},
+    .msg = {sink_spool_open, sink_spool_write, stdout_commit, sink_spool_abort},
     .sync = stdout_sync,
-    .has_token = NULL,
-    .synced_recorded = NULL,
-    .free = NULL,
 };

@@ -2,7 +2,7 @@
  * auth.h: logging in. USER/PASS, APOP and the SASL mechanisms PLAIN,
  * LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2 and OAUTHBEARER
  * (RFC 1939, 5034, 4616, 2195, 5802, 7677, 7628), with the policy of
- * SPEC.md section 5 about clear-text passwords.
+ * docs/contract.md §5 about clear-text passwords.
  */
 #ifndef POPFETCH_AUTH_H
 #define POPFETCH_AUTH_H
@@ -56,13 +56,5 @@ int auth_login(struct pop3 *p, const struct auth_params *a,
 
 /* True when mech sends the secret itself (PASS, PLAIN, LOGIN, OAuth). */
 bool auth_sends_cleartext(enum auth_mech mech);
-
-/* Codecs, exposed for the unit tests and fuzzers. */
-
-/* Base64 of in[0..len) into a new NUL-terminated string. */
-char *auth_b64_encode(const void *in, size_t len);
-/* Decode strict base64 (no whitespace); returns a new buffer of *outlen
- * bytes plus a NUL, or NULL when invalid or longer than maxlen. */
-unsigned char *auth_b64_decode(const char *in, size_t maxlen, size_t *outlen);
 
 #endif

@@ -17,7 +17,7 @@
 
 /*
  * Error classes. Only main.c maps them to sysexits(3) codes; the comment
- * gives the code and when each class is used (SPEC.md section 3).
+ * gives the code and when each class is used (docs/contract.md §3).
  */
 enum pf_errc {
 	PF_OK = 0,
@@ -33,7 +33,7 @@ enum pf_errc {
 	PF_ECONFIG,    /* 78: config file error, password command failed */
 };
 
-/* The longest server-supplied text we ever show (STYLE.md 5.5). */
+/* The longest server-supplied text we ever show (docs/style.md, errors). */
 #define PF_SERVER_TEXT_MAX 200
 
 struct pf_err {

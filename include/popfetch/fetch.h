@@ -1,7 +1,7 @@
 /*
  * fetch.h: one account's run, end to end: lock, state, connect, log in,
  * list, plan, retrieve, deliver, record, delete, quit, in the order that
- * keeps SPEC.md section 4: a message is deleted on the server only after
+ * keeps docs/contract.md §4: a message is deleted on the server only after
  * it is durably delivered and durably recorded as delivered.
  */
 #ifndef POPFETCH_FETCH_H
@@ -40,23 +40,17 @@ struct fetch_opts {
 	void *ctx;
 	/* Password or token, obtained by the caller; wiped by the caller. */
 	const char *secret;
+	/* Opens the connection instead of conn_open() (tests); NULL: normal. */
+	struct stream *(*connect)(
+	    void *ctx, const struct conn_params *cp, struct pf_err *err);
 };
 
 /*
  * Run account a. Returns 0, or -1 with err set to the first failure (see
- * SPEC.md section 3 for the classes). stats is filled in either case.
+ * docs/contract.md §3 for the classes). stats is filled in either case.
  */
 int fetch_account(const struct account *a, const struct fetch_opts *o,
     struct fetch_stats *stats, struct pf_err *err);
-
-/*
- * --serverinfo: connect, show what the server offers (greeting,
- * capabilities before and after login, TLS details, mechanisms) and quit
- * without fetching. The text (several lines) is returned in *text (free
- * it). Logs in only when a secret is given.
- */
-int fetch_serverinfo(const struct account *a, const struct fetch_opts *o,
-    char **text, struct pf_err *err);
 
 /* Set from signal handlers (SIGTERM, SIGINT, SIGHUP): stop at the next
  * safe point, commit what is durable, QUIT, fail with PF_ETEMP. */

@@ -15,6 +15,9 @@
 
 /* Longest UID we accept (RFC 1939 says 70; real servers exceed it). */
 #define POP3_UID_MAX	  1000
+/* Bytes kept of a status line's text, the NUL included: a longer text is
+ * cut (pop3_text() is then POP3_TEXT_MAX - 1 bytes long). */
+#define POP3_TEXT_MAX	  512
 /* Most messages in one mailbox we accept from STAT. */
 #define POP3_MAX_MESSAGES 1000000UL
 
@@ -76,25 +79,8 @@ struct pop3_params {
 	int trace; /* >0: log every line sent and received at LOGL_DEBUG */
 };
 
-struct pop3 {
-	struct stream *s; /* owned */
-	struct lbuf lb;
-	enum pop3_state state;
-	struct pop3_capa capa;
-	char
-	    greeting[512]; /* raw text after "+OK " (bounded, may hold ctrls) */
-	char text[512];	   /* raw text of the last status line after +OK/-ERR */
-	enum pop3_rcode rcode; /* resp code of the last status line */
-	int trace;
-	/* commands sent and not yet answered, oldest first (ring) */
-	enum pop3_cmd pending[256];
-	bool pending_ml[256]; /* +OK to it opens a multi-line response */
-	unsigned pend_head, pend_count;
-	bool body_due; /* +OK to a multi-line command read, body not yet */
-	/* output not yet written (pipelining batches commands) */
-	char *out;
-	size_t outlen, outcap;
-};
+/* One session: opaque; only pop3.c changes its protocol state. */
+struct pop3;
 
 /* One entry of a scan listing (LIST) merged with UIDL. */
 struct pop3_msg {
@@ -103,11 +89,34 @@ struct pop3_msg {
 	char *uid;		 /* owned; NULL when the server gave none */
 };
 
-/* Start a session on s (ownership passes). Never fails. */
-void pop3_init(struct pop3 *p, struct stream *s, const struct pop3_params *par);
+/* Start a session on s (ownership passes). Never fails (xmalloc). */
+struct pop3 *pop3_new(struct stream *s, const struct pop3_params *par);
 
-/* Close the stream and free all buffers. */
+/* Close the stream, wipe and free everything. NULL is fine. */
 void pop3_free(struct pop3 *p);
+
+/*
+ * The caller gives up on the session (the connection failed under it, or
+ * the caller must not send anything more): the state becomes CLOSED and
+ * every later command fails. The stream stays open until pop3_free().
+ */
+void pop3_abandon(struct pop3 *p);
+
+/* What callers read of a session. */
+enum pop3_state pop3_state(const struct pop3 *p);
+/* The capabilities from the last CAPA (invalid before, and after -ERR). */
+const struct pop3_capa *pop3_capabilities(const struct pop3 *p);
+/* The greeting's text after "+OK " (raw server text: sanitize to show). */
+const char *pop3_greeting_text(const struct pop3 *p);
+/* The text of the last status line after +OK / -ERR / "+ " (raw). */
+const char *pop3_text(const struct pop3 *p);
+/* The response code of the last -ERR. */
+enum pop3_rcode pop3_rcode(const struct pop3 *p);
+/* The stream (for TLS details, STARTTLS and response deadlines). */
+struct stream *pop3_stream(struct pop3 *p);
+/* Bytes received and not yet parsed (stream bytes_in minus this is how
+ * far into the server's stream the session has read). */
+size_t pop3_buffered(const struct pop3 *p);
 
 /*
  * Read the greeting. Returns 0, or -1: "-ERR" greeting (PF_EUNAVAIL, or
@@ -116,15 +125,16 @@ void pop3_free(struct pop3 *p);
 int pop3_greeting(struct pop3 *p, struct pf_err *err);
 
 /*
- * Send CAPA and replace p->capa with the answer. A -ERR leaves capa
- * invalid and returns 0. Returns -1 on stream or protocol errors.
+ * Send CAPA and replace the capabilities with the answer. A -ERR leaves
+ * them invalid and returns 0. Returns -1 on stream or protocol errors.
  */
 int pop3_capa(struct pop3 *p, struct pf_err *err);
 
 /*
  * Send STLS and check the answer: -ERR gives PF_ENOPERM; any byte already
  * received after the "+OK" line is PF_EPROTO (STARTTLS injection). On
- * success the caller runs conn_starttls() on p->s and then pop3_capa().
+ * success the caller runs conn_starttls() on pop3_stream(p) and then
+ * pop3_capa().
  */
 int pop3_stls(struct pop3 *p, struct pf_err *err);
 
@@ -137,13 +147,32 @@ int pop3_stls(struct pop3 *p, struct pf_err *err);
 int pop3_cmd(struct pop3 *p, enum pop3_cmd cmd, const char *arg, bool secret,
     struct pf_err *err);
 
+/*
+ * Like pop3_cmd() (never secret), with a caller's tag: pop3_next() gives
+ * it back while this command is the oldest one waiting for its reply, so
+ * the caller needs no queue of its own to know what a reply belongs to.
+ */
+int pop3_cmd_tagged(struct pop3 *p, enum pop3_cmd cmd, const char *arg,
+    unsigned long tag, struct pf_err *err);
+
+/* The oldest command still waiting for its reply and its tag (0 for
+ * pop3_cmd()); false when none is waiting. cmd and tag may be NULL. */
+bool pop3_next(const struct pop3 *p, enum pop3_cmd *cmd, unsigned long *tag);
+
+/* Commands queued or sent and not yet answered. */
+unsigned pop3_pending(const struct pop3 *p);
+
+/* How many more commands may be queued before pop3_cmd() refuses. */
+unsigned pop3_room(const struct pop3 *p);
+
 /* Write all queued output. Returns 0 or -1 (stream errors). */
 int pop3_flush(struct pop3 *p, struct pf_err *err);
 
 /*
  * Flush, then read the status line answering the oldest pending command.
- * Returns POP3_OK, POP3_ERR (p->text and p->rcode set) or POP3_CONT (only
- * when the pending command is AUTH or SASL; p->text holds the base64),
+ * Returns POP3_OK, POP3_ERR (pop3_text() and pop3_rcode() tell more) or
+ * POP3_CONT (only when the pending command is AUTH or SASL; pop3_text()
+ * holds the base64),
  * or -1: PF_EPROTO (bad status line, unsolicited data), PF_ETEMP.
  * After POP3_OK to LIST/UIDL without argument, CAPA, RETR or TOP the
  * caller must consume the body with pop3_lines() or pop3_body(); calling
@@ -215,7 +244,7 @@ int pop3_scan(struct pop3 *p, unsigned long *count, unsigned long long *size,
  */
 int pop3_quit(struct pop3 *p, struct pf_err *err);
 
-/* Map a -ERR (p->text / p->rcode) to an error record for the command
+/* Map a -ERR (pop3_text(), pop3_rcode()) to an error record for the command
  * named in what ("RETR 5"); returns -1. [IN-USE], [LOGIN-DELAY],
  * [SYS/TEMP] give PF_ETEMP, [SYS/PERM] PF_EUNAVAIL, [AUTH] PF_ENOPERM,
  * others the class given in dflt. The server text is sanitized. */
@@ -238,9 +267,6 @@ int pop3_parse_uidl_line(
 /* "n size": returns 0 or -1. */
 int pop3_parse_list_line(
     const char *line, unsigned long *n, unsigned long long *size);
-/* Parse a strict decimal number (no sign, no leading garbage) <= max. */
-int pop3_parse_num(const char *s, const char **end, unsigned long long max,
-    unsigned long long *out);
 
 /* The body decoder (pop3-body.c): a byte-level state machine. */
 struct pop3_unstuff {

@@ -1,16 +1,21 @@
 /*
- * sink.h: local delivery. One interface, four targets: Maildir, mbox
- * (mboxrd), an MDA command, and stdout (an mboxrd stream).
+ * sink.h: local delivery, as the fetch sees it. One interface over the
+ * delivery targets (the variants: Maildir, mbox, an MDA command, stdout);
+ * which variant an account uses is data (enum sink_kind), and what a
+ * variant needs from the caller is said by its flags, never by its kind.
  *
  * Life of a message: sink_open() -> sink_write()* -> sink_commit() (or
  * sink_abort()). Group commit: sink_sync() makes every message committed
  * since the last sync durable at once; only after it returns 0 may the
- * caller record those messages as delivered and delete them on the server.
+ * caller record those messages as delivered (and then call
+ * sink_synced_recorded()) and delete them on the server.
  *
  *   target   commit                          sync
  *   Maildir  tmp file complete (fd kept)     fsync each file, link each
  *                                            into new/, fsync new/
- *   mbox     spool complete (private temp)   lock, append all, fsync, unlock
+ *   mbox     spool complete (private temp)   lock, write the pending-
+ *                                            append record, append all,
+ *                                            fsync, unlock
  *   MDA      run the MDA; exit 0 required    nothing more
  *   stdout   spool complete                  write all to stdout, flush
  *
@@ -23,11 +28,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <time.h>
 
 #include "popfetch/err.h"
 
+/* The delivery targets; each is one variant in sink.c's table. */
 enum sink_kind {
 	SINK_NONE,
 	SINK_MAILDIR,
@@ -35,7 +39,21 @@ enum sink_kind {
 	SINK_MDA,
 	SINK_STDOUT,
 };
-extern const char *const sink_kind_names[];
+
+/* What a variant declares about itself (sink_kind_flags()). */
+#define SINK_FINAL_EACH \
+	0x01		      /* each delivery is final at once (an MDA
+				 has run, a reader has the bytes): sync and
+				 record after every message */
+#define SINK_USES_STDOUT 0x02 /* writes to standard output */
+#define SINK_NO_PATH	 0x04 /* takes no path or command */
+#define SINK_COMMAND	 0x08 /* the path is a command line, not a file */
+
+/* The variant's name ("maildir", ...; "none" for SINK_NONE). */
+const char *sink_kind_name(enum sink_kind kind);
+
+/* The variant's SINK_* flags (0 for SINK_NONE). */
+unsigned sink_kind_flags(enum sink_kind kind);
 
 struct sink_params {
 	enum sink_kind kind;
@@ -44,7 +62,7 @@ struct sink_params {
 				  mbox pending-append record (the state dir) */
 	const char *account_id; /* "user@host:port": names the pending record */
 	int lock_wait;		/* mbox: seconds to wait for the lock (30) */
-	int mda_timeout;	/* MDA: seconds before it is killed (300) */
+	int mda_timeout; /* MDA, stdout: seconds before giving up (300) */
 };
 
 struct sink_msg {
@@ -65,10 +83,14 @@ struct sink;
  */
 struct sink *sink_new(const struct sink_params *p, struct pf_err *err);
 
+/* The SINK_* flags of sk's variant. */
+unsigned sink_flags(const struct sink *sk);
+
 /* Begin a message. Returns 0 or -1 (PF_ECANTCREAT, PF_EIO). */
 int sink_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err);
 
-/* Append decoded message bytes. Returns 0 or -1 (PF_EIO). */
+/* Append decoded message bytes. Returns 0 or -1 (PF_EIO; the message is
+ * then already discarded). */
 int sink_write(
     struct sink *sk, const char *buf, size_t len, struct pf_err *err);
 
@@ -100,78 +122,18 @@ unsigned sink_staged(const struct sink *sk);
 const char *sink_last_where(const struct sink *sk);
 
 /*
- * Maildir only: true when a message whose file name carries token is
- * already in new/ or cur/ (a crash between delivery and the state record).
- * The first call scans both directories once; later calls use the set.
- * Other sinks return false.
+ * True when a message whose file name carries token was delivered before
+ * (a crash between delivery and the state record). Maildir: the first
+ * call scans new/ and cur/ once; later calls use the set. Variants
+ * without tokens return false.
  */
 bool sink_has_token(struct sink *sk, const char *token);
 
-/*
- * mbox records: resolve a pending-append record left by a run that was
- * killed. For each UID it lists, confirm(ctx, uid) is called when the
- * append is complete; a partial append is truncated away. Call before
- * connecting. Works for every kind (the record names its own mbox). After
- * confirms, the record stays until sink_synced_recorded(), so record the
- * confirmed UIDs durably first. Returns 0 or -1 (PF_EIO, PF_ETEMP for a
- * held lock).
- */
-typedef int (*sink_confirm_fn)(void *ctx, const char *uid, struct pf_err *err);
-int sink_recover(
-    struct sink *sk, sink_confirm_fn confirm, void *ctx, struct pf_err *err);
-
-/* After the caller durably recorded the synced messages: forget the
- * mbox pending-append record. Other sinks: no-op. */
+/* After the caller durably recorded the synced messages (mbox: the
+ * pending-append record can go). */
 void sink_synced_recorded(struct sink *sk);
 
 /* Abort any open message, release everything. NULL is fine. */
 void sink_free(struct sink *sk);
-
-/* Helpers shared by the sinks, exposed for the unit tests. */
-
-/*
- * Envelope sender from the Return-Path header in hdr[0..len) (the bare
- * address without <>), or "MAILER-DAEMON" when there is none or it is
- * empty ("<>"). Writes at most outsz - 1 bytes plus NUL into out.
- */
-void sink_envelope_sender(const char *hdr, size_t len, char *out, size_t outsz);
-
-/* "From sender Thu Nov 26 19:13:36 2026\n" (asctime, local time).
- * Returns 0, or -1 when it does not fit in outsz. */
-int sink_from_line(char *out, size_t outsz, const char *sender, time_t t);
-
-/*
- * mboxrd quoting as a streaming filter: copies in[0..len) to out (which
- * must hold 2 * len + 16 bytes), adding one '>' to each line that matches
- * ^>*From . st (start at 0) carries the line state between calls. Returns
- * bytes written. Up to 4 bytes of a possible "From" may be held back
- * until the next call; a call with len 0 flushes them (at most 4 bytes
- * to out) and resets *st to 0, for input that does not end in "\n".
- */
-size_t sink_mboxrd_quote(int *st, const char *in, size_t len, char *out);
-
-/*
- * Shell-quote s as one single-quoted word ('it'\''s') into a new string.
- */
-char *sink_shell_quote(const char *s);
-
-/*
- * Expand %F (the quoted sender) and %% in an MDA command; a lone % or an
- * unknown %x is left as is. Returns a new string.
- */
-char *sink_mda_expand(const char *cmd, const char *sender);
-
-/*
- * The argument vector of an MDA command that is only plain words
- * (letters, digits and _./,:+@%=- separated by spaces, not starting with
- * an assignment, a reserved word or a shell builtin), which sh -c would
- * run as that program unchanged; NULL when the command needs the shell.
- * Free with sink_mda_words_free().
- */
-char **sink_mda_words(const char *cmd);
-void sink_mda_words_free(char **argv);
-
-/* A unique Maildir base name: "time.M<usec>P<pid>Q<n>R<rand>[h<token>].host" */
-int sink_maildir_name(char *out, size_t outsz, const char *token);
 
 #endif

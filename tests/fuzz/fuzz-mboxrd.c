@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "popfetch/sink.h"
+#include "popfetch/mboxrd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -110,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			chunk = mlen - pos;
 		if ((out = malloc(2 * chunk + 16)) == NULL)
 			abort();
-		n = sink_mboxrd_quote(&st, msg + pos, chunk, out);
+		n = mboxrd_quote(&st, msg + pos, chunk, out);
 		if (n > 2 * chunk + 16)
 			fail("output over its bound", n, 2 * chunk + 16);
 		if (total + n > 2 * mlen + 16)
@@ -123,7 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The flush call: at most 4 held bytes come out. */
 	if ((out = malloc(16)) == NULL)
 		abort();
-	n = sink_mboxrd_quote(&st, NULL, 0, out);
+	n = mboxrd_quote(&st, NULL, 0, out);
 	if (n > 4)
 		fail("flush gave more than 4 bytes", n, 4);
 	if (st != 0)

@@ -3,9 +3,9 @@
  *
  * Input: server bytes, split at LF (as lbuf does, one CR dropped). Every
  * line goes through pop3_parse_status, pop3_parse_rcode, the CAPA, UIDL
- * and LIST line parsers, pop3_parse_num (with a bound from the first
+ * and LIST line parsers, num_parse (with a bound from the first
  * byte) and pf_sanitize. Each result is checked against what the
- * contract promises, and pop3_parse_num against a reference parser.
+ * contract promises, and num_parse against a reference parser.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "popfetch/err.h"
+#include "popfetch/num.h"
 #include "popfetch/pop3.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -141,7 +142,7 @@ check_listings(const char *line)
 		fail("LIST message number 0 accepted", line);
 }
 
-/* pop3_parse_num against the reference, with several bounds. */
+/* num_parse against the reference, with several bounds. */
 static void
 check_num(const char *line, unsigned long long max)
 {
@@ -150,12 +151,12 @@ check_num(const char *line, unsigned long long max)
 	size_t used = 0;
 	int r, rr;
 
-	r = pop3_parse_num(line, &end, max, &v);
+	r = num_parse(line, &end, max, &v);
 	rr = ref_num(line, max, &rv, &used);
 	if (r != rr)
-		fail("pop3_parse_num disagrees with the reference", line);
+		fail("num_parse disagrees with the reference", line);
 	if (r == 0 && (v != rv || end != line + used || v > max))
-		fail("pop3_parse_num value or end differs", line);
+		fail("num_parse value or end differs", line);
 }
 
 /* pf_sanitize output must be printable, bounded and terminated. */

@@ -2,7 +2,7 @@
  * fuzz-sasl.c: the SASL codecs and challenge parsers on hostile input.
  *
  * Byte 0 picks the mode, the rest is the payload:
- *   0  auth_b64_decode (bound from byte 1): a decoded string must encode
+ *   0  crypto_b64_decode (bound from byte 1): a decoded string must encode
  *      back to exactly the input (strict base64), and any payload must
  *      survive encode then decode unchanged;
  *   1  SCRAM: the payload up to the first LF is the server-first message
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "popfetch/auth.h"
+#include "popfetch/crypto.h"
 #include "popfetch/err.h"
 #include "auth-private.h"
 
@@ -62,22 +63,22 @@ mode_b64(const uint8_t *p, size_t len)
 		return;
 	maxlen = maxes[p[0] % (sizeof(maxes) / sizeof(maxes[0]))];
 	in = cstr(p + 1, len - 1);
-	dec = auth_b64_decode(in, maxlen, &outlen);
+	dec = crypto_b64_decode(in, maxlen, &outlen);
 	if (dec != NULL) {
 		if (outlen > maxlen)
 			fail("decoded more than maxlen");
 		if (dec[outlen] != '\0')
 			fail("decoded buffer not NUL-terminated");
-		enc = auth_b64_encode(dec, outlen);
+		enc = crypto_b64_encode(dec, outlen);
 		if (enc == NULL || strcmp(enc, in) != 0)
 			fail("accepted base64 that does not re-encode");
 		free(enc);
 		free(dec);
 	}
-	enc = auth_b64_encode(p + 1, len - 1);
+	enc = crypto_b64_encode(p + 1, len - 1);
 	if (enc == NULL)
 		fail("encode failed");
-	back = auth_b64_decode(enc, SIZE_MAX, &outlen);
+	back = crypto_b64_decode(enc, SIZE_MAX, &outlen);
 	if (back == NULL || outlen != len - 1 ||
 	    memcmp(back, p + 1, outlen) != 0)
 		fail("decode(encode(x)) != x");

@@ -1,16 +1,16 @@
 /*
  * fuzz-session.c: a whole client session against a scripted hostile
- * server over a socketpair (the idea of curl-fuzzer's fuzz_open_socket).
+ * server: the scripted peer of tests/unit/peer.h, in memory.
  *
  * Input: byte 0 holds flags (bits 0-1: USER, PLAIN, LOGIN, USER; bit 2:
- * ask for UIDL; bit 3: protocol trace), the rest is the server script:
- * responses separated by the two bytes 00 ff. A server thread sends
- * response 0 (the greeting) at once and response k + 1 when the client's
- * line k arrives; when the script runs out, or the client stays silent
- * for a moment, it closes its side. The client runs greeting, CAPA,
- * login (clear text allowed), STAT, LIST/UIDL, RETR of each message into
- * a Maildir (pop3_body + sink_write/commit, one sink_sync), DELE of what
- * was delivered, QUIT. I/O timeouts are 100 ms.
+ * ask for UIDL; bit 3: protocol trace; bits 4-7: the read size, 3 to 45
+ * bytes, or 0 for 64 KiB), the rest is the server script: responses
+ * separated by the two bytes 00 ff. The peer sends response 0 (the
+ * greeting) at once and response k + 1 when the client's line k arrives;
+ * when the script runs out, a read is EOF (the server closed). The client
+ * runs greeting, CAPA, login (clear text allowed), STAT, LIST/UIDL, RETR
+ * of each message into a Maildir (pop3_body + sink_write/commit, one
+ * sink_sync), DELE of what was delivered, QUIT.
  *
  * Invariants (abort() when broken):
  * - a message is committed only when pop3_body() returned 0, and what was
@@ -20,14 +20,11 @@
  * - on the wire, DELE n only for a message committed and synced, RETR in
  *   the order the client issued them, every line CRLF-terminated.
  */
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,26 +40,25 @@
 #include "popfetch/sink.h"
 #include "popfetch/stream.h"
 
+#include "peer.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define IO_TIMEOUT_MS  100 /* the client's stream timeout */
-#define SERVER_IDLE_MS 10  /* server closes when the client is this quiet */
-#define MAX_MESSAGES   4096
-#define MAX_RETR       64
+#define MAX_MESSAGES 4096
+#define MAX_RETR     64
 
 static char fuzz_dir[256];
 static char maildir[300];
 static char spool[300];
 
-/* The scripted server's state, shared with the client after the join. */
+/* The script, and what the client sent. */
 struct server {
-	int fd;
 	char *stream;	   /* all responses, concatenated */
 	size_t *chunk_end; /* chunk i is stream[end[i-1] .. end[i]) */
 	size_t nchunks;
-	char *cin; /* every byte the client sent */
-	size_t cinlen, cincap;
-	size_t lines; /* client lines seen */
+	struct peer_step *steps; /* chunk i is released by step i */
+	const char *cin;	 /* every byte the client sent */
+	size_t cinlen;
 };
 
 /* One RETR the client issued. */
@@ -196,80 +192,33 @@ script_parse(struct server *sv, const uint8_t *p, size_t len)
 	}
 }
 
-/* Keep what the client sent; count its lines. */
+/* The peer's steps: chunk 0 at once, chunk k + 1 after client line k. */
 static void
-server_got(struct server *sv, const char *buf, size_t n)
+script_steps(struct server *sv)
 {
-	size_t i;
+	size_t i, start;
 
-	if (sv->cinlen + n > sv->cincap) {
-		sv->cincap = (sv->cinlen + n) * 2 + 256;
-		if ((sv->cin = realloc(sv->cin, sv->cincap)) == NULL)
-			abort();
+	if ((sv->steps = calloc(sv->nchunks + 1, sizeof(*sv->steps))) == NULL)
+		abort();
+	for (i = 0; i < sv->nchunks; i++) {
+		start = i > 0 ? sv->chunk_end[i - 1] : 0;
+		sv->steps[i].client = i > 0 ? PEER_ANY_LINE : NULL;
+		if (sv->chunk_end[i] > start) {
+			sv->steps[i].server = sv->stream + start;
+			sv->steps[i].serverlen = sv->chunk_end[i] - start;
+		}
 	}
-	memcpy(sv->cin + sv->cinlen, buf, n);
-	sv->cinlen += n;
-	for (i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			sv->lines++;
 }
 
-/* The scripted server: one response per client line, then EOF. */
-static void *
-server_run(void *arg)
+/* After the script: the server has closed; the client may still talk. */
+static int
+after_script(struct peer *pe, const char *line, size_t len, void *arg)
 {
-	struct server *sv = arg;
-	struct pollfd pfd;
-	size_t sent = 0, allowed, released;
-	bool wr_open = true;
-	char buf[4096];
-	ssize_t n;
-	int r;
-
-	for (;;) {
-		released =
-		    sv->lines + 1 < sv->nchunks ? sv->lines + 1 : sv->nchunks;
-		allowed = released > 0 ? sv->chunk_end[released - 1] : 0;
-		if (wr_open && sent == allowed &&
-		    sv->lines + 1 >= sv->nchunks) {
-			/* Script exhausted: the client sees EOF. */
-			(void)shutdown(sv->fd, SHUT_WR);
-			wr_open = false;
-		}
-		pfd.fd = sv->fd;
-		pfd.events = POLLIN | (wr_open && sent < allowed ? POLLOUT : 0);
-		pfd.revents = 0;
-		r = poll(&pfd, 1, SERVER_IDLE_MS);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			if (!wr_open || sent < allowed)
-				continue;
-			/* The client waits for bytes we only send after
-			 * its next line: end the deadlock with EOF. */
-			(void)shutdown(sv->fd, SHUT_WR);
-			wr_open = false;
-			continue;
-		}
-		if (r == -1)
-			break;
-		if (pfd.revents & POLLOUT) {
-			n = send(sv->fd, sv->stream + sent, allowed - sent,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n > 0)
-				sent += (size_t)n;
-			else if (n == -1 && errno != EAGAIN && errno != EINTR)
-				wr_open = false;
-		}
-		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-			n = recv(sv->fd, buf, sizeof(buf), MSG_DONTWAIT);
-			if (n > 0)
-				server_got(sv, buf, (size_t)n);
-			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				break;
-		}
-	}
-	return NULL;
+	(void)pe;
+	(void)line;
+	(void)len;
+	(void)arg;
+	return 0;
 }
 
 /* pop3_body callback: deliver and remember the bytes. */
@@ -326,7 +275,7 @@ fetch_one(struct pop3 *p, struct sink *sk, unsigned long n, struct retr *rt)
 
 	memset(rt, 0, sizeof(*rt));
 	rt->n = n;
-	rt->consumed = (size_t)(p->s->bytes_in - p->lb.len);
+	rt->consumed = (size_t)(pop3_stream(p)->bytes_in - pop3_buffered(p));
 	snprintf(arg, sizeof(arg), "%lu", n);
 	if (pop3_cmd(p, POP3_CMD_RETR, arg, false, &err) == -1)
 		return -1;
@@ -341,7 +290,7 @@ fetch_one(struct pop3 *p, struct sink *sk, unsigned long n, struct retr *rt)
 	ctx[1] = sk;
 	if (pop3_body(p, body_cb, ctx, &octets, &err) == -1) {
 		sink_abort(sk);
-		return p->state == POP3_ST_CLOSED ? -1 : 0;
+		return pop3_state(p) == POP3_ST_CLOSED ? -1 : 0;
 	}
 	rt->body_ok = true;
 	if (octets != rt->bodylen)
@@ -540,7 +489,7 @@ client_run(struct pop3 *p, unsigned flags, struct retr *rt, size_t *nretr,
 	}
 quit:
 	log_debug("fuzz-session: stopped: %s", err.msg);
-	if (p->state != POP3_ST_CLOSED)
+	if (pop3_state(p) != POP3_ST_CLOSED)
 		(void)pop3_quit(p, &err);
 out:
 	log_debug("fuzz-session: end: %s", err.msg);
@@ -555,43 +504,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pop3_params par;
 	struct server sv;
 	struct retr rt[MAX_RETR];
-	struct pop3 p;
-	pthread_t th;
+	struct peer *pe;
+	struct pop3 *p;
 	bool *synced = NULL;
-	size_t nretr = 0, j;
+	size_t nretr = 0, j, chunk;
 	unsigned long count = 0;
-	int fds[2];
 
 	if (size < 1)
 		return 0;
 	setup();
 	memset(&sv, 0, sizeof(sv));
 	script_parse(&sv, data + 1, size - 1);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == -1) {
-		perror("fuzz-session: socketpair");
-		abort();
-	}
-	sv.fd = fds[1];
-	if (pthread_create(&th, NULL, server_run, &sv) != 0)
-		abort();
+	script_steps(&sv);
+	chunk = (data[0] >> 4) == 0 ? 65536 : (size_t)(data[0] >> 4) * 3;
+	pe = peer_new(sv.steps, sv.nchunks, chunk);
+	peer_set_handler(pe, after_script, NULL);
 
 	memset(&par, 0, sizeof(par));
 	par.trace = (data[0] & 8) ? 1 : 0;
-	pop3_init(&p, stream_tcp_new(fds[0], IO_TIMEOUT_MS), &par);
-	client_run(&p, data[0], rt, &nretr, &synced, &count);
-	pop3_free(&p);
-	pthread_join(th, NULL);
-	close(fds[1]);
+	p = pop3_new(peer_stream(pe), &par);
+	client_run(p, data[0], rt, &nretr, &synced, &count);
+	pop3_free(p);
 
+	sv.cin = peer_written(pe, &sv.cinlen);
 	check_after(&sv, rt, nretr, synced, count);
 	for (j = 0; j < nretr; j++) {
 		free(rt[j].body);
 		free(rt[j].where);
 	}
+	peer_free(pe);
 	free(synced);
+	free(sv.steps);
 	free(sv.stream);
 	free(sv.chunk_end);
-	free(sv.cin);
 	clean_run();
 	return 0;
 }

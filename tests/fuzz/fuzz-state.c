@@ -4,10 +4,10 @@
  * Byte 0 holds flags, the rest is the file. Flag 1: give each line a
  * valid CRC (so the fuzzer reaches the record parser); flag 2: put a
  * valid header line first; flag 4: leave the last line torn (no CRC, no
- * LF). The result is written as STATE_DIR/<uidl_account_file(id)>.state
+ * LF). The result is written as STATE_DIR/<state_account_file(id)>.state
  * and loaded. When it loads, the records must survive, unchanged, a
- * journal append (uidl_set + uidl_flush + reload) and a compaction
- * (uidl_compact + reload). A failed load must be PF_EDATA with a message.
+ * journal append (state_set + state_flush + reload) and a compaction
+ * (state_compact + reload). A failed load must be PF_EDATA with a message.
  */
 #include <sys/stat.h>
 
@@ -23,7 +23,7 @@
 
 #include "popfetch/err.h"
 #include "popfetch/log.h"
-#include "popfetch/uidl.h"
+#include "popfetch/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -81,7 +81,7 @@ setup(void)
 		perror("fuzz-state: mkdtemp");
 		abort();
 	}
-	name = uidl_account_file(FUZZ_ID);
+	name = state_account_file(FUZZ_ID);
 	n = strlen(fuzz_dir) + strlen(name) + 16;
 	if ((state_path = malloc(n)) == NULL)
 		abort();
@@ -99,7 +99,7 @@ fail(const char *what)
 	abort();
 }
 
-/* The zlib CRC-32, written independently of uidl.c. */
+/* The zlib CRC-32, written independently of state.c. */
 static uint32_t
 crc32_ref(const char *p, size_t n)
 {
@@ -156,7 +156,7 @@ build(struct img *b, unsigned flags, const char *p, size_t len)
 	size_t n, hlen;
 
 	if (flags & 2) {
-		esc = uidl_escape(FUZZ_ID, strlen(FUZZ_ID));
+		esc = state_escape(FUZZ_ID, strlen(FUZZ_ID));
 		hlen = strlen(esc) + 32;
 		if ((hdr = malloc(hlen)) == NULL)
 			abort();
@@ -198,9 +198,9 @@ struct snap {
 	long long last_login;
 };
 
-/* uidl_foreach callback: copy one record. */
+/* state_foreach callback: copy one record. */
 static void
-snap_add(void *ctx, const struct uidl_rec *r)
+snap_add(void *ctx, const struct state_rec *r)
 {
 	struct snap *s = ctx;
 
@@ -225,29 +225,30 @@ rec_cmp(const void *a, const void *b)
 	    ((const struct snap_rec *)b)->uid);
 }
 
-/* Take a sorted snapshot of st and check uidl_find agrees with it. */
+/* Take a sorted snapshot of st and check state_find agrees with it. */
 static void
-snap_take(const struct uidl_state *st, struct snap *s)
+snap_take(const struct state *st, struct snap *s)
 {
-	const struct uidl_rec *r;
+	const struct state_rec *r;
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
-	uidl_foreach(st, snap_add, s);
-	if (s->n != uidl_count(st))
-		fail("uidl_foreach and uidl_count disagree");
+	state_foreach(st, snap_add, s);
+	if (s->n != state_count(st))
+		fail("state_foreach and state_count disagree");
 	if (s->n > 1)
 		qsort(s->v, s->n, sizeof(*s->v), rec_cmp);
 	for (i = 0; i < s->n; i++) {
 		if (i > 0 && strcmp(s->v[i - 1].uid, s->v[i].uid) == 0)
 			fail("a UID appears twice");
-		if (s->v[i].kind != UIDL_DELIVERED && s->v[i].kind != UIDL_KEPT)
+		if (s->v[i].kind != STATE_DELIVERED &&
+		    s->v[i].kind != STATE_KEPT)
 			fail("record of an unknown kind");
-		r = uidl_find(st, s->v[i].uid);
+		r = state_find(st, s->v[i].uid);
 		if (r == NULL || r->size != s->v[i].size)
-			fail("uidl_find misses a record");
+			fail("state_find misses a record");
 	}
-	s->last_login = (long long)uidl_last_login(st);
+	s->last_login = (long long)state_last_login(st);
 }
 
 /* Free a snapshot. */
@@ -291,11 +292,11 @@ snap_same(const struct snap *a, const struct snap *b, const char *when)
 static void
 reload_same(const struct snap *want, const char *when)
 {
-	struct uidl_state *st;
+	struct state *st;
 	struct pf_err err;
 	struct snap got;
 
-	if ((st = uidl_load(fuzz_dir, FUZZ_ID, &err)) == NULL) {
+	if ((st = state_load(fuzz_dir, FUZZ_ID, &err)) == NULL) {
 		fprintf(stderr, "fuzz-state: reload after %s failed: %s\n",
 		    when, err.msg);
 		abort();
@@ -303,7 +304,7 @@ reload_same(const struct snap *want, const char *when)
 	snap_take(st, &got);
 	snap_same(want, &got, when);
 	snap_free(&got);
-	uidl_free(st);
+	state_free(st);
 }
 
 /* The libFuzzer entry point: one input, checked as described above. */
@@ -311,7 +312,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct img b = {NULL, 0, 0};
-	struct uidl_state *st;
+	struct state *st;
 	struct pf_err err;
 	struct snap s;
 	int fd;
@@ -327,7 +328,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(b.p);
 
 	pf_err_clear(&err);
-	if ((st = uidl_load(fuzz_dir, FUZZ_ID, &err)) == NULL) {
+	if ((st = state_load(fuzz_dir, FUZZ_ID, &err)) == NULL) {
 		if (err.code != PF_EDATA || err.msg[0] == '\0') {
 			fprintf(stderr, "fuzz-state: load failed: %d %s\n",
 			    (int)err.code, err.msg);
@@ -337,21 +338,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	/* A journal append on top of what was read (torn tail cut). */
-	uidl_set(st, FUZZ_UID, 12345, (time_t)1700000000, UIDL_KEPT);
+	state_set(st, FUZZ_UID, 12345, (time_t)1700000000, STATE_KEPT);
 	snap_take(st, &s);
-	if (uidl_flush(st, &err) == -1)
-		fail("uidl_flush failed");
-	uidl_free(st);
+	if (state_flush(st, &err) == -1)
+		fail("state_flush failed");
+	state_free(st);
 	reload_same(&s, "flush");
 	snap_free(&s);
 
-	if ((st = uidl_load(fuzz_dir, FUZZ_ID, &err)) == NULL)
+	if ((st = state_load(fuzz_dir, FUZZ_ID, &err)) == NULL)
 		fail("second load failed");
-	uidl_forget(st, FUZZ_UID);
+	state_forget(st, FUZZ_UID);
 	snap_take(st, &s);
-	if (uidl_compact(st, &err) == -1)
-		fail("uidl_compact failed");
-	uidl_free(st);
+	if (state_compact(st, &err) == -1)
+		fail("state_compact failed");
+	state_free(st);
 	reload_same(&s, "compact");
 	snap_free(&s);
 	clean_dir();

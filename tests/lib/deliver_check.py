@@ -42,7 +42,7 @@ senders: FILE has one line per delivered message, in POP3 order: the
 envelope sender the MDA received (%F or $SENDER, or procmail's From_
 line). The expected value is the manifest sender when that is a plain
 address (printable ASCII, no space), else MAILER-DAEMON (the sink refuses
-anything else: src/sink.c, sink_envelope_sender). --extra adds the
+anything else: src/mboxrd.c, mboxrd_sender). --extra adds the
 hostile messages written by the hostile command, after the manifest ones.
 
 server: VLOG is popfetch -v output. The messages it marked for deletion

@@ -8,7 +8,7 @@
     state_tool.py FILE damage HOW        garbage | badcrc-mid | version |
                                          empty | torn
 
-The format (src/uidl.c): a header line "popfetch-state 1 <account>", then
+The format (src/state.c): a header line "popfetch-state 1 <account>", then
 records "D|K <uid> <size> <first_seen>", "F <uid>" (forget) and
 "L <time>", each line followed by " " and the zlib CRC-32 of the text
 before it as 8 lower-case hex digits, then "\\n". "age" rewrites the file

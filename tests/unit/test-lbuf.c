@@ -1,5 +1,5 @@
 /*
- * test-lbuf.c: the line buffer over a memory stream that hands out 1..k
+ * test-lbuf.c: the line buffer over the scripted peer handing out 1..k
  * bytes per read (so every split is reached), and over a real socketpair.
  */
 #include <stdarg.h>
@@ -16,78 +16,37 @@
 #include "popfetch/lbuf.h"
 #include "popfetch/stream.h"
 
-/* A read-only stream over a memory buffer, chunk bytes per read. */
-struct mem {
-	struct stream s; /* first, so a struct stream * is a struct mem * */
-	const char *in;
-	size_t inlen, pos, chunk;
-	size_t first; /* when nonzero, the size of the first read */
-	bool endless; /* never EOF: repeat 'a' forever */
-	bool fail;    /* after the data, fail instead of EOF */
-	unsigned reads;
-};
+#include "peer.h"
 
-/* Hand out at most chunk bytes, then EOF or an error. */
-static ssize_t
-mem_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+/* The peer of the current check and its stream (freed by the next
+ * mem_init() and by mem_done()). */
+static struct peer *cur;
+static struct stream *cur_stream;
+
+/* Free the current peer and its stream. */
+static void
+mem_done(void)
 {
-	struct mem *m = (struct mem *)s;
-	size_t n;
-
-	m->reads++;
-	if (m->endless) {
-		n = len < m->chunk ? len : m->chunk;
-		memset(buf, 'a', n);
-		return (ssize_t)n;
-	}
-	if (m->pos == m->inlen) {
-		if (m->fail)
-			return pf_err_set(err, PF_ETEMP, "mem: reset");
-		return 0;
-	}
-	n = m->inlen - m->pos;
-	if (n > m->chunk)
-		n = m->chunk;
-	if (m->first > 0) {
-		if (n > m->first)
-			n = m->first;
-		m->first = 0;
-	}
-	if (n > len)
-		n = len;
-	memcpy(buf, m->in + m->pos, n);
-	m->pos += n;
-	return (ssize_t)n;
+	stream_close(cur_stream);
+	peer_free(cur);
+	cur_stream = NULL;
+	cur = NULL;
 }
 
-/* Writes are not used by lbuf. */
-static ssize_t
-mem_write(struct stream *s, const void *buf, size_t len, struct pf_err *err)
-{
-	(void)s;
-	(void)buf;
-	(void)err;
-	return (ssize_t)len;
-}
-
-static const struct stream_ops mem_ops = {
-    .read = mem_read,
-    .write = mem_write,
-    .close = NULL,
-    .pending = NULL,
-};
-
-/* Set up m over in[0..len) with chunk bytes per read. */
+/* A read-only stream over in[0..len), at most chunk bytes per read
+ * (the scripted peer of peer.h, releasing everything at once). */
 static struct stream *
-mem_init(struct mem *m, const char *in, size_t len, size_t chunk)
+mem_init(const char *in, size_t len, size_t chunk)
 {
-	memset(m, 0, sizeof(*m));
-	m->s.ops = &mem_ops;
-	m->s.fd = -1;
-	m->in = in;
-	m->inlen = len;
-	m->chunk = chunk;
-	return &m->s;
+	static struct peer_step st;
+
+	mem_done();
+	st.client = NULL;
+	st.server = in;
+	st.serverlen = len;
+	cur = peer_new(&st, len > 0 ? 1 : 0, chunk);
+	cur_stream = peer_stream(cur);
+	return cur_stream;
 }
 
 /* Expect the next line to be want. */
@@ -114,7 +73,6 @@ test_lines_every_chunk(void **state)
 				 "last\r\n";
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	size_t chunk;
 	char *line;
@@ -122,7 +80,7 @@ test_lines_every_chunk(void **state)
 
 	(void)state;
 	for (chunk = 1; chunk <= sizeof(in); chunk++) {
-		s = mem_init(&m, in, sizeof(in) - 1, chunk);
+		s = mem_init(in, sizeof(in) - 1, chunk);
 		lbuf_init(&lb, 64, 32);
 		EXPECT_LINE(&lb, s, "+OK hello");
 		EXPECT_LINE(&lb, s, "bare lf");
@@ -141,7 +99,6 @@ test_split_every_offset(void **state)
 {
 	static const char in[] = "USER alice\r\n+OK fine\n";
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	size_t off;
 
@@ -149,8 +106,8 @@ test_split_every_offset(void **state)
 	for (off = 1; off < sizeof(in) - 1; off++) {
 		/* A small buffer forces compaction as well. */
 		lbuf_init(&lb, 24, 12);
-		s = mem_init(&m, in, sizeof(in) - 1, sizeof(in));
-		m.first = off;
+		s = mem_init(in, sizeof(in) - 1, sizeof(in));
+		peer_set_first_chunk(cur, off);
 		EXPECT_LINE(&lb, s, "USER alice");
 		EXPECT_LINE(&lb, s, "+OK fine");
 		lbuf_free(&lb);
@@ -167,7 +124,6 @@ test_maxline(void **state)
 	static const char long_lf[] = "0123456789abcdefg\n";
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	size_t chunk;
 	char *line;
@@ -177,24 +133,24 @@ test_maxline(void **state)
 	for (chunk = 1; chunk <= 20; chunk++) {
 		/* The smallest buffer: exactly a full line and its CRLF. */
 		lbuf_init(&lb, 18, 16);
-		s = mem_init(&m, ok_crlf, sizeof(ok_crlf) - 1, chunk);
+		s = mem_init(ok_crlf, sizeof(ok_crlf) - 1, chunk);
 		EXPECT_LINE(&lb, s, "0123456789abcdef");
 		lbuf_free(&lb);
 
 		lbuf_init(&lb, 18, 16);
-		s = mem_init(&m, ok_lf, sizeof(ok_lf) - 1, chunk);
+		s = mem_init(ok_lf, sizeof(ok_lf) - 1, chunk);
 		EXPECT_LINE(&lb, s, "0123456789abcdef");
 		lbuf_free(&lb);
 
 		lbuf_init(&lb, 64, 16);
-		s = mem_init(&m, long_crlf, sizeof(long_crlf) - 1, chunk);
+		s = mem_init(long_crlf, sizeof(long_crlf) - 1, chunk);
 		assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 		assert_int_equal(err.code, PF_EPROTO);
 		assert_string_equal(err.msg, "line too long");
 		lbuf_free(&lb);
 
 		lbuf_init(&lb, 18, 16);
-		s = mem_init(&m, long_lf, sizeof(long_lf) - 1, chunk);
+		s = mem_init(long_lf, sizeof(long_lf) - 1, chunk);
 		assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 		assert_int_equal(err.code, PF_EPROTO);
 		lbuf_free(&lb);
@@ -207,15 +163,14 @@ test_endless_line(void **state)
 {
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	char *line;
 	size_t len;
 
 	(void)state;
 	lbuf_init(&lb, LBUF_DEFAULT_SIZE, LBUF_MAX_LINE);
-	s = mem_init(&m, NULL, 0, 1000);
-	m.endless = true;
+	s = mem_init(NULL, 0, 1000);
+	peer_set_endless(cur, 'a');
 	assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
 	assert_true(s->bytes_in <= LBUF_MAX_LINE + 1000 + 2);
@@ -229,7 +184,6 @@ test_nul(void **state)
 	static const char in[] = "+OK a\0b\r\n";
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	size_t chunk;
 	char *line;
@@ -238,7 +192,7 @@ test_nul(void **state)
 	(void)state;
 	for (chunk = 1; chunk < sizeof(in); chunk++) {
 		lbuf_init(&lb, 64, 32);
-		s = mem_init(&m, in, sizeof(in) - 1, chunk);
+		s = mem_init(in, sizeof(in) - 1, chunk);
 		assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 		assert_int_equal(err.code, PF_EPROTO);
 		lbuf_free(&lb);
@@ -252,14 +206,13 @@ test_eof(void **state)
 	static const char in[] = "+OK\r\npartial";
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	char *line;
 	size_t len;
 
 	(void)state;
 	lbuf_init(&lb, 64, 32);
-	s = mem_init(&m, in, sizeof(in) - 1, 3);
+	s = mem_init(in, sizeof(in) - 1, 3);
 	EXPECT_LINE(&lb, s, "+OK");
 	assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 	assert_int_equal(err.code, PF_ETEMP);
@@ -268,13 +221,13 @@ test_eof(void **state)
 
 	/* A lone CR at EOF is still a partial line. */
 	lbuf_init(&lb, 64, 32);
-	s = mem_init(&m, "\r", 1, 3);
+	s = mem_init("\r", 1, 3);
 	assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 	assert_int_equal(err.code, PF_ETEMP);
 	lbuf_free(&lb);
 
 	lbuf_init(&lb, 64, 32);
-	s = mem_init(&m, "", 0, 3);
+	s = mem_init("", 0, 3);
 	assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), 0);
 	lbuf_free(&lb);
 }
@@ -285,18 +238,17 @@ test_stream_error(void **state)
 {
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	char *line;
 	size_t len;
 
 	(void)state;
 	lbuf_init(&lb, 64, 32);
-	s = mem_init(&m, "+OK", 3, 2);
-	m.fail = true;
+	s = mem_init("+OK", 3, 2);
+	peer_set_fail_at_end(cur);
 	assert_int_equal(lbuf_getline(&lb, s, &line, &len, &err), -1);
 	assert_int_equal(err.code, PF_ETEMP);
-	assert_string_equal(err.msg, "mem: reset");
+	assert_string_equal(err.msg, "peer: connection reset");
 	lbuf_free(&lb);
 }
 
@@ -307,7 +259,6 @@ test_raw_after_line(void **state)
 	static const char in[] = "+OK body follows\r\nraw\0bytes\r\n.\r\n";
 	struct pf_err err;
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	char got[64];
 	size_t have = 0;
@@ -315,7 +266,7 @@ test_raw_after_line(void **state)
 
 	(void)state;
 	lbuf_init(&lb, 32, 24);
-	s = mem_init(&m, in, sizeof(in) - 1, 20);
+	s = mem_init(in, sizeof(in) - 1, 20);
 	EXPECT_LINE(&lb, s, "+OK body follows");
 	for (;;) {
 		memcpy(got + have, lbuf_data(&lb), lb.len);
@@ -337,13 +288,12 @@ test_consume_then_line(void **state)
 {
 	static const char in[] = "abcdef\r\nnext\r\n";
 	struct lbuf lb;
-	struct mem m;
 	struct stream *s;
 	struct pf_err err;
 
 	(void)state;
 	lbuf_init(&lb, 64, 32);
-	s = mem_init(&m, in, sizeof(in) - 1, sizeof(in));
+	s = mem_init(in, sizeof(in) - 1, sizeof(in));
 	assert_true(lbuf_fill(&lb, s, &err) > 0);
 	assert_memory_equal(lbuf_data(&lb), "abc", 3);
 	lbuf_consume(&lb, 3);
@@ -380,6 +330,15 @@ test_socketpair(void **state)
 	stream_close(s);
 }
 
+/* Free the last peer. */
+static int
+teardown(void **state)
+{
+	(void)state;
+	mem_done();
+	return 0;
+}
+
 int
 main(void)
 {
@@ -396,5 +355,5 @@ main(void)
 	    cmocka_unit_test(test_socketpair),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -18,6 +18,8 @@
 #include "popfetch/log.h"
 #include "popfetch/pop3.h"
 
+#include "peer.h"
+
 /* ---- parsers ---- */
 
 /* Strict status lines. */
@@ -76,35 +78,6 @@ test_parse_rcode(void **state)
 	assert_int_equal(pop3_parse_rcode("[IN-USE"), POP3_RC_NONE);
 	assert_int_equal(pop3_parse_rcode("[]"), POP3_RC_NONE);
 	assert_int_equal(pop3_parse_rcode(""), POP3_RC_NONE);
-}
-
-/* Numbers: digits only, leading zeros fine, overflow and max rejected. */
-static void
-test_parse_num(void **state)
-{
-	unsigned long long v;
-	const char *end;
-
-	(void)state;
-	assert_int_equal(pop3_parse_num("0", &end, 10, &v), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(pop3_parse_num("007 x", &end, 10, &v), 0);
-	assert_int_equal(v, 7);
-	assert_string_equal(end, " x");
-	assert_int_equal(pop3_parse_num("11", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("10", &end, 10, &v), 0);
-	assert_int_equal(pop3_parse_num("+1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("-1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num(" 1", &end, 10, &v), -1);
-	assert_int_equal(pop3_parse_num("", &end, 10, &v), -1);
-	assert_int_equal(
-	    pop3_parse_num("18446744073709551615", &end, ULLONG_MAX, &v), 0);
-	assert_true(v == ULLONG_MAX);
-	assert_int_equal(
-	    pop3_parse_num("18446744073709551616", &end, ULLONG_MAX, &v), -1);
-	assert_int_equal(
-	    pop3_parse_num("99999999999999999999999", &end, ULLONG_MAX, &v),
-	    -1);
 }
 
 /* LIST lines: "n size", anything after a space may follow. */
@@ -223,153 +196,30 @@ test_parse_capa(void **state)
 	assert_false(c.top);
 }
 
-/* ---- a scripted in-memory server ---- */
+/* ---- sessions against the scripted peer (peer.h) ---- */
 
-struct step {
-	const char *client; /* bytes the client must write; NULL: at once */
-	const char *server; /* bytes released when they were written */
-	size_t serverlen;   /* 0: strlen(server) */
-};
-
-struct mem {
-	struct stream s; /* first, so a struct stream * is a struct mem * */
-	const struct step *steps;
-	size_t nsteps, next;
-	char *in;
-	size_t inlen, incap, pos, chunk;
-	char *out;
-	size_t outlen, outcap, matched;
-	bool bad;		/* the client wrote something unexpected */
-	bool pending;		/* pretend the layer holds buffered bytes */
-	size_t out_at_read[64]; /* outlen at each read */
-	unsigned nreads;
-};
-
-/* Grow a test buffer. */
-static void
-grow(char **buf, size_t *cap, size_t need)
-{
-	if (*cap >= need)
-		return;
-	*cap = need * 2;
-	*buf = realloc(*buf, *cap);
-	assert_non_null(*buf);
-}
-
-/* Release the answers of all steps whose commands were written. */
-static void
-mem_advance(struct mem *m)
-{
-	const struct step *st;
-	size_t clen, slen, have;
-
-	while (m->next < m->nsteps) {
-		st = &m->steps[m->next];
-		if (st->client != NULL) {
-			clen = strlen(st->client);
-			have = m->outlen - m->matched;
-			if (memcmp(m->out + m->matched, st->client,
-				have < clen ? have : clen) != 0) {
-				m->bad = true;
-				return;
-			}
-			if (have < clen)
-				return;
-			m->matched += clen;
-		}
-		slen = st->serverlen > 0 ? st->serverlen : strlen(st->server);
-		grow(&m->in, &m->incap, m->inlen + slen);
-		memcpy(m->in + m->inlen, st->server, slen);
-		m->inlen += slen;
-		m->next++;
-	}
-	if (m->outlen > m->matched)
-		m->bad = true;
-}
-
-/* Hand out up to chunk released bytes; nothing released means EOF. */
-static ssize_t
-mem_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
-{
-	struct mem *m = (struct mem *)s;
-	size_t n;
-
-	(void)err;
-	if (m->nreads < 64)
-		m->out_at_read[m->nreads] = m->outlen;
-	m->nreads++;
-	n = m->inlen - m->pos;
-	if (n > m->chunk)
-		n = m->chunk;
-	if (n > len)
-		n = len;
-	if (n == 0)
-		return 0;
-	memcpy(buf, m->in + m->pos, n);
-	m->pos += n;
-	return (ssize_t)n;
-}
-
-/* Record what the client sends and release answers. */
-static ssize_t
-mem_write(struct stream *s, const void *buf, size_t len, struct pf_err *err)
-{
-	struct mem *m = (struct mem *)s;
-
-	(void)err;
-	grow(&m->out, &m->outcap, m->outlen + len + 1);
-	memcpy(m->out + m->outlen, buf, len);
-	m->outlen += len;
-	m->out[m->outlen] = '\0';
-	mem_advance(m);
-	return (ssize_t)len;
-}
-
-/* Free the buffers; stream_close() frees the struct itself. */
-static void
-mem_close(struct stream *s)
-{
-	struct mem *m = (struct mem *)s;
-
-	free(m->in);
-	free(m->out);
-}
-
-/* The injected "TLS bytes buffered" state. */
-static bool
-mem_pending(const struct stream *s)
-{
-	const struct mem *m = (const struct mem *)s;
-
-	return m->pending;
-}
-
-static const struct stream_ops mem_ops = {
-    .read = mem_read,
-    .write = mem_write,
-    .close = mem_close,
-    .pending = mem_pending,
-};
+/* The peer of the session under way, freed by end(). */
+static struct peer *cur_peer;
 
 /* A session over a script; chunk bytes per read. */
-static struct mem *
-session(struct pop3 *p, const struct step *steps, size_t nsteps, size_t chunk,
-    int trace)
+static struct peer *
+session(struct pop3 **p, const struct peer_step *steps, size_t nsteps,
+    size_t chunk, int trace)
 {
 	struct pop3_params par = {.trace = trace};
-	struct mem *m = calloc(1, sizeof(*m));
 
-	assert_non_null(m);
-	m->s.ops = &mem_ops;
-	m->s.fd = -1;
-	m->steps = steps;
-	m->nsteps = nsteps;
-	m->chunk = chunk;
-	grow(&m->out, &m->outcap, 1);
-	m->out[0] = '\0';
-	mem_advance(m);
-	pop3_init(p, &m->s, &par);
-	return m;
+	cur_peer = peer_new(steps, nsteps, chunk);
+	*p = pop3_new(peer_stream(cur_peer), &par);
+	return cur_peer;
+}
+
+/* End the session: free it and its peer. */
+static void
+end(struct pop3 *p)
+{
+	pop3_free(p);
+	peer_free(cur_peer);
+	cur_peer = NULL;
 }
 
 #define NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
@@ -380,15 +230,16 @@ session(struct pop3 *p, const struct step *steps, size_t nsteps, size_t chunk,
 
 /* The script must have been played out exactly. */
 static void
-script_done(struct mem *m)
+script_done(struct peer *pe)
 {
-	assert_false(m->bad);
-	assert_int_equal(m->next, m->nsteps);
-	assert_int_equal(m->matched, m->outlen);
+	const char *why;
+
+	if (!peer_done(pe, &why))
+		fail_msg("peer: %s", why);
 }
 
-/* Body sink that collects the decoded message. */
-struct sink {
+/* A body callback's collector of the decoded message. */
+struct collector {
 	char buf[256];
 	size_t len;
 	unsigned calls;
@@ -397,9 +248,9 @@ struct sink {
 
 /* Append to the collector, or fail as told. */
 static int
-sink_fn(void *ctx, const char *buf, size_t len, struct pf_err *err)
+collect_fn(void *ctx, const char *buf, size_t len, struct pf_err *err)
 {
-	struct sink *k = ctx;
+	struct collector *k = ctx;
 
 	k->calls++;
 	if (k->fail_at != 0 && k->calls == k->fail_at)
@@ -416,12 +267,14 @@ sink_fn(void *ctx, const char *buf, size_t len, struct pf_err *err)
 static void
 test_session_basic(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"CAPA\r\n",
 		"+OK capa list\r\nTOP\r\nUIDL\r\nSASL plain\r\n"
 		"..DOT\r\n.\r\n",
 		0},
+	    {"USER u\r\n", "+OK\r\n", 0},
+	    {"PASS pw\r\n", "+OK in\r\n", 0},
 	    {"STAT\r\n", "+OK 2 320\r\n", 0},
 	    {"UIDL\r\n", "+OK\r\n1 uid-a\r\n2 uid-b\r\n.\r\n", 0},
 	    {"LIST\r\n", "+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n", 0},
@@ -435,9 +288,9 @@ test_session_basic(void **state)
 	static const char want[] = "Subject: x\n\n.dot\na\rb\n";
 	struct pf_err err;
 	struct pop3_msg *msgs;
-	struct sink k;
-	struct pop3 p;
-	struct mem *m;
+	struct collector k;
+	struct pop3 *p;
+	struct peer *m;
 	unsigned long count;
 	unsigned long long size, octets;
 	bool have_uidl;
@@ -446,20 +299,27 @@ test_session_basic(void **state)
 	(void)state;
 	for (chunk = 1; chunk <= 300; chunk += (chunk < 40 ? 1 : 37)) {
 		m = session(&p, steps, NSTEPS(steps), chunk, 0);
-		assert_int_equal(p.state, POP3_ST_GREETING);
-		assert_int_equal(pop3_greeting(&p, &err), 0);
-		assert_string_equal(p.greeting, "POP3 ready <1.2@x>");
-		assert_int_equal(p.state, POP3_ST_AUTHORIZATION);
-		assert_int_equal(pop3_capa(&p, &err), 0);
-		assert_true(p.capa.valid && p.capa.top && p.capa.uidl);
-		assert_false(p.capa.pipelining);
-		assert_string_equal(p.capa.sasl, "PLAIN");
-		p.state = POP3_ST_TRANSACTION; /* as auth_login() leaves it */
-		assert_int_equal(pop3_stat(&p, &count, &size, &err), 0);
+		assert_int_equal(pop3_state(p), POP3_ST_GREETING);
+		assert_int_equal(pop3_greeting(p, &err), 0);
+		assert_string_equal(
+		    pop3_greeting_text(p), "POP3 ready <1.2@x>");
+		assert_int_equal(pop3_state(p), POP3_ST_AUTHORIZATION);
+		assert_int_equal(pop3_capa(p, &err), 0);
+		assert_true(pop3_capabilities(p)->valid &&
+		    pop3_capabilities(p)->top && pop3_capabilities(p)->uidl);
+		assert_false(pop3_capabilities(p)->pipelining);
+		assert_string_equal(pop3_capabilities(p)->sasl, "PLAIN");
+		assert_int_equal(
+		    pop3_simple(p, POP3_CMD_USER, "u", &err), POP3_OK);
+		assert_int_equal(pop3_state(p), POP3_ST_AUTHORIZATION);
+		assert_int_equal(
+		    pop3_simple(p, POP3_CMD_PASS, "pw", &err), POP3_OK);
+		assert_int_equal(pop3_state(p), POP3_ST_TRANSACTION);
+		assert_int_equal(pop3_stat(p, &count, &size, &err), 0);
 		assert_int_equal(count, 2);
 		assert_int_equal(size, 320);
 		assert_int_equal(
-		    pop3_listings(&p, count, true, &msgs, &have_uidl, &err), 0);
+		    pop3_listings(p, count, true, &msgs, &have_uidl, &err), 0);
 		assert_true(have_uidl);
 		assert_int_equal(msgs[0].n, 1);
 		assert_int_equal(msgs[0].size, 120);
@@ -468,19 +328,20 @@ test_session_basic(void **state)
 		assert_string_equal(msgs[1].uid, "uid-b");
 		pop3_msgs_free(msgs, count);
 		assert_int_equal(
-		    pop3_simple(&p, POP3_CMD_RETR, "1", &err), POP3_OK);
+		    pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(&p, sink_fn, &k, &octets, &err), 0);
+		assert_int_equal(
+		    pop3_body(p, collect_fn, &k, &octets, &err), 0);
 		assert_int_equal(k.len, sizeof(want) - 1);
 		assert_memory_equal(k.buf, want, k.len);
 		assert_int_equal(octets, sizeof(want) - 1);
 		assert_int_equal(
-		    pop3_simple(&p, POP3_CMD_DELE, "1", &err), POP3_OK);
-		assert_string_equal(p.text, "deleted");
-		assert_int_equal(pop3_quit(&p, &err), POP3_OK);
-		assert_int_equal(p.state, POP3_ST_UPDATE);
+		    pop3_simple(p, POP3_CMD_DELE, "1", &err), POP3_OK);
+		assert_string_equal(pop3_text(p), "deleted");
+		assert_int_equal(pop3_quit(p, &err), POP3_OK);
+		assert_int_equal(pop3_state(p), POP3_ST_UPDATE);
 		script_done(m);
-		pop3_free(&p);
+		end(p);
 	}
 }
 
@@ -488,7 +349,7 @@ test_session_basic(void **state)
 static void
 test_listings_pipelined(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"CAPA\r\n", "+OK\r\nPIPELINING\r\nUIDL\r\n.\r\n", 0},
 	    /* Released only once both commands are written. */
@@ -499,17 +360,16 @@ test_listings_pipelined(void **state)
 	};
 	struct pf_err err;
 	struct pop3_msg *msgs;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 	bool have_uidl;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 3, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), 0);
-	assert_true(p.capa.pipelining);
-	assert_int_equal(
-	    pop3_listings(&p, 2, true, &msgs, &have_uidl, &err), 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), 0);
+	assert_true(pop3_capabilities(p)->pipelining);
+	assert_int_equal(pop3_listings(p, 2, true, &msgs, &have_uidl, &err), 0);
 	assert_true(have_uidl);
 	assert_string_equal(msgs[0].uid, "a");
 	assert_string_equal(msgs[1].uid, "b");
@@ -517,7 +377,7 @@ test_listings_pipelined(void **state)
 	assert_int_equal(msgs[1].size, 5);
 	pop3_msgs_free(msgs, 2);
 	script_done(m);
-	pop3_free(&p);
+	end(p);
 }
 
 /* With PIPELINING, STAT, UIDL and LIST leave in one write; an empty
@@ -525,7 +385,7 @@ test_listings_pipelined(void **state)
 static void
 test_scan_pipelined(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"CAPA\r\n", "+OK\r\nPIPELINING\r\nUIDL\r\n.\r\n", 0},
 	    /* Released only once all three commands are written. */
@@ -541,16 +401,16 @@ test_scan_pipelined(void **state)
 	struct pop3_msg *msgs;
 	unsigned long long size;
 	unsigned long count;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 	bool have_uidl;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 3, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), 0);
 	assert_int_equal(
-	    pop3_scan(&p, &count, &size, &msgs, &have_uidl, &err), 0);
+	    pop3_scan(p, &count, &size, &msgs, &have_uidl, &err), 0);
 	assert_int_equal(count, 2);
 	assert_int_equal(size, 9);
 	assert_true(have_uidl);
@@ -558,65 +418,63 @@ test_scan_pipelined(void **state)
 	assert_int_equal(msgs[1].size, 5);
 	pop3_msgs_free(msgs, count);
 	assert_int_equal(
-	    pop3_scan(&p, &count, &size, &msgs, &have_uidl, &err), 0);
+	    pop3_scan(p, &count, &size, &msgs, &have_uidl, &err), 0);
 	assert_int_equal(count, 0);
 	pop3_msgs_free(msgs, count);
 	script_done(m);
-	pop3_free(&p);
+	end(p);
 }
 
 /* Without PIPELINING, LIST waits for the whole UIDL answer. */
 static void
 test_listings_sequential(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"UIDL\r\n", "+OK\r\n1 a\r\n.\r\n", 0},
 	    {"LIST\r\n", "+OK\r\n1 4\r\n.\r\n", 0},
 	};
 	struct pf_err err;
 	struct pop3_msg *msgs;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 	bool have_uidl;
 	unsigned i, first;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 4, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	first = m->nreads;
-	assert_int_equal(
-	    pop3_listings(&p, 1, true, &msgs, &have_uidl, &err), 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	first = peer_reads(m);
+	assert_int_equal(pop3_listings(p, 1, true, &msgs, &have_uidl, &err), 0);
 	/* Every read for the UIDL answer saw only "UIDL\r\n" written. */
-	assert_true(m->nreads > first + 2);
+	assert_true(peer_reads(m) > first + 2);
 	for (i = first; i < first + 2; i++)
-		assert_int_equal(m->out_at_read[i], 6);
+		assert_int_equal(peer_written_at_read(m, i), 6);
 	assert_string_equal(msgs[0].uid, "a");
 	pop3_msgs_free(msgs, 1);
 	script_done(m);
-	pop3_free(&p);
+	end(p);
 }
 
 /* A mailbox of zero messages sends nothing at all. */
 static void
 test_listings_empty(void **state)
 {
-	static const struct step steps[] = {GREET};
+	static const struct peer_step steps[] = {GREET};
 	struct pf_err err;
 	static struct pop3_msg dummy;
 	struct pop3_msg *msgs = &dummy;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 	bool have_uidl;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 64, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(
-	    pop3_listings(&p, 0, true, &msgs, &have_uidl, &err), 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_listings(p, 0, true, &msgs, &have_uidl, &err), 0);
 	assert_null(msgs);
-	assert_int_equal(m->outlen, 0);
-	pop3_free(&p);
+	assert_int_equal(strlen(peer_written(m, NULL)), 0);
+	end(p);
 }
 
 /* Run pop3_listings() for 3 messages against given answers. */
@@ -624,27 +482,27 @@ static int
 listing_case(const char *uidl, const char *list, bool *have_uidl,
     struct pf_err *err, char **uid2)
 {
-	struct step steps[] = {
+	struct peer_step steps[] = {
 	    GREET,
 	    {"UIDL\r\n", uidl, 0},
 	    {"LIST\r\n", list, 0},
 	};
 	struct pop3_msg *msgs;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 	int r;
 
 	m = session(&p, steps, list != NULL ? 3 : 2, 5, 0);
-	assert_int_equal(pop3_greeting(&p, err), 0);
-	r = pop3_listings(&p, 3, true, &msgs, have_uidl, err);
+	assert_int_equal(pop3_greeting(p, err), 0);
+	r = pop3_listings(p, 3, true, &msgs, have_uidl, err);
 	if (r == 0) {
 		*uid2 = msgs[1].uid != NULL ? strdup(msgs[1].uid) : NULL;
 		pop3_msgs_free(msgs, 3);
 	} else {
 		assert_null(msgs);
 	}
-	assert_false(m->bad);
-	pop3_free(&p);
+	assert_false(peer_failed(m));
+	end(p);
 	return r;
 }
 
@@ -731,33 +589,33 @@ test_listings_validation(void **state)
 static void
 test_body_pipelined(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"RETR 1\r\nDELE 1\r\n", "+OK\r\nline\r\n.\r\n+OK gone\r\n", 0},
 	};
 	struct pf_err err;
-	struct sink k;
-	struct pop3 p;
-	struct mem *m;
+	struct collector k;
+	struct pop3 *p;
+	struct peer *m;
 	size_t chunk;
 
 	(void)state;
 	for (chunk = 1; chunk <= 40; chunk++) {
 		m = session(&p, steps, NSTEPS(steps), chunk, 0);
-		assert_int_equal(pop3_greeting(&p, &err), 0);
+		assert_int_equal(pop3_greeting(p, &err), 0);
 		assert_int_equal(
-		    pop3_cmd(&p, POP3_CMD_RETR, "1", false, &err), 0);
+		    pop3_cmd(p, POP3_CMD_RETR, "1", false, &err), 0);
 		assert_int_equal(
-		    pop3_cmd(&p, POP3_CMD_DELE, "1", false, &err), 0);
-		assert_int_equal(pop3_reply(&p, &err), POP3_OK);
+		    pop3_cmd(p, POP3_CMD_DELE, "1", false, &err), 0);
+		assert_int_equal(pop3_reply(p, &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(&p, sink_fn, &k, NULL, &err), 0);
+		assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
 		assert_int_equal(k.len, 5);
 		assert_memory_equal(k.buf, "line\n", 5);
-		assert_int_equal(pop3_reply(&p, &err), POP3_OK);
-		assert_string_equal(p.text, "gone");
+		assert_int_equal(pop3_reply(p, &err), POP3_OK);
+		assert_string_equal(pop3_text(p), "gone");
 		script_done(m);
-		pop3_free(&p);
+		end(p);
 	}
 }
 
@@ -765,34 +623,34 @@ test_body_pipelined(void **state)
 static void
 test_body_sink_fails(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"RETR 1\r\nNOOP\r\n", "+OK\r\na\r\nb\r\nc\r\n.\r\n+OK noop\r\n",
 		0},
 	};
 	struct pf_err err;
 	unsigned long long octets;
-	struct sink k;
-	struct pop3 p;
-	struct mem *m;
+	struct collector k;
+	struct pop3 *p;
+	struct peer *m;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 2, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_RETR, "1", false, &err), 0);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_NOOP, NULL, false, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_RETR, "1", false, &err), 0);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_NOOP, NULL, false, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
 	memset(&k, 0, sizeof(k));
 	k.fail_at = 1;
-	assert_int_equal(pop3_body(&p, sink_fn, &k, &octets, &err), -1);
+	assert_int_equal(pop3_body(p, collect_fn, &k, &octets, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_string_equal(err.msg, "disk full");
 	assert_int_equal(k.calls, 1);
 	assert_int_equal(octets, 6);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
-	assert_string_equal(p.text, "noop");
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	assert_string_equal(pop3_text(p), "noop");
 	script_done(m);
-	pop3_free(&p);
+	end(p);
 }
 
 /* EOF in a body, in each of the places of docs/faults.md #3. */
@@ -806,74 +664,125 @@ test_body_eof(void **state)
 	    "+OK\r\nline\r\n.\r",
 	};
 	struct pf_err err;
-	struct sink k;
-	struct pop3 p;
+	struct collector k;
+	struct pop3 *p;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-		struct step steps[] = {GREET, {"RETR 1\r\n", cuts[i], 0}};
+		struct peer_step steps[] = {GREET, {"RETR 1\r\n", cuts[i], 0}};
 
 		(void)session(&p, steps, NSTEPS(steps), 3, 0);
-		assert_int_equal(pop3_greeting(&p, &err), 0);
+		assert_int_equal(pop3_greeting(p, &err), 0);
 		assert_int_equal(
-		    pop3_simple(&p, POP3_CMD_RETR, "1", &err), POP3_OK);
+		    pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 		memset(&k, 0, sizeof(k));
-		assert_int_equal(pop3_body(&p, sink_fn, &k, NULL, &err), -1);
+		assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), -1);
 		assert_int_equal(err.code, PF_ETEMP);
 		assert_string_equal(
 		    err.msg, "connection closed in the middle of a message");
-		assert_int_equal(p.state, POP3_ST_CLOSED);
-		pop3_free(&p);
+		assert_int_equal(pop3_state(p), POP3_ST_CLOSED);
+		end(p);
 	}
+}
+
+/* The command queue carries the caller's tags, in order, and tells how
+ * much room is left; pop3_abandon() ends the session for good. */
+static void
+test_tags(void **state)
+{
+	static const struct peer_step steps[] = {
+	    GREET,
+	    {"RETR 1\r\nDELE 2\r\n", "+OK\r\nbody\r\n.\r\n+OK gone\r\n", 0},
+	};
+	struct pf_err err;
+	struct peer *m;
+	struct pop3 *p;
+	enum pop3_cmd cmd;
+	unsigned long tag;
+	struct collector k;
+	unsigned room;
+
+	(void)state;
+	m = session(&p, steps, NSTEPS(steps), 5, 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	room = pop3_room(p);
+	assert_true(room >= 128);
+	assert_int_equal(pop3_pending(p), 0);
+	assert_int_equal(pop3_cmd_tagged(p, POP3_CMD_RETR, "1", 7, &err), 0);
+	assert_int_equal(pop3_cmd_tagged(p, POP3_CMD_DELE, "2", 9, &err), 0);
+	assert_int_equal(pop3_pending(p), 2);
+	assert_int_equal(pop3_room(p), room - 2);
+	assert_true(pop3_next(p, &cmd, &tag));
+	assert_int_equal(cmd, POP3_CMD_RETR);
+	assert_int_equal(tag, 7);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
+	assert_true(pop3_next(p, &cmd, &tag));
+	assert_int_equal(cmd, POP3_CMD_DELE);
+	assert_int_equal(tag, 9);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	assert_false(pop3_next(p, &cmd, &tag));
+	assert_int_equal(pop3_room(p), room);
+	script_done(m);
+	/* Abandoned: nothing more is sent, whatever the caller asks. */
+	pop3_abandon(p);
+	assert_int_equal(pop3_state(p), POP3_ST_CLOSED);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_NOOP, NULL, false, &err), -1);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_int_equal(pop3_quit(p, &err), -1);
+	script_done(m);
+	end(p);
 }
 
 /* Unsolicited lines: after a reply, or when nothing is pending. */
 static void
 test_unsolicited(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"NOOP\r\n", "+OK\r\n+OK extra\r\n", 0},
 	};
-	static const struct step steps2[] = {
+	static const struct peer_step steps2[] = {
 	    GREET,
 	    {"STAT\r\n", "+OK 1 5\r\n1 5\r\n.\r\n", 0},
 	};
-	static const struct step steps3[] = {
+	static const struct peer_step steps3[] = {
 	    {NULL, "+OK\r\n+OK real greeting\r\n", 0},
 	};
 	struct pf_err err;
 	unsigned long count;
 	unsigned long long size;
-	struct pop3 p;
+	struct pop3 *p;
 
 	(void)state;
 	(void)session(&p, steps, NSTEPS(steps), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_NOOP, NULL, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_simple(p, POP3_CMD_NOOP, NULL, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 
 	(void)session(&p, steps2, NSTEPS(steps2), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_stat(&p, &count, &size, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_stat(p, &count, &size, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 
 	(void)session(&p, steps3, NSTEPS(steps3), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 
-	/* Unsolicited data while nothing is pending. */
+	/* A reply read while no command waits for one is refused (bytes
+	 * already in the buffer then are PF_EPROTO, which the checks after
+	 * every reply make unreachable from outside). */
 	(void)session(&p, steps, 1, 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	p.lb.buf[0] = '+';
-	p.lb.len = 1;
-	assert_int_equal(pop3_reply(&p, &err), -1);
-	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_false(pop3_next(p, NULL, NULL));
+	assert_int_equal(pop3_reply(p, &err), -1);
+	assert_int_equal(err.code, PF_ESOFTWARE);
+	end(p);
 }
 
 /* Greeting outcomes and their error classes. */
@@ -899,33 +808,34 @@ test_greeting(void **state)
 	    {"", -1, PF_ETEMP},
 	};
 	struct pf_err err;
-	struct pop3 p;
+	struct pop3 *p;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct step steps[] = {{NULL, cases[i].line, i == 9 ? 9 : 0}};
+		struct peer_step steps[] = {
+		    {NULL, cases[i].line, i == 9 ? 9 : 0}};
 
 		if (cases[i].line[0] == '\0')
 			(void)session(&p, steps, 0, 7, 0);
 		else
 			(void)session(&p, steps, 1, 7, 0);
 		pf_err_clear(&err);
-		assert_int_equal(pop3_greeting(&p, &err), cases[i].rv);
+		assert_int_equal(pop3_greeting(p, &err), cases[i].rv);
 		assert_int_equal(err.code, cases[i].code);
-		pop3_free(&p);
+		end(p);
 	}
 	/* The server text is sanitized in the message. */
 	{
-		struct step steps[] = {
+		struct peer_step steps[] = {
 		    {NULL, "-ERR [IN-USE] \x1b[2Jgone\r\n", 0},
 		};
 
 		(void)session(&p, steps, 1, 100, 0);
-		assert_int_equal(pop3_greeting(&p, &err), -1);
+		assert_int_equal(pop3_greeting(p, &err), -1);
 		assert_null(strchr(err.msg, '\x1b'));
 		assert_non_null(strstr(err.msg, "\\x1b[2Jgone"));
-		pop3_free(&p);
+		end(p);
 	}
 }
 
@@ -933,79 +843,79 @@ test_greeting(void **state)
 static void
 test_stls(void **state)
 {
-	static const struct step ok[] = {
+	static const struct peer_step ok[] = {
 	    GREET,
 	    {"CAPA\r\n", "+OK\r\nSTLS\r\n.\r\n", 0},
 	    {"STLS\r\n", "+OK begin TLS\r\n", 0},
 	};
-	static const struct step inject[] = {
+	static const struct peer_step inject[] = {
 	    GREET,
 	    {"STLS\r\n", "+OK begin TLS\r\n+OK injected\r\n", 0},
 	};
-	static const struct step plain[] = {
+	static const struct peer_step plain[] = {
 	    GREET,
 	    {"STLS\r\n", "+OK begin TLS\r\n", 0},
 	};
-	static const struct step refuse[] = {
+	static const struct peer_step refuse[] = {
 	    GREET,
 	    {"STLS\r\n", "-ERR [SYS/TEMP] no TLS today\r\n", 0},
 	};
 	struct pf_err err;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 
 	(void)state;
 	(void)session(&p, ok, NSTEPS(ok), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), 0);
-	assert_true(p.capa.valid && p.capa.stls);
-	assert_int_equal(pop3_stls(&p, &err), 0);
-	assert_false(p.capa.valid);
-	pop3_free(&p);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), 0);
+	assert_true(pop3_capabilities(p)->valid && pop3_capabilities(p)->stls);
+	assert_int_equal(pop3_stls(p, &err), 0);
+	assert_false(pop3_capabilities(p)->valid);
+	end(p);
 
 	(void)session(&p, inject, NSTEPS(inject), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_stls(&p, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_stls(p, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
 	assert_string_equal(err.msg,
 	    "unexpected data after STLS response (possible injection)");
-	pop3_free(&p);
+	end(p);
 
 	m = session(&p, plain, NSTEPS(plain), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	m->pending = true;
-	assert_int_equal(pop3_stls(&p, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	peer_set_pending(m, true);
+	assert_int_equal(pop3_stls(p, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 
 	(void)session(&p, refuse, NSTEPS(refuse), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_stls(&p, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_stls(p, &err), -1);
 	assert_int_equal(err.code, PF_ENOPERM);
-	pop3_free(&p);
+	end(p);
 }
 
 /* CAPA: -ERR leaves capa invalid; too many lines are refused. */
 static void
 test_capa(void **state)
 {
-	static const struct step err_steps[] = {
+	static const struct peer_step err_steps[] = {
 	    GREET,
 	    {"CAPA\r\n", "-ERR unknown command\r\n", 0},
 	};
-	struct step many[2] = {GREET, {"CAPA\r\n", NULL, 0}};
+	struct peer_step many[2] = {GREET, {"CAPA\r\n", NULL, 0}};
 	struct pf_err err;
-	struct pop3 p;
+	struct pop3 *p;
 	char *big;
 	size_t i, len;
 
 	(void)state;
 	(void)session(&p, err_steps, NSTEPS(err_steps), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), 0);
-	assert_false(p.capa.valid);
-	assert_int_equal(p.capa.login_delay, -1);
-	pop3_free(&p);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), 0);
+	assert_false(pop3_capabilities(p)->valid);
+	assert_int_equal(pop3_capabilities(p)->login_delay, -1);
+	end(p);
 
 	big = malloc(4 + 2 + 1001 * 6 + 4);
 	assert_non_null(big);
@@ -1019,19 +929,19 @@ test_capa(void **state)
 	memcpy(big + len, ".\r\n", 4);
 	many[1].server = big;
 	(void)session(&p, many, 2, 4096, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	assert_false(p.capa.valid);
-	pop3_free(&p);
+	assert_false(pop3_capabilities(p)->valid);
+	end(p);
 
 	/* Exactly 1000 lines are fine. */
 	memcpy(big + len - 5, ".\r\n", 4);
 	(void)session(&p, many, 2, 4096, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_capa(&p, &err), 0);
-	assert_true(p.capa.valid && p.capa.top);
-	pop3_free(&p);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_capa(p, &err), 0);
+	assert_true(pop3_capabilities(p)->valid && pop3_capabilities(p)->top);
+	end(p);
 	free(big);
 }
 
@@ -1059,26 +969,26 @@ test_stat(void **state)
 	struct pf_err err;
 	unsigned long count;
 	unsigned long long size;
-	struct pop3 p;
+	struct pop3 *p;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct step steps[] = {
+		struct peer_step steps[] = {
 		    GREET,
 		    {"STAT\r\n", cases[i].reply, 0},
 		};
 
 		(void)session(&p, steps, NSTEPS(steps), 100, 0);
-		assert_int_equal(pop3_greeting(&p, &err), 0);
+		assert_int_equal(pop3_greeting(p, &err), 0);
 		count = 99;
 		assert_int_equal(
-		    pop3_stat(&p, &count, &size, &err), cases[i].rv);
+		    pop3_stat(p, &count, &size, &err), cases[i].rv);
 		if (cases[i].rv == 0)
 			assert_int_equal(count, cases[i].count);
 		else
 			assert_int_equal(err.code, PF_EPROTO);
-		pop3_free(&p);
+		end(p);
 	}
 }
 
@@ -1086,7 +996,7 @@ test_stat(void **state)
 static void
 test_sasl_cont(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"AUTH PLAIN\r\n", "+ \r\n", 0},
 	    {"AGFsaWNlAHNlY3JldA==\r\n", "+\r\n", 0},
@@ -1094,70 +1004,69 @@ test_sasl_cont(void **state)
 	    {"NOOP\r\n", "+ what\r\n", 0},
 	};
 	struct pf_err err;
-	struct pop3 p;
+	struct pop3 *p;
 
 	(void)state;
 	(void)session(&p, steps, NSTEPS(steps), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_AUTH, "PLAIN", false, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_CONT);
-	assert_string_equal(p.text, "");
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_AUTH, "PLAIN", false, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_CONT);
+	assert_string_equal(pop3_text(p), "");
 	assert_int_equal(
-	    pop3_cmd(&p, POP3_CMD_SASL, "AGFsaWNlAHNlY3JldA==", true, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_CONT);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_SASL, "", true, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
-	assert_int_equal(p.state, POP3_ST_TRANSACTION);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_NOOP, NULL, &err), -1);
+	    pop3_cmd(p, POP3_CMD_SASL, "AGFsaWNlAHNlY3JldA==", true, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_CONT);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_SASL, "", true, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	assert_int_equal(pop3_state(p), POP3_ST_TRANSACTION);
+	assert_int_equal(pop3_simple(p, POP3_CMD_NOOP, NULL, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 }
 
 /* Command checks, -ERR mapping and over-long status lines. */
 static void
 test_cmd_and_errors(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"RETR 9\r\n", "-ERR [SYS/PERM] no such message\r\n", 0},
 	    {"DELE 9\r\n", "-ERR [AUTH] who are you\r\n", 0},
 	    {"RETR 8\r\n", "-ERR plain\r\n", 0},
 	    {"QUIT\r\n", "+OK\r\n", 0},
 	};
-	static const struct step longline[] = {
+	static const struct peer_step longline[] = {
 	    GREET,
 	    {"NOOP\r\n", NULL, 0},
 	};
-	struct step ll[2];
+	struct peer_step ll[2];
 	struct pf_err err;
-	struct pop3 p;
+	struct pop3 *p;
 	char *big;
 
 	(void)state;
 	(void)session(&p, steps, NSTEPS(steps), 100, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
+	assert_int_equal(pop3_greeting(p, &err), 0);
 	assert_int_equal(
-	    pop3_cmd(&p, POP3_CMD_USER, "a\r\nDELE 1", false, &err), -1);
+	    pop3_cmd(p, POP3_CMD_USER, "a\r\nDELE 1", false, &err), -1);
 	assert_int_equal(err.code, PF_ESOFTWARE);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_USER, "a\nb", false, &err), -1);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_RETR, "9", &err), POP3_ERR);
-	assert_int_equal(p.rcode, POP3_RC_SYS_PERM);
-	assert_int_equal(
-	    pop3_err_from_reply(&p, "RETR 9", PF_EPROTO, &err), -1);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_USER, "a\nb", false, &err), -1);
+	assert_int_equal(pop3_simple(p, POP3_CMD_RETR, "9", &err), POP3_ERR);
+	assert_int_equal(pop3_rcode(p), POP3_RC_SYS_PERM);
+	assert_int_equal(pop3_err_from_reply(p, "RETR 9", PF_EPROTO, &err), -1);
 	assert_int_equal(err.code, PF_EUNAVAIL);
 	assert_string_equal(
 	    err.msg, "server refused 'RETR 9': [SYS/PERM] no such message");
-	assert_int_equal(pop3_simple(&p, POP3_CMD_DELE, "9", &err), POP3_ERR);
-	(void)pop3_err_from_reply(&p, "DELE 9", PF_EPROTO, &err);
+	assert_int_equal(pop3_simple(p, POP3_CMD_DELE, "9", &err), POP3_ERR);
+	(void)pop3_err_from_reply(p, "DELE 9", PF_EPROTO, &err);
 	assert_int_equal(err.code, PF_ENOPERM);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_RETR, "8", &err), POP3_ERR);
-	assert_int_equal(p.rcode, POP3_RC_NONE);
-	(void)pop3_err_from_reply(&p, "RETR 8", PF_EIO, &err);
+	assert_int_equal(pop3_simple(p, POP3_CMD_RETR, "8", &err), POP3_ERR);
+	assert_int_equal(pop3_rcode(p), POP3_RC_NONE);
+	(void)pop3_err_from_reply(p, "RETR 8", PF_EIO, &err);
 	assert_int_equal(err.code, PF_EIO);
-	assert_int_equal(pop3_quit(&p, &err), POP3_OK);
+	assert_int_equal(pop3_quit(p, &err), POP3_OK);
 	/* Nothing after QUIT. */
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_NOOP, NULL, false, &err), -1);
-	pop3_free(&p);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_NOOP, NULL, false, &err), -1);
+	end(p);
 
 	big = malloc(5000 + 8);
 	assert_non_null(big);
@@ -1167,10 +1076,10 @@ test_cmd_and_errors(void **state)
 	memcpy(ll, longline, sizeof(ll));
 	ll[1].server = big;
 	(void)session(&p, ll, 2, 1000, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_NOOP, NULL, &err), -1);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_simple(p, POP3_CMD_NOOP, NULL, &err), -1);
 	assert_int_equal(err.code, PF_EPROTO);
-	pop3_free(&p);
+	end(p);
 	free(big);
 
 	/* A 600-octet status line is within limits; text is bounded. */
@@ -1181,10 +1090,10 @@ test_cmd_and_errors(void **state)
 	memcpy(big + 600, "\r\n", 3);
 	ll[1].server = big;
 	(void)session(&p, ll, 2, 1000, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_NOOP, NULL, &err), POP3_OK);
-	assert_int_equal(strlen(p.text), sizeof(p.text) - 1);
-	pop3_free(&p);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_simple(p, POP3_CMD_NOOP, NULL, &err), POP3_OK);
+	assert_int_equal(strlen(pop3_text(p)), POP3_TEXT_MAX - 1);
+	end(p);
 	free(big);
 }
 
@@ -1214,7 +1123,7 @@ lines_fn(void *ctx, const char *line, size_t len, struct pf_err *err)
 static void
 test_lines(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"UIDL\r\n", "+OK\r\n..a\r\n.b\nc\r\n...\r\n.\r\n", 0},
 	    {"LIST\r\nNOOP\r\n",
@@ -1224,35 +1133,35 @@ test_lines(void **state)
 	};
 	struct pf_err err;
 	struct lines l;
-	struct pop3 p;
-	struct mem *m;
+	struct pop3 *p;
+	struct peer *m;
 
 	(void)state;
 	m = session(&p, steps, NSTEPS(steps), 3, 0);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_UIDL, NULL, &err), POP3_OK);
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_simple(p, POP3_CMD_UIDL, NULL, &err), POP3_OK);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(pop3_lines(&p, lines_fn, &l, &err), 0);
+	assert_int_equal(pop3_lines(p, lines_fn, &l, &err), 0);
 	assert_string_equal(l.buf, ".a|b|c|..|");
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_LIST, NULL, false, &err), 0);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_NOOP, NULL, false, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_LIST, NULL, false, &err), 0);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_NOOP, NULL, false, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
 	memset(&l, 0, sizeof(l));
 	l.fail_at = 2;
-	assert_int_equal(pop3_lines(&p, lines_fn, &l, &err), -1);
+	assert_int_equal(pop3_lines(p, lines_fn, &l, &err), -1);
 	assert_int_equal(err.code, PF_EDATA);
 	assert_int_equal(l.n, 2);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
-	assert_string_equal(p.text, "fine");
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	assert_string_equal(pop3_text(p), "fine");
 	script_done(m);
-	pop3_free(&p);
+	end(p);
 }
 
 /* The trace: PASS and SASL masked, body lines never shown. */
 static void
 test_trace(void **state)
 {
-	static const struct step steps[] = {
+	static const struct peer_step steps[] = {
 	    GREET,
 	    {"USER alice\r\n", "+OK\r\n", 0},
 	    {"PASS hunter2\r\n", "-ERR [AUTH] bad\r\n", 0},
@@ -1261,8 +1170,8 @@ test_trace(void **state)
 	    {"RETR 1\r\n", "+OK\r\nbody-line-xyz\r\n.\r\n", 0},
 	};
 	struct pf_err err;
-	struct sink k;
-	struct pop3 p;
+	struct collector k;
+	struct pop3 *p;
 	FILE *tmp;
 	char log[4096];
 	size_t n;
@@ -1278,23 +1187,22 @@ test_trace(void **state)
 	log_init(2, false);
 
 	(void)session(&p, steps, NSTEPS(steps), 100, 1);
-	assert_int_equal(pop3_greeting(&p, &err), 0);
-	assert_int_equal(
-	    pop3_simple(&p, POP3_CMD_USER, "alice", &err), POP3_OK);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_PASS, "hunter2", true, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_ERR);
-	assert_int_equal(pop3_cmd(&p, POP3_CMD_AUTH,
+	assert_int_equal(pop3_greeting(p, &err), 0);
+	assert_int_equal(pop3_simple(p, POP3_CMD_USER, "alice", &err), POP3_OK);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_PASS, "hunter2", true, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_ERR);
+	assert_int_equal(pop3_cmd(p, POP3_CMD_AUTH,
 			     "PLAIN AGFsaWNlAGh1bnRlcjI=", true, &err),
 	    0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_CONT);
-	assert_string_equal(p.text, "Y2hhbA==");
+	assert_int_equal(pop3_reply(p, &err), POP3_CONT);
+	assert_string_equal(pop3_text(p), "Y2hhbA==");
 	assert_int_equal(
-	    pop3_cmd(&p, POP3_CMD_SASL, "c2VjcmV0cmVzcA==", true, &err), 0);
-	assert_int_equal(pop3_reply(&p, &err), POP3_OK);
-	assert_int_equal(pop3_simple(&p, POP3_CMD_RETR, "1", &err), POP3_OK);
+	    pop3_cmd(p, POP3_CMD_SASL, "c2VjcmV0cmVzcA==", true, &err), 0);
+	assert_int_equal(pop3_reply(p, &err), POP3_OK);
+	assert_int_equal(pop3_simple(p, POP3_CMD_RETR, "1", &err), POP3_OK);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(pop3_body(&p, sink_fn, &k, NULL, &err), 0);
-	pop3_free(&p);
+	assert_int_equal(pop3_body(p, collect_fn, &k, NULL, &err), 0);
+	end(p);
 
 	fflush(stderr);
 	assert_true(dup2(saved, 2) >= 0);
@@ -1324,11 +1232,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_status),
 	    cmocka_unit_test(test_parse_rcode),
-	    cmocka_unit_test(test_parse_num),
 	    cmocka_unit_test(test_parse_list_line),
 	    cmocka_unit_test(test_parse_uidl_line),
 	    cmocka_unit_test(test_parse_capa),
 	    cmocka_unit_test(test_session_basic),
+	    cmocka_unit_test(test_tags),
 	    cmocka_unit_test(test_listings_pipelined),
 	    cmocka_unit_test(test_scan_pipelined),
 	    cmocka_unit_test(test_listings_sequential),

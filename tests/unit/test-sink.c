@@ -1,7 +1,8 @@
 /*
- * test-sink.c: the delivery module. Shared helpers with tables, then
- * Maildir, mbox (locking, repair, recovery, failure injection), MDA
- * (exit codes, timeouts, hostile senders, inherited fds) and stdout.
+ * test-sink.c: delivery. The leaf helpers with tables (shell quoting and
+ * expansion, mboxrd), then Maildir, mbox (locking, repair, the pending-
+ * append record and its recovery, failure injection), MDA (exit codes,
+ * timeouts, hostile senders, inherited fds) and stdout.
  */
 #define _GNU_SOURCE /* nftw, setrlimit, dup2 flags */
 
@@ -28,8 +29,12 @@
 
 #include <cmocka.h>
 
+#include "popfetch/mboxrd.h"
+#include "popfetch/pending.h"
+#include "popfetch/shell.h"
 #include "popfetch/sink.h"
-#include "popfetch/uidl.h"
+#include "popfetch/state.h"
+#include "sink-private.h" /* sink_maildir_name() */
 
 /* Per-test scratch directory under $TMPDIR. */
 static char tdir[512];
@@ -217,7 +222,7 @@ test_shell_quote(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *q = sink_shell_quote(t[i][0]);
+		char *q = shell_quote(t[i][0]);
 
 		assert_string_equal(q, t[i][1]);
 		free(q);
@@ -264,17 +269,17 @@ test_mda_words(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(direct) / sizeof(direct[0]); i++) {
-		char **w = sink_mda_words(direct[i][0]);
+		char **w = shell_words(direct[i][0]);
 		size_t k;
 
 		assert_non_null(w);
 		for (k = 1; k < 4 && direct[i][k] != NULL; k++)
 			assert_string_equal(w[k - 1], direct[i][k]);
 		assert_null(w[k - 1]);
-		sink_mda_words_free(w);
+		shell_words_free(w);
 	}
 	for (i = 0; i < sizeof(viash) / sizeof(viash[0]); i++)
-		assert_null(sink_mda_words(viash[i]));
+		assert_null(shell_words(viash[i]));
 }
 
 static void
@@ -293,7 +298,8 @@ test_mda_expand(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *r = sink_mda_expand(t[i][0], t[i][1]);
+		const char *values[1] = {t[i][1]};
+		char *r = shell_expand(t[i][0], "F", values);
 
 		assert_string_equal(r, t[i][2]);
 		free(r);
@@ -328,16 +334,14 @@ test_envelope_sender(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		sink_envelope_sender(
-		    t[i][0], strlen(t[i][0]), out, sizeof(out));
+		mboxrd_sender(t[i][0], strlen(t[i][0]), out, sizeof(out));
 		assert_string_equal(out, t[i][1]);
 	}
 	/* Too long for out: never a truncated address. */
-	sink_envelope_sender(
-	    "Return-Path: <longer@x>\n", 24, small, sizeof(small));
+	mboxrd_sender("Return-Path: <longer@x>\n", 24, small, sizeof(small));
 	assert_string_equal(small, "MAILE");
 	/* Only len bytes are looked at. */
-	sink_envelope_sender("Return-Path: <a@b>\n", 10, out, sizeof(out));
+	mboxrd_sender("Return-Path: <a@b>\n", 10, out, sizeof(out));
 	assert_string_equal(out, "MAILER-DAEMON");
 }
 
@@ -351,15 +355,15 @@ test_from_line(void **state)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	assert_int_equal(
-	    sink_from_line(out, sizeof(out), "a@b", 1795720416), 0);
+	    mboxrd_from_line(out, sizeof(out), "a@b", 1795720416), 0);
 	assert_string_equal(out, "From a@b Thu Nov 26 19:13:36 2026\n");
 	assert_int_equal(
-	    sink_from_line(out, sizeof(out), "MAILER-DAEMON", 1772694489), 0);
+	    mboxrd_from_line(out, sizeof(out), "MAILER-DAEMON", 1772694489), 0);
 	assert_string_equal(
 	    out, "From MAILER-DAEMON Thu Mar  5 07:08:09 2026\n");
-	assert_int_equal(sink_from_line(out, sizeof(out), "x", 0), 0);
+	assert_int_equal(mboxrd_from_line(out, sizeof(out), "x", 0), 0);
 	assert_string_equal(out, "From x Thu Jan  1 00:00:00 1970\n");
-	assert_int_equal(sink_from_line(tiny, sizeof(tiny), "x", 0), -1);
+	assert_int_equal(mboxrd_from_line(tiny, sizeof(tiny), "x", 0), -1);
 	if (otz != NULL)
 		setenv("TZ", otz, 1);
 	else
@@ -401,9 +405,9 @@ quote_split(const char *in, size_t len, size_t a, size_t b, char *out)
 
 	for (i = 0; i < 3; i++)
 		if (cuts[i + 1] > cuts[i])
-			o += sink_mboxrd_quote(
+			o += mboxrd_quote(
 			    &st, in + cuts[i], cuts[i + 1] - cuts[i], out + o);
-	o += sink_mboxrd_quote(&st, NULL, 0, out + o);
+	o += mboxrd_quote(&st, NULL, 0, out + o);
 	assert_int_equal(st, 0);
 	return o;
 }
@@ -449,13 +453,13 @@ test_mboxrd_quote(void **state)
 	n = 0;
 	for (i = 0; i < len; i++) {
 		char o[2 * 1 + 16];
-		size_t k = sink_mboxrd_quote(&st, nasty + i, 1, o);
+		size_t k = mboxrd_quote(&st, nasty + i, 1, o);
 
 		assert_true(k <= sizeof(o));
 		memcpy(in + n, o, k);
 		n += k;
 	}
-	n += sink_mboxrd_quote(&st, NULL, 0, in + n);
+	n += mboxrd_quote(&st, NULL, 0, in + n);
 	assert_int_equal(n, rn);
 	assert_memory_equal(in, ref, rn);
 }
@@ -1145,7 +1149,7 @@ test_mbox_dotlock_stale(void **state)
 static char *
 record_file(void)
 {
-	char *f = uidl_account_file("user@example.org:995"), *p;
+	char *f = state_account_file("user@example.org:995"), *p;
 	size_t n = strlen(tdir) + strlen(f) + 32;
 
 	p = malloc(n);
@@ -1170,6 +1174,14 @@ confirm_cb(void *ctx, const char *uid, struct pf_err *err)
 		return pf_err_set(err, PF_EIO, "confirm failed");
 	snprintf(c->uids[c->n++], sizeof(c->uids[0]), "%s", uid);
 	return 0;
+}
+
+/* Resolve mk_sink()'s account's record, as the fetch does first. */
+static int
+recover(struct confirmed *c, struct pf_err *err)
+{
+	return pending_recover(
+	    tdir, "user@example.org:995", 1, confirm_cb, c, err);
 }
 
 static const char pre_mbox[] = "From old Thu Jan  1 00:00:00 1970\n\nold\n";
@@ -1214,11 +1226,11 @@ test_mbox_recover_complete(void **state)
 	assert_int_equal(err.code, PF_EIO);
 	/* A failing confirm keeps the record. */
 	c.fail = 1;
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), -1);
+	assert_int_equal(recover(&c, &err), -1);
 	assert_int_equal(access(rec, F_OK), 0);
 	c.fail = 0;
 	c.n = 0;
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), 0);
+	assert_int_equal(recover(&c, &err), 1);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.uids[0], "uid one%");
 	assert_string_equal(c.uids[1], "u2");
@@ -1229,13 +1241,13 @@ test_mbox_recover_complete(void **state)
 	assert_memory_equal(after, before, nb);
 	/* A crash before that: the next recovery confirms them again. */
 	c.n = 0;
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), 0);
+	assert_int_equal(recover(&c, &err), 1);
 	assert_int_equal(c.n, 2);
-	sink_synced_recorded(sk);
+	pending_forget(tdir, "user@example.org:995");
 	assert_int_equal(access(rec, F_OK), -1);
 	/* Nothing left: a further recovery is a no-op. */
 	c.n = 0;
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), 0);
+	assert_int_equal(recover(&c, &err), 0);
 	assert_int_equal(c.n, 0);
 	/* And deliveries go on. */
 	assert_int_equal(deliver(sk, "u9", NULL, "z\n", 2, 2, &err), 0);
@@ -1266,7 +1278,7 @@ test_mbox_recover_partial(void **state)
 	    truncate(tpath("mbox"), (off_t)strlen(pre_mbox) + 7), 0);
 	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
 	assert_non_null(sk);
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), 0);
+	assert_int_equal(recover(&c, &err), 0);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(access(rec, F_OK), -1);
 	buf = slurp(tpath("mbox"), &n);
@@ -1297,7 +1309,7 @@ test_mbox_recover_changed(void **state)
 	assert_int_equal(truncate(tpath("mbox"), 5), 0);
 	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
 	assert_non_null(sk);
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), -1);
+	assert_int_equal(recover(&c, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	assert_non_null(strstr(err.msg, "check it by hand"));
 	assert_int_equal(access(rec, F_OK), 0);
@@ -1307,7 +1319,7 @@ test_mbox_recover_changed(void **state)
 	spew(rec, "garbage\n", 8);
 	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
 	assert_non_null(sk);
-	assert_int_equal(sink_recover(sk, confirm_cb, &c, &err), -1);
+	assert_int_equal(recover(&c, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	sink_free(sk);
 	free(rec);
@@ -1434,9 +1446,9 @@ test_mda_deliver(void **state)
 	free(buf);
 	/* Plain words run without a shell, byte for byte the same. */
 	snprintf(cmd, sizeof(cmd), "tee %s", tpath("out2"));
-	words = sink_mda_words(cmd);
+	words = shell_words(cmd);
 	assert_non_null(words);
-	sink_mda_words_free(words);
+	shell_words_free(words);
 	assert_int_equal(mda_run(cmd, 10, msg, sizeof(msg) - 1, &err), 0);
 	buf = slurp(tpath("out2"), &n);
 	assert_int_equal(n, sizeof(msg) - 1);

@@ -1,6 +1,6 @@
 /*
- * test-uidl.c: the seen-message state store (journal, CRCs, torn and
- * corrupt files, compaction) and the account lock.
+ * test-state.c: the seen-message state store (journal, CRCs, torn and
+ * corrupt files, compaction) and the account lock (lock.c).
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,8 +24,9 @@
 #include <cmocka.h>
 
 #include "popfetch/err.h"
+#include "popfetch/lock.h"
 #include "popfetch/log.h"
-#include "popfetch/uidl.h"
+#include "popfetch/state.h"
 #include "popfetch/xmalloc.h"
 
 #define ACCT  "alice@pop.example.com:995"
@@ -74,7 +75,7 @@ setup(void **state)
 	struct fix *f = xcalloc(1, sizeof(*f));
 	const char *tmp = getenv("TMPDIR");
 
-	snprintf(f->dir, sizeof(f->dir), "%s/test-uidl-XXXXXX",
+	snprintf(f->dir, sizeof(f->dir), "%s/test-state-XXXXXX",
 	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
@@ -97,7 +98,7 @@ teardown(void **state)
 	return 0;
 }
 
-/* Bitwise CRC-32, independent of the table in uidl.c. */
+/* Bitwise CRC-32, independent of the table in state.c. */
 static uint32_t
 crc32_slow(const char *p, size_t n)
 {
@@ -117,7 +118,7 @@ crc32_slow(const char *p, size_t n)
 static char *
 state_path(const struct fix *f, const char *acct)
 {
-	char *name = uidl_account_file(acct), *p;
+	char *name = state_account_file(acct), *p;
 
 	p = xasprintf("%s/%s.state", f->state, name);
 	free(name);
@@ -194,14 +195,14 @@ count_entries(const char *dir)
 }
 
 /* Load ACCT and assert it works. */
-static struct uidl_state *
+static struct state *
 load_ok(const struct fix *f, const char *acct)
 {
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = uidl_load(f->state, acct, &e);
+	struct state *st = state_load(f->state, acct, &e);
 
 	if (st == NULL)
-		fail_msg("uidl_load: %s", e.msg);
+		fail_msg("state_load: %s", e.msg);
 	return st;
 }
 
@@ -210,7 +211,7 @@ static void
 load_corrupt(const struct fix *f, const char *acct)
 {
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = uidl_load(f->state, acct, &e);
+	struct state *st = state_load(f->state, acct, &e);
 
 	assert_null(st);
 	assert_int_equal(e.code, PF_EDATA);
@@ -220,20 +221,20 @@ load_corrupt(const struct fix *f, const char *acct)
 
 /* Flush and assert it works. */
 static void
-flush_ok(struct uidl_state *st)
+flush_ok(struct state *st)
 {
 	struct pf_err e = {PF_OK, ""};
 
-	if (uidl_flush(st, &e) == -1)
-		fail_msg("uidl_flush: %s", e.msg);
+	if (state_flush(st, &e) == -1)
+		fail_msg("state_flush: %s", e.msg);
 }
 
 /* Assert a record's fields. */
 static void
-check_rec(const struct uidl_state *st, const char *uid, unsigned long long size,
+check_rec(const struct state *st, const char *uid, unsigned long long size,
     time_t t, char kind)
 {
-	const struct uidl_rec *r = uidl_find(st, uid);
+	const struct state_rec *r = state_find(st, uid);
 
 	assert_non_null(r);
 	assert_string_equal(r->uid, uid);
@@ -253,19 +254,19 @@ static void
 test_missing_file_is_empty(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT);
 
-	assert_int_equal(uidl_count(st), 0);
-	assert_null(uidl_find(st, "x"));
-	assert_true(uidl_last_login(st) == 0);
+	assert_int_equal(state_count(st), 0);
+	assert_null(state_find(st, "x"));
+	assert_true(state_last_login(st) == 0);
 	assert_int_equal(file_size(p), -1); /* nothing written yet */
 	flush_ok(st);
 	assert_true(file_size(p) > 0);
-	uidl_free(st);
+	state_free(st);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 0);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 0);
+	state_free(st);
 	free(p);
 }
 
@@ -273,25 +274,25 @@ static void
 test_roundtrip(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	struct stat sb;
 	char *p = state_path(f, ACCT), *data;
 	size_t len;
 
-	uidl_set(st, "a1", 100, 1700000000, UIDL_DELIVERED);
-	uidl_set(st, "k2", 200, 1700000001, UIDL_KEPT);
-	uidl_set(st, "gone", 5, 1, UIDL_DELIVERED);
-	uidl_set_last_login(st, 1700000100);
+	state_set(st, "a1", 100, 1700000000, STATE_DELIVERED);
+	state_set(st, "k2", 200, 1700000001, STATE_KEPT);
+	state_set(st, "gone", 5, 1, STATE_DELIVERED);
+	state_set_last_login(st, 1700000100);
 	flush_ok(st);
 	/* Appends to an existing file. */
-	uidl_set(st, "a3", 18446744073709551615ULL, -5, UIDL_DELIVERED);
-	uidl_set(st, "a1", 101, 1700000002, UIDL_KEPT);
-	uidl_forget(st, "gone");
-	uidl_forget(st, "never-there");
-	uidl_set_last_login(st, 1700000200);
+	state_set(st, "a3", 18446744073709551615ULL, -5, STATE_DELIVERED);
+	state_set(st, "a1", 101, 1700000002, STATE_KEPT);
+	state_forget(st, "gone");
+	state_forget(st, "never-there");
+	state_set_last_login(st, 1700000200);
 	flush_ok(st);
-	assert_int_equal(uidl_count(st), 3);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 3);
+	state_free(st);
 
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -301,13 +302,13 @@ test_roundtrip(void **state)
 	free(data);
 
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 3);
-	check_rec(st, "a1", 101, 1700000002, UIDL_KEPT);
-	check_rec(st, "k2", 200, 1700000001, UIDL_KEPT);
-	check_rec(st, "a3", 18446744073709551615ULL, -5, UIDL_DELIVERED);
-	assert_null(uidl_find(st, "gone"));
-	assert_true(uidl_last_login(st) == 1700000200);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 3);
+	check_rec(st, "a1", 101, 1700000002, STATE_KEPT);
+	check_rec(st, "k2", 200, 1700000001, STATE_KEPT);
+	check_rec(st, "a3", 18446744073709551615ULL, -5, STATE_DELIVERED);
+	assert_null(state_find(st, "gone"));
+	assert_true(state_last_login(st) == 1700000200);
+	state_free(st);
 	free(p);
 }
 
@@ -315,18 +316,18 @@ static void
 test_records_have_crcs(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT), *data, *line, *nl, *sp;
 	size_t len;
 	int lines = 0;
 
-	uidl_set(st, "u1", 1, 2, UIDL_DELIVERED);
+	state_set(st, "u1", 1, 2, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_set(st, "u2", 3, 4, UIDL_KEPT);
-	uidl_forget(st, "u1");
-	uidl_set_last_login(st, 9);
+	state_set(st, "u2", 3, 4, STATE_KEPT);
+	state_forget(st, "u1");
+	state_set_last_login(st, 9);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	data = slurp(p, &len);
 	for (line = data; *line != '\0'; line = nl + 1) {
 		nl = strchr(line, '\n');
@@ -346,7 +347,7 @@ test_records_have_crcs(void **state)
 
 /* foreach callback: count records and sum sizes. */
 static void
-sum_cb(void *ctx, const struct uidl_rec *r)
+sum_cb(void *ctx, const struct state_rec *r)
 {
 	unsigned long long *sum = ctx;
 
@@ -359,7 +360,7 @@ test_compact_10000(void **state)
 {
 	struct fix *f = *state;
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char uid[64], *p = state_path(f, ACCT), *data, *q;
 	unsigned long long sum[2] = {0, 0};
 	size_t len;
@@ -367,16 +368,16 @@ test_compact_10000(void **state)
 
 	for (i = 0; i < 10000; i++) {
 		snprintf(uid, sizeof(uid), "uid-%05d", i);
-		uidl_set(st, uid, (unsigned long long)i, 1000 + i,
-		    i % 3 ? UIDL_DELIVERED : UIDL_KEPT);
+		state_set(st, uid, (unsigned long long)i, 1000 + i,
+		    i % 3 ? STATE_DELIVERED : STATE_KEPT);
 	}
 	flush_ok(st);
 	for (i = 0; i < 10000; i += 2) {
 		snprintf(uid, sizeof(uid), "uid-%05d", i);
-		uidl_forget(st, uid);
+		state_forget(st, uid);
 	}
 	flush_ok(st);
-	assert_int_equal(uidl_compact(st, &e), 0);
+	assert_int_equal(state_compact(st, &e), 0);
 	/* Only the header and the live records are left. */
 	data = slurp(p, &len);
 	assert_null(strstr(data, "\nF "));
@@ -385,28 +386,28 @@ test_compact_10000(void **state)
 	assert_int_equal(i, 1 + 5000);
 	free(data);
 	/* Journal appends still work after the rename. */
-	uidl_set(st, "after-compact", 7, 8, UIDL_DELIVERED);
+	state_set(st, "after-compact", 7, 8, STATE_DELIVERED);
 	flush_ok(st);
-	assert_int_equal(uidl_count(st), 5001);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 5001);
+	state_free(st);
 	/* Only the lock-less state file is left: no temp files. */
 	assert_int_equal(count_entries(f->state), 1);
 
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 5001);
+	assert_int_equal(state_count(st), 5001);
 	for (i = 0; i < 10000; i++) {
 		snprintf(uid, sizeof(uid), "uid-%05d", i);
 		if (i % 2 == 0)
-			assert_null(uidl_find(st, uid));
+			assert_null(state_find(st, uid));
 		else
 			check_rec(st, uid, (unsigned long long)i, 1000 + i,
-			    i % 3 ? UIDL_DELIVERED : UIDL_KEPT);
+			    i % 3 ? STATE_DELIVERED : STATE_KEPT);
 	}
-	check_rec(st, "after-compact", 7, 8, UIDL_DELIVERED);
-	uidl_foreach(st, sum_cb, sum);
+	check_rec(st, "after-compact", 7, 8, STATE_DELIVERED);
+	state_foreach(st, sum_cb, sum);
 	assert_true(sum[0] == 5001);
 	assert_true(sum[1] == 25000000ULL + 7);
-	uidl_free(st);
+	state_free(st);
 	free(p);
 }
 
@@ -415,62 +416,62 @@ test_compact_new_file_and_pending(void **state)
 {
 	struct fix *f = *state;
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 
-	uidl_set(st, "x", 1, 1, UIDL_DELIVERED);
-	assert_int_equal(uidl_compact(st, &e), 0);
-	uidl_set(st, "y", 2, 2, UIDL_DELIVERED);
-	assert_int_equal(uidl_compact(st, &e), 0); /* flushes y first */
-	uidl_free(st);
+	state_set(st, "x", 1, 1, STATE_DELIVERED);
+	assert_int_equal(state_compact(st, &e), 0);
+	state_set(st, "y", 2, 2, STATE_DELIVERED);
+	assert_int_equal(state_compact(st, &e), 0); /* flushes y first */
+	state_free(st);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 2);
-	check_rec(st, "y", 2, 2, UIDL_DELIVERED);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 2);
+	check_rec(st, "y", 2, 2, STATE_DELIVERED);
+	state_free(st);
 }
 
 static void
 test_forget_reload(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 
-	uidl_set(st, "a", 1, 1, UIDL_DELIVERED);
-	uidl_set(st, "b", 2, 2, UIDL_DELIVERED);
+	state_set(st, "a", 1, 1, STATE_DELIVERED);
+	state_set(st, "b", 2, 2, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	st = load_ok(f, ACCT);
-	uidl_forget(st, "a");
-	assert_null(uidl_find(st, "a"));
+	state_forget(st, "a");
+	assert_null(state_find(st, "a"));
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	st = load_ok(f, ACCT);
-	assert_null(uidl_find(st, "a"));
-	check_rec(st, "b", 2, 2, UIDL_DELIVERED);
-	assert_int_equal(uidl_count(st), 1);
+	assert_null(state_find(st, "a"));
+	check_rec(st, "b", 2, 2, STATE_DELIVERED);
+	assert_int_equal(state_count(st), 1);
 	/* Forget then set again comes back. */
-	uidl_set(st, "a", 3, 3, UIDL_KEPT);
+	state_set(st, "a", 3, 3, STATE_KEPT);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	st = load_ok(f, ACCT);
-	check_rec(st, "a", 3, 3, UIDL_KEPT);
-	uidl_free(st);
+	check_rec(st, "a", 3, 3, STATE_KEPT);
+	state_free(st);
 }
 
 static void
 test_torn_last_record(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT), *full, *now;
 	size_t len, good, cut, nowlen;
 	const char *lastrec;
 
-	uidl_set(st, "one", 1, 10, UIDL_DELIVERED);
-	uidl_set(st, "two", 2, 20, UIDL_KEPT);
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	state_set(st, "two", 2, 20, STATE_KEPT);
 	flush_ok(st);
-	uidl_set(st, "three", 3, 30, UIDL_DELIVERED);
+	state_set(st, "three", 3, 30, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	full = slurp(p, &len);
 	lastrec = strstr(full, "\nD three ");
 	assert_non_null(lastrec);
@@ -479,12 +480,12 @@ test_torn_last_record(void **state)
 	for (cut = good; cut < len; cut++) {
 		spew(p, full, cut);
 		st = load_ok(f, ACCT);
-		assert_int_equal(uidl_count(st), 2);
-		assert_null(uidl_find(st, "three"));
-		check_rec(st, "two", 2, 20, UIDL_KEPT);
-		uidl_set(st, "four", 4, 40, UIDL_DELIVERED);
+		assert_int_equal(state_count(st), 2);
+		assert_null(state_find(st, "three"));
+		check_rec(st, "two", 2, 20, STATE_KEPT);
+		state_set(st, "four", 4, 40, STATE_DELIVERED);
 		flush_ok(st);
-		uidl_free(st);
+		state_free(st);
 
 		/* The torn bytes are gone; the new record follows. */
 		now = slurp(p, &nowlen);
@@ -494,11 +495,11 @@ test_torn_last_record(void **state)
 		assert_int_equal(now[nowlen - 1], '\n');
 		free(now);
 		st = load_ok(f, ACCT);
-		assert_int_equal(uidl_count(st), 3);
-		check_rec(st, "one", 1, 10, UIDL_DELIVERED);
-		check_rec(st, "four", 4, 40, UIDL_DELIVERED);
-		assert_null(uidl_find(st, "three"));
-		uidl_free(st);
+		assert_int_equal(state_count(st), 3);
+		check_rec(st, "one", 1, 10, STATE_DELIVERED);
+		check_rec(st, "four", 4, 40, STATE_DELIVERED);
+		assert_null(state_find(st, "three"));
+		state_free(st);
 	}
 	free(full);
 	free(p);
@@ -508,24 +509,24 @@ static void
 test_bad_crc_last_line_dropped(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT), *data;
 	size_t len;
 
-	uidl_set(st, "one", 1, 10, UIDL_DELIVERED);
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_set(st, "two", 2, 20, UIDL_DELIVERED);
+	state_set(st, "two", 2, 20, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	data = slurp(p, &len);
 	/* "D two 2 20 xxxxxxxx\n": damage the time's first digit. */
 	data[len - 12] = '7';
 	spew(p, data, len);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 1);
-	assert_null(uidl_find(st, "two"));
+	assert_int_equal(state_count(st), 1);
+	assert_null(state_find(st, "two"));
 	flush_ok(st); /* only truncates */
-	uidl_free(st);
+	state_free(st);
 	free(data);
 	data = slurp(p, &len);
 	assert_null(strstr(data, "two"));
@@ -538,21 +539,21 @@ test_bad_crc_middle_is_corrupt(void **state)
 {
 	struct fix *f = *state;
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT), *data, *rec;
 	size_t len;
 
-	uidl_set(st, "one", 1, 10, UIDL_DELIVERED);
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_set(st, "two", 2, 20, UIDL_DELIVERED);
+	state_set(st, "two", 2, 20, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	data = slurp(p, &len);
 	rec = strstr(data, "D one 1 10 ");
 	assert_non_null(rec);
 	rec[6] = '9'; /* size 1 -> 9, CRC now wrong */
 	spew(p, data, len);
-	st = uidl_load(f->state, ACCT, &e);
+	st = state_load(f->state, ACCT, &e);
 	assert_null(st);
 	assert_int_equal(e.code, PF_EDATA);
 	assert_non_null(strstr(e.msg, "(line 2)"));
@@ -650,7 +651,7 @@ test_wrong_version_is_corrupt(void **state)
 	add_line(buf, sizeof(buf), "popfetch-state 2 " ACCT);
 	add_line(buf, sizeof(buf), "D a 1 1");
 	spew(p, buf, strlen(buf));
-	assert_null(uidl_load(f->state, ACCT, &e));
+	assert_null(state_load(f->state, ACCT, &e));
 	assert_int_equal(e.code, PF_EDATA);
 	assert_non_null(strstr(e.msg, "version '2'"));
 	free(p);
@@ -661,15 +662,15 @@ test_other_account_is_corrupt(void **state)
 {
 	struct fix *f = *state;
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st = load_ok(f, ACCT2);
+	struct state *st = load_ok(f, ACCT2);
 	char *p1 = state_path(f, ACCT), *p2 = state_path(f, ACCT2);
 
-	uidl_set(st, "a", 1, 1, UIDL_DELIVERED);
+	state_set(st, "a", 1, 1, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	assert_string_not_equal(p1, p2);
 	assert_int_equal(rename(p2, p1), 0);
-	assert_null(uidl_load(f->state, ACCT, &e));
+	assert_null(state_load(f->state, ACCT, &e));
 	assert_int_equal(e.code, PF_EDATA);
 	assert_non_null(strstr(e.msg, "belongs to account"));
 	free(p1);
@@ -680,7 +681,7 @@ static void
 test_odd_uids_survive(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char big[1001], ctl[32], allbytes[256];
 	const char *odd[] = {"with space", "100%", "%41", "tab\there",
 	    "esc\x1b[0m", "../../x", "/etc/passwd", "\xff\xfe\x80", "", big,
@@ -698,17 +699,17 @@ test_odd_uids_survive(void **state)
 		allbytes[k] = (char)(255 - k);
 	allbytes[255] = '\0';
 	for (i = 0; i < n; i++)
-		uidl_set(st, odd[i], i, (time_t)i, UIDL_KEPT);
+		state_set(st, odd[i], i, (time_t)i, STATE_KEPT);
 	flush_ok(st);
-	uidl_forget(st, "with space");
+	state_forget(st, "with space");
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), n - 1);
-	assert_null(uidl_find(st, "with space"));
+	assert_int_equal(state_count(st), n - 1);
+	assert_null(state_find(st, "with space"));
 	for (i = 1; i < n; i++)
-		check_rec(st, odd[i], i, (time_t)i, UIDL_KEPT);
-	uidl_free(st);
+		check_rec(st, odd[i], i, (time_t)i, STATE_KEPT);
+	state_free(st);
 }
 
 static void
@@ -720,24 +721,24 @@ test_escape(void **state)
 	size_t i;
 
 	(void)state;
-	s = uidl_escape("a b%c\x01\x7f\xff~!", 10);
+	s = state_escape("a b%c\x01\x7f\xff~!", 10);
 	assert_string_equal(s, "a%20b%25c%01%7F%FF~!");
-	u = uidl_unescape(s);
+	u = state_unescape(s);
 	assert_non_null(u);
 	assert_string_equal(u, "a b%c\x01\x7f\xff~!");
 	free(u);
 	free(s);
-	s = uidl_escape("a\0b", 3);
+	s = state_escape("a\0b", 3);
 	assert_string_equal(s, "a%00b");
 	free(s);
-	s = uidl_escape("", 0);
+	s = state_escape("", 0);
 	assert_string_equal(s, "");
 	free(s);
-	u = uidl_unescape("%7e%7E");
+	u = state_unescape("%7e%7E");
 	assert_string_equal(u, "~~");
 	free(u);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_null(uidl_unescape(bad[i]));
+		assert_null(state_unescape(bad[i]));
 }
 
 static void
@@ -746,14 +747,14 @@ test_account_file(void **state)
 	char id[501], id2[501], *a, *b;
 
 	(void)state;
-	a = uidl_account_file("alice@pop.example.com:995");
+	a = state_account_file("alice@pop.example.com:995");
 	assert_string_equal(a, "alice@pop.example.com%3A995");
 	free(a);
-	a = uidl_account_file("../../etc");
+	a = state_account_file("../../etc");
 	assert_null(strchr(a, '/'));
 	assert_string_equal(a, "..%2F..%2Fetc");
 	free(a);
-	a = uidl_account_file("a b\n_-.@Z9");
+	a = state_account_file("a b\n_-.@Z9");
 	assert_string_equal(a, "a%20b%0A_-.@Z9");
 	free(a);
 
@@ -761,8 +762,8 @@ test_account_file(void **state)
 	id[500] = '\0';
 	memcpy(id2, id, sizeof(id2));
 	id2[499] = 'x';
-	a = uidl_account_file(id);
-	b = uidl_account_file(id2);
+	a = state_account_file(id);
+	b = state_account_file(id2);
 	assert_null(strchr(a, '/'));
 	assert_true(strlen(a) <= 100);
 	assert_true(strlen(b) <= 100);
@@ -772,12 +773,12 @@ test_account_file(void **state)
 	assert_int_equal(strspn(a + strlen(a) - 16, "0123456789abcdef"), 16);
 	assert_int_equal(strlen(a) - 17 > 0 ? (strlen(a) - 17) % 3 : 0, 0);
 	free(b);
-	b = uidl_account_file(id);
+	b = state_account_file(id);
 	assert_string_equal(a, b); /* stable */
 	free(a);
 	free(b);
 	memset(id, 'q', 500);
-	a = uidl_account_file(id);
+	a = state_account_file(id);
 	assert_int_equal(strlen(a), 100);
 	assert_memory_equal(a, id, 83);
 	free(a);
@@ -795,7 +796,7 @@ child_try_lock(const char *dir, pid_t want_pid)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		fd = uidl_lock(dir, ACCT, &e);
+		fd = lock_account(dir, ACCT, &e);
 		if (fd >= 0)
 			_exit(0);
 		snprintf(pidtext, sizeof(pidtext), "(pid %ld)", (long)want_pid);
@@ -820,11 +821,11 @@ test_lock(void **state)
 	size_t len;
 	int fd;
 
-	fd = uidl_lock(dir, ACCT, &e);
+	fd = lock_account(dir, ACCT, &e);
 	assert_true(fd >= 0);
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
-	name = uidl_account_file(ACCT);
+	name = state_account_file(ACCT);
 	lp = xasprintf("%s/%s.lock", dir, name);
 	data = slurp(lp, &len);
 	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
@@ -834,15 +835,15 @@ test_lock(void **state)
 	assert_int_equal(sb.st_mode & 0777, 0600);
 
 	assert_int_equal(child_try_lock(dir, getpid()), 3);
-	uidl_unlock(fd);
+	lock_release(fd);
 	assert_int_equal(child_try_lock(dir, getpid()), 0);
 	/* The lock file stays (a stable inode for flock). */
 	assert_int_equal(stat(lp, &sb), 0);
 	/* Relocking in the same process after release works. */
-	fd = uidl_lock(dir, ACCT, &e);
+	fd = lock_account(dir, ACCT, &e);
 	assert_true(fd >= 0);
-	uidl_unlock(fd);
-	uidl_unlock(-1);
+	lock_release(fd);
+	lock_release(-1);
 	free(lp);
 	free(name);
 	free(dir);
@@ -859,7 +860,7 @@ test_lock_readonly_parent(void **state)
 
 	assert_int_equal(mkdir(ro, 0700), 0);
 	assert_int_equal(chmod(ro, 0500), 0);
-	fd = uidl_lock(dir, ACCT, &e);
+	fd = lock_account(dir, ACCT, &e);
 	if (geteuid() != 0) {
 		assert_int_equal(fd, -1);
 		assert_int_equal(e.code, PF_ECANTCREAT);
@@ -867,11 +868,11 @@ test_lock_readonly_parent(void **state)
 		/* An existing but read-only state dir: load refuses. */
 		assert_int_equal(chmod(ro, 0700), 0);
 		assert_int_equal(mkdir(dir, 0500), 0);
-		assert_null(uidl_load(dir, ACCT, &e));
+		assert_null(state_load(dir, ACCT, &e));
 		assert_int_equal(e.code, PF_ECANTCREAT);
 		assert_non_null(strstr(e.msg, "is not writable"));
 	} else if (fd >= 0)
-		uidl_unlock(fd); /* root: permissions do not bind */
+		lock_release(fd); /* root: permissions do not bind */
 	chmod(ro, 0700);
 	free(ro);
 	free(dir);
@@ -886,17 +887,17 @@ test_lock_dir_is_file(void **state)
 	char *under = xasprintf("%s/plain/sub", f->dir);
 
 	spew(file, "x", 1);
-	assert_int_equal(uidl_lock(file, ACCT, &e), -1);
+	assert_int_equal(lock_account(file, ACCT, &e), -1);
 	assert_int_equal(e.code, PF_ECANTCREAT);
 	assert_non_null(strstr(e.msg, "Not a directory"));
 	e.code = PF_OK;
-	assert_int_equal(uidl_lock(under, ACCT, &e), -1);
+	assert_int_equal(lock_account(under, ACCT, &e), -1);
 	assert_int_equal(e.code, PF_ECANTCREAT);
 	e.code = PF_OK;
-	assert_int_equal(uidl_lock("", ACCT, &e), -1);
+	assert_int_equal(lock_account("", ACCT, &e), -1);
 	assert_int_equal(e.code, PF_ECANTCREAT);
 	e.code = PF_OK;
-	assert_null(uidl_load(under, ACCT, &e));
+	assert_null(state_load(under, ACCT, &e));
 	assert_int_equal(e.code, PF_ECANTCREAT);
 	free(file);
 	free(under);
@@ -913,7 +914,7 @@ test_state_file_symlink_refused(void **state)
 	add_line(buf, sizeof(buf), "popfetch-state 1 " ACCT);
 	spew(target, buf, strlen(buf));
 	assert_int_equal(symlink(target, p), 0);
-	assert_null(uidl_load(f->state, ACCT, &e));
+	assert_null(state_load(f->state, ACCT, &e));
 	assert_int_equal(e.code, PF_ECANTCREAT);
 	free(p);
 	free(target);
@@ -931,7 +932,7 @@ static void
 test_200k_fast(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	struct timespec t0, t1;
 	char uid[64];
 	int i, found = 0;
@@ -939,59 +940,59 @@ test_200k_fast(void **state)
 	for (i = 0; i < 200000; i++) {
 		snprintf(uid, sizeof(uid), "%08X%08X", (unsigned)i,
 		    (unsigned)i * 2654435761U);
-		uidl_set(st, uid, (unsigned long long)i, i, UIDL_DELIVERED);
+		state_set(st, uid, (unsigned long long)i, i, STATE_DELIVERED);
 	}
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = load_ok(f, ACCT);
 	for (i = 0; i < 200000; i++) {
 		snprintf(uid, sizeof(uid), "%08X%08X", (unsigned)i,
 		    (unsigned)i * 2654435761U);
-		if (uidl_find(st, uid) != NULL)
+		if (state_find(st, uid) != NULL)
 			found++;
 		snprintf(uid, sizeof(uid), "missing-%d", i);
-		if (uidl_find(st, uid) != NULL)
+		if (state_find(st, uid) != NULL)
 			found += 1000000;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(found, 200000);
-	assert_int_equal(uidl_count(st), 200000);
+	assert_int_equal(state_count(st), 200000);
 	print_message("200k load + 400k lookups: %.3f s\n", elapsed(&t0, &t1));
 	assert_true(elapsed(&t0, &t1) < 1.0);
-	uidl_free(st);
+	state_free(st);
 }
 
 static void
 test_auto_compaction(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char uid[64], *p = state_path(f, ACCT);
 	long long sz, max = 0;
 	int round, i;
 
-	uidl_set(st, "keeper", 1, 1, UIDL_KEPT);
+	state_set(st, "keeper", 1, 1, STATE_KEPT);
 	for (round = 0; round < 300; round++) {
 		for (i = 0; i < 50; i++) {
 			snprintf(uid, sizeof(uid), "churn-%d-%d", round, i);
-			uidl_set(st, uid, 12345, 1700000000, UIDL_DELIVERED);
-			uidl_forget(st, uid);
+			state_set(st, uid, 12345, 1700000000, STATE_DELIVERED);
+			state_forget(st, uid);
 		}
 		flush_ok(st);
 		sz = file_size(p);
 		if (sz > max)
 			max = sz;
 	}
-	uidl_free(st);
+	state_free(st);
 	/* Without compaction this would be about 1.3 MB. */
 	assert_true(max < 2 * 64 * 1024);
 	assert_int_equal(count_entries(f->state), 1);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 1);
-	check_rec(st, "keeper", 1, 1, UIDL_KEPT);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 1);
+	check_rec(st, "keeper", 1, 1, STATE_KEPT);
+	state_free(st);
 	free(p);
 }
 
@@ -1000,18 +1001,18 @@ static int
 failing_flush_child(const struct fix *f, const char *p)
 {
 	struct pf_err e = {PF_OK, ""};
-	struct uidl_state *st;
+	struct state *st;
 	struct rlimit rl, lim;
 	char uid[64];
 	long long before;
 	int i;
 
-	if ((st = uidl_load(f->state, ACCT, &e)) == NULL)
+	if ((st = state_load(f->state, ACCT, &e)) == NULL)
 		return 1;
 	before = file_size(p);
 	for (i = 0; i < 2000; i++) {
 		snprintf(uid, sizeof(uid), "big-%d", i);
-		uidl_set(st, uid, 1, 1, UIDL_DELIVERED);
+		state_set(st, uid, 1, 1, STATE_DELIVERED);
 	}
 	signal(SIGXFSZ, SIG_IGN);
 	if (getrlimit(RLIMIT_FSIZE, &rl) == -1)
@@ -1020,16 +1021,16 @@ failing_flush_child(const struct fix *f, const char *p)
 	lim.rlim_cur = (rlim_t)before + 100;
 	if (setrlimit(RLIMIT_FSIZE, &lim) == -1)
 		return 3;
-	if (uidl_flush(st, &e) != -1 || e.code != PF_EIO ||
+	if (state_flush(st, &e) != -1 || e.code != PF_EIO ||
 	    strstr(e.msg, "cannot write state file") == NULL)
 		return 4;
 	if (file_size(p) != before)
 		return 5; /* the torn append was truncated away */
 	if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
 		return 6;
-	if (uidl_flush(st, &e) == -1) /* the records are still queued */
+	if (state_flush(st, &e) == -1) /* the records are still queued */
 		return 7;
-	uidl_free(st);
+	state_free(st);
 	return 0;
 }
 
@@ -1037,14 +1038,14 @@ static void
 test_flush_failure(void **state)
 {
 	struct fix *f = *state;
-	struct uidl_state *st = load_ok(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
 	char *p = state_path(f, ACCT);
 	pid_t pid;
 	int status;
 
-	uidl_set(st, "first", 1, 1, UIDL_DELIVERED);
+	state_set(st, "first", 1, 1, STATE_DELIVERED);
 	flush_ok(st);
-	uidl_free(st);
+	state_free(st);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -1053,9 +1054,9 @@ test_flush_failure(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	st = load_ok(f, ACCT);
-	assert_int_equal(uidl_count(st), 2001);
-	check_rec(st, "big-1999", 1, 1, UIDL_DELIVERED);
-	uidl_free(st);
+	assert_int_equal(state_count(st), 2001);
+	check_rec(st, "big-1999", 1, 1, STATE_DELIVERED);
+	state_free(st);
 	free(p);
 }
 

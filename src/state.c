@@ -1,8 +1,9 @@
 /*
- * uidl.c: the seen-message state of one account (a CRC-checked journal
- * of text records, compacted atomically) and the per-account lock.
+ * state.c: the seen-message state of one account, a CRC-checked journal
+ * of text records compacted atomically, with a keyed hash table in
+ * memory. Also the names of the per-account files of the state
+ * directory and the %XX escape used in them.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -19,25 +20,27 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "popfetch/crypto.h"
 #include "popfetch/err.h"
+#include "popfetch/fileio.h"
 #include "popfetch/log.h"
-#include "popfetch/uidl.h"
+#include "popfetch/num.h"
+#include "popfetch/state.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
-#define UIDL_MAGIC	   "popfetch-state"
-#define UIDL_VERSION	   "1"
-#define UIDL_NAME_MAX	   100	       /* longest account file base name */
-#define UIDL_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
-#define UIDL_MIN_FREE	   (64 * 1024) /* free space the state dir needs at start */
-#define UIDL_TMP_TRIES	   100
+#define STATE_MAGIC	    "popfetch-state"
+#define STATE_VERSION	    "1"
+#define STATE_NAME_MAX	    100		/* longest account file base name */
+#define STATE_COMPACT_SLACK (64 * 1024) /* journal slack before compaction */
+#define STATE_MIN_FREE	    (64 * 1024) /* free space the state dir needs at start */
+#define STATE_TMP_TRIES	    100
 
 /* One record in the hash table; r.uid points at uid[]. */
 struct ent {
-	struct uidl_rec r;
+	struct state_rec r;
 	size_t linelen; /* its line's length in a compacted file */
 	char uid[];
 };
@@ -49,7 +52,7 @@ struct buf {
 	size_t cap;
 };
 
-struct uidl_state {
+struct state {
 	char *dir;
 	char *path;	  /* DIR/<file>.state */
 	char *esc_id;	  /* escaped account id, as in the header */
@@ -209,7 +212,7 @@ buf_seal(struct buf *b, size_t start)
 }
 
 char *
-uidl_escape(const char *uid, size_t len)
+state_escape(const char *uid, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char *out, *o;
@@ -231,21 +234,8 @@ uidl_escape(const char *uid, size_t len)
 	return out;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *
-uidl_unescape(const char *s)
+state_unescape(const char *s)
 {
 	size_t n = strlen(s);
 	char *out = xmalloc(n + 1), *o = out;
@@ -260,7 +250,8 @@ uidl_unescape(const char *s)
 			*o++ = *s++;
 			continue;
 		}
-		if ((hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
+		if ((hi = crypto_hexval(s[1])) < 0 ||
+		    (lo = crypto_hexval(s[2])) < 0)
 			goto bad;
 		if (hi == 0 && lo == 0)
 			goto bad; /* a NUL cannot live in a C string */
@@ -275,11 +266,10 @@ bad:
 }
 
 char *
-uidl_account_file(const char *account_id)
+state_account_file(const char *account_id)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	char hash[17];
 	size_t i, n = strlen(account_id), cut;
 	struct buf b = {NULL, 0, 0};
 
@@ -298,159 +288,26 @@ uidl_account_file(const char *account_id)
 		}
 	}
 	b.p[b.len] = '\0';
-	if (b.len <= UIDL_NAME_MAX)
+	if (b.len <= STATE_NAME_MAX)
 		return b.p;
 
 	/* Keep a readable prefix (never half an escape), then a hash. */
-	cut = UIDL_NAME_MAX - 17;
+	cut = STATE_NAME_MAX - 17;
 	for (i = cut >= 2 ? cut - 2 : 0; i < cut; i++)
 		if (b.p[i] == '%') {
 			cut = i;
 			break;
 		}
-	if (EVP_Digest(account_id, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < 8)
-		memset(md, 0, 8); /* cannot happen; still a stable name */
+	if (crypto_sha256_hex(account_id, n, 8, hash) == -1)
+		strlcpy(hash, "0000000000000000", sizeof(hash)); /* stable */
 	b.len = cut;
-	buf_addf(&b, "-");
-	for (i = 0; i < 8; i++)
-		buf_addf(&b, "%02x", md[i]);
+	buf_addf(&b, "-%s", hash);
 	return b.p;
-}
-
-/* Create path and its parents with mode 0700, like mkdir -p. */
-static int
-mkdirs(const char *path, struct pf_err *err)
-{
-	char *p = xstrdup(path), *s;
-	struct stat sb;
-
-	if (*p == '\0') {
-		free(p);
-		return pf_err_set(err, PF_ECANTCREAT,
-		    "cannot create state directory '': empty path");
-	}
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		(void)mkdir(p, 0700); /* failures show at the last step */
-		*s = '/';
-	}
-	free(p);
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot create state directory '%s'", path);
-	if (stat(path, &sb) == -1)
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot create state directory '%s'", path);
-	if (!S_ISDIR(sb.st_mode)) {
-		errno = ENOTDIR;
-		return pf_err_sys(err, PF_ECANTCREAT,
-		    "cannot create state directory '%s'", path);
-	}
-	return 0;
-}
-
-/* write(2) all of p, retrying short writes and EINTR; -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int
-uidl_lock(const char *state_dir, const char *account_id, struct pf_err *err)
-{
-	char *name = NULL, *path = NULL, pidbuf[32], *end;
-	int fd = -1, saved, n;
-	ssize_t r;
-	long pid;
-
-	if (mkdirs(state_dir, err) == -1)
-		return -1;
-	name = uidl_account_file(account_id);
-	path = xasprintf("%s/%s.lock", state_dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd == -1) {
-		pf_err_sys(
-		    err, PF_ECANTCREAT, "cannot create lock file '%s'", path);
-		goto fail;
-	}
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK && errno != EAGAIN) {
-			pf_err_sys(
-			    err, PF_ECANTCREAT, "cannot lock '%s'", path);
-			goto fail;
-		}
-		do
-			r = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
-		while (r == -1 && errno == EINTR);
-		pidbuf[r > 0 ? r : 0] = '\0';
-		errno = 0;
-		pid = strtol(pidbuf, &end, 10);
-		if (errno == 0 && end != pidbuf && pid > 0 &&
-		    (*end == '\n' || *end == '\0'))
-			pf_err_set(err, PF_ETEMP,
-			    "account '%s' is already being fetched (pid %ld)",
-			    account_id, pid);
-		else
-			pf_err_set(err, PF_ETEMP,
-			    "account '%s' is already being fetched",
-			    account_id);
-		goto fail;
-	}
-	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(pidbuf) || ftruncate(fd, 0) == -1 ||
-	    lseek(fd, 0, SEEK_SET) == -1 ||
-	    write_all(fd, pidbuf, (size_t)n) == -1) {
-		pf_err_sys(
-		    err, PF_ECANTCREAT, "cannot write lock file '%s'", path);
-		goto fail;
-	}
-	free(name);
-	free(path);
-	return fd;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	free(name);
-	free(path);
-	errno = saved;
-	return -1;
-}
-
-void
-uidl_unlock(int fd)
-{
-	if (fd < 0)
-		return;
-	(void)flock(fd, LOCK_UN); /* also for copies a fork may hold */
-	close(fd);
 }
 
 /* The table slot holding uid, or the empty slot where it would go. */
 static size_t
-slot_of(const struct uidl_state *st, const char *uid, uint64_t h)
+slot_of(const struct state *st, const char *uid, uint64_t h)
 {
 	size_t mask = st->cap - 1, i = (size_t)h & mask;
 
@@ -464,7 +321,7 @@ slot_of(const struct uidl_state *st, const char *uid, uint64_t h)
 
 /* Double the table, keeping the load factor at most one half. */
 static void
-tab_grow(struct uidl_state *st)
+tab_grow(struct state *st)
 {
 	struct ent **old = st->tab;
 	uint64_t *oldh = st->hashes;
@@ -489,15 +346,15 @@ tab_grow(struct uidl_state *st)
 
 /* Find the entry for uid, or NULL. */
 static struct ent *
-ent_get(const struct uidl_state *st, const char *uid, uint64_t h)
+ent_get(const struct state *st, const char *uid, uint64_t h)
 {
 	return st->tab[slot_of(st, uid, h)];
 }
 
 /* Insert or update the entry for uid, keeping live_bytes right. */
 static void
-ent_put(struct uidl_state *st, const char *uid, uint64_t h,
-    unsigned long long size, time_t first_seen, char kind, size_t linelen)
+ent_put(struct state *st, const char *uid, uint64_t h, unsigned long long size,
+    time_t first_seen, char kind, size_t linelen)
 {
 	size_t i, n;
 	struct ent *e;
@@ -525,7 +382,7 @@ ent_put(struct uidl_state *st, const char *uid, uint64_t h,
 
 /* Remove uid's entry; backward shifting keeps probe chains unbroken. */
 static void
-ent_del(struct uidl_state *st, const char *uid, uint64_t h)
+ent_del(struct state *st, const char *uid, uint64_t h)
 {
 	size_t mask = st->cap - 1, i = slot_of(st, uid, h), j, k;
 
@@ -549,7 +406,7 @@ ent_del(struct uidl_state *st, const char *uid, uint64_t h)
 
 /* Hash a UID with this state's key. */
 static uint64_t
-uid_hash(const struct uidl_state *st, const char *uid)
+uid_hash(const struct state *st, const char *uid)
 {
 	return siphash(st->k0, st->k1, uid, strlen(uid));
 }
@@ -571,7 +428,7 @@ add_header_line(struct buf *b, const char *esc_id)
 {
 	size_t start = b->len;
 
-	buf_addf(b, "%s %s %s", UIDL_MAGIC, UIDL_VERSION, esc_id);
+	buf_addf(b, "%s %s %s", STATE_MAGIC, STATE_VERSION, esc_id);
 	return buf_seal(b, start);
 }
 
@@ -586,20 +443,20 @@ add_login_line(struct buf *b, time_t t)
 }
 
 /* Allocate an empty state for account_id in dir. */
-static struct uidl_state *
+static struct state *
 state_new(const char *dir, const char *account_id)
 {
-	struct uidl_state *st = xcalloc(1, sizeof(*st));
+	struct state *st = xcalloc(1, sizeof(*st));
 	struct buf hb = {NULL, 0, 0};
 	unsigned char key[16];
 	char *name;
 	int i;
 
 	st->dir = xstrdup(dir);
-	name = uidl_account_file(account_id);
+	name = state_account_file(account_id);
 	st->path = xasprintf("%s/%s.state", dir, name);
 	free(name);
-	st->esc_id = uidl_escape(account_id, strlen(account_id));
+	st->esc_id = state_escape(account_id, strlen(account_id));
 	st->fd = -1;
 	st->trunc_to = -1;
 	st->hdr_len = add_header_line(&hb, st->esc_id);
@@ -620,21 +477,6 @@ state_new(const char *dir, const char *account_id)
 	return st;
 }
 
-/* Parse an unsigned decimal made of digits only; -1 when it is not. */
-static int
-parse_ull(const char *s, unsigned long long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return 0;
-}
-
 /* Parse a decimal time, possibly negative; -1 when it is not one. */
 static int
 parse_time(const char *s, time_t *out)
@@ -646,7 +488,7 @@ parse_time(const char *s, time_t *out)
 		neg = true;
 		s++;
 	}
-	if (parse_ull(s, &v) == -1 || v > (unsigned long long)LLONG_MAX)
+	if (num_parse_all(s, (unsigned long long)LLONG_MAX, &v) == -1)
 		return -1;
 	*out = (time_t)(neg ? -(long long)v : (long long)v);
 	return 0;
@@ -670,8 +512,8 @@ split(char *s, char **f, int max)
 
 /* Report corruption with the advice the user needs. */
 static int
-corrupt(const struct uidl_state *st, struct pf_err *err, size_t line,
-    const char *why)
+corrupt(
+    const struct state *st, struct pf_err *err, size_t line, const char *why)
 {
 	return pf_err_set(err, PF_EDATA,
 	    "state file '%s' is corrupt (line %zu): %s; move it away to start "
@@ -693,7 +535,7 @@ crc_ok(const char *line, size_t n)
 		if ((line[i] < '0' || line[i] > '9') &&
 		    (line[i] < 'a' || line[i] > 'f'))
 			return false;
-		v = hexval(line[i]);
+		v = crypto_hexval(line[i]);
 		want = want << 4 | (uint32_t)v;
 	}
 	return crc32_buf(line, n - 9) == want;
@@ -701,14 +543,14 @@ crc_ok(const char *line, size_t n)
 
 /* Check the header fields (line 1, CRC already checked). */
 static int
-parse_header(struct uidl_state *st, char *s, struct pf_err *err)
+parse_header(struct state *st, char *s, struct pf_err *err)
 {
 	char *f[4], shown[64], why[200];
 	int n = split(s, f, 3);
 
-	if (n < 2 || strcmp(f[0], UIDL_MAGIC) != 0)
+	if (n < 2 || strcmp(f[0], STATE_MAGIC) != 0)
 		return corrupt(st, err, 1, "not a popfetch state file");
-	if (strcmp(f[1], UIDL_VERSION) != 0) {
+	if (strcmp(f[1], STATE_VERSION) != 0) {
 		pf_sanitize(shown, sizeof(shown), f[1], strlen(f[1]));
 		snprintf(why, sizeof(why), "unsupported version '%s'", shown);
 		return corrupt(st, err, 1, why);
@@ -725,7 +567,7 @@ parse_header(struct uidl_state *st, char *s, struct pf_err *err)
 
 /* Apply one record line (CRC already checked) to the state. */
 static int
-parse_record(struct uidl_state *st, char *s, size_t linelen, size_t lineno,
+parse_record(struct state *st, char *s, size_t linelen, size_t lineno,
     struct pf_err *err)
 {
 	char *f[5], *uid;
@@ -734,17 +576,17 @@ parse_record(struct uidl_state *st, char *s, size_t linelen, size_t lineno,
 	int n = split(s, f, 4);
 
 	if (strcmp(f[0], "D") == 0 || strcmp(f[0], "K") == 0) {
-		if (n != 4 || parse_ull(f[2], &size) == -1 ||
+		if (n != 4 || num_parse_all(f[2], ULLONG_MAX, &size) == -1 ||
 		    parse_time(f[3], &t) == -1)
 			return corrupt(st, err, lineno, "bad record");
-		if ((uid = uidl_unescape(f[1])) == NULL)
+		if ((uid = state_unescape(f[1])) == NULL)
 			return corrupt(st, err, lineno, "bad uid escape");
 		ent_put(st, uid, uid_hash(st, uid), size, t, f[0][0], linelen);
 		free(uid);
 	} else if (strcmp(f[0], "F") == 0) {
 		if (n != 2)
 			return corrupt(st, err, lineno, "bad record");
-		if ((uid = uidl_unescape(f[1])) == NULL)
+		if ((uid = state_unescape(f[1])) == NULL)
 			return corrupt(st, err, lineno, "bad uid escape");
 		ent_del(st, uid, uid_hash(st, uid));
 		free(uid);
@@ -762,7 +604,7 @@ parse_record(struct uidl_state *st, char *s, size_t linelen, size_t lineno,
 
 /* Apply the whole file image p[0..len); sets file_size and trunc_to. */
 static int
-parse_file(struct uidl_state *st, char *p, size_t len, struct pf_err *err)
+parse_file(struct state *st, char *p, size_t len, struct pf_err *err)
 {
 	size_t pos = 0, lineno = 0, n;
 	char *line, *nl;
@@ -798,35 +640,10 @@ parse_file(struct uidl_state *st, char *p, size_t len, struct pf_err *err)
 	return 0;
 }
 
-/* Read all of fd into a new buffer; -1 with errno. */
-static int
-read_all(int fd, char **out, size_t *outlen)
-{
-	struct buf b = {NULL, 0, 0};
-	ssize_t r;
-
-	for (;;) {
-		buf_reserve(&b, 65536);
-		r = read(fd, b.p + b.len, b.cap - b.len - 1);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			free(b.p);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		b.len += (size_t)r;
-	}
-	*out = b.p;
-	*outlen = b.len;
-	return 0;
-}
-
 /*
  * Refuse to start with a state directory too full to rewrite the state
  * (need bytes): better to stop before connecting than to deliver and then
- * be unable to record it (RELIABILITY.md 5.7 item 62).
+ * be unable to record it (docs/faults.md #62).
  */
 static int
 check_space(const char *state_dir, unsigned long long need, struct pf_err *err)
@@ -846,10 +663,10 @@ check_space(const char *state_dir, unsigned long long need, struct pf_err *err)
 	return 0;
 }
 
-struct uidl_state *
-uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
+struct state *
+state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 {
-	struct uidl_state *st;
+	struct state *st;
 	struct stat sb;
 	char *data = NULL;
 	size_t len = 0;
@@ -863,7 +680,7 @@ uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (st->fd == -1) {
 		if (errno == ENOENT) {
-			if (check_space(state_dir, UIDL_MIN_FREE, err) == -1)
+			if (check_space(state_dir, STATE_MIN_FREE, err) == -1)
 				goto fail;
 			return st;
 		}
@@ -871,7 +688,8 @@ uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    st->path);
 		goto fail;
 	}
-	if (fstat(st->fd, &sb) == -1 || read_all(st->fd, &data, &len) == -1) {
+	if (fstat(st->fd, &sb) == -1 ||
+	    fileio_read_all(st->fd, SIZE_MAX - 1, &data, &len) == -1) {
 		pf_err_sys(err, PF_ECANTCREAT, "cannot read state file '%s'",
 		    st->path);
 		goto fail;
@@ -882,19 +700,19 @@ uidl_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		goto fail;
 	}
 	if (parse_file(st, data, len, err) == -1 ||
-	    check_space(state_dir, 2ULL * len + UIDL_MIN_FREE, err) == -1)
+	    check_space(state_dir, 2ULL * len + STATE_MIN_FREE, err) == -1)
 		goto fail;
 	free(data);
 	log_debug("state file '%s': %zu records", st->path, st->count);
 	return st;
 fail:
 	free(data);
-	uidl_free(st);
+	state_free(st);
 	return NULL;
 }
 
-const struct uidl_rec *
-uidl_find(const struct uidl_state *st, const char *uid)
+const struct state_rec *
+state_find(const struct state *st, const char *uid)
 {
 	struct ent *e = ent_get(st, uid, uid_hash(st, uid));
 
@@ -902,7 +720,7 @@ uidl_find(const struct uidl_state *st, const char *uid)
 }
 
 void
-uidl_set(struct uidl_state *st, const char *uid, unsigned long long size,
+state_set(struct state *st, const char *uid, unsigned long long size,
     time_t first_seen, char kind)
 {
 	uint64_t h = uid_hash(st, uid);
@@ -910,19 +728,19 @@ uidl_set(struct uidl_state *st, const char *uid, unsigned long long size,
 	size_t linelen;
 	char *esc;
 
-	if (kind != UIDL_KEPT)
-		kind = UIDL_DELIVERED;
+	if (kind != STATE_KEPT)
+		kind = STATE_DELIVERED;
 	if (e != NULL && e->r.size == size && e->r.first_seen == first_seen &&
 	    e->r.kind == kind)
 		return; /* nothing changes; keep the journal short */
-	esc = uidl_escape(uid, strlen(uid));
+	esc = state_escape(uid, strlen(uid));
 	linelen = add_rec_line(&st->pend, esc, size, first_seen, kind);
 	free(esc);
 	ent_put(st, uid, h, size, first_seen, kind, linelen);
 }
 
 void
-uidl_forget(struct uidl_state *st, const char *uid)
+state_forget(struct state *st, const char *uid)
 {
 	uint64_t h = uid_hash(st, uid);
 	size_t start = st->pend.len;
@@ -930,7 +748,7 @@ uidl_forget(struct uidl_state *st, const char *uid)
 
 	if (ent_get(st, uid, h) == NULL)
 		return;
-	esc = uidl_escape(uid, strlen(uid));
+	esc = state_escape(uid, strlen(uid));
 	buf_addf(&st->pend, "F %s", esc);
 	(void)buf_seal(&st->pend, start);
 	free(esc);
@@ -938,14 +756,14 @@ uidl_forget(struct uidl_state *st, const char *uid)
 }
 
 size_t
-uidl_count(const struct uidl_state *st)
+state_count(const struct state *st)
 {
 	return st->count;
 }
 
 void
-uidl_foreach(const struct uidl_state *st,
-    void (*fn)(void *ctx, const struct uidl_rec *r), void *ctx)
+state_foreach(const struct state *st,
+    void (*fn)(void *ctx, const struct state_rec *r), void *ctx)
 {
 	size_t i;
 
@@ -955,13 +773,13 @@ uidl_foreach(const struct uidl_state *st,
 }
 
 time_t
-uidl_last_login(const struct uidl_state *st)
+state_last_login(const struct state *st)
 {
 	return st->last_login;
 }
 
 void
-uidl_set_last_login(struct uidl_state *st, time_t t)
+state_set_last_login(struct state *st, time_t t)
 {
 	size_t len;
 
@@ -974,29 +792,14 @@ uidl_set_last_login(struct uidl_state *st, time_t t)
 	st->live_bytes += st->login_len;
 }
 
-/* fsync a directory so a rename in it survives a crash. */
-static int
-sync_dir(const char *dir)
-{
-	int fd, rc, saved;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	rc = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
-
 /* Create a new, unique temp file next to the state file. */
 static int
-open_temp(const struct uidl_state *st, char **tmp)
+open_temp(const struct state *st, char **tmp)
 {
 	static unsigned int counter;
 	int fd, i;
 
-	for (i = 0; i < UIDL_TMP_TRIES; i++) {
+	for (i = 0; i < STATE_TMP_TRIES; i++) {
 		*tmp = xasprintf(
 		    "%s.tmp.%ld.%u", st->path, (long)getpid(), counter++);
 		fd = open(*tmp,
@@ -1016,7 +819,7 @@ open_temp(const struct uidl_state *st, char **tmp)
  * rename, fsync of the directory), then reopen the append fd.
  */
 static int
-rewrite(struct uidl_state *st, struct pf_err *err)
+rewrite(struct state *st, struct pf_err *err)
 {
 	struct buf b = {NULL, 0, 0};
 	char *tmp = NULL, *esc;
@@ -1029,7 +832,7 @@ rewrite(struct uidl_state *st, struct pf_err *err)
 	for (i = 0; i < st->cap; i++) {
 		if ((e = st->tab[i]) == NULL)
 			continue;
-		esc = uidl_escape(e->uid, strlen(e->uid));
+		esc = state_escape(e->uid, strlen(e->uid));
 		e->linelen = add_rec_line(
 		    &b, esc, e->r.size, e->r.first_seen, e->r.kind);
 		free(esc);
@@ -1042,7 +845,7 @@ rewrite(struct uidl_state *st, struct pf_err *err)
 		    err, PF_EIO, "cannot write state file '%s'", st->path);
 		goto out;
 	}
-	if (write_all(fd, b.p, b.len) == -1 || fsync(fd) == -1) {
+	if (fileio_write_all(fd, b.p, b.len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		goto tmpfail;
@@ -1064,7 +867,7 @@ rewrite(struct uidl_state *st, struct pf_err *err)
 	if (st->fd != -1)
 		close(st->fd);
 	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (sync_dir(st->dir) == -1) {
+	if (fileio_fsync_dir(st->dir) == -1) {
 		pf_err_sys(
 		    err, PF_EIO, "cannot sync state directory '%s'", st->dir);
 		goto out;
@@ -1087,7 +890,7 @@ out:
 }
 
 int
-uidl_flush(struct uidl_state *st, struct pf_err *err)
+state_flush(struct state *st, struct pf_err *err)
 {
 	struct pf_err cerr;
 	int saved;
@@ -1104,7 +907,7 @@ uidl_flush(struct uidl_state *st, struct pf_err *err)
 		st->trunc_to = -1;
 	}
 	if (st->pend.len > 0) {
-		if (write_all(st->fd, st->pend.p, st->pend.len) == -1)
+		if (fileio_write_all(st->fd, st->pend.p, st->pend.len) == -1)
 			goto fail;
 		PF_FAULT("uidl-append");
 		if (fdatasync(st->fd) == -1)
@@ -1112,7 +915,7 @@ uidl_flush(struct uidl_state *st, struct pf_err *err)
 		st->file_size += (off_t)st->pend.len;
 		st->pend.len = 0;
 	}
-	if ((size_t)st->file_size > 2 * st->live_bytes + UIDL_COMPACT_SLACK &&
+	if ((size_t)st->file_size > 2 * st->live_bytes + STATE_COMPACT_SLACK &&
 	    rewrite(st, &cerr) == -1)
 		log_warning("%s", cerr.msg); /* the journal is durable */
 	return 0;
@@ -1132,17 +935,17 @@ fail:
 }
 
 int
-uidl_compact(struct uidl_state *st, struct pf_err *err)
+state_compact(struct state *st, struct pf_err *err)
 {
 	if (st->fd == -1)
 		return rewrite(st, err);
-	if (uidl_flush(st, err) == -1)
+	if (state_flush(st, err) == -1)
 		return -1;
 	return rewrite(st, err);
 }
 
 void
-uidl_free(struct uidl_state *st)
+state_free(struct state *st)
 {
 	size_t i;
 

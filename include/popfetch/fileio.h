@@ -1,0 +1,74 @@
+/*
+ * fileio.h: the file-system helpers several modules share: complete
+ * reads and writes, durable directories, private temp files, and a
+ * buffered writer that remembers the size and the last byte written. All
+ * return -1 with errno set (the callers word the error), except
+ * fileio_tmpfile(), which fills a struct pf_err.
+ */
+#ifndef POPFETCH_FILEIO_H
+#define POPFETCH_FILEIO_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include "popfetch/err.h"
+
+/* Size of the buffer of a struct fileio_buf. */
+#define FILEIO_BUFSZ (64 * 1024)
+
+/* write(2) all of buf, retrying on EINTR and short writes. 0 or -1. */
+int fileio_write_all(int fd, const void *buf, size_t len);
+
+/* pread(2) exactly len bytes at off; an early EOF is EIO. 0 or -1. */
+int fileio_pread_all(int fd, void *buf, size_t len, off_t off);
+
+/*
+ * Read fd to its end into a new NUL-terminated buffer (*out, *outlen
+ * bytes before the NUL); more than max bytes is EFBIG. 0 or -1.
+ */
+int fileio_read_all(int fd, size_t max, char **out, size_t *outlen);
+
+/* fsync the directory dir, so a create, rename or unlink in it is
+ * durable. 0 or -1. */
+int fileio_fsync_dir(const char *dir);
+
+/* mkdir -p: create path and its missing parents with mode (an existing
+ * directory is fine). 0 or -1 with the errno of the step that failed. */
+int fileio_mkdirs(const char *path, mode_t mode);
+
+/* The directory part of path: "." when it has none. A new string. */
+char *fileio_dirname(const char *path);
+
+/*
+ * An anonymous private temp file (0600, O_CLOEXEC, already unlinked) in
+ * dir, or in $TMPDIR or /tmp when dir is NULL. Returns the fd, or -1
+ * with PF_EIO.
+ */
+int fileio_tmpfile(const char *dir, struct pf_err *err);
+
+/* A file written through a buffer (a Maildir tmp file, a spool). */
+struct fileio_buf {
+	int fd;			 /* -1 when closed */
+	char *buf;		 /* FILEIO_BUFSZ bytes */
+	size_t len;		 /* bytes waiting in buf */
+	unsigned long long size; /* bytes written so far (flushed or not) */
+	int last;		 /* last byte written, -1 before any */
+};
+
+/* Start fb on fd (ownership passes) with a fresh buffer. */
+void fileio_buf_init(struct fileio_buf *fb, int fd);
+
+/* Buffered write. 0 or -1. */
+int fileio_buf_write(struct fileio_buf *fb, const char *buf, size_t len);
+
+/* Write out the buffer. 0 or -1. */
+int fileio_buf_flush(struct fileio_buf *fb);
+
+/* Hand the fd over to the caller (the buffer is freed unflushed). */
+int fileio_buf_release(struct fileio_buf *fb);
+
+/* Free the buffer and close the fd (if open); keeps errno. */
+void fileio_buf_close(struct fileio_buf *fb);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * plan.h: the product's central rules (docs/contract.md §4), as a pure
+ * function from a validated listing, the seen-state and the account's
+ * policy to one action per message: fetch it, delete it unread (delivered
+ * before, or over kill_size), or leave it. Also which UIDs to record, the
+ * crash-recovery tokens, and which state records a listing proves stale.
+ */
+#ifndef POPFETCH_PLAN_H
+#define POPFETCH_PLAN_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "popfetch/config.h"
+#include "popfetch/pop3.h"
+#include "popfetch/state.h"
+
+/* Without UIDL, a session takes at most this many messages (then QUIT
+ * commits their deletions), so a dropped connection re-delivers at most
+ * this many (docs/faults.md: the no-UIDL row of the crash matrix). */
+#define PLAN_NOUIDL_MAX 20
+
+enum plan_action {
+	PLAN_FETCH,  /* retrieve and deliver */
+	PLAN_DELETE, /* delivered before: delete without retrieving */
+	PLAN_KILL,   /* over kill_size: delete without retrieving */
+	PLAN_SKIP,   /* leave it on the server */
+};
+
+struct plan_policy {
+	/* keep, fetch_all, delete_after (days; -1: never), max_size,
+	 * kill_size and limit (0: none) are the account's */
+	const struct account *a;
+	const char *account_id; /* for the tokens */
+	bool have_uidl;		/* the server gave UIDs */
+	bool dry_run;		/* no token lookups, no per-session cap */
+	time_t now;
+};
+
+/* The decision for one message of the listing. */
+struct plan_item {
+	enum plan_action act;
+	const char *why; /* for -v and dry-run lines ("new", "seen before") */
+	bool dup_uid;	 /* its UID occurs more than once in the listing */
+	bool dup_first;	 /* ... and this is the first occurrence */
+	bool record;	 /* record the UID once delivered */
+	bool found;	 /* delivered by a run that died before recording it
+			    (its token is in the Maildir): record it now */
+	char token[17];	 /* crash-recovery token, or "" */
+};
+
+/* True when a delivery carrying token exists (sink_has_token()). */
+typedef bool (*plan_token_fn)(void *ctx, const char *token);
+
+/*
+ * Decide for msgs[0..count) (a complete, validated listing) into
+ * items[0..count). st may be NULL (a dry run without state); has_token
+ * may be NULL. Returns the number of messages left for a later session
+ * because of PLAN_NOUIDL_MAX.
+ */
+unsigned long plan_make(const struct pop3_msg *msgs, unsigned long count,
+    const struct state *st, const struct plan_policy *pol,
+    plan_token_fn has_token, void *ctx, struct plan_item *items);
+
+/*
+ * Forget the state records whose UID is not in the listing: the server
+ * no longer has those messages (docs/faults.md I3). Does nothing unless
+ * have_uidl and every message has a UID: a partial listing proves
+ * nothing. Returns the number of records forgotten.
+ */
+unsigned long plan_prune(struct state *st, const struct pop3_msg *msgs,
+    unsigned long count, bool have_uidl);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * fileio.c: complete reads and writes, directory fsync, mkdir -p, private
+ * temp files and the buffered writer behind Maildir files and spools.
+ */
+#define _GNU_SOURCE /* O_TMPFILE */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "popfetch/fileio.h"
+#include "popfetch/xmalloc.h"
+
+/* Move all len bytes: write(2) them, or pread(2) them from off; retry
+ * on EINTR and short transfers; an early EOF is EIO. */
+static int
+transfer_all(int fd, char *p, size_t len, off_t off, bool reading)
+{
+	while (len > 0) {
+		ssize_t n =
+		    reading ? pread(fd, p, len, off) : write(fd, p, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int
+fileio_write_all(int fd, const void *buf, size_t len)
+{
+	/* transfer_all() only reads from buf when writing */
+	return transfer_all(fd, (char *)(uintptr_t)buf, len, 0, false);
+}
+
+int
+fileio_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	return transfer_all(fd, buf, len, off, true);
+}
+
+int
+fileio_read_all(int fd, size_t max, char **out, size_t *outlen)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 == cap) {
+			if (len >= max) {
+				free(buf);
+				errno = EFBIG;
+				return -1;
+			}
+			cap *= 2;
+			buf = xreallocarray(buf, cap, 1);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		free(buf);
+		errno = EFBIG;
+		return -1;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int
+fileio_fsync_dir(const char *dir)
+{
+	int fd, r, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+int
+fileio_mkdirs(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path), *s;
+	int r = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+			r = -1;
+			break;
+		}
+		*s = '/';
+	}
+	if (r == 0 && mkdir(p, mode) == -1 && errno != EEXIST)
+		r = -1;
+	free(p);
+	return r;
+}
+
+char *
+fileio_dirname(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (s == NULL)
+		return xstrdup(".");
+	if (s == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(s - path));
+}
+
+int
+fileio_tmpfile(const char *dir, struct pf_err *err)
+{
+	char *tmpl;
+	int fd;
+
+	if (dir == NULL) {
+		dir = getenv("TMPDIR");
+		if (dir == NULL || *dir == '\0')
+			dir = "/tmp";
+	}
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd != -1)
+		return fd;
+	/* EISDIR/EOPNOTSUPP: kernel or file system without O_TMPFILE. */
+	if (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL)
+		return pf_err_sys(
+		    err, PF_EIO, "cannot create a temp file in '%s'", dir);
+#endif
+	tmpl = xasprintf("%s/.popfetch-spool.XXXXXX", dir);
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd == -1) {
+		pf_err_sys(err, PF_EIO, "cannot create '%s'", tmpl);
+		free(tmpl);
+		return -1;
+	}
+	(void)unlink(tmpl);
+	free(tmpl);
+	return fd;
+}
+
+void
+fileio_buf_init(struct fileio_buf *fb, int fd)
+{
+	fb->fd = fd;
+	fb->buf = xmalloc(FILEIO_BUFSZ);
+	fb->len = 0;
+	fb->size = 0;
+	fb->last = -1;
+}
+
+int
+fileio_buf_flush(struct fileio_buf *fb)
+{
+	if (fb->len == 0)
+		return 0;
+	if (fileio_write_all(fb->fd, fb->buf, fb->len) == -1)
+		return -1;
+	fb->len = 0;
+	return 0;
+}
+
+int
+fileio_buf_write(struct fileio_buf *fb, const char *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	fb->size += len;
+	fb->last = (unsigned char)buf[len - 1];
+	if (fb->len + len > FILEIO_BUFSZ) {
+		if (fileio_buf_flush(fb) == -1)
+			return -1;
+		/* Large writes skip the buffer. */
+		if (len >= FILEIO_BUFSZ)
+			return fileio_write_all(fb->fd, buf, len);
+	}
+	memcpy(fb->buf + fb->len, buf, len);
+	fb->len += len;
+	return 0;
+}
+
+int
+fileio_buf_release(struct fileio_buf *fb)
+{
+	int fd = fb->fd;
+
+	fb->fd = -1;
+	fileio_buf_close(fb);
+	return fd;
+}
+
+void
+fileio_buf_close(struct fileio_buf *fb)
+{
+	int saved = errno;
+
+	free(fb->buf);
+	fb->buf = NULL;
+	fb->len = 0;
+	if (fb->fd != -1)
+		close(fb->fd);
+	fb->fd = -1;
+	errno = saved;
+}
