@@ -795,6 +795,7 @@ session_quit(struct run *r)
 				uidl_forget(r->state, m->uid);
 		}
 		r->st->deleted += r->ndeleted;
+		r->st->left -= r->ndeleted;
 	} else if (r->ndeleted > 0) {
 		if (rc == POP3_ERR)
 			pop3_err_from_reply(&r->p, "QUIT", PF_ETEMP, &qerr);
@@ -897,7 +898,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 		    r->a->host);
 		goto out;
 	}
-	r->st->listed = r->count;
+	r->st->listed = r->st->left = r->count;
 	r->mi = xcalloc(r->count + 1, sizeof(*r->mi));
 	r->batch = xcalloc(r->count + 1, sizeof(*r->batch));
 	r->deleted = xcalloc(r->count + 1, sizeof(*r->deleted));
@@ -945,6 +946,7 @@ session_run(struct run *r, bool *more, struct pf_err *err)
 			goto out;
 	}
 	r->prog.total = nfetch;
+	r->st->fresh += nfetch;
 	progress(r);
 
 	window = r->p.capa.pipelining ? WINDOW_MAX_CMDS : 1;

@@ -109,7 +109,7 @@ fi
 python3 - "$PF_SRCDIR/src/config.c" >"$T/keys" <<'EOF'
 import re, sys
 src = open(sys.argv[1]).read()
-m = re.search(r'key_defs\[\]\s*=\s*\{(.*?)\n\};', src, re.S)
+m = re.search(r'config_keys\[\]\s*=\s*\{(.*?)\n\};', src, re.S)
 if m:
     for k in re.findall(r'\{\s*"([a-z0-9_]+)"\s*,\s*KT_', m.group(1)):
         print(k)
