@@ -454,7 +454,11 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 	if (check_long_options(argc, argv, optstring, longopts, err) < 0)
 		goto out;
 	opterr = 0;
+#ifdef __GLIBC__
+	optind = 0; /* a full reset: nothing left of an earlier parse */
+#else
 	optind = 1;
+#endif
 	while (
 	    (ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		const char *key = NULL, *val = NULL;
