@@ -3,7 +3,8 @@
 # which becomes the bin directory of this install, so the examples work
 # as installed also with `cmake --install --prefix DIR` (and DESTDIR).
 # Run by install(SCRIPT) after install(CODE) has set PF_SRCDIR,
-# PF_BINDIR (possibly relative to the prefix) and PF_EXAMPLEDIR.
+# PF_BINDIR and PF_EXAMPLEDIR (either may be relative to the prefix) and
+# PF_GENDIR (in the build tree, for the edited copies).
 if(IS_ABSOLUTE "${PF_BINDIR}")
 	set(pf_bin "${PF_BINDIR}")
 else()
@@ -14,7 +15,7 @@ if(IS_ABSOLUTE "${PF_EXAMPLEDIR}")
 else()
 	set(pf_dest "${CMAKE_INSTALL_PREFIX}/${PF_EXAMPLEDIR}")
 endif()
-set(pf_gen "${CMAKE_CURRENT_BINARY_DIR}/examples-installed")
+set(pf_gen "${PF_GENDIR}")
 file(MAKE_DIRECTORY "${pf_gen}")
 foreach(f popfetch.service popfetch.timer crontab procmailrc)
 	file(READ "${PF_SRCDIR}/docs/examples/${f}" pf_text)
