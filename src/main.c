@@ -4,21 +4,16 @@
  * and maps the first failure to a sysexits(3) code. It is the only place
  * that exits.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
 #include "popfetch/log.h"
+#include "popfetch/process.h"
 #include "popfetch/progress.h"
 #include "popfetch/runner.h"
 #include "popfetch/summary.h"
@@ -27,6 +22,7 @@
 /* What the output hooks need to know. */
 static struct {
 	const struct cli *c;
+	bool syslog; /* --syslog, or "syslog on" in the config */
 	bool bar_on; /* a progress bar on stderr */
 	struct progress bar;
 } ui;
@@ -52,21 +48,6 @@ exit_code(enum pf_errc code)
 	if ((size_t)code >= sizeof(exit_codes) / sizeof(exit_codes[0]))
 		return 70;
 	return exit_codes[code];
-}
-
-/* First signal: stop at the next safe point (the message being received
- * is finished or dropped, what is durable is recorded, QUIT). A second
- * one gets the default action, for a user who wants out at once. */
-static void
-on_signal(int sig)
-{
-	struct sigaction sa;
-
-	fetch_request_stop();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
 }
 
 /* Take the bar off the screen before a log line is written. */
@@ -145,28 +126,6 @@ on_warning(void *ctx, const char *msg)
 	log_notice("warning: %s", msg);
 }
 
-/* Process-wide hardening before any secret is read. */
-static void
-harden(void)
-{
-	struct rlimit rl = {0, 0};
-	struct sigaction sa;
-
-	umask(077);
-	setrlimit(RLIMIT_CORE, &rl);
-#ifdef __linux__
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-#endif
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
 /* Load the config (unless the run is a one-off --host account) and pick
  * the accounts. */
 static int
@@ -187,8 +146,9 @@ load(const struct cli *c, struct config *cfg, bool *have_cfg,
 		free(path);
 		if (rc < 0)
 			return -1;
-		if (cfg->syslog && !c->use_syslog)
+		if (cfg->syslog && !ui.syslog)
 			log_init(c->verbosity, true);
+		ui.syslog |= cfg->syslog;
 		config_lint(cfg, &c->settings, on_warning, NULL);
 	}
 	return config_select(*have_cfg ? cfg : NULL, c->accounts,
@@ -215,7 +175,7 @@ run(const struct cli *c, const struct account *accts, size_t n)
 			return 64;
 		}
 	}
-	ui.bar_on = !c->use_syslog && !c->serverinfo && !c->dry_run &&
+	ui.bar_on = !ui.syslog && !c->serverinfo && !c->dry_run &&
 	    c->verbosity >= 0 && !runner_parallel(accts, n, c->jobs) &&
 	    (c->progress == CLI_PROGRESS_ALWAYS ||
 		(c->progress == CLI_PROGRESS_AUTO && isatty(STDERR_FILENO)));
@@ -252,7 +212,7 @@ main(int argc, char **argv)
 	bool have_cfg = false;
 	int status;
 
-	harden();
+	process_setup();
 	pf_err_clear(&err);
 	memset(&cfg, 0, sizeof(cfg));
 	if (cli_parse(argc, argv, &c, &err) < 0) {
@@ -267,6 +227,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	ui.c = &c;
+	ui.syslog = c.use_syslog;
 	log_init(c.verbosity, c.use_syslog);
 	if (load(&c, &cfg, &have_cfg, &accts, &n, &err) < 0) {
 		log_error("%s", err.msg);
