@@ -114,7 +114,7 @@ int
 secret_from_command(const char *cmd, char **out, struct pf_err *err)
 {
 	char buf[SECRET_MAX + 1];
-	int fd, status;
+	int fd = -1, status;
 	ssize_t len;
 	pid_t pid;
 	int ret = -1;
