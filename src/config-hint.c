@@ -177,13 +177,29 @@ config_hint_value(const char *key, const char *value)
 	return NULL;
 }
 
+/* Whether the two bytes at p stand as a shell word of their own, maybe
+ * in quotes: fetchmail replaced such a word by the recipient, while
+ * "%s" in a printf format or %T in a date format is the user's own. */
+static bool
+whole_word(const char *cmd, const char *p)
+{
+	const char *b = p, *e = p + 2;
+
+	if (b > cmd && (b[-1] == '\'' || b[-1] == '"') && *e == b[-1]) {
+		b--;
+		e++;
+	}
+	return (b == cmd || b[-1] == ' ' || b[-1] == '\t') &&
+	    (*e == '\0' || *e == ' ' || *e == '\t' || *e == ';');
+}
+
 int
 config_check_mda(const char *cmd, struct pf_err *err)
 {
 	const char *p;
 
 	for (p = cmd; (p = strchr(p, '%')) != NULL; p += 2) {
-		if (p[1] == 'T' || p[1] == 's')
+		if ((p[1] == 'T' || p[1] == 's') && whole_word(cmd, p))
 			return pf_err_set(err, PF_ECONFIG,
 			    "'%%%c' is fetchmail's recipient, which popfetch does not expand: write the recipient itself (one account delivers to one target); '%%%%' is a literal '%%'",
 			    p[1]);

@@ -81,9 +81,11 @@ const char *config_hint_key(
 const char *config_hint_value(const char *key, const char *value);
 
 /*
- * Check an MDA command for fetchmail's %T and %s (the recipient), which
- * popfetch does not expand. Returns 0, or -1 with PF_ECONFIG and a
- * message that says what to write instead.
+ * Check an MDA command for fetchmail's %T and %s (the recipient) as a
+ * word of their own (maybe quoted), which popfetch does not expand; in
+ * other places ("%s\n" in a printf format, date +%T) they are the user's.
+ * Returns 0, or -1 with PF_ECONFIG and a message that says what to write
+ * instead.
  */
 int config_check_mda(const char *cmd, struct pf_err *err);
 

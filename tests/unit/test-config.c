@@ -341,6 +341,9 @@ test_foreign_habits(void **state)
 	load_fails("poll pop.example.com\n", 1, ".fetchmailrc");
 	load_fails("account a\n  mda procmail -d %T\n", 2, "fetchmail's");
 	load_fails("account a\n  mda deliver %s\n", 2, "'%s'");
+	load_fails("account a\n  mda procmail -d '%T' -f %F\n", 2, "'%T'");
+	load_fails("account a\n  mda deliver \"%s\"; true\n", 2, "'%s'");
+	load_fails("account a\n  mda deliver %s;true\n", 2, "'%s'");
 }
 
 /* Secrets stay out of hints and errors. */
@@ -358,17 +361,30 @@ test_no_secret_in_errors(void **state)
 	assert_null(strstr(err.msg, "S3cretpw"));
 }
 
-/* A literal percent: %% is fine, and so is %F. */
+/* A literal percent: %% is fine, and so is %F; %s and %T that are not
+ * a word of their own belong to the user (a printf or date format). */
 static void
 test_mda_percent(void **state)
 {
+	static const char *const ok[] = {
+	    "date +%%s; procmail -f %F",
+	    "printf \"%s\\n\" %F >>log; cat >/dev/null",
+	    "date +%T >>log; procmail",
+	    "deliver -a%s",
+	    "echo 100%",
+	};
 	struct account a;
+	size_t i;
 
 	(void)state;
-	resolve("account a\n" BASE "  mda date +%%s; procmail -f %F\n", "a",
-	    NULL, &a);
-	assert_string_equal(a.sink_path, "date +%%s; procmail -f %F");
-	account_free(&a);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char *text = xasprintf("account a\n" BASE "  mda %s\n", ok[i]);
+
+		resolve(text, "a", NULL, &a);
+		assert_string_equal(a.sink_path, ok[i]);
+		account_free(&a);
+		free(text);
+	}
 }
 
 /* delete_after needs keep: in the file (78, file:line) and on the
