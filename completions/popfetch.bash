@@ -11,14 +11,15 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --ipv4 --ipv6 --maildir --mbox --mda --stdout --no-received --lock-wait
 --mda-timeout --keep --only-new --all --delete-after --max-size
 --kill-size --limit --state-dir --config --all-accounts --jobs
---serverinfo --dry-run --quiet --verbose --progress --json --syslog
---help --version'
+--serverinfo --show-config --dry-run --quiet --verbose --progress --json
+--syslog --help --version'
 
-# The options that take a value.
-_popfetch_argopts=' -C -H -j -P -u --host --port --user --ca-file
+# The options that take a value (the list may span lines: _popfetch looks
+# words up in it with the line ends made spaces).
+_popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --fingerprint --tls-min --cert --key --auth --password-command --timeout
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
---max-size --kill-size --limit --state-dir --config --jobs --progress '
+--max-size --kill-size --limit --state-dir --config --jobs --progress'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -63,7 +64,7 @@ _popfetch_accounts()
 _popfetch()
 {
 	local cword=$COMP_CWORD cur=${2-${COMP_WORDS[COMP_CWORD]}}
-	local prev= opt= pre=
+	local prev= opt= pre= argopts=" ${_popfetch_argopts//$'\n'/ } "
 	((cword > 0)) && prev=${COMP_WORDS[cword - 1]}
 	COMPREPLY=()
 
@@ -78,7 +79,7 @@ _popfetch()
 		opt=${cur%%=*}
 		pre=$opt=
 		cur=${cur#*=}
-	elif [[ $_popfetch_argopts == *" $prev "* ]]; then
+	elif [[ $argopts == *" $prev "* ]]; then
 		opt=$prev
 	fi
 
@@ -107,16 +108,20 @@ _popfetch()
 			;;
 		-C|--config|--ca-file|--cert|--key|--mbox)
 			local IFS=$'\n'
-			type compopt >/dev/null 2>&1 && compopt -o filenames
+			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -f -- "$cur"))
 			;;
 		--maildir|--state-dir)
 			local IFS=$'\n'
-			type compopt >/dev/null 2>&1 && compopt -o filenames
+			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -d -- "$cur"))
 			;;
 		--mda|--password-command)
 			COMPREPLY=($(compgen -P "$pre" -c -- "$cur"))
+			;;
+		*)
+			# a number or a fingerprint: nothing to offer, and
+			# certainly not an option or an account name
 			;;
 		esac
 		return 0

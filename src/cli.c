@@ -1,4 +1,7 @@
-/* cli.c: getopt_long parsing, --help and --version. */
+/*
+ * cli.c: the command line: getopt_long parsing with exact long option
+ * names only, --help and --version.
+ */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_JSON,
 	OPT_SYSLOG,
+	OPT_SHOW_CONFIG,
 	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
 };
 
@@ -74,6 +78,7 @@ static const struct option other_opts[] = {
     {"progress", required_argument, NULL, OPT_PROGRESS},
     {"json", no_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"show-config", no_argument, NULL, OPT_SHOW_CONFIG},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -104,7 +109,8 @@ cli_usage(FILE *fp)
 	    "      --auth=MECH          auto, user, apop, plain, login, cram-md5,\n"
 	    "                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer\n"
 	    "      --password-command=CMD  the first line of CMD's output is the password\n"
-	    "                           (else ~/.netrc, else asked on the terminal)\n"
+	    "                           (else ~/.netrc, else asked on the terminal;\n"
+	    "                           never a password itself on the command line)\n"
 	    "      --timeout=SECONDS    connect and response deadline (default 60)\n"
 	    "  -4, --ipv4               IPv4 only\n"
 	    "  -6, --ipv6               IPv6 only\n"
@@ -123,7 +129,8 @@ cli_usage(FILE *fp)
 	    "  -k, --keep               leave messages on the server\n"
 	    "      --only-new           skip messages seen before (default)\n"
 	    "      --all                fetch messages seen before too\n"
-	    "      --delete-after=DAYS  with --keep: delete messages first seen DAYS ago\n"
+	    "      --delete-after=DAYS  with --keep (needed): delete messages first seen\n"
+	    "                           DAYS ago\n"
 	    "      --max-size=BYTES     leave larger messages on the server\n"
 	    "      --kill-size=BYTES    delete larger messages without downloading them\n"
 	    "      --limit=N            fetch at most N messages this run\n"
@@ -135,14 +142,18 @@ cli_usage(FILE *fp)
 	    "  -a, --all-accounts       fetch every account of the config file\n"
 	    "  -j, --jobs=N             fetch N accounts at the same time\n"
 	    "      --serverinfo         show what the server offers; fetch nothing\n"
+	    "      --show-config        show each account's settings and where they\n"
+	    "                           come from; fetch nothing\n"
 	    "  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
 	    "  -q, --quiet              errors only\n"
 	    "  -v, --verbose            a line per message; twice: protocol trace\n"
 	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
 	    "      --json               print a JSON summary on stdout\n"
-	    "      --syslog             log to syslog instead of stderr\n"
+	    "      --syslog             log to syslog instead of stderr (key: syslog)\n"
 	    "  -h, --help               show this help\n"
 	    "  -V, --version            show the version and features\n"
+	    "\n"
+	    "Long options cannot be abbreviated.\n"
 	    "\n"
 	    "Exit status: 0 ok, 64 usage, 65 state corrupt, 69 unavailable, 70 software,\n"
 	    "73 cannot create, 74 I/O error, 75 temporary failure, 76 protocol error,\n"
@@ -179,170 +190,300 @@ option_key(const char *name)
 	return k;
 }
 
+/* Account options and the others in one getopt_long table. */
+static struct option *
+build_longopts(void)
+{
+	struct option *lo;
+	size_t i, n = 0;
+
+	lo = xcalloc(N_ACCOUNT_OPTS + N_OTHER_OPTS + 1, sizeof(*lo));
+	for (i = 0; i < N_ACCOUNT_OPTS; i++) {
+		lo[n].name = account_opts[i].name;
+		lo[n].has_arg = account_opts[i].has_arg;
+		lo[n].flag = NULL;
+		lo[n].val = OPT_ACCOUNT_KEY + (int)i;
+		n++;
+	}
+	for (i = 0; i < N_OTHER_OPTS; i++)
+		lo[n++] = other_opts[i];
+	return lo;
+}
+
+/*
+ * A long option that is not one of ours, by its name alone (the value
+ * after '=' may be a secret and is never shown): a password, an
+ * abbreviation (getopt_long would take a unique prefix for the whole
+ * name, so "--password SECRET" would have run SECRET as
+ * --password-command), or unknown.
+ */
+static int
+bad_long_option(
+    const struct option *lo, const char *name, size_t len, struct pf_err *err)
+{
+	const char *match = NULL;
+	size_t i, nmatch = 0;
+
+	if (len >= 4 &&
+	    (strncmp(name, "password", len) == 0 ||
+		strncmp(name, "passwd", len) == 0))
+		return pf_err_set(err, PF_EUSAGE,
+		    "--%.*s is refused: a password is never taken from the command line, where other users can see it; use --password-command, ~/.netrc or the config file, or type it when asked",
+		    (int)len, name);
+	for (i = 0; lo[i].name != NULL; i++) {
+		if (strncmp(lo[i].name, name, len) == 0) {
+			match = lo[i].name;
+			nmatch++;
+		}
+	}
+	if (nmatch == 1)
+		return pf_err_set(err, PF_EUSAGE,
+		    "unknown option '--%.*s' (options cannot be abbreviated: did you mean '--%s'?)",
+		    (int)len, name, match);
+	if (nmatch > 1)
+		return pf_err_set(err, PF_EUSAGE,
+		    "unknown option '--%.*s' (options cannot be abbreviated)",
+		    (int)len, name);
+	return pf_err_set(
+	    err, PF_EUSAGE, "unknown option '--%.*s'", (int)len, name);
+}
+
+/* Whether short option ch takes a value. */
+static bool
+short_takes_value(const char *optstring, char ch)
+{
+	const char *p = strchr(optstring, ch);
+
+	return ch != ':' && p != NULL && p[1] == ':';
+}
+
+/*
+ * Check every long option's name before getopt_long sees argv: only
+ * exact names pass, and nothing is run or echoed for one that does not.
+ * Values are skipped the way getopt_long would take them.
+ */
+static int
+check_long_options(int argc, char **argv, const char *optstring,
+    const struct option *lo, struct pf_err *err)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *w = argv[i], *eq;
+		size_t len, k;
+
+		if (strcmp(w, "--") == 0)
+			break;
+		if (w[0] != '-' || w[1] == '\0')
+			continue; /* an operand */
+		if (w[1] != '-') {
+			/* a cluster of short options: skip a separate value */
+			for (k = 1; w[k] != '\0'; k++)
+				if (short_takes_value(optstring, w[k])) {
+					i += w[k + 1] == '\0';
+					break;
+				}
+			continue;
+		}
+		eq = strchr(w + 2, '=');
+		len = eq != NULL ? (size_t)(eq - w - 2) : strlen(w + 2);
+		for (k = 0; lo[k].name != NULL; k++)
+			if (strlen(lo[k].name) == len &&
+			    strncmp(lo[k].name, w + 2, len) == 0)
+				break;
+		if (lo[k].name == NULL)
+			return bad_long_option(lo, w + 2, len, err);
+		if (lo[k].has_arg == no_argument && eq != NULL)
+			return pf_err_set(err, PF_EUSAGE,
+			    "option '--%s' takes no value", lo[k].name);
+		if (lo[k].has_arg == required_argument && eq == NULL) {
+			if (i + 1 >= argc)
+				return pf_err_set(err, PF_EUSAGE,
+				    "option '--%s' needs a value", lo[k].name);
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* Turn an account option into a setting, checking its value now so that
+ * the error names the option. */
+static int
+add_account_option(
+    struct cli *c, const char *name, const char *val, struct pf_err *err)
+{
+	struct account probe;
+	char *k = option_key(name);
+	int ret = -1;
+
+	memset(&probe, 0, sizeof(probe));
+	if (config_apply(&probe, k, val, err) < 0) {
+		err->code = PF_EUSAGE;
+		pf_err_prefix(err, "option --%s", name);
+		goto out;
+	}
+	if (strcmp(k, "host") == 0)
+		c->one_off = true;
+	config_settings_add(&c->settings, k, val, NULL, 0);
+	ret = 0;
+out:
+	account_free(&probe);
+	free(k);
+	return ret;
+}
+
+static int account_option(
+    int ch, const char **key, const char **val, struct pf_err *err);
+
+/* The options that steer the run rather than an account. Returns 1 when
+ * ch is an account option (*key set), 0 done, -1 error. */
+static int
+run_option(struct cli *c, int ch, const char **key, const char **val,
+    struct pf_err *err)
+{
+	switch (ch) {
+	case 'a':
+		c->all_accounts = true;
+		break;
+	case 'C':
+		free(c->config_path);
+		c->config_path = xstrdup(optarg);
+		break;
+	case 'h':
+		c->help = true;
+		break;
+	case 'j': {
+		char *end;
+		long v = strtol(optarg, &end, 10);
+
+		if (*optarg == '\0' || *end != '\0' || v < 1 || v > 64)
+			return pf_err_set(err, PF_EUSAGE,
+			    "invalid number of jobs '%s' (1-64)", optarg);
+		c->jobs = (int)v;
+		break;
+	}
+	case 'n':
+		c->dry_run = true;
+		break;
+	case 'q':
+		c->verbosity = -1;
+		break;
+	case 'v':
+		if (c->verbosity < 2)
+			c->verbosity = c->verbosity < 0 ? 1 : c->verbosity + 1;
+		break;
+	case 'V':
+		c->version = true;
+		break;
+	case OPT_SERVERINFO:
+		c->serverinfo = true;
+		break;
+	case OPT_PROGRESS:
+		if (strcmp(optarg, "auto") == 0)
+			c->progress = CLI_PROGRESS_AUTO;
+		else if (strcmp(optarg, "always") == 0)
+			c->progress = CLI_PROGRESS_ALWAYS;
+		else if (strcmp(optarg, "never") == 0)
+			c->progress = CLI_PROGRESS_NEVER;
+		else
+			return pf_err_set(err, PF_EUSAGE,
+			    "invalid value '%s' for --progress (auto, always or never)",
+			    optarg);
+		break;
+	case OPT_JSON:
+		c->json = true;
+		break;
+	case OPT_SYSLOG:
+		c->use_syslog = true;
+		break;
+	case OPT_SHOW_CONFIG:
+		c->show_config = true;
+		break;
+	default:
+		return account_option(ch, key, val, err);
+	}
+	return 0;
+}
+
+/* The account options, short and long. Returns 1 with *key set, or -1. */
+static int
+account_option(int ch, const char **key, const char **val, struct pf_err *err)
+{
+	switch (ch) {
+	case '4':
+		*key = "ipv4";
+		return 1;
+	case '6':
+		*key = "ipv6";
+		return 1;
+	case 'H':
+		*key = "host";
+		break;
+	case 'k':
+		*key = "keep";
+		return 1;
+	case 'P':
+		*key = "port";
+		break;
+	case 'u':
+		*key = "user";
+		break;
+	default:
+		if (ch < OPT_ACCOUNT_KEY ||
+		    ch >= OPT_ACCOUNT_KEY + (int)N_ACCOUNT_OPTS)
+			return pf_err_set(
+			    err, PF_ESOFTWARE, "unhandled option %d", ch);
+		*key = account_opts[ch - OPT_ACCOUNT_KEY].name;
+		if (account_opts[ch - OPT_ACCOUNT_KEY].has_arg !=
+		    required_argument)
+			return 1;
+	}
+	*val = optarg;
+	return 1;
+}
+
 int
 cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 {
 	static const char optstring[] = "46aC:hH:j:knP:qu:vV";
 	struct option *longopts;
-	size_t i, n = 0;
 	int ch, ret = -1;
 
 	memset(c, 0, sizeof(*c));
 	c->jobs = 1;
-	longopts =
-	    xcalloc(N_ACCOUNT_OPTS + N_OTHER_OPTS + 1, sizeof(*longopts));
-	for (i = 0; i < N_ACCOUNT_OPTS; i++) {
-		longopts[n].name = account_opts[i].name;
-		longopts[n].has_arg = account_opts[i].has_arg;
-		longopts[n].flag = NULL;
-		longopts[n].val = OPT_ACCOUNT_KEY + (int)i;
-		n++;
-	}
-	for (i = 0; i < N_OTHER_OPTS; i++)
-		longopts[n++] = other_opts[i];
-
+	longopts = build_longopts();
+	if (check_long_options(argc, argv, optstring, longopts, err) < 0)
+		goto out;
 	opterr = 0;
+#ifdef __GLIBC__
+	optind = 0; /* a full reset: nothing left of an earlier parse */
+#else
 	optind = 1;
+#endif
 	while (
 	    (ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		const char *key = NULL, *val = NULL;
-		char *k;
+		int rc;
 
-		switch (ch) {
-		case '4':
-			key = "ipv4";
-			break;
-		case '6':
-			key = "ipv6";
-			break;
-		case 'a':
-			c->all_accounts = true;
-			break;
-		case 'C':
-			free(c->config_path);
-			c->config_path = xstrdup(optarg);
-			break;
-		case 'h':
-			c->help = true;
-			break;
-		case 'H':
-			key = "host";
-			val = optarg;
-			break;
-		case 'j': {
-			unsigned long long v;
-
-			if (num_parse_all(optarg, 64, &v) == -1 || v < 1) {
+		if (ch == '?') {
+			if (short_takes_value(optstring, (char)optopt))
 				pf_err_set(err, PF_EUSAGE,
-				    "invalid number of jobs '%s' (1-64)",
-				    optarg);
-				goto out;
-			}
-			c->jobs = (int)v;
-			break;
-		}
-		case 'k':
-			key = "keep";
-			break;
-		case 'n':
-			c->dry_run = true;
-			break;
-		case 'P':
-			key = "port";
-			val = optarg;
-			break;
-		case 'q':
-			c->verbosity = -1;
-			break;
-		case 'u':
-			key = "user";
-			val = optarg;
-			break;
-		case 'v':
-			if (c->verbosity < 2)
-				c->verbosity =
-				    c->verbosity < 0 ? 1 : c->verbosity + 1;
-			break;
-		case 'V':
-			c->version = true;
-			break;
-		case OPT_SERVERINFO:
-			c->serverinfo = true;
-			break;
-		case OPT_PROGRESS:
-			if (strcmp(optarg, "auto") == 0)
-				c->progress = CLI_PROGRESS_AUTO;
-			else if (strcmp(optarg, "always") == 0)
-				c->progress = CLI_PROGRESS_ALWAYS;
-			else if (strcmp(optarg, "never") == 0)
-				c->progress = CLI_PROGRESS_NEVER;
-			else {
-				pf_err_set(err, PF_EUSAGE,
-				    "invalid value '%s' for --progress (auto, always or never)",
-				    optarg);
-				goto out;
-			}
-			break;
-		case OPT_JSON:
-			c->json = true;
-			break;
-		case OPT_SYSLOG:
-			c->use_syslog = true;
-			break;
-		case '?':
-			if (optopt != 0 && optopt < OPT_SERVERINFO)
-				pf_err_set(err, PF_EUSAGE,
-				    "unknown option '-%c' or missing argument",
-				    optopt);
+				    "option '-%c' needs a value", optopt);
 			else
 				pf_err_set(err, PF_EUSAGE,
-				    "unknown option '%s' or missing argument",
-				    argv[optind - 1]);
-			goto out;
-		case ':':
-			pf_err_set(err, PF_EUSAGE, "option '%s' needs a value",
-			    argv[optind - 1]);
-			goto out;
-		default:
-			if (ch >= OPT_ACCOUNT_KEY &&
-			    ch < OPT_ACCOUNT_KEY + (int)N_ACCOUNT_OPTS) {
-				key = account_opts[ch - OPT_ACCOUNT_KEY].name;
-				if (account_opts[ch - OPT_ACCOUNT_KEY]
-					.has_arg == required_argument)
-					val = optarg;
-				break;
-			}
-			pf_err_set(
-			    err, PF_ESOFTWARE, "unhandled option %d", ch);
+				    "unknown option '-%c'", optopt);
 			goto out;
 		}
-		if (key == NULL)
-			continue;
-		k = option_key(key);
-		{
-			/* Check the value now so the error names the option. */
-			struct account probe;
-
-			memset(&probe, 0, sizeof(probe));
-			if (config_apply(&probe, k, val, err) < 0) {
-				account_free(&probe);
-				err->code = PF_EUSAGE;
-				pf_err_prefix(err, "option --%s", key);
-				free(k);
-				goto out;
-			}
-			account_free(&probe);
-		}
-		if (strcmp(k, "host") == 0)
-			c->one_off = true;
-		config_settings_add(&c->settings, k, val, NULL, 0);
-		free(k);
+		rc = run_option(c, ch, &key, &val, err);
+		if (rc < 0 ||
+		    (rc > 0 && add_account_option(c, key, val, err) < 0))
+			goto out;
 	}
 	if (optind < argc) {
 		c->naccounts = argc - optind;
 		c->accounts = argv + optind;
 	}
-	ret = 0;
+	ret = config_settings_check(&c->settings, err);
 out:
 	free(longopts);
 	return ret;

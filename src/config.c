@@ -14,6 +14,7 @@
 #include "popfetch/num.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
+#include "config-private.h"
 
 #define CONFIG_MAX_LINE	 4096
 #define CONFIG_MAX_DEPTH 16
@@ -21,74 +22,83 @@
 #define S_ISVTX 01000 /* XSI; not declared in strict POSIX mode */
 #endif
 
-/* The kinds of value a key takes. */
-enum key_type {
-	KT_STR,	 /* any text */
-	KT_PATH, /* text with ~/ expanded */
-	KT_BOOL, /* on/off, yes/no, true/false, 1/0; flag alone = on */
-	KT_SECS, /* seconds, 1 .. 86400 */
-	KT_NUM,	 /* non-negative count */
-	KT_SIZE, /* bytes, with an optional k/M/G suffix */
-	KT_SPECIAL,
-};
-
-struct key_def {
-	const char *name;
-	enum key_type type;
-	size_t off; /* offset in struct account for the plain types */
-};
-
 #define F(field) offsetof(struct account, field)
 
-/* Every account key; the CLI long options are these with '-' for '_'. */
-static const struct key_def key_defs[] = {
-    {"host", KT_STR, F(host)},
-    {"port", KT_SPECIAL, 0},
-    {"user", KT_STR, F(user)},
-    {"ipv4", KT_SPECIAL, 0},
-    {"ipv6", KT_SPECIAL, 0},
-    {"tls", KT_SPECIAL, 0},
-    {"starttls", KT_SPECIAL, 0},
-    {"no_tls", KT_SPECIAL, 0},
-    {"ca_file", KT_PATH, F(ca_file)},
-    {"fingerprint", KT_SPECIAL, 0},
-    {"tls_min", KT_SPECIAL, 0},
-    {"cert", KT_PATH, F(cert_file)},
-    {"key", KT_PATH, F(key_file)},
-    {"insecure", KT_BOOL, F(insecure)},
-    {"auth", KT_SPECIAL, 0},
-    {"password_command", KT_STR, F(password_command)},
-    {"password", KT_SPECIAL, 0},
-    {"timeout", KT_SECS, F(timeout)},
-    {"maildir", KT_SPECIAL, 0},
-    {"mbox", KT_SPECIAL, 0},
-    {"mda", KT_SPECIAL, 0},
-    {"stdout", KT_SPECIAL, 0},
-    {"no_received", KT_BOOL, F(no_received)},
-    {"lock_wait", KT_SECS, F(lock_wait)},
-    {"mda_timeout", KT_SECS, F(mda_timeout)},
-    {"keep", KT_BOOL, F(keep)},
-    {"only_new", KT_SPECIAL, 0},
-    {"all", KT_BOOL, F(fetch_all)},
-    {"delete_after", KT_SPECIAL, 0},
-    {"max_size", KT_SIZE, F(max_size)},
-    {"kill_size", KT_SIZE, F(kill_size)},
-    {"limit", KT_SPECIAL, 0},
-    {"state_dir", KT_PATH, F(state_dir)},
+/*
+ * Every account key, in the order --show-config prints them; the CLI long
+ * options are these with '-' for '_'. Keys of one group exclude each other
+ * (config-private.h).
+ */
+const struct key_def config_keys[] = {
+    {"host", KT_STR, F(host), KG_NONE},
+    {"port", KT_SPECIAL, 0, KG_NONE},
+    {"user", KT_STR, F(user), KG_NONE},
+    {"ipv4", KT_SPECIAL, 0, KG_FAMILY},
+    {"ipv6", KT_SPECIAL, 0, KG_FAMILY},
+    {"tls", KT_SPECIAL, 0, KG_TLS},
+    {"starttls", KT_SPECIAL, 0, KG_TLS},
+    {"no_tls", KT_SPECIAL, 0, KG_TLS},
+    {"ca_file", KT_PATH, F(ca_file), KG_NONE},
+    {"fingerprint", KT_SPECIAL, 0, KG_NONE},
+    {"tls_min", KT_SPECIAL, 0, KG_NONE},
+    {"cert", KT_PATH, F(cert_file), KG_NONE},
+    {"key", KT_PATH, F(key_file), KG_NONE},
+    {"insecure", KT_BOOL, F(insecure), KG_NONE},
+    {"auth", KT_SPECIAL, 0, KG_NONE},
+    {"password_command", KT_STR, F(password_command), KG_SECRET},
+    {"password", KT_SPECIAL, 0, KG_SECRET},
+    {"timeout", KT_SECS, F(timeout), KG_NONE},
+    {"maildir", KT_SPECIAL, 0, KG_TARGET},
+    {"mbox", KT_SPECIAL, 0, KG_TARGET},
+    {"mda", KT_SPECIAL, 0, KG_TARGET},
+    {"stdout", KT_SPECIAL, 0, KG_TARGET},
+    {"no_received", KT_BOOL, F(no_received), KG_NONE},
+    {"lock_wait", KT_SECS, F(lock_wait), KG_NONE},
+    {"mda_timeout", KT_SECS, F(mda_timeout), KG_NONE},
+    {"keep", KT_BOOL, F(keep), KG_NONE},
+    {"only_new", KT_SPECIAL, 0, KG_FETCH},
+    {"all", KT_BOOL, F(fetch_all), KG_FETCH},
+    {"delete_after", KT_SPECIAL, 0, KG_NONE},
+    {"max_size", KT_SIZE, F(max_size), KG_NONE},
+    {"kill_size", KT_SIZE, F(kill_size), KG_NONE},
+    {"limit", KT_SPECIAL, 0, KG_NONE},
+    {"state_dir", KT_PATH, F(state_dir), KG_NONE},
 };
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+_Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_MAX_KEYS,
+    "struct config_winners is too small for the key table");
 
 #undef F
+
+/* The delivery keys that name a place, and the sink kind of each. */
+static const struct {
+	const char *key;
+	enum sink_kind kind;
+	bool path; /* ~/ expanded */
+} targets[] = {
+    {"maildir", SINK_MAILDIR, true},
+    {"mbox", SINK_MBOX, true},
+    {"mda", SINK_MDA, false},
+};
+
+int
+config_key_index(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if (strcmp(config_keys[i].name, key) == 0)
+			return (int)i;
+	return -1;
+}
 
 /* Look a key up in the table. */
 static const struct key_def *
 key_find(const char *key)
 {
-	size_t i;
+	int i = config_key_index(key);
 
-	for (i = 0; i < sizeof(key_defs) / sizeof(key_defs[0]); i++)
-		if (strcmp(key_defs[i].name, key) == 0)
-			return &key_defs[i];
-	return NULL;
+	return i < 0 ? NULL : &config_keys[i];
 }
 
 bool
@@ -253,20 +263,15 @@ set_str(char **field, const char *v)
 	*field = v != NULL ? xstrdup(v) : NULL;
 }
 
-/* Keys whose values need more than a table entry. */
+/* The special keys of the connection: address family and TLS. Returns
+ * 1 when key is not one of them. */
 static int
-apply_special(
+apply_connection(
     struct account *a, const char *key, const char *v, struct pf_err *err)
 {
-	unsigned long long n;
 	bool b;
 
-	if (strcmp(key, "port") == 0) {
-		if (parse_ull(v, false, 65535, &n) < 0 || n == 0)
-			return pf_err_set(err, PF_ECONFIG, "invalid port '%s'",
-			    v != NULL ? v : "");
-		set_str(&a->port, v);
-	} else if (strcmp(key, "ipv4") == 0 || strcmp(key, "ipv6") == 0) {
+	if (strcmp(key, "ipv4") == 0 || strcmp(key, "ipv6") == 0) {
 		if (parse_bool(v, &b) < 0)
 			goto badbool;
 		if (b)
@@ -309,6 +314,47 @@ apply_special(
 			return pf_err_set(err, PF_ECONFIG,
 			    "invalid value '%s' for tls_min (1.2 or 1.3)",
 			    v != NULL ? v : "");
+	} else {
+		return 1;
+	}
+	return 0;
+badbool:
+	return pf_err_set(err, PF_ECONFIG,
+	    "invalid value '%s' for %s (on or off)", v != NULL ? v : "", key);
+}
+
+/* Keys whose values need more than a table entry. */
+static int
+apply_special(
+    struct account *a, const char *key, const char *v, struct pf_err *err)
+{
+	unsigned long long n;
+	bool b;
+	size_t i;
+	int rc;
+
+	rc = apply_connection(a, key, v, err);
+	if (rc <= 0)
+		return rc;
+	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		if (strcmp(key, targets[i].key) != 0)
+			continue;
+		if (v == NULL || v[0] == '\0')
+			return pf_err_set(
+			    err, PF_ECONFIG, "%s needs a value", key);
+		if (targets[i].kind == SINK_MDA && config_check_mda(v, err) < 0)
+			return -1;
+		a->sink = targets[i].kind;
+		free(a->sink_path);
+		a->sink_path =
+		    targets[i].path ? config_expand_tilde(v) : xstrdup(v);
+		return 0;
+	}
+	if (strcmp(key, "port") == 0) {
+		if (parse_ull(v, false, 65535, &n) < 0 || n == 0)
+			return pf_err_set(err, PF_ECONFIG, "invalid port '%s'",
+			    v != NULL ? v : "");
+		set_str(&a->port, v);
 	} else if (strcmp(key, "auth") == 0) {
 		if (v == NULL || auth_mech_parse(v, &a->auth) < 0)
 			return pf_err_set(err, PF_ECONFIG,
@@ -317,17 +363,6 @@ apply_special(
 	} else if (strcmp(key, "password") == 0) {
 		xfree_secret(a->password);
 		a->password = v != NULL ? xstrdup(v) : NULL;
-	} else if (strcmp(key, "maildir") == 0 || strcmp(key, "mbox") == 0 ||
-	    strcmp(key, "mda") == 0) {
-		if (v == NULL || v[0] == '\0')
-			return pf_err_set(
-			    err, PF_ECONFIG, "%s needs a value", key);
-		a->sink = key[1] == 'a' ? SINK_MAILDIR
-		    : key[1] == 'b'	? SINK_MBOX
-					: SINK_MDA;
-		free(a->sink_path);
-		a->sink_path =
-		    a->sink == SINK_MDA ? xstrdup(v) : config_expand_tilde(v);
 	} else if (strcmp(key, "stdout") == 0) {
 		if (parse_bool(v, &b) < 0)
 			goto badbool;
@@ -342,10 +377,15 @@ apply_special(
 			goto badbool;
 		a->fetch_all = !b;
 	} else if (strcmp(key, "delete_after") == 0) {
-		if (parse_ull(v, false, 100000, &n) < 0)
+		if (v != NULL &&
+		    (strcasecmp(v, "off") == 0 || strcasecmp(v, "never") == 0))
+			a->delete_after = -1;
+		else if (parse_ull(v, false, 100000, &n) < 0)
 			return pf_err_set(err, PF_ECONFIG,
-			    "invalid number of days '%s'", v != NULL ? v : "");
-		a->delete_after = (long)n;
+			    "invalid number of days '%s' (0 to 100000, or off)",
+			    v != NULL ? v : "");
+		else
+			a->delete_after = (long)n;
 	} else if (strcmp(key, "limit") == 0) {
 		if (parse_ull(v, false, 100000000, &n) < 0)
 			return pf_err_set(err, PF_ECONFIG, "invalid limit '%s'",
@@ -393,7 +433,6 @@ config_apply(
 			    key);
 		*(int *)(void *)(base + k->off) = (int)n;
 		break;
-	case KT_NUM:
 	case KT_SIZE:
 		if (parse_ull(value, k->type == KT_SIZE, ULLONG_MAX, &n) < 0)
 			return pf_err_set(err, PF_ECONFIG,
@@ -406,7 +445,7 @@ config_apply(
 	return 0;
 }
 
-/* Built-in defaults (SPEC.md section 1). */
+/* Built-in defaults (docs/contract.md §1). */
 static void
 account_defaults(struct account *a)
 {
@@ -441,28 +480,6 @@ account_free(struct account *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Apply a list of settings, naming the file and line (or option) of the
- * first one that fails. */
-static int
-apply_settings(
-    struct account *a, const struct config_settings *s, struct pf_err *err)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		const struct config_setting *c = &s->v[i];
-
-		if (config_apply(a, c->key, c->value, err) == 0)
-			continue;
-		if (c->file != NULL)
-			return pf_err_prefix(
-			    err, "%s:%d: %s", c->file, c->line, c->key);
-		err->code = PF_EUSAGE;
-		return pf_err_prefix(err, "option --%s", c->key);
-	}
-	return 0;
-}
-
 const struct config_account *
 config_find(const struct config *cfg, const char *name)
 {
@@ -474,10 +491,96 @@ config_find(const struct config *cfg, const char *name)
 	return NULL;
 }
 
-/* Apply an account block after its parents, root first. */
+/* "no-tls" for the command line's "no_tls". */
+static void
+option_name(const char *key, char *buf, size_t sz)
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i + 1 < sz; i++)
+		buf[i] = key[i] == '_' ? '-' : key[i];
+	buf[i] = '\0';
+}
+
+/*
+ * Whether setting c takes its whole group. "stdout off" only undoes a
+ * standard-output target: it says nothing about the other targets.
+ */
+static bool
+claims_group(const struct config_setting *c, const struct key_def *k)
+{
+	bool b;
+
+	if (k->group == KG_NONE)
+		return false;
+	if (strcmp(k->name, "stdout") == 0 && parse_bool(c->value, &b) == 0)
+		return b;
+	return true;
+}
+
+int
+config_settings_check(const struct config_settings *s, struct pf_err *err)
+{
+	const struct config_setting *here[CONFIG_MAX_KEYS] = {NULL};
+	size_t i, j;
+
+	for (i = 0; i < s->n; i++) {
+		const struct config_setting *c = &s->v[i];
+		int k = config_key_index(c->key);
+
+		if (k < 0 || !claims_group(c, &config_keys[k]))
+			continue;
+		for (j = 0; j < config_nkeys; j++) {
+			const struct config_setting *o = here[j];
+			char o1[32], o2[32];
+
+			if (o == NULL || (int)j == k ||
+			    config_keys[j].group != config_keys[k].group)
+				continue;
+			if (c->file != NULL)
+				return pf_err_set(err, PF_ECONFIG,
+				    "%s:%d: %s: '%s' on line %d already says this; keep one of the two",
+				    c->file, c->line, c->key, o->key, o->line);
+			option_name(o->key, o1, sizeof(o1));
+			option_name(c->key, o2, sizeof(o2));
+			return pf_err_set(err, PF_EUSAGE,
+			    "options --%s and --%s exclude each other; give one",
+			    o1, o2);
+		}
+		here[k] = c;
+	}
+	return 0;
+}
+
+/* Let the settings of one level replace what the levels below set. */
+static void
+take_level(const struct config_settings *s, struct config_winners *win)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n; i++) {
+		const struct config_setting *c = &s->v[i];
+		int k = config_key_index(c->key);
+
+		if (k < 0)
+			continue;
+		if (config_keys[k].group != KG_NONE &&
+		    !claims_group(c, &config_keys[k])) {
+			win->w[k] = NULL; /* "stdout off" */
+			continue;
+		}
+		for (j = 0;
+		     claims_group(c, &config_keys[k]) && j < config_nkeys; j++)
+			if (config_keys[j].group == config_keys[k].group)
+				win->w[j] = NULL;
+		win->w[k] = c;
+	}
+}
+
+/* Take an account block after its parents, the oldest first. */
 static int
-apply_chain(const struct config *cfg, const struct config_account *ca,
-    struct account *a, int depth, struct pf_err *err)
+take_chain(const struct config *cfg, const struct config_account *ca,
+    struct config_winners *win, int depth, struct pf_err *err)
 {
 	if (depth > CONFIG_MAX_DEPTH)
 		return pf_err_set(err, PF_ECONFIG,
@@ -490,20 +593,79 @@ apply_chain(const struct config *cfg, const struct config_account *ca,
 			return pf_err_set(err, PF_ECONFIG,
 			    "%s:%d: account '%s': unknown parent account '%s'",
 			    cfg->path, ca->line, ca->name, ca->parent);
-		if (apply_chain(cfg, p, a, depth + 1, err) < 0)
+		if (take_chain(cfg, p, win, depth + 1, err) < 0)
 			return -1;
 	}
-	return apply_settings(a, &ca->settings, err);
+	take_level(&ca->settings, win);
+	return 0;
+}
+
+/* Apply the winning settings in key-table order, naming the file and
+ * line (or option) of one that fails. */
+static int
+apply_winners(
+    struct account *a, const struct config_winners *win, struct pf_err *err)
+{
+	size_t k;
+
+	for (k = 0; k < config_nkeys; k++) {
+		const struct config_setting *c = win->w[k];
+		char opt[32];
+
+		if (c == NULL || config_apply(a, c->key, c->value, err) == 0)
+			continue;
+		if (c->file != NULL)
+			return pf_err_prefix(
+			    err, "%s:%d: %s", c->file, c->line, c->key);
+		err->code = PF_EUSAGE;
+		option_name(c->key, opt, sizeof(opt));
+		return pf_err_prefix(err, "option --%s", opt);
+	}
+	return 0;
+}
+
+/* Checks across keys, and that the account has what the run needs. */
+static int
+check_account(const struct account *a, const struct config_winners *win,
+    enum config_need need, enum pf_errc code, struct pf_err *err)
+{
+	const struct config_setting *da =
+	    win->w[config_key_index("delete_after")];
+
+	if (a->delete_after >= 0 && !a->keep && da != NULL) {
+		if (da->file != NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: delete_after: works only with keep on (without keep every message is deleted once delivered); add 'keep on' or remove it",
+			    da->file, da->line);
+		return pf_err_set(err, PF_EUSAGE,
+		    "--delete-after works only with --keep (without it every message is deleted once delivered); add --keep");
+	}
+	if (need == CONFIG_NEED_NOTHING)
+		return 0;
+	if (a->host == NULL || a->host[0] == '\0')
+		return pf_err_set(err, code,
+		    "%s: no host given (--host or 'host')", a->origin);
+	if (need == CONFIG_NEED_HOST)
+		return 0;
+	if (a->user == NULL || a->user[0] == '\0')
+		return pf_err_set(err, code,
+		    "%s: no user given (--user or 'user')", a->origin);
+	if (a->sink == SINK_NONE)
+		return pf_err_set(err, code,
+		    "%s: no delivery target (--maildir, --mbox, --mda or --stdout)",
+		    a->origin);
+	return 0;
 }
 
 int
-config_resolve(const struct config *cfg, const char *name,
-    const struct config_settings *cli, bool probe_only, struct account *out,
-    struct pf_err *err)
+config_resolve_winners(const struct config *cfg, const char *name,
+    const struct config_settings *cli, enum config_need need,
+    struct account *out, struct config_winners *win, struct pf_err *err)
 {
 	const struct config_account *ca = NULL;
 	enum pf_errc code = PF_EUSAGE;
 
+	memset(win, 0, sizeof(*win));
 	account_defaults(out);
 	if (name != NULL) {
 		ca = config_find(cfg, name);
@@ -518,40 +680,99 @@ config_resolve(const struct config *cfg, const char *name,
 		out->name = xstrdup(name);
 		out->origin = xasprintf("%s:%d", cfg->path, ca->line);
 		code = PF_ECONFIG;
-		if (apply_settings(out, &cfg->defaults, err) < 0 ||
-		    apply_chain(cfg, ca, out, 0, err) < 0)
+		take_level(&cfg->defaults, win);
+		if (take_chain(cfg, ca, win, 0, err) < 0)
 			goto fail;
 	} else {
 		out->origin = xstrdup("command line");
 	}
-	if (cli != NULL && apply_settings(out, cli, err) < 0)
-		goto fail;
-
-	if (out->host == NULL || out->host[0] == '\0') {
-		pf_err_set(err, code, "%s: no host given (--host or 'host')",
-		    out->origin);
-		goto fail;
+	if (cli != NULL) {
+		if (config_settings_check(cli, err) < 0)
+			goto fail;
+		take_level(cli, win);
 	}
-	if (probe_only)
-		goto done;
-	if (out->user == NULL || out->user[0] == '\0') {
-		pf_err_set(err, code, "%s: no user given (--user or 'user')",
-		    out->origin);
+	if (apply_winners(out, win, err) < 0 ||
+	    check_account(out, win, need, code, err) < 0)
 		goto fail;
-	}
-	if (out->sink == SINK_NONE) {
-		pf_err_set(err, code,
-		    "%s: no delivery target (--maildir, --mbox, --mda or --stdout)",
-		    out->origin);
-		goto fail;
-	}
-done:
 	if (out->state_dir == NULL)
 		out->state_dir = config_default_state_dir();
 	return 0;
 fail:
 	account_free(out);
 	return -1;
+}
+
+int
+config_resolve(const struct config *cfg, const char *name,
+    const struct config_settings *cli, bool probe_only, struct account *out,
+    struct pf_err *err)
+{
+	struct config_winners win;
+
+	return config_resolve_winners(cfg, name, cli,
+	    probe_only ? CONFIG_NEED_HOST : CONFIG_NEED_FETCH, out, &win, err);
+}
+
+void
+config_accounts_free(struct account *accts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; accts != NULL && i < n; i++)
+		account_free(&accts[i]);
+	free(accts);
+}
+
+int
+config_select(const struct config *cfg, char *const *names, size_t nnames,
+    bool all, const struct config_settings *cli, enum config_need need,
+    struct account **out, size_t *n, struct pf_err *err)
+{
+	struct config_winners win;
+	const char *dflt = NULL;
+	size_t i, want;
+
+	*out = NULL;
+	*n = 0;
+	if (cfg == NULL) {
+		*out = xcalloc(1, sizeof(**out));
+		if (config_resolve_winners(
+			NULL, NULL, cli, need, &(*out)[0], &win, err) < 0) {
+			config_accounts_free(*out, 0);
+			*out = NULL;
+			return -1;
+		}
+		*n = 1;
+		return 0;
+	}
+	if (!all && nnames == 0) {
+		dflt = cfg->default_name;
+		if (dflt == NULL && cfg->naccounts > 0)
+			dflt = cfg->accounts[0].name;
+		if (dflt == NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s: no accounts defined (or use --host)",
+			    cfg->path);
+	}
+	if (all && cfg->naccounts == 0)
+		return pf_err_set(
+		    err, PF_ECONFIG, "%s: no accounts defined", cfg->path);
+	want = all ? cfg->naccounts : nnames > 0 ? nnames : 1;
+	*out = xcalloc(want, sizeof(**out));
+	for (i = 0; i < want; i++) {
+		const char *name = all ? cfg->accounts[i].name
+		    : nnames > 0       ? names[i]
+				       : dflt;
+
+		if (config_resolve_winners(
+			cfg, name, cli, need, &(*out)[i], &win, err) < 0) {
+			config_accounts_free(*out, i);
+			*out = NULL;
+			return -1;
+		}
+	}
+	*n = want;
+	return 0;
 }
 
 char *
@@ -659,6 +880,191 @@ check_secret_file(const char *path, int fd, struct pf_err *err)
 	return check_secret_dir(path, err);
 }
 
+/* Add "; hint" to the message in err. */
+static void
+err_hint(struct pf_err *err, const char *hint)
+{
+	size_t n = strlen(err->msg);
+
+	if (hint != NULL && n < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - n, "; %s", hint);
+}
+
+/* "account NAME [: PARENT]": a new block. Returns its settings or NULL. */
+static struct config_settings *
+parse_account(struct config *cfg, char *name, const char *path, int lineno,
+    struct pf_err *err)
+{
+	struct config_account *ca;
+	char *parent = NULL, *colon;
+
+	if (name == NULL) {
+		pf_err_set(err, PF_ECONFIG, "%s:%d: account needs a name", path,
+		    lineno);
+		return NULL;
+	}
+	colon = strchr(name, ':');
+	if (colon != NULL) {
+		char *e = colon;
+
+		while (e > name && isspace((unsigned char)e[-1]))
+			e--;
+		*e = '\0';
+		parent = colon + 1;
+		while (isspace((unsigned char)*parent))
+			parent++;
+		if (*parent == '\0' || strpbrk(parent, " \t") != NULL) {
+			pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: account: invalid parent name", path,
+			    lineno);
+			return NULL;
+		}
+	}
+	if (*name == '\0' || strpbrk(name, " \t") != NULL) {
+		pf_err_set(err, PF_ECONFIG, "%s:%d: account: invalid name",
+		    path, lineno);
+		return NULL;
+	}
+	if (strcmp(name, "default") == 0) {
+		/* mpop's "account default : NAME" picks the default account */
+		pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: account 'default': mpop's way of choosing the default account; popfetch writes 'default %s' on a line of its own",
+		    path, lineno, parent != NULL ? parent : "NAME");
+		return NULL;
+	}
+	if (config_find(cfg, name) != NULL) {
+		pf_err_set(err, PF_ECONFIG, "%s:%d: account '%s' defined twice",
+		    path, lineno, name);
+		return NULL;
+	}
+	cfg->accounts = xreallocarray(
+	    cfg->accounts, cfg->naccounts + 1, sizeof(*cfg->accounts));
+	ca = &cfg->accounts[cfg->naccounts++];
+	memset(ca, 0, sizeof(*ca));
+	ca->name = xstrdup(name);
+	ca->parent = parent != NULL ? xstrdup(parent) : NULL;
+	ca->line = lineno;
+	return &ca->settings;
+}
+
+/* "syslog on": a key for the whole run, so only in the defaults block. */
+static int
+parse_syslog(struct config *cfg, bool in_defaults, const char *value,
+    const char *path, int lineno, struct pf_err *err)
+{
+	if (!in_defaults)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: syslog: belongs in the defaults block (it is for the whole run)",
+		    path, lineno);
+	if (parse_bool(value, &cfg->syslog) < 0)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: syslog: invalid value '%s' (on or off)", path,
+		    lineno, value);
+	cfg->syslog_line = lineno;
+	return 0;
+}
+
+/* A "key value" line inside a block: checked now, so the error names
+ * this line. */
+static int
+parse_key(struct config *cfg, struct config_settings *cur, const char *key,
+    const char *value, const char *path, int lineno, struct pf_err *err)
+{
+	struct account probe;
+	char hint[256];
+
+	if (!config_is_key(key)) {
+		if (config_hint_key(key, value, hint, sizeof(hint)) != NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: unknown key '%s' %s", path, lineno, key,
+			    hint);
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: unknown key '%s' (popfetchrc(5) lists the keys)",
+		    path, lineno, key);
+	}
+	if (cur == NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: %s: outside of 'defaults' or an 'account'", path,
+		    lineno, key);
+	account_defaults(&probe);
+	if (config_apply(&probe, key, value, err) < 0) {
+		account_free(&probe);
+		err_hint(err, config_hint_value(key, value));
+		return pf_err_prefix(err, "%s:%d: %s", path, lineno, key);
+	}
+	account_free(&probe);
+	if (strcmp(key, "password") == 0)
+		cfg->has_password = true;
+	config_settings_add(cur, key, value, path, lineno);
+	return 0;
+}
+
+/* One non-comment line, in place: a block keyword or a key. */
+static int
+parse_line(struct config *cfg, struct config_settings **cur, char *p,
+    const char *path, int lineno, struct pf_err *err)
+{
+	char *key, *value;
+
+	if (split_line(p, &key, &value) < 0)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: unterminated quoted value", path, lineno);
+	if (strcmp(key, "defaults") == 0) {
+		if (value != NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: defaults takes no value", path, lineno);
+		*cur = &cfg->defaults;
+	} else if (strcmp(key, "account") == 0) {
+		*cur = parse_account(cfg, value, path, lineno, err);
+		if (*cur == NULL)
+			return -1;
+	} else if (strcmp(key, "default") == 0) {
+		if (value == NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: default needs an account name", path,
+			    lineno);
+		free(cfg->default_name);
+		cfg->default_name = xstrdup(value);
+		cfg->default_line = lineno;
+	} else if (strcmp(key, "syslog") == 0) {
+		return parse_syslog(
+		    cfg, *cur == &cfg->defaults, value, path, lineno, err);
+	} else {
+		return parse_key(cfg, *cur, key, value, path, lineno, err);
+	}
+	return 0;
+}
+
+/* Checks once the whole file is read: permissions, keys that exclude
+ * each other, parents and the default account. */
+static int
+finish_load(struct config *cfg, int fd, struct pf_err *err)
+{
+	const char *path = cfg->path;
+	size_t i;
+
+	if (cfg->has_password && check_secret_file(path, fd, err) < 0)
+		return -1;
+	if (config_settings_check(&cfg->defaults, err) < 0)
+		return -1;
+	for (i = 0; i < cfg->naccounts; i++) {
+		const struct config_account *ca = &cfg->accounts[i];
+
+		if (config_settings_check(&ca->settings, err) < 0)
+			return -1;
+		if (ca->parent != NULL && config_find(cfg, ca->parent) == NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "%s:%d: account '%s': unknown parent account '%s'",
+			    path, ca->line, ca->name, ca->parent);
+	}
+	if (cfg->default_name != NULL &&
+	    config_find(cfg, cfg->default_name) == NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: default: account '%s' is not defined", path,
+		    cfg->default_line, cfg->default_name);
+	return 0;
+}
+
 int
 config_load(
     const char *path, bool must_exist, struct config *cfg, struct pf_err *err)
@@ -667,7 +1073,7 @@ config_load(
 	char line[CONFIG_MAX_LINE + 2];
 	char iobuf[BUFSIZ]; /* ours, so the password in it can be wiped */
 	FILE *fp;
-	int lineno = 0, fd;
+	int lineno = 0, ret = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
 	fp = fopen(path, "re");
@@ -680,14 +1086,14 @@ config_load(
 	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	cfg->path = xstrdup(path);
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *p = line, *key, *value;
+		char *p = line;
 		size_t len = strlen(line);
 
 		lineno++;
 		if (len > CONFIG_MAX_LINE) {
 			pf_err_set(err, PF_ECONFIG, "%s:%d: line too long",
 			    path, lineno);
-			goto fail;
+			goto out;
 		}
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
@@ -695,145 +1101,23 @@ config_load(
 			line[--len] = '\0';
 		while (isspace((unsigned char)*p))
 			p++;
-		if (*p == '\0' || *p == '#')
-			continue;
-		if (split_line(p, &key, &value) < 0) {
-			pf_err_set(err, PF_ECONFIG,
-			    "%s:%d: unterminated quoted value", path, lineno);
-			goto fail;
-		}
-		if (strcmp(key, "defaults") == 0) {
-			if (value != NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: defaults takes no value", path,
-				    lineno);
-				goto fail;
-			}
-			cur = &cfg->defaults;
-		} else if (strcmp(key, "account") == 0) {
-			struct config_account *ca;
-			char *name = value, *parent = NULL, *colon;
-
-			if (name == NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: account needs a name", path,
-				    lineno);
-				goto fail;
-			}
-			colon = strchr(name, ':');
-			if (colon != NULL) {
-				char *e = colon;
-
-				while (
-				    e > name && isspace((unsigned char)e[-1]))
-					e--;
-				*e = '\0';
-				parent = colon + 1;
-				while (isspace((unsigned char)*parent))
-					parent++;
-				if (*parent == '\0' ||
-				    strpbrk(parent, " \t") != NULL) {
-					pf_err_set(err, PF_ECONFIG,
-					    "%s:%d: account: invalid parent name",
-					    path, lineno);
-					goto fail;
-				}
-			}
-			if (*name == '\0' || strpbrk(name, " \t") != NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: account: invalid name", path,
-				    lineno);
-				goto fail;
-			}
-			if (config_find(cfg, name) != NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: account '%s' defined twice", path,
-				    lineno, name);
-				goto fail;
-			}
-			cfg->accounts = xreallocarray(cfg->accounts,
-			    cfg->naccounts + 1, sizeof(*cfg->accounts));
-			ca = &cfg->accounts[cfg->naccounts++];
-			memset(ca, 0, sizeof(*ca));
-			ca->name = xstrdup(name);
-			ca->parent = parent != NULL ? xstrdup(parent) : NULL;
-			ca->line = lineno;
-			cur = &ca->settings;
-		} else if (strcmp(key, "default") == 0) {
-			if (value == NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: default needs an account name",
-				    path, lineno);
-				goto fail;
-			}
-			free(cfg->default_name);
-			cfg->default_name = xstrdup(value);
-			cfg->default_line = lineno;
-		} else {
-			struct account probe;
-
-			if (!config_is_key(key)) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: unknown key '%s'", path, lineno,
-				    key);
-				goto fail;
-			}
-			if (cur == NULL) {
-				pf_err_set(err, PF_ECONFIG,
-				    "%s:%d: %s: outside of 'defaults' or an 'account'",
-				    path, lineno, key);
-				goto fail;
-			}
-			/* Check the value now so the error names this line. */
-			account_defaults(&probe);
-			if (config_apply(&probe, key, value, err) < 0) {
-				account_free(&probe);
-				pf_err_prefix(
-				    err, "%s:%d: %s", path, lineno, key);
-				goto fail;
-			}
-			account_free(&probe);
-			if (strcmp(key, "password") == 0)
-				cfg->has_password = true;
-			config_settings_add(cur, key, value, path, lineno);
-		}
+		if (*p != '\0' && *p != '#' &&
+		    parse_line(cfg, &cur, p, path, lineno, err) < 0)
+			goto out;
 		explicit_bzero(line, sizeof(line));
 	}
-	explicit_bzero(line, sizeof(line));
 	if (ferror(fp)) {
 		pf_err_sys(err, PF_ECONFIG, "cannot read config '%s'", path);
-		goto fail;
+		goto out;
 	}
-	fd = fileno(fp);
-	if (cfg->has_password && check_secret_file(path, fd, err) < 0)
-		goto fail;
-	for (size_t i = 0; i < cfg->naccounts; i++) {
-		const struct config_account *ca = &cfg->accounts[i];
-
-		if (ca->parent != NULL &&
-		    config_find(cfg, ca->parent) == NULL) {
-			pf_err_set(err, PF_ECONFIG,
-			    "%s:%d: account '%s': unknown parent account '%s'",
-			    path, ca->line, ca->name, ca->parent);
-			goto fail;
-		}
-	}
-	if (cfg->default_name != NULL &&
-	    config_find(cfg, cfg->default_name) == NULL) {
-		pf_err_set(err, PF_ECONFIG,
-		    "%s:%d: default: account '%s' is not defined", path,
-		    cfg->default_line, cfg->default_name);
-		goto fail;
-	}
-	fclose(fp);
-	explicit_bzero(iobuf, sizeof(iobuf));
-	return 0;
-fail:
+	ret = finish_load(cfg, fileno(fp), err);
+out:
 	explicit_bzero(line, sizeof(line));
 	fclose(fp);
 	explicit_bzero(iobuf, sizeof(iobuf));
-	config_free(cfg);
-	return -1;
+	if (ret < 0)
+		config_free(cfg);
+	return ret;
 }
 
 void

@@ -536,6 +536,7 @@ session_quit(struct run *r)
 				state_forget(r->state, m->uid);
 		}
 		r->st->deleted += r->ndeleted;
+		r->st->left -= r->ndeleted;
 	} else if (r->ndeleted > 0) {
 		if (rc == POP3_ERR)
 			pop3_err_from_reply(r->p, "QUIT", PF_ETEMP, &qerr);
@@ -597,7 +598,7 @@ session_start(struct run *r, struct pf_err *err)
 		    "server '%s' does not support UIDL, which --keep needs "
 		    "(without it every run would fetch everything again)",
 		    r->a->host);
-	r->st->listed = r->count;
+	r->st->listed = r->st->left = r->count;
 	return 0;
 }
 
@@ -699,6 +700,7 @@ delete_known(struct run *r, struct pf_err *err)
 			return -1;
 	}
 	r->prog.total = nfetch;
+	r->st->fresh += nfetch;
 	progress(r);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * cli.h: the command line (SPEC.md section 1). Account options become
+ * cli.h: the command line (docs/contract.md §1). Account options become
  * "key value" settings applied on top of the config file; the rest steer
  * the run. The CLI and main.c are the only code that prints.
  */
@@ -24,6 +24,7 @@ struct cli {
 	bool all_accounts;		 /* -a */
 	int jobs;			 /* -j, default 1 */
 	bool serverinfo;
+	bool show_config; /* --show-config */
 	bool dry_run;
 	bool json;
 	bool use_syslog;
@@ -37,8 +38,12 @@ struct cli {
 };
 
 /*
- * Parse argv into c. Returns 0, or -1 with PF_EUSAGE and a message such
- * as "unknown option '--foo'".
+ * Parse argv into c. Long options must be spelled out (no abbreviations),
+ * --password and --passwd are refused without looking at their value, and
+ * options that exclude each other (--maildir and --mbox, --tls and
+ * --starttls, ...) may not both be given. Returns 0, or -1 with PF_EUSAGE
+ * and a message such as "unknown option '--foo'" that never holds an
+ * option's value.
  */
 int cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err);
 

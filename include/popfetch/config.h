@@ -1,15 +1,20 @@
 /*
- * config.h: accounts. An account is resolved by applying "key value"
- * settings in order: built-in defaults, the config file's "defaults"
- * block, the parent chain ("account NAME : PARENT"), the account's own
- * lines, then the command-line options. The command line and the file use
- * the same keys: the long option names with '_' for '-'.
+ * config.h: accounts. Every setting of an account comes from the most
+ * specific place that sets it: the command line, then the account's own
+ * block, then its parent chain ("account NAME : PARENT"), then the
+ * config file's "defaults" block, then the built-in default. Keys that
+ * set one thing in different ways (password and password_command, the
+ * delivery targets, the TLS modes, only_new and all, ipv4 and ipv6)
+ * replace each other as one; two of them in one block is an error. The
+ * command line and the file use the same keys: the long option names
+ * with '_' for '-' (docs/contract.md §2).
  */
 #ifndef POPFETCH_CONFIG_H
 #define POPFETCH_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "popfetch/auth.h"
 #include "popfetch/conn.h"
@@ -80,6 +85,16 @@ struct config {
 	char *default_name; /* "default NAME", or NULL */
 	int default_line;   /* its line */
 	bool has_password;  /* some account holds a "password" key */
+	/* run-wide keys, allowed in the defaults block only */
+	bool syslog;	 /* "syslog on": log to syslog(3) */
+	int syslog_line; /* 0: not set in the file */
+};
+
+/* How complete a resolved account must be. */
+enum config_need {
+	CONFIG_NEED_FETCH,   /* host, user and a delivery target */
+	CONFIG_NEED_HOST,    /* --serverinfo: a host */
+	CONFIG_NEED_NOTHING, /* --show-config and config checks */
 };
 
 /* Append a setting (strings copied). */
@@ -113,13 +128,69 @@ const struct config_account *config_find(
  * Build account 'name' (NULL: a one-off account from cli alone) from cfg
  * (may be NULL) and the command-line settings cli. Validates the result:
  * a host is required, and unless probe_only (--serverinfo) also a user and
- * a delivery target. Returns 0 or -1 (PF_ECONFIG for file settings,
- * PF_EUSAGE for command-line ones).
+ * a delivery target; delete_after needs keep. Returns 0 or -1 (PF_ECONFIG
+ * for file settings, PF_EUSAGE for command-line ones).
  */
 int config_resolve(const struct config *cfg, const char *name,
     const struct config_settings *cli, bool probe_only, struct account *out,
     struct pf_err *err);
 void account_free(struct account *a);
+
+/*
+ * The accounts a run covers: every account of cfg (all), the named ones,
+ * or the default account (cfg's "default NAME", else its first). With
+ * cfg NULL, one account from cli alone (--host). *out (free with
+ * config_accounts_free) gets *n accounts. Returns 0 or -1 (PF_ECONFIG,
+ * PF_EUSAGE).
+ */
+int config_select(const struct config *cfg, char *const *names, size_t nnames,
+    bool all, const struct config_settings *cli, enum config_need need,
+    struct account **out, size_t *n, struct pf_err *err);
+void config_accounts_free(struct account *accts, size_t n);
+
+/*
+ * Check one level of settings (a block, or the command line) for keys
+ * that exclude each other. Returns 0, or -1: PF_ECONFIG naming the file
+ * and both lines, or PF_EUSAGE naming both options.
+ */
+int config_settings_check(const struct config_settings *s, struct pf_err *err);
+
+/*
+ * --show-config: the effective settings of account 'name' (NULL: the
+ * one-off account of cli), one "key value  # origin" line per key in
+ * key-table order, after a "# account NAME (origin)" line. The origin is
+ * FILE:LINE, "command line" or "default"; a password shows as "********".
+ * Of keys that exclude each other only the one in effect is shown.
+ * *text is a new string. Returns 0 or -1 (as config_resolve, without the
+ * completeness checks).
+ */
+int config_show(const struct config *cfg, const char *name,
+    const struct config_settings *cli, char **text, struct pf_err *err);
+
+/*
+ * The run-wide part of --show-config: "# run", then "syslog on|off  #
+ * origin", where --syslog (cli_syslog) beats the file. cfg may be NULL.
+ * Returns a new string.
+ */
+char *config_show_run(const struct config *cfg, bool cli_syslog);
+
+/*
+ * Write the whole --show-config to fp: config_show_run(), then
+ * config_show() of each of accts[0..n) after an empty line. Returns 0, or
+ * -1 (PF_EIO when fp cannot be written).
+ */
+int config_show_all(const struct config *cfg, const struct account *accts,
+    size_t n, const struct config_settings *cli, bool cli_syslog, FILE *fp,
+    struct pf_err *err);
+
+/*
+ * Checks of a loaded config that are worth a warning, not an error:
+ * accounts that read the same mailbox (user, host compared without case,
+ * port) while one of them deletes. Calls warn once per finding with a
+ * one-line message naming both accounts.
+ */
+void config_lint(const struct config *cfg, const struct config_settings *cli,
+    void (*warn)(void *ctx, const char *msg), void *ctx);
 
 /* Apply one setting to a; exposed for the CLI's immediate checks. */
 int config_apply(
@@ -128,7 +199,7 @@ int config_apply(
 /* True when key names an account setting (so the CLI can pass it on). */
 bool config_is_key(const char *key);
 
-/* "user@host:port", the account identity of SPEC.md section 4. */
+/* "user@host:port": the mailbox an account reads (docs/contract.md §4). */
 char *account_id(const struct account *a);
 
 /* The port to use: a->port, or 995 / 110 by TLS mode. */

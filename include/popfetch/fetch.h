@@ -15,11 +15,13 @@
 
 struct fetch_stats {
 	unsigned long listed;	  /* messages on the server at login */
+	unsigned long fresh;	  /* planned for fetching: new (or --all) */
 	unsigned long fetched;	  /* delivered this run */
 	unsigned long long bytes; /* octets delivered */
 	unsigned long deleted;	  /* DELE committed by QUIT +OK */
 	unsigned long skipped;	  /* seen before, too big, or over --limit */
 	unsigned long errors;	  /* messages that failed */
+	unsigned long left;	  /* on the server after the last session */
 	double seconds;
 };
 

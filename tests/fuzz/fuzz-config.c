@@ -1,11 +1,15 @@
 /*
- * fuzz-config.c: the config file parser and account resolution.
+ * fuzz-config.c: the config file parser, account resolution,
+ * --show-config and the config warnings.
  *
  * The input is written to a file in a private temp dir (under /dev/shm
  * when it exists, else $TMPDIR or /tmp) with mode 0600, loaded with
  * config_load(), and every account it defines (and the default one) is
- * resolved with config_resolve(). A failure must leave an error message;
- * a resolved account must hold what the contract requires.
+ * resolved with config_resolve() and shown with config_show(); then
+ * config_lint() runs over the whole file. A failure must leave an error
+ * message; a resolved account must hold what the contract requires; a
+ * shown account is one "# account" line and "key value  # origin" lines
+ * that never hold the password.
  */
 #include <sys/stat.h>
 
@@ -106,6 +110,47 @@ resolve(const struct config *cfg, const char *name, bool probe_only)
 	account_free(&a);
 }
 
+/* Show one account: header line, then "key value  # origin" lines, and
+ * never a password in clear. */
+static void
+show(const struct config *cfg, const char *name)
+{
+	struct account a;
+	struct pf_err err;
+	char *text = NULL, *line, *save = NULL;
+
+	if (config_show(cfg, name, NULL, &text, &err) == -1) {
+		if (err.code == PF_OK || err.msg[0] == '\0')
+			fail("config_show failed without an error", name);
+		return;
+	}
+	if (strncmp(text, "# account ", 10) != 0)
+		fail("config_show without its header line", name);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '#' && strstr(line, "  # ") == NULL)
+			fail("config_show line without an origin", line);
+	free(text);
+	if (config_show(cfg, name, NULL, &text, &err) == 0 &&
+	    config_resolve(cfg, name, NULL, true, &a, &err) == 0) {
+		if (a.password != NULL && a.password[0] != '\0' &&
+		    strstr(text, a.password) != NULL &&
+		    strstr(text, "password ********") == NULL)
+			fail("config_show shows the password", name);
+		account_free(&a);
+	}
+	free(text);
+}
+
+/* Count the warnings (a warning must have text). */
+static void
+on_warning(void *ctx, const char *msg)
+{
+	(void)ctx;
+	if (msg == NULL || msg[0] == '\0')
+		fail("config_lint warned without text", "");
+}
+
 /* The libFuzzer entry point: one input, checked as described above. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -135,7 +180,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    cfg.accounts[i].name);
 		resolve(&cfg, cfg.accounts[i].name, false);
 		resolve(&cfg, cfg.accounts[i].name, true);
+		show(&cfg, cfg.accounts[i].name);
 	}
+	config_lint(&cfg, NULL, on_warning, NULL);
 	if (cfg.default_name != NULL) {
 		if (config_find(&cfg, cfg.default_name) == NULL)
 			fail("default account not defined", cfg.default_name);

@@ -5,6 +5,7 @@
 set(PF_FUZZ_TARGETS
     config
     mboxrd
+    netrc
     response
     sasl
     session

@@ -3,7 +3,8 @@
 # option of `popfetch --help` is in popfetch(1)'s option list and back,
 # the SYNOPSIS flags are the usage line's, every config key popfetch
 # accepts is in popfetchrc(5) and back, and the shell completions load
-# and complete. No server is needed.
+# and complete (option values after '=' and after a space). No server is
+# needed.
 set -uo pipefail
 
 PF_SRCDIR=${PF_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -109,7 +110,7 @@ fi
 python3 - "$PF_SRCDIR/src/config.c" >"$T/keys" <<'EOF'
 import re, sys
 src = open(sys.argv[1]).read()
-m = re.search(r'key_defs\[\]\s*=\s*\{(.*?)\n\};', src, re.S)
+m = re.search(r'config_keys\[\]\s*=\s*\{(.*?)\n\};', src, re.S)
 if m:
     for k in re.findall(r'\{\s*"([a-z0-9_]+)"\s*,\s*KT_', m.group(1)):
         print(k)
@@ -187,6 +188,27 @@ got=$(complete_words popfetch -C "$T/cfgcomp" '' 2>&1 | sort | tr '\n' ' ')
     bad "bash: account names from -C FILE gave '$got', want 'archive wide work'"
 got=$(complete_words popfetch --tls-m 2>&1)
 [ "$got" = "--tls-min" ] || bad "bash: 'popfetch --tls-m<TAB>' gave '$got'"
+# Values given after a space, for every kind of option value; numbers
+# get nothing (not account names, not options).
+mkdir -p "$T/comp/mdir" && : >"$T/comp/ca.pem"
+for opt in --maildir --state-dir; do
+	got=$(complete_words popfetch "$opt" "$T/comp/m" 2>&1)
+	[ "$got" = "$T/comp/mdir" ] ||
+	    bad "bash: 'popfetch $opt DIR<TAB>' gave '$got'"
+done
+for opt in --ca-file --cert --key --mbox --config -C; do
+	got=$(complete_words popfetch "$opt" "$T/comp/c" 2>&1)
+	[ "$got" = "$T/comp/ca.pem" ] ||
+	    bad "bash: 'popfetch $opt FILE<TAB>' gave '$got'"
+done
+got=$(complete_words popfetch --tls-min '' 2>&1 | tr '\n' ' ')
+[ "$got" = "1.2 1.3 " ] || bad "bash: 'popfetch --tls-min <TAB>' gave '$got'"
+for opt in --timeout --lock-wait --mda-timeout --delete-after --max-size \
+    --kill-size --limit --jobs -j --fingerprint; do
+	got=$(complete_words popfetch -C "$T/cfgcomp" "$opt" '' 2>&1)
+	[ -z "$got" ] ||
+	    bad "bash: 'popfetch $opt <TAB>' offered '$(echo $got)'"
+done
 
 # Both completions know every option of --help.
 grep -o -- '--[a-z0-9][a-z0-9-]*' "$T/help" | sort -u >"$T/helplong"
@@ -218,6 +240,7 @@ check() {
 check 'popfetch --au' 'popfetch --auth'
 check 'popfetch --auth=scram-sha-2' '--auth=scram-sha-256'
 check 'popfetch --progress=al' '--progress=always'
+check 'popfetch --progress al' '--progress always'
 check "popfetch -C $2 wi" 'cfgcomp wide'
 zpty -d z
 EOF

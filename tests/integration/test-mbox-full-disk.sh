@@ -112,9 +112,14 @@ pf_run batches -v --mbox "$MNT/mbox"
 assert_rc batches 74
 grep -v -e '^popfetch: message [0-9]* (uid [^)]*, [0-9]* octets) delivered to' \
     -e '^popfetch: message [0-9]* (uid [^)]*) marked for deletion' \
+    -e '^popfetch: [0-9]* new, [0-9]* delivered, ' \
     "$T/batches.err" >"$T/batches.other"
 [ "$(wc -l <"$T/batches.other")" -eq 1 ] ||
     { show batches; fail "batches: not one error line"; }
+grep -q '^popfetch: 60 new, 50 delivered, 50 deleted, 10 left, ' \
+    "$T/batches.err" ||
+    { show batches; fail "batches: no summary line '60 new, 50 delivered," \
+    "50 deleted, 10 left'"; }
 $DCK server "$T/manifest.json" "$DC_MAILDIR" "$T/batches.err" \
     --deleted 1-50 >/dev/null ||
     fail "batches: not exactly the first batch deleted"

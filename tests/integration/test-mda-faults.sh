@@ -5,14 +5,14 @@
 #   exit1 -> 74, exit75 -> 75, kill9 (kill -9 $$) -> 74, noread (exit 0
 #   without reading stdin) -> 74, hang (sleep 60, --mda-timeout 2) -> 74
 #   after ~2 s, missing (a command that does not exist) -> 74;
-# and for each: messages 1-3 delivered and deleted (docs/contract.md §4:
-# deliveries before the failure are committed), message 4 and every one
-# after it still on the server, exactly one error line naming message 4
-# besides the -v lines, and the -v deletions matching the server
-# (deliver_check.py server). An MDA that writes megabytes to stderr
-# before reading stdin must succeed for every message (no deadlock), and
-# an --mda that does not exist at all fails the first message with
-# nothing deleted.
+# and for each: messages 1-3 delivered and deleted (docs/contract.md §4: deliveries
+# before the failure are committed), message 4 and every one after it
+# still on the server, the -v summary line says so, exactly one error
+# line naming message 4 besides
+# the -v lines, and the -v deletions matching the server (deliver_check.py
+# server). An MDA that writes megabytes to stderr before reading stdin
+# must succeed for every message (no deadlock), and an --mda that does
+# not exist at all fails the first message with nothing deleted.
 # Hostile senders: mailgen's Return-Paths ($(touch pwned), quotes,
 # backticks: with spaces, so the sink gives MAILER-DAEMON) and more
 # without spaces (deliver_check.py hostile: passed on as one quoted word)
@@ -60,9 +60,15 @@ fault() {
 	assert_rc "$mode" "$want"
 	grep -v -e '^popfetch: message [0-9]* (uid [^)]*, [0-9]* octets) delivered to' \
 	    -e '^popfetch: message [0-9]* (uid [^)]*) marked for deletion' \
+	    -e '^popfetch: [0-9]* new, [0-9]* delivered, ' \
 	    "$T/$mode.err" >"$T/$mode.other"
 	[ "$(wc -l <"$T/$mode.other")" -eq 1 ] || { show "$mode";
 	    fail "$mode: not exactly one error line"; }
+	# -v ends with the summary line, after the error
+	tail -n 1 "$T/$mode.err" |
+	    grep -q '^popfetch: 8 new, 3 delivered, 3 deleted, 5 left, ' ||
+	    { show "$mode"; fail "$mode: no summary line '8 new, 3" \
+	    "delivered, 3 deleted, 5 left' at the end"; }
 	grep -q '^popfetch: .*message 4' "$T/$mode.other" ||
 	    fail "$mode: the error does not name message 4: $(cat "$T/$mode.other")"
 	$DCK server "$T/manifest.json" "$DC_MAILDIR" "$T/$mode.err" \

@@ -29,9 +29,13 @@ pf_run mda -v --mda "procmail -m $T/rc"
 assert_rc mda 0
 grep -v -e '^popfetch: message [0-9]* (uid [^)]*, [0-9]* octets) delivered to' \
     -e '^popfetch: message [0-9]* (uid [^)]*) marked for deletion' \
+    -e '^popfetch: 225 new, 225 delivered, 225 deleted, 0 left, ' \
     "$T/mda.err" >"$T/mda.other"
-# -v prints one line per message and per DELE; nothing else may appear.
+# -v prints one line per message and per DELE and the summary line;
+# nothing else may appear.
 assert_empty "$T/mda.other" "-v output besides the per-message lines"
+[ "$(grep -c '^popfetch: 225 new, 225 delivered, 225 deleted, 0 left, ' \
+    "$T/mda.err")" -eq 1 ] || fail "-v does not end with one summary line"
 [ "$(grep -c 'delivered to' "$T/mda.err")" -eq 225 ] ||
     fail "-v does not show 225 deliveries"
 n=$(dovecot_count_messages)

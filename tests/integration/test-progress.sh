@@ -1,6 +1,7 @@
 #!/bin/bash
 # The progress bar: under a real pseudo-terminal a fetch of 200 messages
-# draws "N/200 messages" on stderr; without a terminal nothing is drawn;
+# draws "N/200 messages" on stderr, then a summary line ("200 new, 200
+# delivered, ..."); without a terminal nothing is drawn;
 # --progress=always draws it into a pipe; --progress=never keeps a
 # terminal clean. Every run still delivers the whole corpus.
 . "$(dirname "$0")/../lib/common.sh"
@@ -45,6 +46,10 @@ grep -qa '[0-9]\+/200 messages' "$T/tty.out" ||
     { show tty; fail "no 'N/200 messages' progress bar on the terminal"; }
 grep -qa '200/200 messages' "$T/tty.out" ||
     { show tty; fail "the bar never reached 200/200"; }
+# ... and is followed by the account's summary line.
+grep -qaE '^popfetch: 200 new, 200 delivered, 0 deleted, 200 left, [0-9.]+ [KM]iB, [0-9.]+ s' \
+    <(tr '\r' '\n' <"$T/tty.out" | sed 's/\x1b\[K//g') ||
+    { show tty; fail "no summary line after the bar on the terminal"; }
 
 # 2. --progress=never on a terminal: no bar.
 pty never --progress=never

@@ -1,10 +1,10 @@
 #!/bin/bash
-# Signals (docs/faults.md #56 and E6; docs/contract.md §4): SIGTERM,
-# SIGINT and SIGHUP in the middle of a slow fetch of 200 messages stop
-# popfetch within a few seconds with exit 75; what was delivered is
+# Signals (docs/faults.md #56; docs/contract.md §4): SIGTERM, SIGINT and
+# SIGHUP in the middle of a slow fetch of 200 messages stop popfetch within
+# a few seconds with exit 75 and a line saying how many messages were
+# delivered and that the rest stay on the server; what was delivered is
 # committed (deleted on the server: QUIT was sent, seen in the proxy's
-# client log and in Dovecot's "Logged out"); a rerun delivers the rest,
-# nothing lost or duplicated.
+# client log and in Dovecot's "Logged out"); a rerun delivers the rest, nothing lost or duplicated.
 # A second signal during the graceful stop kills at once (default action),
 # and still a rerun loses and duplicates nothing. SIGPIPE never kills
 # popfetch: an MDA that exits without reading its input, and --stdout into
@@ -109,6 +109,11 @@ graceful() {
 	    fail "$name: took ${secs}s to stop"
 	grep -q '^popfetch: ' "$T/$name.err" ||
 	    { show "$name"; fail "$name: no 'popfetch: ' error line"; }
+	# It says how many were delivered and that the rest stay.
+	grep -q "^popfetch: interrupted: $got of $total new messages delivered; the other $((total - got)) stay on the server" \
+	    "$T/$name.err" ||
+	    { show "$name"; fail "$name: the message does not say that" \
+	    "$got of $total were delivered and the rest stay"; }
 	[ "$got" -lt "$total" ] || fail "$name: all messages were delivered"
 	[ "$(maildir_tmp_count "$T/mail")" -eq 0 ] ||
 	    fail "$name: a file is left in tmp/"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # --syslog: the error line goes to syslog (facility LOG_MAIL) and nothing
-# to stderr. popfetch runs in its own mount namespace (unshare --mount)
+# to stderr; so does "syslog on" in the config file's defaults block. popfetch runs in its own mount namespace (unshare --mount)
 # where /dev/log is a datagram socket of ours (tests/lib/ux_syslog.py), so
 # the messages can be read back. Needs root for the namespace: without
 # it the test says "skipped: needs root" and exits 0 (CI runs as root).
@@ -126,4 +126,17 @@ mail_prio "${pri:-0}" || fail "the warning's facility is not LOG_MAIL: $line"
 [ "$(maildir_count "$T/mail")" -eq 3 ] || fail "the --syslog run did not fetch"
 grep -qF -- "$(cat "$DC_PASS_FILE")" "$T/syslog.txt" &&
     fail "the password reached syslog"
+
+# 3. "syslog on" in the defaults block does what --syslog does.
+: >"$T/syslog.txt"
+printf 'defaults\n  syslog on\naccount a\n  password_command cat %s\n  maildir %s\n' \
+    "$T/wrongpw" "$T/mail" >"$T/sys.conf"
+ns cfgsys -C "$T/sys.conf" a
+assert_rc cfgsys 77
+assert_empty "$T/cfgsys.err" "stderr with 'syslog on' in the config"
+wait_log 'popfetch(\[[0-9]+\])?: a: ' || {
+	cat "$T/syslog.txt" >&2
+	fail "'syslog on' in the config sent nothing to syslog"
+}
+grep -qF -- "$wrong" "$T/syslog.txt" && fail "the (wrong) password reached syslog"
 pass

@@ -1,0 +1,379 @@
+/*
+ * test-runner.c: the account runner with stand-in fetch, secret and
+ * probe functions: the first failure in account order is the run's,
+ * whatever the order the accounts end in (also with -j, across child
+ * processes), secrets are got in the parent, a secret that cannot be got
+ * fails only its account, a dead worker is reported, a signal stops the
+ * run and says what stays on the server, and --stdout keeps the run in
+ * one process.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "popfetch/runner.h"
+#include "popfetch/xmalloc.h"
+
+#define NACCT 4
+
+static struct account accts[NACCT];
+static struct runner_result res[NACCT];
+static pid_t test_pid;
+static char donelog[64]; /* the done hook's record, one line per call */
+static int fetch_calls;
+static bool want_prompt; /* what the secret source must be told */
+
+/* What the stand-in fetch does for each account, by host name:
+ * "ok", "eio", "temp", "noperm", "slow-noperm", "die", "stop". */
+static int
+fake_fetch(const struct account *a, const struct fetch_opts *o,
+    struct fetch_stats *st, struct pf_err *err)
+{
+	struct timespec ts = {0, 300 * 1000 * 1000};
+
+	fetch_calls++;
+	memset(st, 0, sizeof(*st));
+	st->fresh = 10;
+	st->fetched = 3;
+	st->left = 7;
+	if (o->secret == NULL || strcmp(o->secret, a->user) != 0)
+		return pf_err_set(err, PF_ESOFTWARE, "wrong secret");
+	if (o->report != NULL)
+		o->report(o->ctx, a->host);
+	if (strcmp(a->host, "ok") == 0)
+		return 0;
+	if (strcmp(a->host, "eio") == 0)
+		return pf_err_set(err, PF_EIO, "disk full");
+	if (strcmp(a->host, "temp") == 0)
+		return pf_err_set(err, PF_ETEMP, "timed out");
+	if (strcmp(a->host, "slow-noperm") == 0) {
+		nanosleep(&ts, NULL);
+		return pf_err_set(err, PF_ENOPERM, "login refused");
+	}
+	if (strcmp(a->host, "die") == 0)
+		_exit(1);
+	if (strcmp(a->host, "stop") == 0) {
+		fetch_request_stop();
+		return pf_err_set(err, PF_ETEMP, "interrupted by a signal");
+	}
+	return pf_err_set(err, PF_ENOPERM, "login refused");
+}
+
+/* The stand-in secret: the user name, unless the user is "nosecret";
+ * it must be asked in the test's own process, never in a child. */
+static int
+fake_secret(const struct account *a, const struct secret_opts *o, char **out,
+    struct pf_err *err)
+{
+	*out = NULL;
+	if (getpid() != test_pid)
+		return pf_err_set(err, PF_ESOFTWARE, "secret in a child");
+	if (o->may_prompt != want_prompt)
+		return pf_err_set(err, PF_ESOFTWARE, "may_prompt is wrong");
+	if (a->user != NULL && strcmp(a->user, "nosecret") == 0)
+		return pf_err_set(err, PF_ECONFIG, "no password for 'x'");
+	*out = a->user != NULL ? xstrdup(a->user) : NULL;
+	return 0;
+}
+
+static int
+fake_probe(const struct account *a, const struct fetch_opts *o, char **text,
+    struct pf_err *err)
+{
+	(void)o;
+	(void)err;
+	*text = xasprintf("probed %s\n", a->host);
+	return 0;
+}
+
+/* Records each done call as "NAME RET CODE" in donelog (appending, so
+ * that -j children record theirs too). */
+static void
+on_done(void *ctx, const struct account *a, const struct runner_result *r)
+{
+	FILE *fp = fopen(donelog, "a");
+
+	(void)ctx;
+	assert_non_null(fp);
+	fprintf(fp, "%s %d %s\n", a->name, r->ret, pf_errc_name(r->err.code));
+	fclose(fp);
+}
+
+static char probed[256];
+
+static void
+on_serverinfo(void *ctx, const struct account *a, const char *text)
+{
+	(void)ctx;
+	(void)a;
+	strncat(probed, text, sizeof(probed) - strlen(probed) - 1);
+}
+
+static const struct runner_hooks hooks = {
+    NULL, NULL, on_serverinfo, on_done, NULL};
+
+/* Set up accounts named a, b, c, d with these hosts (NULL: fewer). */
+static size_t
+make(const char *h0, const char *h1, const char *h2, const char *h3)
+{
+	const char *hosts[NACCT] = {h0, h1, h2, h3};
+	size_t i;
+
+	for (i = 0; i < NACCT && hosts[i] != NULL; i++) {
+		memset(&accts[i], 0, sizeof(accts[i]));
+		accts[i].name = xasprintf("%c", (char)('a' + i));
+		accts[i].host = xstrdup(hosts[i]);
+		accts[i].user = xasprintf("user%zu", i);
+		accts[i].sink = SINK_MAILDIR;
+	}
+	memset(res, 0, sizeof(res));
+	fetch_calls = 0;
+	probed[0] = '\0';
+	unlink(donelog);
+	return i;
+}
+
+static void
+drop(size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		account_free(&accts[i]);
+}
+
+/* The done log, sorted (children end in any order). */
+static char *
+done_lines(void)
+{
+	char *cmd = xasprintf("sort %s", donelog), buf[512];
+	FILE *fp = popen(cmd, "r");
+	size_t n;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	pclose(fp);
+	free(cmd);
+	return xstrdup(buf);
+}
+
+static void
+run(size_t n, int jobs, bool serverinfo)
+{
+	struct runner_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.jobs = jobs;
+	o.serverinfo = serverinfo;
+	o.fetch = fake_fetch;
+	o.secret = fake_secret;
+	o.probe = fake_probe;
+	want_prompt = !serverinfo;
+	runner_run(accts, n, &o, &hooks, res);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	test_pid = getpid();
+	snprintf(donelog, sizeof(donelog), "/tmp/pf-test-runner.%ld",
+	    (long)test_pid);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	unlink(donelog);
+	return 0;
+}
+
+/* One after the other: each outcome, and the first failure wins. */
+static void
+test_sequential(void **state)
+{
+	size_t n = make("ok", "eio", "temp", "ok");
+	char *d;
+
+	(void)state;
+	run(n, 1, false);
+	assert_int_equal(fetch_calls, 4);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_EIO);
+	assert_int_equal(res[2].err.code, PF_ETEMP);
+	assert_int_equal(res[3].ret, 0);
+	assert_int_equal(res[0].st.fetched, 3);
+	assert_int_equal(runner_first_failure(res, n), 1);
+	assert_int_equal(runner_first_failure(res, 1), -1);
+	d = done_lines();
+	assert_string_equal(d, "a 0 ok\nb -1 ioerr\nc -1 tempfail\nd 0 ok\n");
+	free(d);
+	drop(n);
+}
+
+/* -j 2: the first account ends last, but its failure is the run's;
+ * outcomes and stats come back from the children. */
+static void
+test_parallel_first_failure(void **state)
+{
+	size_t n = make("slow-noperm", "temp", "ok", "eio");
+	char *d;
+
+	(void)state;
+	run(n, 2, false);
+	assert_int_equal(fetch_calls, 0); /* all in children */
+	assert_int_equal(res[0].err.code, PF_ENOPERM);
+	assert_string_equal(res[0].err.msg, "login refused");
+	assert_int_equal(res[1].err.code, PF_ETEMP);
+	assert_int_equal(res[2].ret, 0);
+	assert_int_equal(res[2].st.fresh, 10);
+	assert_int_equal(res[2].st.left, 7);
+	assert_int_equal(res[3].err.code, PF_EIO);
+	assert_int_equal(runner_first_failure(res, n), 0);
+	d = done_lines();
+	assert_string_equal(
+	    d, "a -1 noperm\nb -1 tempfail\nc 0 ok\nd -1 ioerr\n");
+	free(d);
+	drop(n);
+}
+
+/* A secret that cannot be got fails its account only, without a fetch;
+ * with -j the secrets are got in this process (fake_secret checks). */
+static void
+test_secret_failure(void **state)
+{
+	size_t n = make("ok", "ok", "ok", NULL);
+
+	(void)state;
+	free(accts[1].user);
+	accts[1].user = xstrdup("nosecret");
+	run(n, 1, false);
+	assert_int_equal(fetch_calls, 2);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_ECONFIG);
+	assert_string_equal(res[1].err.msg, "no password for 'x'");
+	assert_int_equal(res[2].ret, 0);
+	run(n, 3, false);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_ECONFIG);
+	assert_int_equal(res[2].ret, 0);
+	drop(n);
+}
+
+/* A child that dies without a word is reported by the parent. */
+static void
+test_worker_died(void **state)
+{
+	size_t n = make("ok", "die", NULL, NULL);
+	char *d;
+
+	(void)state;
+	run(n, 2, false);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_ESOFTWARE);
+	assert_string_equal(res[1].err.msg, "account 'b': worker died");
+	d = done_lines();
+	assert_string_equal(d, "a 0 ok\nb -1 software\n");
+	free(d);
+	drop(n);
+}
+
+/* --serverinfo: the probe's text goes to the hook; no prompt allowed. */
+static void
+test_serverinfo(void **state)
+{
+	size_t n = make("h1", "h2", NULL, NULL);
+
+	(void)state;
+	free(accts[1].user);
+	accts[1].user = NULL; /* no login at all */
+	run(n, 1, true);
+	assert_int_equal(fetch_calls, 0);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].ret, 0);
+	assert_string_equal(probed, "probed h1\nprobed h2\n");
+	drop(n);
+}
+
+/* An account on standard output keeps the run in one process. */
+static void
+test_parallel_only_without_stdout(void **state)
+{
+	size_t n = make("ok", "ok", NULL, NULL);
+
+	(void)state;
+	assert_true(runner_parallel(accts, n, 2));
+	assert_false(runner_parallel(accts, n, 1));
+	assert_false(runner_parallel(accts, 1, 4));
+	accts[1].sink = SINK_STDOUT;
+	assert_false(runner_parallel(accts, n, 2));
+	run(n, 2, false);
+	assert_int_equal(fetch_calls, 2); /* here, not in children */
+	drop(n);
+}
+
+/* A signal: the account it stopped says what was delivered and that the
+ * rest stays; the accounts after it are not started. Run in a child, as
+ * the stop request cannot be taken back. */
+static void
+test_interrupted(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		size_t n = make("ok", "stop", "ok", NULL);
+
+		test_pid = getpid();
+		run(n, 1, false);
+		if (fetch_calls != 2 || res[0].ret != 0 ||
+		    !res[1].interrupted || res[1].err.code != PF_ETEMP ||
+		    strcmp(res[1].err.msg,
+			"interrupted: 3 of 10 new messages delivered; the "
+			"other 7 stay on the server for the next run") != 0 ||
+		    !res[2].interrupted || res[2].err.code != PF_ETEMP ||
+		    strstr(res[2].err.msg, "not fetched") == NULL ||
+		    runner_first_failure(res, n) != 1)
+			_exit(1);
+		/* -j: nothing more is started either */
+		n = make("ok", "ok", NULL, NULL);
+		run(n, 2, false);
+		_exit(res[0].interrupted && res[1].interrupted ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_sequential),
+	    T(test_parallel_first_failure),
+	    T(test_secret_failure),
+	    T(test_worker_died),
+	    T(test_serverinfo),
+	    T(test_parallel_only_without_stdout),
+	    T(test_interrupted),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
