@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "popfetch/config.h"
+#include "popfetch/proxy.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -41,7 +42,7 @@ struct key_def {
 
 /* Every account key; the CLI long options are these with '-' for '_'. */
 static const struct key_def key_defs[] = {
-    {"host", KT_STR, F(host)},
+    {"host", KT_SPECIAL, 0},
     {"port", KT_SPECIAL, 0},
     {"user", KT_STR, F(user)},
     {"ipv4", KT_SPECIAL, 0},
@@ -74,6 +75,11 @@ static const struct key_def key_defs[] = {
     {"kill_size", KT_SIZE, F(kill_size)},
     {"limit", KT_SPECIAL, 0},
     {"state_dir", KT_PATH, F(state_dir)},
+    /* reach (round two) */
+    {"proxy", KT_SPECIAL, 0},
+    {"proxy_password_command", KT_STR, F(proxy_password_command)},
+    {"tunnel", KT_SPECIAL, 0},
+    {"source_address", KT_SPECIAL, 0},
 };
 
 #undef F
@@ -259,6 +265,51 @@ set_str(char **field, const char *v)
 	*field = v != NULL ? xstrdup(v) : NULL;
 }
 
+/*
+ * The reach keys (round two): host (NAME, ADDRESS, [ADDRESS], with an
+ * optional :PORT), proxy, tunnel and source_address, checked by the conn
+ * module's parsers. An empty value removes an inherited proxy, tunnel or
+ * source address.
+ */
+static int
+apply_reach(
+    struct account *a, const char *key, const char *v, struct pf_err *err)
+{
+	char host[PROXY_NAME_MAX + 1], port[8];
+	struct proxy_url u;
+	char *cmd;
+
+	if (v == NULL)
+		return pf_err_set(err, PF_ECONFIG, "%s needs a value", key);
+	if (strcmp(key, "host") == 0) {
+		if (conn_parse_host(v, host, sizeof(host), port, sizeof(port)) <
+		    0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid host '%s' (NAME, ADDRESS or [ADDRESS], optionally with :PORT)",
+			    v);
+		set_str(&a->host, host);
+		if (port[0] != '\0')
+			set_str(&a->port, port);
+	} else if (strcmp(key, "proxy") == 0) {
+		if (v[0] != '\0' && proxy_parse_url(v, &u, err) < 0)
+			return -1;
+		set_str(&a->proxy, v[0] != '\0' ? v : NULL);
+	} else if (strcmp(key, "tunnel") == 0) {
+		if ((cmd = conn_tunnel_command(v, "h", "1", err)) == NULL)
+			return -1;
+		free(cmd);
+		set_str(&a->tunnel, v[0] != '\0' ? v : NULL);
+	} else {
+		if (v[0] != '\0' &&
+		    conn_parse_address(v, host, sizeof(host)) < 0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid source address '%s' (an IPv4 or IPv6 address)",
+			    v);
+		set_str(&a->source_address, v[0] != '\0' ? host : NULL);
+	}
+	return 0;
+}
+
 /* Keys whose values need more than a table entry. */
 static int
 apply_special(
@@ -267,6 +318,9 @@ apply_special(
 	unsigned long long n;
 	bool b;
 
+	if (strcmp(key, "host") == 0 || strcmp(key, "proxy") == 0 ||
+	    strcmp(key, "tunnel") == 0 || strcmp(key, "source_address") == 0)
+		return apply_reach(a, key, v, err);
 	if (strcmp(key, "port") == 0) {
 		if (parse_ull(v, false, 65535, &n) < 0 || n == 0)
 			return pf_err_set(err, PF_ECONFIG, "invalid port '%s'",
@@ -441,6 +495,10 @@ account_free(struct account *a)
 	free(a->key_file);
 	free(a->password_command);
 	xfree_secret(a->password);
+	free(a->proxy);
+	free(a->proxy_password_command);
+	free(a->tunnel);
+	free(a->source_address);
 	free(a->sink_path);
 	free(a->state_dir);
 	free(a->origin);

@@ -1040,6 +1040,9 @@ conn_params_of(const struct account *a, struct conn_params *cp)
 	cp->cert_file = a->cert_file;
 	cp->key_file = a->key_file;
 	cp->insecure = a->insecure;
+	cp->proxy = a->proxy;
+	cp->tunnel = a->tunnel;
+	cp->source_address = a->source_address;
 }
 
 int
@@ -1066,6 +1069,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	r.local_host[sizeof(r.local_host) - 1] = '\0';
 
 	conn_params_of(a, &r.cp);
+	r.cp.proxy_password = o->proxy_secret;
 
 	if (!o->dry_run) {
 		r.lockfd = uidl_lock(a->state_dir, r.id, err);
@@ -1197,6 +1201,7 @@ fetch_serverinfo(const struct account *a, const struct fetch_opts *o,
 	r.o = o;
 	r.st = &st;
 	conn_params_of(a, &r.cp);
+	r.cp.proxy_password = o->proxy_secret;
 
 	text_add(text, "server: %s port %s (%s)", a->host, account_port(a),
 	    a->tls == CONN_TLS_IMPLICIT	      ? "implicit TLS"

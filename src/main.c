@@ -433,14 +433,26 @@ get_secret(
 	return rc > 0 ? 0 : -1;
 }
 
+/* The proxy user's password: from proxy_password_command only. */
+static int
+get_proxy_secret(const struct account *a, char **out, struct pf_err *err)
+{
+	*out = NULL;
+	if (a->proxy_password_command == NULL)
+		return 0;
+	if (secret_from_command(a->proxy_password_command, out, err) < 0)
+		return pf_err_prefix(err, "proxy_password_command");
+	return 0;
+}
+
 /*
- * Run one account in this process. *secret (the caller got it, maybe by
- * asking on the terminal) is wiped and freed here; with secret_err set
- * the account failed to get one and is only reported.
+ * Run one account in this process. *secret and *proxy_secret (the caller
+ * got them, maybe by asking on the terminal) are wiped and freed here;
+ * with secret_err set the account failed to get one and is only reported.
  */
 static void
 run_account(const struct account *a, const struct cli *c, char **secret,
-    const struct pf_err *secret_err, struct result *res)
+    char **proxy_secret, const struct pf_err *secret_err, struct result *res)
 {
 	struct fetch_opts o;
 	char *text = NULL;
@@ -465,6 +477,7 @@ run_account(const struct account *a, const struct cli *c, char **secret,
 		goto out;
 	}
 	o.secret = *secret;
+	o.proxy_secret = *proxy_secret;
 	if (c->serverinfo) {
 		res->ret = fetch_serverinfo(a, &o, &text, &res->err);
 		if (text != NULL) {
@@ -481,6 +494,8 @@ run_account(const struct account *a, const struct cli *c, char **secret,
 out:
 	xfree_secret(*secret);
 	*secret = NULL;
+	xfree_secret(*proxy_secret);
+	*proxy_secret = NULL;
 	if (res->ret < 0)
 		log_error("%s", res->err.msg);
 	log_set_account(NULL);
@@ -504,11 +519,12 @@ static void
 run_one(const struct account *a, const struct cli *c, struct result *res)
 {
 	struct pf_err serr;
-	char *secret = NULL;
+	char *secret = NULL, *psecret = NULL;
 	bool failed;
 
-	failed = get_secret(a, !c->serverinfo, &secret, &serr) < 0;
-	run_account(a, c, &secret, failed ? &serr : NULL, res);
+	failed = get_secret(a, !c->serverinfo, &secret, &serr) < 0 ||
+	    get_proxy_secret(a, &psecret, &serr) < 0;
+	run_account(a, c, &secret, &psecret, failed ? &serr : NULL, res);
 }
 
 /* Write a JSON string with escapes. */
@@ -580,7 +596,7 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 	while (finished < n) {
 		while (started < n && running < c->jobs) {
 			struct pf_err serr;
-			char *secret = NULL;
+			char *secret = NULL, *psecret = NULL;
 			bool nosecret;
 			int pfd[2];
 			pid_t pid;
@@ -593,9 +609,12 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 			}
 			/* Asked here, one at a time, never in the children. */
 			nosecret = get_secret(&accts[started], !c->serverinfo,
-				       &secret, &serr) < 0;
+				       &secret, &serr) < 0 ||
+			    get_proxy_secret(&accts[started], &psecret, &serr) <
+				0;
 			if (pipe(pfd) < 0) {
 				xfree_secret(secret);
+				xfree_secret(psecret);
 				pf_err_sys(&res[started].err, PF_ESOFTWARE,
 				    "cannot create a pipe");
 				res[started].ret = -1;
@@ -611,12 +630,13 @@ run_parallel(const struct account *accts, size_t n, const struct cli *c,
 
 				close(pfd[0]);
 				run_account(&accts[started], c, &secret,
-				    nosecret ? &serr : NULL, &r);
+				    &psecret, nosecret ? &serr : NULL, &r);
 				w = write(pfd[1], &r, sizeof(r));
 				_exit(w == (ssize_t)sizeof(r) ? 0 : 70);
 			}
 			close(pfd[1]);
 			xfree_secret(secret);
+			xfree_secret(psecret);
 			if (pid < 0) {
 				close(pfd[0]);
 				pf_err_sys(&res[started].err, PF_ESOFTWARE,

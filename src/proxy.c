@@ -20,11 +20,17 @@
 
 const char *const proxy_kind_names[] = {"socks5", "socks5h", "http"};
 
-/* True for a character allowed in a host name or address we pass on. */
+/*
+ * True for a character allowed in a host name or address we pass on: no
+ * control character, space or URL delimiter (8-bit bytes pass, for names
+ * a SOCKS5 or HTTP proxy resolves).
+ */
 static bool
 proxy_host_char(char c)
 {
-	return c > ' ' && c < 0x7f && strchr("/\"'@[]\\", c) == NULL;
+	unsigned char u = (unsigned char)c;
+
+	return u > ' ' && u != 0x7f && strchr("/\"'@[]\\", c) == NULL;
 }
 
 /* A decimal port 1..65535 in s[0..len) copied to port. Returns 0 or -1. */

@@ -40,6 +40,9 @@ struct fetch_opts {
 	void *ctx;
 	/* Password or token, obtained by the caller; wiped by the caller. */
 	const char *secret;
+	/* The proxy user's password (proxy_password_command), or NULL; the
+	 * caller's, like secret. */
+	const char *proxy_secret;
 };
 
 /*
