@@ -245,6 +245,7 @@ conn_http(int fd, const struct proxy_url *u, const char *host, const char *port,
 	char req[PROXY_HTTP_REQUEST_MAX];
 	unsigned char *in = xmalloc(PROXY_HTTP_REPLY_MAX);
 	struct proxy_http_reply reply;
+	const char *hint = "";
 	enum pf_errc code;
 	size_t n;
 	int rv = -1, r;
@@ -266,14 +267,15 @@ conn_http(int fd, const struct proxy_url *u, const char *host, const char *port,
 		goto out;
 	log_debug("%s: %d %s", who, reply.status, reply.reason);
 	if ((code = proxy_http_errc(reply.status)) != PF_OK) {
+		/* tinyproxy answers wrong credentials with 401, none with 407 */
+		if (reply.status == 401 || reply.status == 407)
+			hint = u->user[0] == '\0'
+			    ? " (give a user in the proxy URL and a proxy_password_command)"
+			    : " (check the proxy user and proxy_password_command)";
 		pf_err_set(err, code, "%s %s '%s': %d %s%s", who,
 		    code == PF_ETEMP ? "could not connect to"
 				     : "refused to connect to",
-		    target, reply.status, reply.reason,
-		    reply.status != 407 ? ""
-			: u->user[0] == '\0'
-			? " (give a user in the proxy URL and a proxy_password_command)"
-			: " (check the proxy user and proxy_password_command)");
+		    target, reply.status, reply.reason, hint);
 		goto out;
 	}
 	rv = 0;
