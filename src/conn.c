@@ -418,7 +418,8 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 	log_debug("TLS handshake with %s", hostport);
 	if (stream_tls_handshake(s, ssl, p->timeout_ms, &sslerr, err) == -1) {
 		/* a tunnel command that died is the story, not the EOF */
-		if (!stream_tunnel_failed(s, err))
+		if (!stream_tunnel_failed(
+			s, sslerr == 0 ? 0 : STREAM_CHILD_EXIT_WAIT_MS, err))
 			conn_handshake_error(
 			    ssl, sslerr, verify, name, hostport, err);
 		goto fail;

@@ -76,11 +76,13 @@ int stream_tls_handshake(struct stream *s, SSL *ssl, int timeout_ms,
 void stream_tls_attach(struct stream *s, SSL_CTX *ctx, SSL *ssl, bool verified);
 
 /* The last bytes of a tunnel command's stderr that are kept. */
-#define STREAM_CHILD_ERR_MAX	  2048
+#define STREAM_CHILD_ERR_MAX	   2048
 /* How long a command gets after SIGTERM before SIGKILL. */
-#define STREAM_CHILD_GRACE_MS	  2000
-/* How long a failed read waits for the command to exit, to say why. */
-#define STREAM_CHILD_EXIT_WAIT_MS 1000
+#define STREAM_CHILD_GRACE_MS	   2000
+/* How long EOF, or an error, waits for the command to exit, to say why;
+ * a timeout (the command still running) is an error too, so keep it short */
+#define STREAM_CHILD_EXIT_WAIT_MS  1000
+#define STREAM_CHILD_ERROR_WAIT_MS 100
 
 /* A tunnel command (stream-child.c), owned by the stream over it. */
 struct stream_child {

@@ -24,10 +24,9 @@ stream_tunnel_new(const char *command, int timeout_ms, struct pf_err *err)
 }
 
 bool
-stream_tunnel_failed(struct stream *s, struct pf_err *err)
+stream_tunnel_failed(struct stream *s, int wait_ms, struct pf_err *err)
 {
-	return s->child != NULL &&
-	    stream_child_explain(s->child, STREAM_CHILD_EXIT_WAIT_MS, err);
+	return s->child != NULL && stream_child_explain(s->child, wait_ms, err);
 }
 
 ssize_t
@@ -38,7 +37,10 @@ stream_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 	if (n > 0) {
 		s->bytes_in += (unsigned long long)n;
 		PF_FAULT_BYTES(s->bytes_in);
-	} else if (stream_tunnel_failed(s, err)) {
+	} else if (stream_tunnel_failed(s,
+		       n == 0 ? STREAM_CHILD_EXIT_WAIT_MS
+			      : STREAM_CHILD_ERROR_WAIT_MS,
+		       err)) {
 		return -1; /* EOF or error because the tunnel command died */
 	}
 	return n;
@@ -54,7 +56,8 @@ stream_write_all(
 		ssize_t n = s->ops->write(s, p, len, err);
 
 		if (n < 0) {
-			(void)stream_tunnel_failed(s, err);
+			(void)stream_tunnel_failed(
+			    s, STREAM_CHILD_ERROR_WAIT_MS, err);
 			return -1;
 		}
 		p += n;

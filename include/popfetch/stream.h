@@ -64,12 +64,12 @@ struct stream *stream_tunnel_new(
     const char *command, int timeout_ms, struct pf_err *err);
 
 /*
- * When s runs over a tunnel command that has failed (waiting briefly for
- * it to exit), put that in err as above and return true; else false and
- * err is untouched. For callers that read the fd themselves (the TLS
- * handshake).
+ * When s runs over a tunnel command that has failed (waiting up to
+ * wait_ms for it to exit), put that in err as above and return true; else
+ * false and err is untouched. For callers that read the fd themselves
+ * (the TLS handshake).
  */
-bool stream_tunnel_failed(struct stream *s, struct pf_err *err);
+bool stream_tunnel_failed(struct stream *s, int wait_ms, struct pf_err *err);
 
 /*
  * Read at most len bytes, waiting up to s->timeout_ms for at least one.
