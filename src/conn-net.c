@@ -35,7 +35,9 @@ int
 conn_parse_address(const char *in, char *out, size_t outsz)
 {
 	struct addrinfo hints, *res = NULL;
-	size_t len = strlen(in);
+	char bare[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[sizeof(struct in6_addr)];
+	size_t len = strlen(in), alen;
 
 	if (len >= 2 && in[0] == '[' && in[len - 1] == ']') {
 		in++;
@@ -45,6 +47,16 @@ conn_parse_address(const char *in, char *out, size_t outsz)
 		return -1;
 	memcpy(out, in, len);
 	out[len] = '\0';
+	/* strictly dotted quads or IPv6, never inet_aton's "1.2.3" */
+	alen = strcspn(out, "%");
+	if (alen >= sizeof(bare))
+		return -1;
+	memcpy(bare, out, alen);
+	bare[alen] = '\0';
+	if (inet_pton(AF_INET6, bare, buf) != 1 &&
+	    (out[alen] != '\0' || inet_pton(AF_INET, bare, buf) != 1))
+		return -1;
+	/* and a zone ("fe80::1%eth0") must name an interface */
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
 	hints.ai_socktype = SOCK_STREAM;

@@ -37,6 +37,19 @@ stream_child_now(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* In the child: close every descriptor from lowfd up. */
+static void
+stream_child_closefrom(int lowfd)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	int fd;
+
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (fd = lowfd; fd < max; fd++)
+		(void)close(fd);
+}
+
 /* In the child: put the socket on 0 and 1 and the pipe on 2, then exec. */
 static void
 stream_child_exec(const char *command, int sock, int errw)
@@ -51,6 +64,9 @@ stream_child_exec(const char *command, int sock, int errw)
 	    dup2(sock, STDIN_FILENO) == -1 || dup2(sock, STDOUT_FILENO) == -1 ||
 	    dup2(errw, STDERR_FILENO) == -1)
 		_exit(127);
+	/* only 0, 1 and 2: ours are close-on-exec, but what we inherited
+	 * without that flag is none of the command's business */
+	stream_child_closefrom(3);
 	/* we ignore SIGPIPE and may block signals; the command should not */
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
