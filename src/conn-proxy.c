@@ -203,7 +203,11 @@ conn_socks(int fd, const struct proxy_url *u, const char *host,
 		r = conn_socks_step(
 		    fd, &c, PROXY_SOCKS_AUTH, out, n, p, who, err);
 		explicit_bzero(out, sizeof(out));
-		if (r == -2)
+		if (r == -2 && err->code == PF_ENOPERM)
+			pf_err_set(err, PF_ENOPERM,
+			    "%s rejected the user name or password for '%s' (status %d): check the proxy user and proxy_password_command",
+			    who, u->user, c.value);
+		else if (r == -2)
 			pf_err_prefix(err, "%s", who);
 		if (r < 0)
 			goto out;
@@ -292,10 +296,10 @@ out:
 static int
 conn_proxy_each(const struct proxy_url *u, const struct conn_params *p,
     const struct conn_params *pp, const char *port, const char *who,
-    const char *target, struct pf_err *err)
+    struct pf_err *err)
 {
 	struct addrinfo *res, *ai;
-	char addr[INET6_ADDRSTRLEN + 8];
+	char addr[INET6_ADDRSTRLEN + 8], at[CONN_HOSTPORT_MAX];
 	int fd = -1, r;
 
 	if ((res = conn_net_resolve(p->host, port, p->family, "", err)) == NULL)
@@ -308,7 +312,9 @@ conn_proxy_each(const struct proxy_url *u, const struct conn_params *p,
 		    u->host, u->port, AF_UNSPEC, pp, "proxy ", err);
 		if (fd == -1)
 			break;
-		r = conn_socks(fd, u, addr, port, p, who, target, err);
+		/* messages name the address asked for, one of several */
+		conn_net_hostport(addr, port, at, sizeof(at));
+		r = conn_socks(fd, u, addr, port, p, who, at, err);
 		if (r == 0)
 			break;
 		close(fd);
@@ -344,7 +350,7 @@ conn_proxy_connect(
 	pp.family = AF_UNSPEC;
 	if (u.kind == PROXY_SOCKS5 && inet_pton(AF_INET6, p->host, &a6) != 1 &&
 	    inet_pton(AF_INET, p->host, &a6) != 1)
-		return conn_proxy_each(&u, p, &pp, port, who, target, err);
+		return conn_proxy_each(&u, p, &pp, port, who, err);
 	/* socks5h://, http:// and addresses: no name lookup of ours */
 	fd = conn_net_connect(u.host, u.port, AF_UNSPEC, &pp, "proxy ", err);
 	if (fd == -1)

@@ -64,7 +64,7 @@ grep -q "0501000310$name_hex" "$T"/fake.log.* ||
     fail "socks5h:// did not send the server's name to the proxy"
 
 case_run 77 "$S: requires authentication: give a user" socks5h:// socks-noauth 0
-case_run 77 "$S: rejected the user name or password \\(status 1\\)$" \
+case_run 77 "$S rejected the user name or password for 'pxuser' \\(status 1\\): check the proxy user and proxy_password_command$" \
     socks5h://pxuser@ socks-authfail 0 "${WITH_USER[@]}"
 # The password went to the proxy (RFC 1929) and nowhere else.
 pw_hex=$(printf '%s' "$PROXY_PASS" | od -An -tx1 | tr -d ' \n')

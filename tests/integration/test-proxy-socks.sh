@@ -78,6 +78,19 @@ PF_HOST=pop.via-proxy.test PF_PORT=$DC_POP3_PORT pf_run stls \
 assert_rc stls 0
 [ "$(maildir_count "$T/m3")" -eq 3 ] || fail "STARTTLS via socks5h: not 3 messages"
 
+# socks5:// with a name resolved here to two addresses (the hostshim):
+# nothing listens on 127.0.0.3, the proxy says "connection refused" (5),
+# and the next address is tried through the proxy.
+pf_mailgen --count 2 --plain --seed 6 --start 200
+PF_HOSTS="localhost=127.0.0.3,127.0.0.1" PF_HOST=localhost run_shim s5two \
+    -vv --proxy "socks5://127.0.0.1:$DANTE_PORT" --maildir "$T/m2b"
+assert_rc s5two 0
+[ "$(maildir_count "$T/m2b")" -eq 2 ] || fail "socks5:// with two addresses: not 2 messages"
+grep -q "CONNECT 127.0.0.3:$DC_POP3S_PORT" "$T/s5two.err" &&
+    grep -q "CONNECT 127.0.0.1:$DC_POP3S_PORT" "$T/s5two.err" ||
+    fail "socks5:// did not try the addresses in turn"
+grep -qx localhost "$T/s5two.lookups" || fail "socks5:// did not resolve the name here"
+
 # A name that reaches the same server but is not in its certificate.
 pf_mailgen --count 2 --plain --seed 4 --start 100
 PF_HOST=other.via-proxy.test pf_run wrongname \
@@ -119,7 +132,7 @@ PF_HOST=pop.via-proxy.test pf_run badpass \
     --proxy-password-command "cat $T/wrong-pass" --maildir "$T/m6"
 assert_rc badpass 77
 assert_one_line badpass
-grep -q "rejected the user name or password" "$T/badpass.err" ||
+grep -q "rejected the user name or password for '$REACH_USER'" "$T/badpass.err" ||
     fail "the rejected password is not worded as such"
 [ "$(dovecot_count_messages)" -eq 2 ] || fail "messages vanished after a refusal"
 

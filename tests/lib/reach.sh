@@ -260,7 +260,8 @@ assert_proc_clean() {
 	for f in cmdline environ; do
 		[ -r "/proc/$pid/$f" ] || continue
 		for t in "$@"; do
-			if tr '\0' '\n' <"/proc/$pid/$f" | grep -qF -- "$t"; then
+			if tr '\0' '\n' 2>/dev/null <"/proc/$pid/$f" |
+			    grep -qF -- "$t"; then
 				fail "a secret appears in /proc/$pid/$f"
 			fi
 		done
