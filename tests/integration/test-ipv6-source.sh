@@ -10,7 +10,8 @@
 #   source: the IPv6 address is skipped, not fatal; from ::1 the other
 #   way round;
 # - no address of the source's family: 75, one line; an address that is
-#   not ours: 75, one line; a malformed one: 64 / 78 before connecting;
+#   not ours: 75, one line; a malformed one or a bad host: 78 before
+#   connecting, naming the config line;
 # - "proxy" set in defaults and removed with proxy "" in the account;
 #   proxy and tunnel together are refused (78).
 . "$(dirname "$0")/../lib/common.sh"
@@ -122,12 +123,19 @@ assert_rc notours 75
 assert_one_line notours
 grep -q "cannot bind to source address '192.0.2.1'" "$T/notours.err" ||
     fail "the bind failure is not explained"
-pf_run badaddr --source-address mail.example.org --maildir "$T/m7"
-assert_rc badaddr 64
-grep -q "invalid source address 'mail.example.org'" "$T/badaddr.err" ||
-    fail "a host name as source address is not refused"
-pf_run badhost --host "[::1" --maildir "$T/m7"
-assert_rc badhost 64
+printf 'account a\n  host 127.0.0.1\n  source_address mail.example.org\n' \
+    >"$T/config-badaddr"
+printf 'account a\n  host [::1\n' >"$T/config-badhost"
+pf_run_raw badaddr -C "$T/config-badaddr"
+assert_rc badaddr 78
+assert_one_line badaddr
+grep -q "config-badaddr:3: source_address: invalid source address 'mail.example.org'" \
+    "$T/badaddr.err" || fail "a host name as source address is not refused"
+pf_run_raw badhost -C "$T/config-badhost"
+assert_rc badhost 78
+assert_one_line badhost
+grep -q "config-badhost:2: host: invalid host '\[::1'" "$T/badhost.err" ||
+    fail "an unclosed bracket is not refused"
 pf_run_raw both -C "$T/config" both
 assert_rc both 78
 assert_one_line both
