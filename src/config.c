@@ -30,6 +30,7 @@ enum key_type {
 	KT_NUM,	 /* non-negative count */
 	KT_SIZE, /* bytes, with an optional k/M/G suffix */
 	KT_SPECIAL,
+	KT_REACH, /* host, proxy, tunnel, source_address: apply_reach() */
 };
 
 struct key_def {
@@ -42,7 +43,7 @@ struct key_def {
 
 /* Every account key; the CLI long options are these with '-' for '_'. */
 static const struct key_def key_defs[] = {
-    {"host", KT_SPECIAL, 0},
+    {"host", KT_REACH, 0},
     {"port", KT_SPECIAL, 0},
     {"user", KT_STR, F(user)},
     {"ipv4", KT_SPECIAL, 0},
@@ -76,10 +77,10 @@ static const struct key_def key_defs[] = {
     {"limit", KT_SPECIAL, 0},
     {"state_dir", KT_PATH, F(state_dir)},
     /* reach (round two) */
-    {"proxy", KT_SPECIAL, 0},
+    {"proxy", KT_REACH, 0},
     {"proxy_password_command", KT_STR, F(proxy_password_command)},
-    {"tunnel", KT_SPECIAL, 0},
-    {"source_address", KT_SPECIAL, 0},
+    {"tunnel", KT_REACH, 0},
+    {"source_address", KT_REACH, 0},
 };
 
 #undef F
@@ -279,8 +280,6 @@ apply_reach(
 	struct proxy_url u;
 	char *cmd;
 
-	if (v == NULL)
-		return pf_err_set(err, PF_ECONFIG, "%s needs a value", key);
 	if (strcmp(key, "host") == 0) {
 		if (conn_parse_host(v, host, sizeof(host), port, sizeof(port)) <
 		    0)
@@ -318,9 +317,6 @@ apply_special(
 	unsigned long long n;
 	bool b;
 
-	if (strcmp(key, "host") == 0 || strcmp(key, "proxy") == 0 ||
-	    strcmp(key, "tunnel") == 0 || strcmp(key, "source_address") == 0)
-		return apply_reach(a, key, v, err);
 	if (strcmp(key, "port") == 0) {
 		if (parse_ull(v, false, 65535, &n) < 0 || n == 0)
 			return pf_err_set(err, PF_ECONFIG, "invalid port '%s'",
@@ -462,6 +458,8 @@ config_apply(
 		break;
 	case KT_SPECIAL:
 		return apply_special(a, key, value, err);
+	case KT_REACH:
+		return apply_reach(a, key, value, err);
 	}
 	return 0;
 }
