@@ -277,18 +277,22 @@ stream_child_end(struct stream_child *c)
 
 	if (c == NULL)
 		return;
-	/* The group id is safe to use: the leader is not reaped yet. */
+	/*
+	 * The group id is safe to use until the leader is reaped below.
+	 * SIGTERM first; once the leader is gone or the grace time is up,
+	 * SIGKILL for whatever of the group is left (a child that ignored
+	 * SIGTERM while the leader obeyed it).
+	 */
 	if (!stream_child_exited(c)) {
 		(void)kill(-c->pid, SIGTERM);
 		(void)kill(c->pid, SIGTERM); /* before its setsid() too */
-		if (!stream_child_wait(c, STREAM_CHILD_GRACE_MS)) {
+		if (!stream_child_wait(c, STREAM_CHILD_GRACE_MS))
 			log_debug("tunnel command ignored SIGTERM; killing it");
-			(void)kill(-c->pid, SIGKILL);
-			(void)kill(c->pid, SIGKILL);
-		}
 	} else {
-		(void)kill(-c->pid, SIGTERM); /* what it left running */
+		(void)kill(-c->pid, SIGTERM);
 	}
+	(void)kill(-c->pid, SIGKILL);
+	(void)kill(c->pid, SIGKILL);
 	while (waitpid(c->pid, &status, 0) == -1) {
 		if (errno != EINTR) {
 			status = 0; /* not ours to reap after all */

@@ -119,9 +119,9 @@ bool stream_child_explain(
     struct stream_child *c, int wait_ms, struct pf_err *err);
 
 /*
- * End the command: SIGTERM to its process group, SIGKILL after
- * STREAM_CHILD_GRACE_MS, then reap it, log its stderr at debug level and
- * free c. NULL is fine.
+ * End the command: SIGTERM to its process group, then SIGKILL to what is
+ * left of the group once the command exits or STREAM_CHILD_GRACE_MS
+ * passes; reap it, log its stderr at debug level and free c. NULL is fine.
  */
 void stream_child_end(struct stream_child *c);
 

@@ -294,6 +294,40 @@ test_term_ends_group(void **state)
 	assert_true(gone((pid_t)gpid));
 }
 
+/* The command obeys SIGTERM but its child ignores it: SIGKILL for the
+ * group once the command is gone. */
+static void
+test_term_ignored_by_child(void **state)
+{
+	char path[600], cmd[800], buf[16];
+	struct pf_err err;
+	struct stream *s;
+	long long t0;
+	long gpid = 0;
+	FILE *fp;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/grandchild3", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+	    "(trap '' TERM; exec sleep 1000) & echo $! >'%s'; echo ready; "
+	    "exec sleep 999",
+	    path);
+	s = tunnel(cmd);
+	pid = s->child->pid;
+	assert_int_equal(read_all(s, buf, 6, &err), 6);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_int_equal(fscanf(fp, "%ld", &gpid), 1);
+	fclose(fp);
+	t0 = now_ms();
+	stream_close(s);
+	assert_true(now_ms() - t0 < 1500);
+	assert_reaped(pid);
+	for (int i = 0; i < 100 && !gone((pid_t)gpid); i++)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	assert_true(gone((pid_t)gpid));
+}
+
 /* A silent command: reads time out under the stream's timeout. */
 static void
 test_silent_timeout(void **state)
@@ -349,6 +383,7 @@ main(void)
 	    cmocka_unit_test(test_only_stdio_inherited),
 	    cmocka_unit_test(test_term_ignored),
 	    cmocka_unit_test(test_term_ends_group),
+	    cmocka_unit_test(test_term_ignored_by_child),
 	    cmocka_unit_test(test_silent_timeout),
 	};
 
