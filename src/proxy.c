@@ -176,6 +176,10 @@ proxy_parse_url(const char *url, struct proxy_url *out, struct pf_err *err)
 			p, (size_t)(at - p), out->user, sizeof(out->user)) < 0)
 			return pf_err_set(err, PF_ECONFIG,
 			    "invalid user name in the proxy URL");
+		/* Basic authentication cannot carry a ':' in the user id */
+		if (out->kind == PROXY_HTTP && strchr(out->user, ':') != NULL)
+			return pf_err_set(err, PF_ECONFIG,
+			    "an HTTP proxy user name cannot hold ':'");
 		p = at + 1;
 	}
 	len = strlen(p);

@@ -100,12 +100,16 @@ test_parse_url(void **state)
 	assert_string_equal(u.port, "1080");
 
 	assert_int_equal(
-	    proxy_parse_url("http://a%40b%3Ac@[::1]:3128/", &u, &err), 0);
+	    proxy_parse_url("http://a%40b%2Fc@[::1]:3128/", &u, &err), 0);
 	assert_int_equal(u.kind, PROXY_HTTP);
-	assert_string_equal(u.user, "a@b:c");
+	assert_string_equal(u.user, "a@b/c");
 	assert_string_equal(u.host, "::1");
 	assert_string_equal(u.port, "3128");
 
+	assert_int_equal(proxy_parse_url("socks5://a%3Ab@h:1", &u, &err), 0);
+	assert_string_equal(u.user, "a:b");
+	assert_int_equal(proxy_parse_url("http://a%3Ab@h:1", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot hold ':'"));
 	assert_int_equal(proxy_parse_url("http://proxy", &u, &err), -1);
 	assert_int_equal(err.code, PF_ECONFIG);
 	assert_non_null(strstr(err.msg, "needs a port"));
