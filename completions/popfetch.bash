@@ -12,14 +12,16 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --mda-timeout --keep --only-new --all --delete-after --max-size
 --kill-size --limit --state-dir --config --all-accounts --jobs
 --serverinfo --show-config --dry-run --quiet --verbose --progress --json
---syslog --help --version'
+--syslog --help --version --proxy --proxy-password-command --tunnel
+--source-address'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
 _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --fingerprint --tls-min --cert --key --auth --password-command --timeout
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
---max-size --kill-size --limit --state-dir --config --jobs --progress'
+--max-size --kill-size --limit --state-dir --config --jobs --progress
+--proxy --proxy-password-command --tunnel --source-address'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -116,7 +118,7 @@ _popfetch()
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -d -- "$cur"))
 			;;
-		--mda|--password-command)
+		--mda|--password-command|--proxy-password-command|--tunnel)
 			COMPREPLY=($(compgen -P "$pre" -c -- "$cur"))
 			;;
 		*)

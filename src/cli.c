@@ -62,6 +62,11 @@ static const struct {
     {"kill-size", required_argument},
     {"limit", required_argument},
     {"state-dir", required_argument},
+    /* reach (round two) */
+    {"proxy", required_argument},
+    {"proxy-password-command", required_argument},
+    {"tunnel", required_argument},
+    {"source-address", required_argument},
 };
 #define N_ACCOUNT_OPTS (sizeof(account_opts) / sizeof(account_opts[0]))
 
@@ -94,7 +99,7 @@ cli_usage(FILE *fp)
 	    "is fetched; -a fetches all; --host makes a one-off account from options.\n"
 	    "\n"
 	    "Connection:\n"
-	    "  -H, --host=HOST          server name or address\n"
+	    "  -H, --host=HOST          server name or address ([ADDR] and HOST:PORT too)\n"
 	    "  -P, --port=PORT          port (default 995 with TLS, 110 otherwise)\n"
 	    "  -u, --user=NAME          user name\n"
 	    "      --tls                implicit TLS (default)\n"
@@ -114,6 +119,17 @@ cli_usage(FILE *fp)
 	    "      --timeout=SECONDS    connect and response deadline (default 60)\n"
 	    "  -4, --ipv4               IPv4 only\n"
 	    "  -6, --ipv6               IPv6 only\n"
+	    "      --proxy=URL          socks5://[USER@]HOST:PORT (names resolved here),\n"
+	    "                           socks5h://... (names resolved by the proxy) or\n"
+	    "                           http://[USER@]HOST:PORT (HTTP CONNECT)\n"
+	    "      --proxy-password-command=CMD  the first line of CMD's output is the\n"
+	    "                           proxy user's password\n"
+	    "      --tunnel=COMMAND     speak POP3 over COMMAND's stdin and stdout\n"
+	    "                           (/bin/sh -c; %h host, %p port, %% a literal %)\n"
+	    "      --source-address=ADDR  connect from this local address\n",
+	    fp);
+	/* two strings: C11 compilers need not take one over 4095 bytes */
+	fputs(
 	    "\n"
 	    "Delivery (exactly one):\n"
 	    "      --maildir=DIR        deliver into a Maildir (created if missing)\n"
@@ -170,7 +186,8 @@ cli_version(FILE *fp)
 	fputs(
 	    "features: implicit-tls starttls pipelining maildir mbox mda stdout"
 	    " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
-	    " xoauth2 oauthbearer apop",
+	    " xoauth2 oauthbearer apop"
+	    " socks5 http-proxy tunnel source-address",
 	    fp);
 #ifdef POPFETCH_FAULT
 	fputs(" fault-injection", fp);

@@ -19,6 +19,7 @@ enum key_type {
 	KT_SECS, /* seconds, 1 .. 86400 */
 	KT_SIZE, /* bytes, with an optional k/M/G suffix */
 	KT_SPECIAL,
+	KT_REACH, /* host, proxy, tunnel, source_address: apply_reach() */
 };
 
 /*

@@ -91,6 +91,7 @@ shown_value(
 	switch (k->type) {
 	case KT_STR:
 	case KT_PATH:
+	case KT_REACH:
 		return *(char *const *)field(a, k);
 	case KT_BOOL:
 		return *(const bool *)field(a, k) ? "on" : "off";

@@ -12,6 +12,7 @@
 
 #include "popfetch/config.h"
 #include "popfetch/num.h"
+#include "popfetch/proxy.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 #include "config-private.h"
@@ -30,7 +31,7 @@
  * (config-private.h).
  */
 const struct key_def config_keys[] = {
-    {"host", KT_STR, F(host), KG_NONE},
+    {"host", KT_REACH, F(host), KG_NONE},
     {"port", KT_SPECIAL, 0, KG_NONE},
     {"user", KT_STR, F(user), KG_NONE},
     {"ipv4", KT_SPECIAL, 0, KG_FAMILY},
@@ -63,6 +64,10 @@ const struct key_def config_keys[] = {
     {"kill_size", KT_SIZE, F(kill_size), KG_NONE},
     {"limit", KT_SPECIAL, 0, KG_NONE},
     {"state_dir", KT_PATH, F(state_dir), KG_NONE},
+    {"proxy", KT_REACH, F(proxy), KG_NONE},
+    {"proxy_password_command", KT_STR, F(proxy_password_command), KG_NONE},
+    {"tunnel", KT_REACH, F(tunnel), KG_NONE},
+    {"source_address", KT_REACH, F(source_address), KG_NONE},
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_MAX_KEYS,
@@ -323,6 +328,49 @@ badbool:
 	    "invalid value '%s' for %s (on or off)", v != NULL ? v : "", key);
 }
 
+/*
+ * The reach keys (round two): host (NAME, ADDRESS, [ADDRESS], with an
+ * optional :PORT), proxy, tunnel and source_address, checked by the conn
+ * module's parsers. An empty value removes an inherited proxy, tunnel or
+ * source address.
+ */
+static int
+apply_reach(
+    struct account *a, const char *key, const char *v, struct pf_err *err)
+{
+	char host[PROXY_NAME_MAX + 1], port[8];
+	struct proxy_url u;
+	char *cmd;
+
+	if (strcmp(key, "host") == 0) {
+		if (conn_parse_host(v, host, sizeof(host), port, sizeof(port)) <
+		    0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid host '%s' (NAME, ADDRESS or [ADDRESS], optionally with :PORT)",
+			    v);
+		set_str(&a->host, host);
+		if (port[0] != '\0')
+			set_str(&a->port, port);
+	} else if (strcmp(key, "proxy") == 0) {
+		if (v[0] != '\0' && proxy_parse_url(v, &u, err) < 0)
+			return -1;
+		set_str(&a->proxy, v[0] != '\0' ? v : NULL);
+	} else if (strcmp(key, "tunnel") == 0) {
+		if ((cmd = conn_tunnel_command(v, "h", "1", err)) == NULL)
+			return -1;
+		free(cmd);
+		set_str(&a->tunnel, v[0] != '\0' ? v : NULL);
+	} else {
+		if (v[0] != '\0' &&
+		    conn_parse_address(v, host, sizeof(host)) < 0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid source address '%s' (an IPv4 or IPv6 address)",
+			    v);
+		set_str(&a->source_address, v[0] != '\0' ? host : NULL);
+	}
+	return 0;
+}
+
 /* Keys whose values need more than a table entry. */
 static int
 apply_special(
@@ -441,6 +489,8 @@ config_apply(
 		break;
 	case KT_SPECIAL:
 		return apply_special(a, key, value, err);
+	case KT_REACH:
+		return apply_reach(a, key, value, err);
 	}
 	return 0;
 }
@@ -473,6 +523,10 @@ account_free(struct account *a)
 	free(a->cert_file);
 	free(a->key_file);
 	free(a->password_command);
+	free(a->proxy);
+	free(a->proxy_password_command);
+	free(a->tunnel);
+	free(a->source_address);
 	xfree_secret(a->password);
 	free(a->sink_path);
 	free(a->state_dir);

@@ -1,6 +1,8 @@
 /*
- * conn.c: resolve, connect without blocking under a deadline, and set up
- * TLS with chain, host-name or fingerprint verification (conn.h).
+ * conn.c: open the path to the server (directly or from a source address
+ * through conn-net.c, through a proxy with conn-proxy.c, or over a tunnel
+ * command's stream) and set up TLS on it with chain, host-name or
+ * fingerprint verification against the server's own name (conn.h).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -25,8 +27,11 @@
 
 #include "popfetch/conn.h"
 #include "popfetch/log.h"
+#include "popfetch/proxy.h"
 #include "popfetch/stream.h"
+#include "popfetch/xmalloc.h"
 #include "compat.h"
+#include "conn-private.h"
 #include "stream-private.h"
 
 /* Where a client certificate's key is encrypted we fail, never prompt. */
@@ -50,15 +55,90 @@ conn_ssl_reason(void)
 	return r != NULL ? r : "unknown error";
 }
 
-/* True for "127.0.0.1" and "::1" style names, which get no SNI. */
+/*
+ * True for "127.0.0.1" and "::1" style names, which get no SNI (RFC 6066
+ * section 3) and are checked against IP SANs; ip gets the address without
+ * an IPv6 zone ("fe80::1%eth0").
+ */
 static bool
-conn_is_ip(const char *name)
+conn_is_ip(const char *name, char *ip, size_t ipsz)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
+	size_t len = strcspn(name, "%");
 
-	return inet_pton(AF_INET, name, &a4) == 1 ||
-	    inet_pton(AF_INET6, name, &a6) == 1;
+	if (len >= ipsz)
+		return false;
+	memcpy(ip, name, len);
+	ip[len] = '\0';
+	return inet_pton(AF_INET, ip, &a4) == 1 ||
+	    inet_pton(AF_INET6, ip, &a6) == 1;
+}
+
+int
+conn_parse_host(
+    const char *in, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	return proxy_split_hostport(in, host, hostsz, port, portsz);
+}
+
+/* Append s to the growing command as one single-quoted shell word. */
+static void
+conn_quote(char **out, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = strlen(s) * 4 + 3;
+
+	while (*len + need + 1 > *cap) {
+		*cap *= 2;
+		*out = xreallocarray(*out, *cap, 1);
+	}
+	(*out)[(*len)++] = '\'';
+	for (; *s != '\0'; s++) {
+		if (*s == '\'') {
+			memcpy(*out + *len, "'\\''", 4);
+			*len += 4;
+		} else {
+			(*out)[(*len)++] = *s;
+		}
+	}
+	(*out)[(*len)++] = '\'';
+	(*out)[*len] = '\0';
+}
+
+char *
+conn_tunnel_command(
+    const char *tmpl, const char *host, const char *port, struct pf_err *err)
+{
+	size_t len = 0, cap = strlen(tmpl) + 64;
+	char *out = xmalloc(cap);
+	const char *p;
+
+	out[0] = '\0';
+	for (p = tmpl; *p != '\0'; p++) {
+		if (*p == '%' && p[1] == 'h') {
+			conn_quote(&out, &len, &cap, host);
+		} else if (*p == '%' && p[1] == 'p') {
+			conn_quote(&out, &len, &cap, port);
+		} else if (*p == '%' && p[1] == '%') {
+			out[len++] = '%';
+		} else if (*p == '%') {
+			free(out);
+			pf_err_set(err, PF_ECONFIG,
+			    "unknown %%-sequence in the tunnel command: use %%h, %%p or %%%%");
+			return NULL;
+		} else {
+			if (len + 2 > cap) {
+				cap *= 2;
+				out = xreallocarray(out, cap, 1);
+			}
+			out[len++] = *p;
+			out[len] = '\0';
+			continue;
+		}
+		out[len] = '\0';
+		p++;
+	}
+	return out;
 }
 
 /* Upper-case, colon-separated hex of a digest, as people compare them. */
@@ -290,14 +370,15 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
     struct pf_err *err)
 {
 	const char *name = p->verify_name != NULL ? p->verify_name : p->host;
-	char want[65], got[65], shown[100], hostport[300], sni[256];
+	char want[65], got[65], shown[100], hostport[CONN_HOSTPORT_MAX];
+	char sni[256], ip[INET6_ADDRSTRLEN + 8];
 	bool pinned = p->fingerprint != NULL;
 	bool verify = !p->insecure && !pinned;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	int sslerr;
 
-	snprintf(hostport, sizeof(hostport), "%s:%s", p->host, port);
+	conn_net_hostport(p->host, port, hostport, sizeof(hostport));
 	if (pinned && conn_parse_fingerprint(p->fingerprint, want) == -1) {
 		char safe[PF_SERVER_TEXT_MAX + 8];
 
@@ -318,8 +399,8 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 	SSL_set_hostflags(ssl,
 	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
 		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-	if (conn_is_ip(name)) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) !=
+	if (conn_is_ip(name, ip, sizeof(ip))) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) !=
 		    1) {
 			pf_err_set(err, PF_ESOFTWARE,
 			    "cannot verify address '%s'", name);
@@ -335,9 +416,12 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 	}
 
 	log_debug("TLS handshake with %s", hostport);
-	if (stream_tls_handshake(s->fd, ssl, p->timeout_ms, &sslerr, err) ==
-	    -1) {
-		conn_handshake_error(ssl, sslerr, verify, name, hostport, err);
+	if (stream_tls_handshake(s, ssl, p->timeout_ms, &sslerr, err) == -1) {
+		/* a tunnel command that died is the story, not the EOF */
+		if (!stream_tunnel_failed(
+			s, sslerr == 0 ? 0 : STREAM_CHILD_EXIT_WAIT_MS, err))
+			conn_handshake_error(
+			    ssl, sslerr, verify, name, hostport, err);
 		goto fail;
 	}
 	if (pinned) {
@@ -374,96 +458,79 @@ conn_port(const struct conn_params *p)
 }
 
 /*
- * Connect to one address without blocking, under timeout_ms. Returns the
- * connected fd, or -1 with the reason in *lasterr (an errno value).
+ * The parameters with the host in plain form: brackets removed, and a
+ * port given with the host used when p->port is NULL. hbuf holds the host
+ * and pbuf the port.
  */
 static int
-conn_connect_one(const struct addrinfo *ai, int timeout_ms, int *lasterr)
+conn_norm(const struct conn_params *p, struct conn_params *q, char *hbuf,
+    size_t hbufsz, char *pbuf, size_t pbufsz, struct pf_err *err)
 {
-	struct pf_err werr;
-	socklen_t len;
-	int fd, soerr = 0, one = 1;
+	*q = *p;
+	if (p->host == NULL || p->host[0] == '\0')
+		return pf_err_set(err, PF_EUSAGE, "no server host name given");
+	if (conn_parse_host(p->host, hbuf, hbufsz, pbuf, pbufsz) == -1) {
+		/* not host[:port] syntax: leave it to the resolver */
+		if (strlcpy(hbuf, p->host, hbufsz) >= hbufsz)
+			return pf_err_set(
+			    err, PF_EUSAGE, "server host name too long");
+		pbuf[0] = '\0';
+	}
+	q->host = hbuf;
+	if (q->port == NULL && pbuf[0] != '\0')
+		q->port = pbuf;
+	if (p->proxy != NULL && p->tunnel != NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "proxy and tunnel cannot be used together: choose one");
+	if (p->tunnel != NULL && p->source_address != NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "source_address does not apply to a tunnel command");
+	return 0;
+}
 
-	fd = socket(ai->ai_family,
-	    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd == -1) {
-		*lasterr = errno;
-		return -1;
-	}
-	/* Each flush is a whole batch of commands already: Nagle would only
-	 * hold a pipelined refill back for an ACK, a round trip each time. */
-	if (ai->ai_protocol == IPPROTO_TCP || ai->ai_family == AF_INET ||
-	    ai->ai_family == AF_INET6)
-		(void)setsockopt(
-		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		return fd;
-	if (errno != EINPROGRESS && errno != EINTR) {
-		*lasterr = errno;
-		close(fd);
-		return -1;
-	}
-	if (stream_wait(fd, POLLOUT, stream_deadline(timeout_ms), timeout_ms,
-		&werr) == -1) {
-		*lasterr = ETIMEDOUT;
-		close(fd);
-		return -1;
-	}
-	len = sizeof(soerr);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-		soerr = errno;
-	if (soerr != 0) {
-		*lasterr = soerr;
-		close(fd);
-		return -1;
-	}
-	return fd;
+/* The tunnel command's stream to host:port. */
+static struct stream *
+conn_tunnel(const struct conn_params *q, const char *port, struct pf_err *err)
+{
+	struct stream *s;
+	char *cmd;
+
+	if ((cmd = conn_tunnel_command(q->tunnel, q->host, port, err)) == NULL)
+		return NULL;
+	log_debug("starting tunnel command: %s", cmd);
+	s = stream_tunnel_new(cmd, q->timeout_ms, err);
+	free(cmd);
+	return s;
 }
 
 struct stream *
 conn_open(const struct conn_params *p, struct pf_err *err)
 {
-	const char *port = conn_port(p);
-	struct addrinfo hints, *res = NULL, *ai;
-	char addr[INET6_ADDRSTRLEN + 8];
+	char host[PROXY_NAME_MAX + 1], hport[8];
+	struct conn_params q;
+	const char *port;
 	struct stream *s;
-	int fd = -1, lasterr = ECONNREFUSED, rc;
+	int fd;
 
-	if (p->host == NULL || p->host[0] == '\0') {
-		pf_err_set(err, PF_EUSAGE, "no server host name given");
+	if (conn_norm(p, &q, host, sizeof(host), hport, sizeof(hport), err) ==
+	    -1)
 		return NULL;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = p->family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	/* no AI_ADDRCONFIG: a loopback-only machine must reach localhost */
-	rc = getaddrinfo(p->host, port, &hints, &res);
-	if (rc != 0) {
-		if (rc == EAI_SYSTEM)
-			pf_err_sys(
-			    err, PF_ETEMP, "cannot resolve '%s'", p->host);
+	port = conn_port(&q);
+	if (q.tunnel != NULL) {
+		if ((s = conn_tunnel(&q, port, err)) == NULL)
+			return NULL;
+	} else {
+		if (q.proxy != NULL)
+			fd = conn_proxy_connect(&q, port, err);
 		else
-			pf_err_set(err, PF_ETEMP, "cannot resolve '%s': %s",
-			    p->host, gai_strerror(rc));
-		return NULL;
+			fd = conn_net_connect(
+			    q.host, port, q.family, &q, "", err);
+		if (fd == -1)
+			return NULL;
+		s = stream_tcp_new(fd, q.timeout_ms);
 	}
-	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
-		if (log_enabled(LOGL_DEBUG) &&
-		    getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr),
-			NULL, 0, NI_NUMERICHOST) == 0)
-			log_debug("connecting to %s port %s", addr, port);
-		fd = conn_connect_one(ai, p->timeout_ms, &lasterr);
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		pf_err_set(err, PF_ETEMP, "cannot connect to '%s:%s': %s",
-		    p->host, port, strerror(lasterr));
-		return NULL;
-	}
-	s = stream_tcp_new(fd, p->timeout_ms);
-	if (p->tls == CONN_TLS_IMPLICIT &&
-	    conn_tls_start(s, p, port, err) == -1) {
+	if (q.tls == CONN_TLS_IMPLICIT &&
+	    conn_tls_start(s, &q, port, err) == -1) {
 		stream_close(s);
 		return NULL;
 	}
@@ -473,10 +540,16 @@ conn_open(const struct conn_params *p, struct pf_err *err)
 int
 conn_starttls(struct stream *s, const struct conn_params *p, struct pf_err *err)
 {
+	char host[PROXY_NAME_MAX + 1], hport[8];
+	struct conn_params q;
+
 	if (stream_is_tls(s))
 		return pf_err_set(err, PF_ESOFTWARE,
 		    "connection is already protected by TLS");
-	return conn_tls_start(s, p, conn_port(p), err);
+	if (conn_norm(p, &q, host, sizeof(host), hport, sizeof(hport), err) ==
+	    -1)
+		return -1;
+	return conn_tls_start(s, &q, conn_port(&q), err);
 }
 
 /* Print an X509 name or time via a memory BIO into a sanitized buffer. */

@@ -907,6 +907,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	r.lockfd = -1;
 	r.id = account_id(a);
 	session_conn_params(a, &r.cp);
+	r.cp.proxy_password = o->proxy_secret;
 	if (run_prepare(&r, err) == 0 && run_sessions(&r, err) == 0)
 		ret = 0;
 	if (r.state != NULL && !o->dry_run &&

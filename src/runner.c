@@ -72,14 +72,47 @@ explain_interruption(struct runner_result *r)
 		    s->fetched);
 }
 
+/* The secrets of one account: the password or token, and the proxy
+ * user's password (proxy_password_command), either may be NULL. */
+struct secrets {
+	char *password;
+	char *proxy;
+};
+
+/* Wipe and free both secrets. */
+static void
+secrets_free(struct secrets *sc)
+{
+	xfree_secret(sc->password);
+	xfree_secret(sc->proxy);
+	sc->password = sc->proxy = NULL;
+}
+
+/* Get both secrets of a. Returns 0 or -1 with err set. */
+static int
+secrets_get(const struct account *a, const struct runner_opts *o,
+    struct secrets *sc, struct pf_err *err)
+{
+	struct secret_opts so = {!o->serverinfo, NULL};
+
+	sc->password = sc->proxy = NULL;
+	if ((o->secret != NULL ? o->secret : secret_get)(
+		a, &so, &sc->password, err) < 0)
+		return -1;
+	if (a->proxy_password_command != NULL &&
+	    secret_from_command(a->proxy_password_command, &sc->proxy, err) < 0)
+		return pf_err_prefix(err, "proxy_password_command");
+	return 0;
+}
+
 /*
- * Run account a in this process with the secret the caller got (wiped
- * and freed here); with secret_err set, getting it failed and the
+ * Run account a in this process with the secrets the caller got (wiped
+ * and freed here); with secret_err set, getting them failed and the
  * account only reports that.
  */
 static void
 run_account(const struct account *a, const struct runner_opts *o,
-    const struct runner_hooks *h, char **secret,
+    const struct runner_hooks *h, struct secrets *sc,
     const struct pf_err *secret_err, struct runner_result *res)
 {
 	struct job j = {a, h};
@@ -102,19 +135,20 @@ run_account(const struct account *a, const struct runner_opts *o,
 		res->err = *secret_err;
 		res->ret = -1;
 	} else if (o->serverinfo) {
-		fo.secret = *secret;
+		fo.secret = sc->password;
+		fo.proxy_secret = sc->proxy;
 		res->ret = (o->probe != NULL ? o->probe : serverinfo_get)(
 		    a, &fo, &text, &res->err);
 		if (text != NULL && h->serverinfo != NULL)
 			h->serverinfo(h->ctx, a, text);
 		free(text);
 	} else {
-		fo.secret = *secret;
+		fo.secret = sc->password;
+		fo.proxy_secret = sc->proxy;
 		res->ret = (o->fetch != NULL ? o->fetch : fetch_account)(
 		    a, &fo, &res->st, &res->err);
 	}
-	xfree_secret(*secret);
-	*secret = NULL;
+	secrets_free(sc);
 	log_set_account(NULL);
 	if (res->ret < 0 && res->err.code == PF_ETEMP && fetch_stop_requested())
 		explain_interruption(res);
@@ -139,14 +173,12 @@ static void
 run_here(const struct account *a, const struct runner_opts *o,
     const struct runner_hooks *h, struct runner_result *res)
 {
-	struct secret_opts so = {!o->serverinfo, NULL};
 	struct pf_err serr;
-	char *secret = NULL;
+	struct secrets sc;
 	bool failed;
 
-	failed = (o->secret != NULL ? o->secret : secret_get)(
-		     a, &so, &secret, &serr) < 0;
-	run_account(a, o, h, &secret, failed ? &serr : NULL, res);
+	failed = secrets_get(a, o, &sc, &serr) < 0;
+	run_account(a, o, h, &sc, failed ? &serr : NULL, res);
 }
 
 /* The -j bookkeeping: a child per running account. */
@@ -176,17 +208,15 @@ pool_start(struct pool *p, size_t i, const struct account *a,
     const struct runner_opts *o, const struct runner_hooks *h,
     struct runner_result *res)
 {
-	struct secret_opts so = {!o->serverinfo, NULL};
 	struct pf_err serr;
-	char *secret = NULL;
+	struct secrets sc;
 	bool nosecret;
 	int pfd[2];
 	pid_t pid;
 
-	nosecret = (o->secret != NULL ? o->secret : secret_get)(
-		       a, &so, &secret, &serr) < 0;
+	nosecret = secrets_get(a, o, &sc, &serr) < 0;
 	if (pipe(pfd) < 0) {
-		xfree_secret(secret);
+		secrets_free(&sc);
 		pool_fail(p, a, h, res, "cannot create a pipe");
 		return;
 	}
@@ -197,12 +227,12 @@ pool_start(struct pool *p, size_t i, const struct account *a,
 		ssize_t w;
 
 		close(pfd[0]);
-		run_account(a, o, h, &secret, nosecret ? &serr : NULL, &r);
+		run_account(a, o, h, &sc, nosecret ? &serr : NULL, &r);
 		w = write(pfd[1], &r, sizeof(r));
 		_exit(w == (ssize_t)sizeof(r) ? 0 : 70);
 	}
 	close(pfd[1]);
-	xfree_secret(secret);
+	secrets_free(&sc);
 	if (pid < 0) {
 		close(pfd[0]);
 		pool_fail(p, a, h, res, "cannot fork");

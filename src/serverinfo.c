@@ -88,6 +88,7 @@ serverinfo_get(const struct account *a, const struct fetch_opts *o, char **text,
 
 	*text = NULL;
 	session_conn_params(a, &cp);
+	cp.proxy_password = o->proxy_secret;
 	text_add(text, "server: %s port %s (%s)", a->host, account_port(a),
 	    a->tls == CONN_TLS_IMPLICIT	      ? "implicit TLS"
 		: a->tls == CONN_TLS_STARTTLS ? "STARTTLS"

@@ -22,6 +22,9 @@ session_conn_params(const struct account *a, struct conn_params *cp)
 	cp->cert_file = a->cert_file;
 	cp->key_file = a->key_file;
 	cp->insecure = a->insecure;
+	cp->proxy = a->proxy;
+	cp->tunnel = a->tunnel;
+	cp->source_address = a->source_address;
 }
 
 int

@@ -1,6 +1,7 @@
 /*
- * stream-tcp.c: the plain TCP stream, plus the deadline and poll helpers
- * that the TLS variant and conn.c share (stream-private.h).
+ * stream-tcp.c: the plain TCP stream (also over a tunnel command's
+ * socketpair), plus the deadline and poll helpers that the TLS variant
+ * and conn.c share (stream-private.h).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -99,6 +100,50 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
 	    stream_seconds(timeout_ms, secs, sizeof(secs)));
 }
 
+int
+stream_wait_io(
+    struct stream *s, short events, long long deadline, struct pf_err *err)
+{
+	struct pollfd pfd[2];
+	char secs[32];
+	int n, left, efd;
+
+	if (s->child == NULL)
+		return stream_wait(s->fd, events, deadline, s->timeout_ms, err);
+	for (;;) {
+		if (deadline < 0)
+			left = -1;
+		else {
+			long long d = deadline - stream_now_ms();
+
+			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
+		}
+		efd = stream_child_errfd(s->child);
+		pfd[0].fd = s->fd;
+		pfd[0].events = events;
+		pfd[0].revents = 0;
+		pfd[1].fd = efd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		n = poll(pfd, efd >= 0 ? 2 : 1, left);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno != EINTR && errno != EAGAIN)
+				return pf_err_sys(err, PF_ETEMP,
+				    "cannot wait for the server");
+			continue;
+		}
+		if (efd >= 0 && pfd[1].revents != 0)
+			stream_child_drain(s->child);
+		if (pfd[0].revents != 0)
+			return 0;
+	}
+	return pf_err_set(err, PF_ETEMP,
+	    "timed out after %s seconds waiting for the server",
+	    stream_seconds(s->timeout_ms, secs, sizeof(secs)));
+}
+
 /* Read what the kernel has, waiting for the first byte under the timeout. */
 static ssize_t
 stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
@@ -115,8 +160,7 @@ stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return pf_err_sys(
 			    err, PF_ETEMP, "cannot read from the server");
-		if (stream_wait(s->fd, POLLIN, deadline, s->timeout_ms, err) ==
-		    -1)
+		if (stream_wait_io(s, POLLIN, deadline, err) == -1)
 			return -1;
 	}
 }
@@ -143,8 +187,7 @@ stream_tcp_write(
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return pf_err_sys(
 			    err, PF_ETEMP, "cannot write to the server");
-		if (stream_wait(s->fd, POLLOUT, deadline, s->timeout_ms, err) ==
-		    -1)
+		if (stream_wait_io(s, POLLOUT, deadline, err) == -1)
 			return -1;
 	}
 }

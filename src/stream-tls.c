@@ -50,10 +50,10 @@ stream_tls_failed(struct stream *s, int ret, long long deadline,
 
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
-		rv = stream_wait(s->fd, POLLIN, deadline, s->timeout_ms, err);
+		rv = stream_wait_io(s, POLLIN, deadline, err);
 		return rv == 0 ? 1 : -1;
 	case SSL_ERROR_WANT_WRITE:
-		rv = stream_wait(s->fd, POLLOUT, deadline, s->timeout_ms, err);
+		rv = stream_wait_io(s, POLLOUT, deadline, err);
 		return rv == 0 ? 1 : -1;
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
@@ -165,7 +165,7 @@ static const struct stream_ops stream_tls_ops = {
 
 int
 stream_tls_handshake(
-    int fd, SSL *ssl, int timeout_ms, int *sslerr, struct pf_err *err)
+    struct stream *s, SSL *ssl, int timeout_ms, int *sslerr, struct pf_err *err)
 {
 	long long deadline = stream_deadline(timeout_ms);
 	int n, e, saved;
@@ -180,9 +180,9 @@ stream_tls_handshake(
 		saved = errno;
 		e = SSL_get_error(ssl, n);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (stream_wait(fd,
+			if (stream_wait_io(s,
 				e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-				deadline, timeout_ms, err) == -1)
+				deadline, err) == -1)
 				return -1;
 			continue;
 		}

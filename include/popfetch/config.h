@@ -39,6 +39,11 @@ struct account {
 	char *password_command;
 	char *password; /* from the config file only; a secret */
 	int timeout;	/* seconds */
+	/* reach (round two): NULL when not set */
+	char *proxy;		      /* proxy URL (conn.h) */
+	char *proxy_password_command; /* prints the proxy password */
+	char *tunnel;		      /* tunnel command (conn.h) */
+	char *source_address;	      /* numeric, without brackets */
 	/* delivery */
 	enum sink_kind sink;
 	char *sink_path; /* Maildir, mbox file or MDA command */

@@ -1,12 +1,16 @@
 /*
  * conn.h: open a connection to a POP3 server: name resolution, a
- * non-blocking connect to each address under a deadline, and TLS (implicit
- * or as a STARTTLS upgrade) with certificate and host-name verification.
+ * non-blocking connect to each address under a deadline (directly, from a
+ * chosen source address, through a SOCKS5 or HTTP CONNECT proxy, or over
+ * the stdin and stdout of a tunnel command), and TLS (implicit or as a
+ * STARTTLS upgrade) with certificate and host-name verification against
+ * the server's name, whatever the path.
  */
 #ifndef POPFETCH_CONN_H
 #define POPFETCH_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "popfetch/err.h"
 #include "popfetch/stream.h"
@@ -35,6 +39,18 @@ struct conn_params {
 	 * "a.b.test"); NULL: host. Added by the conn module.
 	 */
 	const char *verify_name;
+	/*
+	 * Reach (round two). All NULL: connect directly. proxy and tunnel
+	 * exclude each other; source_address does not apply to a tunnel.
+	 */
+	const char *proxy;	    /* "socks5://[USER@]HOST[:PORT]" (names
+				       resolved here), "socks5h://..." (by the
+				       proxy: no DNS lookup of host here), or
+				       "http://[USER@]HOST:PORT" (CONNECT) */
+	const char *proxy_password; /* a secret: the proxy user's password */
+	const char *tunnel;	    /* sh -c command reaching the server on
+				       its stdin/stdout; %h, %p, %% expand */
+	const char *source_address; /* numeric local address to bind to */
 };
 
 /* What --serverinfo shows about the TLS session. */
@@ -51,12 +67,19 @@ struct conn_tls_info {
 
 /*
  * Resolve p->host and connect to each address in turn, each under
- * p->timeout_ms. With CONN_TLS_IMPLICIT, also run the TLS handshake and
- * verification. Returns a stream owned by the caller, or NULL with err:
- * PF_ETEMP (resolution, refused, unreachable, timeout), PF_ENOPERM
- * (certificate rejected, pin mismatch, TLS version or handshake refused),
- * PF_ECONFIG (unreadable CA file, client certificate or key), PF_EUSAGE
- * (malformed fingerprint).
+ * p->timeout_ms, or reach it through p->proxy or p->tunnel. p->host may
+ * be an IPv6 literal in brackets, and may carry a port ("[::1]:110",
+ * "name:110") used when p->port is NULL. With CONN_TLS_IMPLICIT, also run
+ * the TLS handshake and verification (IP literals: IP SANs, no SNI).
+ * Returns a stream owned by the caller, or NULL with err: PF_ETEMP
+ * (resolution, refused, unreachable, timeout, the proxy could not reach
+ * the server, the tunnel command failed), PF_ENOPERM (certificate
+ * rejected, pin mismatch, TLS version or handshake refused, proxy
+ * authentication failed or its rules forbid the connection), PF_EUNAVAIL
+ * (the proxy cannot CONNECT or handle the address type), PF_EPROTO (the
+ * proxy broke its protocol), PF_ECONFIG (unreadable CA file, client
+ * certificate or key; bad proxy URL or tunnel command; proxy and tunnel
+ * together), PF_EUSAGE (malformed fingerprint).
  */
 struct stream *conn_open(const struct conn_params *p, struct pf_err *err);
 
@@ -77,5 +100,29 @@ int conn_tls_info(const struct stream *s, struct conn_tls_info *out);
  * not 32 octets of hex.
  */
 int conn_parse_fingerprint(const char *in, char out[65]);
+
+/*
+ * Split a server given as "NAME", "NAME:PORT", "ADDRESS", "[ADDRESS]" or
+ * "[ADDRESS]:PORT" (an IPv6 address with more than one colon and no
+ * brackets has no port: "::1") into host, without brackets, and port (""
+ * when none). Returns 0, or -1 when it has none of these forms or does
+ * not fit.
+ */
+int conn_parse_host(
+    const char *in, char *host, size_t hostsz, char *port, size_t portsz);
+
+/*
+ * Check a numeric IPv4 or IPv6 address, brackets allowed, and copy it
+ * without brackets into out. Returns 0, or -1 when it is not one.
+ */
+int conn_parse_address(const char *in, char *out, size_t outsz);
+
+/*
+ * Expand a tunnel command: %h and %p become the host and port as single
+ * quoted shell words, %% a literal %. Returns a new string, or NULL with
+ * PF_ECONFIG for any other %-sequence.
+ */
+char *conn_tunnel_command(
+    const char *tmpl, const char *host, const char *port, struct pf_err *err);
 
 #endif

@@ -45,6 +45,9 @@ struct fetch_opts {
 	/* Opens the connection instead of conn_open() (tests); NULL: normal. */
 	struct stream *(*connect)(
 	    void *ctx, const struct conn_params *cp, struct pf_err *err);
+	/* The proxy user's password (proxy_password_command), or NULL; the
+	 * caller's, like secret. */
+	const char *proxy_secret;
 };
 
 /*

@@ -2,6 +2,8 @@
  * stream.h: a byte stream with read(2)/write(2) semantics over a
  * non-blocking socket, plain TCP or TLS. The protocol code sees only this
  * interface, never an fd or an SSL object. STARTTLS replaces ops in place.
+ * The socket may also be one end of a socketpair whose other end is the
+ * stdin and stdout of a tunnel command (stream_tunnel_new()).
  */
 #ifndef POPFETCH_STREAM_H
 #define POPFETCH_STREAM_H
@@ -13,6 +15,7 @@
 #include "popfetch/err.h"
 
 struct stream;
+struct stream_child;
 
 struct stream_ops {
 	/* >0 bytes read, 0 clean EOF, -1 error (err filled) */
@@ -35,6 +38,9 @@ struct stream {
 	long long resp_deadline; /* monotonic ms by which the response being
 				    read must be complete; 0: none */
 	unsigned long long bytes_in, bytes_out; /* application bytes */
+	/* The tunnel command behind fd, or NULL. Kept here, not in impl, so
+	 * a TLS upgrade in place (which replaces ops and impl) keeps it. */
+	struct stream_child *child;
 };
 
 /*
@@ -42,6 +48,28 @@ struct stream {
  * plain stream. Takes ownership of fd. Never fails (xmalloc).
  */
 struct stream *stream_tcp_new(int fd, int timeout_ms);
+
+/*
+ * Run command with /bin/sh -c in a session of its own, its stdin and
+ * stdout one end of a socketpair, its stderr a pipe that is drained (the
+ * last 2 KiB kept) whenever the stream waits. Returns a plain stream over
+ * the other end; the stream owns the command: stream_close() ends it
+ * (SIGTERM to its process group, SIGKILL after two seconds) and reaps it.
+ * When the command has failed (exited non-zero, was killed, or wrote to
+ * stderr and exited), a read or write that meets EOF or an error fails
+ * with PF_ETEMP "tunnel command exited with status N: LAST STDERR LINE".
+ * Returns NULL with PF_ETEMP when it cannot be started.
+ */
+struct stream *stream_tunnel_new(
+    const char *command, int timeout_ms, struct pf_err *err);
+
+/*
+ * When s runs over a tunnel command that has failed (waiting up to
+ * wait_ms for it to exit), put that in err as above and return true; else
+ * false and err is untouched. For callers that read the fd themselves
+ * (the TLS handshake).
+ */
+bool stream_tunnel_failed(struct stream *s, int wait_ms, struct pf_err *err);
 
 /*
  * Read at most len bytes, waiting up to s->timeout_ms for at least one.
@@ -75,7 +103,7 @@ bool stream_is_tls(const struct stream *s);
 
 /*
  * Close and free the stream (TLS: a close_notify is attempted without
- * waiting). NULL is fine.
+ * waiting); a tunnel command is ended and reaped. NULL is fine.
  */
 void stream_close(struct stream *s);
 

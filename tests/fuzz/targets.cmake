@@ -4,11 +4,13 @@
 # (relative to tests/); a name in PF_FUZZ_PRIVATE includes headers of src/.
 set(PF_FUZZ_TARGETS
     config
+    httpproxy
     mboxrd
     netrc
     response
     sasl
     session
+    socks
     state
     unstuff)
 set(PF_FUZZ_PRIVATE sasl)

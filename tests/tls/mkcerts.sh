@@ -14,6 +14,8 @@
 # intermediate when the intermediate signed it, else the leaf alone).
 #
 #   localhost    SAN DNS:localhost, IP:127.0.0.1, IP:::1; signed by the root
+#   proxied      SAN DNS:localhost, DNS:pop.via-proxy.test, IP:127.0.0.1,
+#                IP:::1 (the reach tests: a name only their proxy resolves)
 #   wronghost    SAN DNS:wrong.example
 #   expired      SAN localhost, valid 2000-01-01 .. 2001-01-01
 #   notyet       SAN localhost, valid 2095-01-01 .. 2096-01-01
@@ -161,6 +163,10 @@ SAN="DNS:localhost,IP:127.0.0.1,IP:::1"
 csr localhost localhost
 sign localhost ca leaf
 
+SAN="DNS:localhost,DNS:pop.via-proxy.test,IP:127.0.0.1,IP:::1"
+csr proxied pop.via-proxy.test
+sign proxied ca leaf
+
 SAN="DNS:wrong.example"
 csr wronghost wrong.example
 sign wronghost ca leaf
@@ -202,7 +208,7 @@ sign viainter inter leaf
 csr client "popfetch test client"
 sign client ca clientleaf
 
-leaves="localhost wronghost expired notyet selfsigned cnonly wildcard
+leaves="localhost proxied wronghost expired notyet selfsigned cnonly wildcard
     partialwild rsa1024 sha1 viainter client"
 for n in $leaves; do
 	if [ "$n" = viainter ]; then

@@ -53,6 +53,15 @@ struct srv_opts {
 	const char *ciphers;	  /* TLS 1.2 cipher list, or NULL */
 };
 
+/*
+ * For the reach tests, set around server_start(): srv_via makes the server
+ * play a proxy for "a.b.test" first, on the same connection
+ * (SRV_VIA_SOCKS, SRV_VIA_HTTP); srv_family AF_INET6 listens on ::1.
+ */
+#define SRV_VIA_SOCKS 1
+#define SRV_VIA_HTTP  2
+static int srv_via, srv_family;
+
 struct server {
 	pid_t pid;
 	int port;
@@ -89,6 +98,26 @@ static unsigned char
 pattern(size_t i)
 {
 	return (unsigned char)(i % 251);
+}
+
+/* A listening socket on ::1 with a kernel-chosen port. */
+static int
+listen_any6(int *port)
+{
+	struct sockaddr_in6 sin6;
+	socklen_t len = sizeof(sin6);
+	int fd;
+
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
+	*port = ntohs(sin6.sin6_port);
+	return fd;
 }
 
 /* A listening socket on 127.0.0.1 with a kernel-chosen port. */
@@ -145,6 +174,41 @@ child_getline(int fd, char *buf, size_t bufsz)
 	return 0;
 }
 
+/*
+ * Child side: play the proxy for "a.b.test" on fd (the request must carry
+ * that name: socks5h:// and http:// resolve nothing here), then let the
+ * caller go on as the server behind it.
+ */
+static void
+child_proxy(int fd, int via)
+{
+	static const unsigned char req[] = {
+	    5, 1, 0, 3, 8, 'a', '.', 'b', '.', 't', 'e', 's', 't'};
+	unsigned char buf[512];
+	size_t n = 0;
+
+	if (via == SRV_VIA_SOCKS) {
+		if (read(fd, buf, 3) != 3 ||
+		    memcmp(buf, "\x05\x01\x00", 3) != 0 ||
+		    write(fd, "\x05\x00", 2) != 2 ||
+		    read(fd, buf, sizeof(req) + 2) != sizeof(req) + 2 ||
+		    memcmp(buf, req, sizeof(req)) != 0 ||
+		    write(fd, "\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x01", 10) !=
+			10)
+			_exit(20);
+		return;
+	}
+	while (n < 4 || memcmp(buf + n - 4, "\r\n\r\n", 4) != 0) {
+		if (n + 1 >= sizeof(buf) || read(fd, buf + n, 1) != 1)
+			_exit(21);
+		n++;
+	}
+	buf[n] = '\0';
+	if (strncmp((char *)buf, "CONNECT a.b.test:", 17) != 0 ||
+	    write(fd, "HTTP/1.1 200 OK\r\n\r\n", 19) != 19)
+		_exit(22);
+}
+
 /* Child side: the whole server for one connection; never returns. */
 static void
 child_serve(int lfd, const struct srv_opts *o)
@@ -160,6 +224,8 @@ child_serve(int lfd, const struct srv_opts *o)
 	if ((fd = accept(lfd, NULL, NULL)) == -1)
 		_exit(2);
 	close(lfd);
+	if (srv_via != 0)
+		child_proxy(fd, srv_via);
 	if (o->mode == SRV_PLAIN) {
 		if (write(fd, "+OK hello\r\n", 11) != 11)
 			_exit(3);
@@ -223,7 +289,8 @@ child_serve(int lfd, const struct srv_opts *o)
 static void
 server_start(const struct srv_opts *o, struct server *srv)
 {
-	int lfd = listen_any(&srv->port);
+	int lfd = srv_family == AF_INET6 ? listen_any6(&srv->port)
+					 : listen_any(&srv->port);
 
 	snprintf(srv->portstr, sizeof(srv->portstr), "%d", srv->port);
 	srv->pid = fork();
@@ -329,6 +396,192 @@ expect_ok(const struct conn_params *p)
 	assert_int_equal(conn_tls_info(s, &info), 0);
 	stream_close(s);
 	return info.verified;
+}
+
+/* IPv6 literals, bracketed or not, with the port in the host or not;
+ * the certificate's IP:::1 SAN is matched and nothing else would do. */
+static void
+test_ipv6_literal(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct srv_opts w = {
+	    SRV_ECHO, "wronghost-chain.pem", "wronghost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	char host[64];
+
+	(void)state;
+	srv_family = AF_INET6;
+	server_start(&o, &srv);
+	params_init(&p, &srv, "::1");
+	p.family = AF_UNSPEC;
+	assert_true(expect_ok(&p));
+	assert_int_equal(server_stop(&srv), 0);
+	server_start(&o, &srv);
+	p.host = "[::1]";
+	assert_true(expect_ok(&p));
+	assert_int_equal(server_stop(&srv), 0);
+	server_start(&o, &srv);
+	snprintf(host, sizeof(host), "[::1]:%s", srv.portstr);
+	p.host = host;
+	p.port = NULL;
+	assert_true(expect_ok(&p));
+	assert_int_equal(server_stop(&srv), 0);
+	server_start(&w, &srv);
+	params_init(&p, &srv, "[::1]");
+	p.family = AF_UNSPEC;
+	expect_fail(&p, PF_ENOPERM, "IP address mismatch");
+	server_stop(&srv);
+	srv_family = 0;
+}
+
+/* Through a SOCKS5 or HTTP proxy (played by the server itself), TLS is
+ * checked against the server's name, never the proxy's address. */
+static void
+test_proxy_verifies_server_name(void **state)
+{
+	static const int vias[] = {SRV_VIA_SOCKS, SRV_VIA_HTTP};
+	struct conn_params p;
+	struct server srv;
+	char url[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct srv_opts good = {
+		    SRV_ECHO, "wildcard-chain.pem", "wildcard.key", 0, 0, NULL};
+		/* this one would pass for the proxy's 127.0.0.1 */
+		struct srv_opts proxyname = {SRV_ECHO, "localhost-chain.pem",
+		    "localhost.key", 0, 0, NULL};
+
+		srv_via = vias[i];
+		server_start(&good, &srv);
+		params_init(&p, &srv, "a.b.test");
+		snprintf(url, sizeof(url), "%s://127.0.0.1:%s",
+		    vias[i] == SRV_VIA_SOCKS ? "socks5h" : "http", srv.portstr);
+		p.proxy = url;
+		assert_true(expect_ok(&p));
+		assert_int_equal(server_stop(&srv), 0);
+
+		server_start(&proxyname, &srv);
+		snprintf(url, sizeof(url), "%s://127.0.0.1:%s",
+		    vias[i] == SRV_VIA_SOCKS ? "socks5h" : "http", srv.portstr);
+		expect_fail(&p, PF_ENOPERM,
+		    "certificate verification failed for 'a.b.test'");
+		server_stop(&srv);
+	}
+	srv_via = 0;
+}
+
+/* The source address is what the server sees; the other family is
+ * skipped; a bad or foreign one is refused before any connection. */
+static void
+test_source_address(void **state)
+{
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+	struct stream *s;
+	char addr[INET_ADDRSTRLEN];
+	int lfd, fd;
+
+	(void)state;
+	lfd = listen_any(&srv.port);
+	snprintf(srv.portstr, sizeof(srv.portstr), "%d", srv.port);
+	params_init(&p, &srv, "127.0.0.1");
+	p.tls = CONN_TLS_NONE;
+	p.family = AF_UNSPEC;
+	p.source_address = "127.0.0.2";
+	s = conn_open(&p, &err);
+	if (s == NULL)
+		fail_msg("conn_open: %s", err.msg);
+	fd = accept(lfd, (struct sockaddr *)&peer, &len);
+	assert_true(fd >= 0);
+	assert_non_null(inet_ntop(AF_INET, &peer.sin_addr, addr, sizeof(addr)));
+	assert_string_equal(addr, "127.0.0.2");
+	close(fd);
+	stream_close(s);
+
+	p.source_address = "[::1]";
+	expect_fail(&p, PF_ETEMP, "from '[::1]': it has no IPv6 address");
+	p.source_address = "192.0.2.1";
+	expect_fail(&p, PF_ETEMP, "cannot bind to source address '192.0.2.1'");
+	p.source_address = "mail.example.org";
+	expect_fail(&p, PF_ECONFIG, "invalid source address");
+	close(lfd);
+}
+
+/* Combinations that make no sense, and bad values, before connecting. */
+static void
+test_reach_conflicts(void **state)
+{
+	struct server srv = {.port = 1, .portstr = "1"};
+	struct conn_params p;
+
+	(void)state;
+	params_init(&p, &srv, "127.0.0.1");
+	p.proxy = "socks5://127.0.0.1:1";
+	p.tunnel = "cat";
+	expect_fail(&p, PF_ECONFIG, "proxy and tunnel cannot be used together");
+	p.proxy = NULL;
+	p.source_address = "127.0.0.2";
+	expect_fail(&p, PF_ECONFIG, "source_address does not apply");
+	p.tunnel = NULL;
+	p.source_address = NULL;
+	p.proxy = "socks5://u:secret@127.0.0.1:1";
+	expect_fail(&p, PF_ECONFIG, "proxy_password_command");
+	p.proxy = "socks4://127.0.0.1:1";
+	expect_fail(&p, PF_ECONFIG, "unsupported proxy URL");
+	p.proxy = NULL;
+	p.tunnel = "ssh -W %x gw";
+	expect_fail(&p, PF_ECONFIG, "unknown %-sequence");
+}
+
+static void
+test_parse_reach(void **state)
+{
+	struct pf_err err;
+	char host[64], port[8], addr[64], *cmd;
+
+	(void)state;
+	assert_int_equal(conn_parse_host("[::1]:110", host, sizeof(host), port,
+			     sizeof(port)),
+	    0);
+	assert_string_equal(host, "::1");
+	assert_string_equal(port, "110");
+	assert_int_equal(
+	    conn_parse_host("::1", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(port, "");
+	assert_int_equal(
+	    conn_parse_host("[::1", host, sizeof(host), port, sizeof(port)),
+	    -1);
+
+	assert_int_equal(
+	    conn_parse_address("127.0.0.2", addr, sizeof(addr)), 0);
+	assert_string_equal(addr, "127.0.0.2");
+	assert_int_equal(conn_parse_address("[::1]", addr, sizeof(addr)), 0);
+	assert_string_equal(addr, "::1");
+	assert_int_equal(conn_parse_address("::1", addr, sizeof(addr)), 0);
+	assert_int_equal(
+	    conn_parse_address("localhost", addr, sizeof(addr)), -1);
+	assert_int_equal(conn_parse_address("1.2.3", addr, sizeof(addr)), -1);
+	assert_int_equal(conn_parse_address("[::1", addr, sizeof(addr)), -1);
+	assert_int_equal(conn_parse_address("", addr, sizeof(addr)), -1);
+
+	cmd =
+	    conn_tunnel_command("ssh -W %h:%p gw # 100%%", "a'b", "110", &err);
+	assert_non_null(cmd);
+	assert_string_equal(cmd, "ssh -W 'a'\\''b':'110' gw # 100%");
+	free(cmd);
+	cmd = conn_tunnel_command("nc %h %p", "$(id)", "995", &err);
+	assert_string_equal(cmd, "nc '$(id)' '995'");
+	free(cmd);
+	assert_null(conn_tunnel_command("nc %H", "h", "1", &err));
+	assert_int_equal(err.code, PF_ECONFIG);
+	assert_null(conn_tunnel_command("nc %", "h", "1", &err));
 }
 
 static int
@@ -1038,6 +1291,11 @@ main(void)
 	    cmocka_unit_test(test_read_timeout),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_client_cert),
+	    cmocka_unit_test(test_ipv6_literal),
+	    cmocka_unit_test(test_proxy_verifies_server_name),
+	    cmocka_unit_test(test_source_address),
+	    cmocka_unit_test(test_reach_conflicts),
+	    cmocka_unit_test(test_parse_reach),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
