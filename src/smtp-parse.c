@@ -240,9 +240,13 @@ domain_ok(const unsigned char *p, const unsigned char *end)
 	if (p < end && *p == '[') {
 		if (end - p < 3 || end[-1] != ']')
 			return false;
+		/* IPv4, "IPv6:..." or "tag:content": letters, digits and
+		 * ":.-" are all real literals use */
 		for (p++; p < end - 1; p++)
-			if (*p < 0x21 || *p > 0x7e || *p == '[' || *p == ']' ||
-			    *p == '\\')
+			if (!((*p >= 'a' && *p <= 'z') ||
+				(*p >= 'A' && *p <= 'Z') ||
+				(*p >= '0' && *p <= '9') || *p == ':' ||
+				*p == '.' || *p == '-'))
 				return false;
 		return true;
 	}
