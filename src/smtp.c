@@ -840,14 +840,18 @@ smtp_send_fd(struct smtp *c, const struct smtp_envelope *env, int fd,
     struct smtp_result *res, struct pf_err *err)
 {
 	struct smtp_envelope e = *env;
-	unsigned long long off = 0;
-	ssize_t n;
+	unsigned long long off = 0, lfs = 0;
+	char last = '\n';
+	ssize_t n, i;
 
 	if (c->rbuf == NULL)
 		c->rbuf = xmalloc(DATA_CHUNK);
 	e.body_8bit = false;
 	while ((n = read_at(fd, c->rbuf, DATA_CHUNK, off)) > 0) {
 		e.body_8bit = e.body_8bit || has_8bit(c->rbuf, (size_t)n);
+		for (i = 0; i < n; i++)
+			lfs += c->rbuf[i] == '\n';
+		last = c->rbuf[n - 1];
 		off += (unsigned long long)n;
 	}
 	if (n == -1) {
@@ -855,7 +859,8 @@ smtp_send_fd(struct smtp *c, const struct smtp_envelope *env, int fd,
 		return pf_err_sys(
 		    err, PF_EIO, "cannot read the message to deliver");
 	}
-	e.size = off;
+	/* RFC 1870 4: CRLF line ends count, stuffing and the dot do not */
+	e.size = off + lfs + (last != '\n' ? 2 : 0);
 	if (smtp_begin(c, &e, res, err) == -1)
 		return -1;
 	for (off = 0; (n = read_at(fd, c->rbuf, DATA_CHUNK, off)) > 0;

@@ -134,8 +134,10 @@ struct smtp_envelope {
 	const char *const *rcpt; /* nrcpt addresses */
 	size_t nrcpt;		 /* 1 .. SMTP_RCPT_MAX */
 	bool body_8bit;		 /* the message holds bytes >= 0x80 */
-	unsigned long long size; /* bytes, for SIZE= and the DATA deadline;
-				      0: unknown (no overall DATA deadline) */
+	/* octets with CRLF line ends (RFC 1870: no stuffing, no final
+	 * dot), for SIZE= and the DATA deadline; 0: unknown, then the
+	 * transfer has no overall deadline (each wait still has one) */
+	unsigned long long size;
 };
 
 struct smtp_result {

@@ -1416,7 +1416,7 @@ test_send_fd(void **state)
 {
 	struct step steps[] = {
 	    EHLO_PIPE,
-	    {"MAIL FROM:<> BODY=8BITMIME SIZE=70001\r\nRCPT "
+	    {"MAIL FROM:<> BODY=8BITMIME SIZE=70073\r\nRCPT "
 	     "TO:<alice@test.example>\r\nDATA\r\n",
 		"250 ok\r\n250 ok\r\n354 go\r\n", 0, 0},
 	    {NULL, "250 2.0.0 queued\r\n", 0, 0}, /* the body, below */
