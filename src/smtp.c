@@ -45,7 +45,6 @@ struct smtp {
 	char *out;	/* commands queued, or encoded message bytes */
 	size_t outlen;
 	char *rbuf; /* smtp_send_fd(): DATA_CHUNK bytes read from the file */
-	bool need_rset;
 	/* the message in flight */
 	struct smtp_enc enc;
 	bool declared_8bit;
@@ -223,7 +222,6 @@ send_rset(struct smtp *c)
 	struct smtp_reply r;
 	struct pf_err e;
 
-	c->need_rset = false;
 	if (c->state != SMTP_ST_READY)
 		return;
 	cmd_queue(c, "RSET");
@@ -457,7 +455,8 @@ envelope_check(struct smtp *c, const struct smtp_envelope *env, bool *utf8,
 		return pf_err_set(err, PF_ESOFTWARE,
 		    "%zu recipients (1 to %d allowed)", env->nrcpt,
 		    SMTP_RCPT_MAX);
-	if (env->sender[0] != '\0' && !smtp_address_ok(env->sender))
+	if (env->sender == NULL ||
+	    (env->sender[0] != '\0' && !smtp_address_ok(env->sender)))
 		return pf_err_set(err, PF_ESOFTWARE,
 		    "envelope sender is not a usable address");
 	*utf8 = smtp_address_utf8(env->sender);
@@ -603,13 +602,6 @@ smtp_begin(struct smtp *c, const struct smtp_envelope *env,
 	memset(c->rcpt_ok, 0, sizeof(c->rcpt_ok));
 	if (envelope_check(c, env, &utf8, err) == -1)
 		goto out;
-	if (c->need_rset)
-		send_rset(c);
-	if (c->state != SMTP_ST_READY) {
-		pf_err_set(
-		    err, PF_ETEMP, "%s: connection lost at RSET", c->name);
-		goto out;
-	}
 	c->nrcpt = env->nrcpt;
 	if (mail_rcpt(c, env, utf8, &data_sent, &fail, &stage, err) == -1)
 		goto out;
@@ -640,7 +632,6 @@ smtp_begin(struct smtp *c, const struct smtp_envelope *env,
 	}
 	if (fail.code != 0) {
 		(void)refused(c, &fail, stage, err);
-		c->need_rset = true;
 		send_rset(c);
 		goto out;
 	}
@@ -794,7 +785,6 @@ smtp_end(struct smtp *c, struct smtp_result *res, struct pf_err *err)
 	}
 	if (fail.code != 0) {
 		(void)refused(c, &fail, "the end of data", err);
-		c->need_rset = true;
 		send_rset(c);
 		goto out;
 	}

@@ -189,8 +189,9 @@ struct smtp *smtp_open(const struct smtp_params *p, struct pf_err *err);
 /*
  * Start a session on a connected stream (ownership passes): for tests and
  * other transports. unix_peer says the stream is a Unix socket; for TCP
- * the peer address is read from s->fd. Never fails. Call smtp_hello()
- * next.
+ * the peer address is read from s->fd. p is copied, but the strings of
+ * p->conn must stay valid until smtp_hello() returns (STARTTLS reads
+ * them). Never fails. Call smtp_hello() next.
  */
 struct smtp *smtp_new(
     struct stream *s, const struct smtp_params *p, bool unix_peer);

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,8 @@ main(int argc, char **argv)
 	enum pf_errc first = PF_OK, rc;
 	int i, first_file;
 
+	/* as main.c does: a peer that goes away is an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	first_file = parse(argc, argv, &o);
 	log_init(o.p.trace > 0 ? 2 : 0, false);
 	if ((c = smtp_open(&o.p, &err)) == NULL) {
