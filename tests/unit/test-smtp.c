@@ -178,8 +178,7 @@ test_address(void **state)
 	    "user@[127.0.0.1]",
 	    "user@[IPv6:::1]",
 	    "postmaster",
-	    "j\xc3\xb6rg@b\xc3\xbc"
-	    "cher.example",
+	    "j\xc3\xb6rg@b\xc3\xbc\x63her.example",
 	    "x@a-b.c",
 	    "x@123.example",
 	};
@@ -617,12 +616,11 @@ mem_free(struct mem *m)
 	free(m);
 }
 
-/* A session of proto over a script; chunk bytes per read. */
-static struct smtp *
-session(struct mem **mp, enum smtp_proto proto, const struct step *steps,
-    size_t nsteps, size_t chunk, size_t cut)
+/* A stream over a script; chunk bytes per read, the first cut at cut. */
+static struct stream *
+mem_stream(struct mem **mp, const struct step *steps, size_t nsteps,
+    size_t chunk, size_t cut)
 {
-	struct smtp_params p;
 	struct mem *m = calloc(1, sizeof(*m));
 	struct stream *s = calloc(1, sizeof(*s));
 
@@ -639,6 +637,18 @@ session(struct mem **mp, enum smtp_proto proto, const struct step *steps,
 	s->fd = -1;
 	s->impl = m;
 	s->timeout_ms = 1000;
+	*mp = m;
+	return s;
+}
+
+/* A session of proto over a script; chunk bytes per read. */
+static struct smtp *
+session(struct mem **mp, enum smtp_proto proto, const struct step *steps,
+    size_t nsteps, size_t chunk, size_t cut)
+{
+	struct smtp_params p;
+	struct stream *s = mem_stream(mp, steps, nsteps, chunk, cut);
+
 	memset(&p, 0, sizeof(p));
 	p.target.proto = proto;
 	strcpy(p.target.host, "mem");
@@ -646,7 +656,6 @@ session(struct mem **mp, enum smtp_proto proto, const struct step *steps,
 	p.tls = SMTP_TLS_AUTO;
 	p.helo = "client.test";
 	p.timeout_ms = 1000;
-	*mp = m;
 	return smtp_new(s, &p, true);
 }
 
@@ -1215,17 +1224,7 @@ test_session_starttls(void **state)
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
-		m = calloc(1, sizeof(*m));
-		s = calloc(1, sizeof(*s));
-		assert_non_null(m);
-		assert_non_null(s);
-		m->steps = scripts[i];
-		m->nsteps = lens[i];
-		m->chunk = 1000;
-		mem_advance(m);
-		s->ops = &mem_ops;
-		s->fd = -1;
-		s->impl = m;
+		s = mem_stream(&m, scripts[i], lens[i], 1000, 0);
 		memset(&p, 0, sizeof(p));
 		p.target.proto = SMTP_PROTO_SMTP;
 		p.tls = SMTP_TLS_STARTTLS;
@@ -1240,17 +1239,7 @@ test_session_starttls(void **state)
 		mem_free(m);
 	}
 	/* AUTO over a stream that is not loopback also insists */
-	m = calloc(1, sizeof(*m));
-	s = calloc(1, sizeof(*s));
-	assert_non_null(m);
-	assert_non_null(s);
-	m->steps = none;
-	m->nsteps = NSTEPS(none);
-	m->chunk = 1000;
-	mem_advance(m);
-	s->ops = &mem_ops;
-	s->fd = -1;
-	s->impl = m;
+	s = mem_stream(&m, none, NSTEPS(none), 1000, 0);
 	memset(&p, 0, sizeof(p));
 	p.target.proto = SMTP_PROTO_SMTP;
 	p.tls = SMTP_TLS_AUTO;
