@@ -793,8 +793,11 @@ smtp_end(struct smtp *c, struct smtp_result *res, struct pf_err *err)
 	goto out;
 lost:
 	rewrap(c, err,
-	    "no reply to the end of the message (kept for the next run; it "
-	    "may arrive twice)");
+	    err != NULL && err->code == PF_EPROTO
+		? "bad reply to the end of the message (kept for the next "
+		  "run; it may arrive twice)"
+		: "no reply to the end of the message (kept for the next "
+		  "run; it may arrive twice)");
 	c->cur.outcome = SMTP_TEMPFAIL;
 out:
 	*res = c->cur;
