@@ -72,6 +72,15 @@ struct stream *stream_tunnel_new(
 bool stream_tunnel_failed(struct stream *s, int wait_ms, struct pf_err *err);
 
 /*
+ * Connect to the Unix-domain stream socket at path, waiting at most
+ * timeout_ms, and wrap it as a plain stream (stream-unix.c). Returns the
+ * stream, or NULL with err: PF_ETEMP (no such socket, refused, timeout),
+ * PF_EUSAGE (path empty or too long for a socket address).
+ */
+struct stream *stream_unix_open(
+    const char *path, int timeout_ms, struct pf_err *err);
+
+/*
  * Read at most len bytes, waiting up to s->timeout_ms for at least one.
  * Returns >0, 0 on clean EOF, -1 on error. Errors: PF_ETEMP (timeout,
  * reset, I/O error), PF_EPROTO (TLS record layer broken by the peer).

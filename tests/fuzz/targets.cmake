@@ -10,6 +10,7 @@ set(PF_FUZZ_TARGETS
     response
     sasl
     session
+    smtp-reply
     socks
     state
     unstuff)

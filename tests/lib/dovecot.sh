@@ -5,13 +5,18 @@
 # only, on free high ports, and is stopped by pid. Needs dovecot-pop3d 2.3.
 #
 #   dovecot_start DIR [--cert NAME] [--mechs "LIST"] [--auth-verbose]
-#                     [--no-ipv6] [--conf-extra "LINE"]...
+#                     [--no-ipv6] [--lmtp] [--conf-extra "LINE"]...
 #       --cert NAME  serve NAME.pem/NAME.key made by tests/tls/mkcerts.sh
 #                    (default localhost; e.g. wronghost)
 #       --mechs      auth_mechanisms (default: every one Dovecot 2.3.19
 #                    offers that popfetch may use)
+#       --lmtp       also serve LMTP (dovecot-lmtpd) on a Unix socket
+#                    (DC_LMTP_SOCKET, mode 0666) and on 127.0.0.1
+#                    (DC_LMTP_PORT); it delivers to DC_USER's Maildir,
+#                    recipient "alice" or "alice@test.example"
 #   sets DC_DIR DC_PID DC_HOST DC_POP3_PORT DC_POP3S_PORT DC_USER DC_PASS
 #        DC_PASS_FILE DC_MAILDIR DC_CA DC_LOG DC_CERTDIR DC_MAILUSER
+#        (with --lmtp also DC_LMTP_PORT DC_LMTP_SOCKET)
 #   dovecot_stop                    stop it (kill by pid, then wait)
 #   dovecot_count_messages          messages on the server (new/ + cur/)
 #   dovecot_chown                   give the Maildir to the mail user (after
@@ -146,10 +151,34 @@ service pop3-login {
   }
 }
 EOF
+		if [ "$_dc_lmtp" = 1 ]; then
+			_dc_lmtp_conf
+		fi
 		for extra in "${_dc_extra[@]}"; do
 			printf '%s\n' "$extra"
 		done
 	} >"$DC_DIR/dovecot.conf"
+}
+
+# _dc_lmtp_conf: the LMTP part of dovecot.conf (dovecot_start --lmtp).
+# Dovecot 2.3 needs postmaster_address to word its rejections; the
+# domain is dropped from user names so that both "alice" and
+# "alice@test.example" reach the test user.
+_dc_lmtp_conf() {
+	cat <<EOF
+protocols = \$protocols lmtp
+postmaster_address = postmaster@test.example
+auth_username_format = %Ln
+service lmtp {
+  unix_listener lmtp-test {
+    mode = 0666
+  }
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $DC_LMTP_PORT
+  }
+}
+EOF
 }
 
 # dovecot_start DIR [options]: set up and start a server in DIR.
@@ -162,12 +191,14 @@ dovecot_start() {
 	_dc_extra=()
 	_dc_ipv6=0
 	_dc_have_ipv6 && _dc_ipv6=1
+	_dc_lmtp=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cert) _dc_cert=$2; shift 2 ;;
 		--mechs) _dc_mechs=$2; shift 2 ;;
 		--auth-verbose) _dc_auth_verbose=yes; shift ;;
 		--no-ipv6) _dc_ipv6=0; shift ;;
+		--lmtp) _dc_lmtp=1; shift ;;
 		--conf-extra) _dc_extra+=("$2"); shift 2 ;;
 		*) echo "dovecot_start: unknown option '$1'" >&2; return 64 ;;
 		esac
@@ -222,6 +253,14 @@ dovecot_start() {
 		DC_POP3_PORT=$(_dc_free_port)
 		DC_POP3S_PORT=$(_dc_free_port)
 		[ "$DC_POP3_PORT" != "$DC_POP3S_PORT" ] || continue
+		DC_LMTP_PORT=
+		DC_LMTP_SOCKET=
+		if [ "$_dc_lmtp" = 1 ]; then
+			DC_LMTP_PORT=$(_dc_free_port)
+			DC_LMTP_SOCKET=$DC_DIR/run/lmtp-test
+			[ "$DC_LMTP_PORT" != "$DC_POP3_PORT" ] &&
+			    [ "$DC_LMTP_PORT" != "$DC_POP3S_PORT" ] || continue
+		fi
 		_dc_write_conf
 		: >"$DC_LOG"
 		dovecot -F -c "$DC_DIR/dovecot.conf" >"$DC_DIR/master.out" \
@@ -230,7 +269,7 @@ dovecot_start() {
 		if _dc_wait_ready; then
 			export DC_DIR DC_PID DC_HOST DC_POP3_PORT DC_POP3S_PORT \
 			    DC_USER DC_PASS DC_PASS_FILE DC_MAILDIR DC_CA DC_LOG \
-			    DC_CERTDIR DC_MAILUSER
+			    DC_CERTDIR DC_MAILUSER DC_LMTP_PORT DC_LMTP_SOCKET
 			return 0
 		fi
 		dovecot_stop
@@ -251,7 +290,10 @@ _dc_wait_ready() {
 			return 1
 		fi
 		if _dc_port_open "$DC_POP3_PORT" &&
-		    _dc_port_open "$DC_POP3S_PORT"; then
+		    _dc_port_open "$DC_POP3S_PORT" &&
+		    { [ -z "${DC_LMTP_PORT:-}" ] ||
+		    { _dc_port_open "$DC_LMTP_PORT" &&
+		    [ -S "$DC_LMTP_SOCKET" ]; }; }; then
 			return 0
 		fi
 		sleep 0.1
