@@ -933,15 +933,12 @@ http_accept(struct http_listener *l, long long deadline_ms, int conn_timeout_ms,
 	struct pf_err cerr;
 	struct stream *s;
 	struct lbuf lb;
-	int fd, left, rc;
+	int fd, rc;
 
 	for (;;) {
 		if ((fd = http_accept_fd(l, deadline_ms, err)) == -1)
 			return NULL;
-		left = http_ms_left(deadline_ms);
-		if (left > conn_timeout_ms)
-			left = conn_timeout_ms;
-		s = stream_tcp_new(fd, left > 0 ? left : 1);
+		s = stream_tcp_new(fd, conn_timeout_ms);
 		stream_set_response_deadline(s, 0);
 		lbuf_init(&lb, 16384, HTTP_MAX_LINE);
 		rc = http_read_request(s, &lb, NULL, rq, &cerr);

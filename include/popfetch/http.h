@@ -182,8 +182,9 @@ int http_read_request(struct stream *s, struct lbuf *lb,
 
 /*
  * Wait until deadline_ms (CLOCK_MONOTONIC milliseconds, as from
- * http_deadline()) for a connection that sends a well-formed request,
- * each connection given at most conn_timeout_ms. A connection that sends
+ * http_deadline()) for a connection, then give it conn_timeout_ms to send
+ * a well-formed request (so a connection that comes just before the
+ * deadline is still served). A connection that sends
  * nothing or garbage is closed and the wait goes on (browsers open
  * speculative connections). Returns the connection (answer it with
  * http_reply(), then stream_close() it) and fills rq, or NULL: PF_ETEMP
