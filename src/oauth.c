@@ -487,7 +487,8 @@ struct oauth_redirect {
  */
 static int
 oauth_redirect_judge(struct stream *s, const struct http_request_in *rq,
-    const char *state, struct oauth_redirect *r, struct pf_err *err)
+    const char *state, const char *account, struct oauth_redirect *r,
+    struct pf_err *err)
 {
 	const char *q = strchr(rq->target, '?');
 	char safe[120];
@@ -519,9 +520,10 @@ oauth_redirect_judge(struct stream *s, const struct http_request_in *rq,
 		    "authorization that is waiting; nothing was stored.</p>",
 		    NULL);
 		return pf_err_set(err, PF_ENOPERM,
-		    "the redirect carried a wrong or no state, so it is not "
-		    "the answer to this request: nothing stored; run "
-		    "--authorize again");
+		    "the redirect carried a wrong or no state (it answers "
+		    "another request): nothing stored; run popfetch "
+		    "--authorize %s again",
+		    oauth_account_name(account));
 	}
 	if (http_query_param(q, "code", r->code, sizeof(r->code)) != 1 ||
 	    r->code[0] == '\0') {
@@ -562,7 +564,7 @@ oauth_redirect_wait(const struct oauth_client *c, const struct oauth_ui *ui,
 		    l, slice < deadline ? slice : deadline, 10000, &rq, err);
 		if (s == NULL)
 			continue;
-		rc = oauth_redirect_judge(s, &rq, state, r, err);
+		rc = oauth_redirect_judge(s, &rq, state, c->account, r, err);
 		stream_close(s);
 		explicit_bzero(&rq, sizeof(rq));
 		if (rc != 0)
@@ -661,14 +663,13 @@ oauth_authorize(const struct oauth_client *c, enum oauth_flow flow,
 static void
 oauth_merge(struct oauth_tokens *fresh, struct oauth_tokens *old)
 {
+	/* a rotated token may well end when the old one did: still daily */
 	fresh->last_warned = old->last_warned;
 	if (fresh->refresh_token == NULL) {
 		fresh->refresh_token = old->refresh_token;
 		old->refresh_token = NULL;
 		fresh->refresh_expires_at = old->refresh_expires_at;
 		fresh->obtained_at = old->obtained_at;
-	} else {
-		fresh->last_warned = 0; /* a new lifetime */
 	}
 	if (fresh->scope == NULL) {
 		fresh->scope = old->scope;
