@@ -883,6 +883,10 @@ http_read_request(struct stream *s, struct lbuf *lb,
 	    (strcmp(sp2 + 1, "HTTP/1.1") != 0 &&
 		strcmp(sp2 + 1, "HTTP/1.0") != 0))
 		return pf_err_set(err, PF_EPROTO, "malformed request line");
+	for (char *m = line; m < sp1; m++)
+		if (!http_tchar(*m))
+			return pf_err_set(
+			    err, PF_EPROTO, "malformed request method");
 	memcpy(rq->method, line, (size_t)(sp1 - line));
 	memcpy(rq->target, sp1 + 1, (size_t)(sp2 - sp1 - 1));
 	for (line = rq->target; *line != '\0'; line++)

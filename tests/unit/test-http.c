@@ -591,6 +591,7 @@ test_request(void **state)
 	    "GET /\r\n\r\n",
 	    "GARBAGEGARBAGEGARBAGE /x HTTP/1.1\r\n\r\n",
 	    "GET / HTTP/1.1\r\nno colon\r\n\r\n",
+	    "G\x01T / HTTP/1.1\r\n\r\n",
 	    "GET / HTTP/1.1\r\n",
 	    "",
 	};
