@@ -44,6 +44,13 @@ int oauth_json_str(
  */
 int oauth_json_int(json_t *o, const char *key, long long max, long long *out);
 
+/*
+ * Make sure the token file at path could be written: its directory exists
+ * (created 0700 when missing), is ours and is closed to others. Returns 0,
+ * or -1 like oauth_store_save().
+ */
+int oauth_store_prepare(const char *path, struct pf_err *err);
+
 /* The account name for hints ("ACCOUNT" when none was given). */
 const char *oauth_account_name(const char *account);
 

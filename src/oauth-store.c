@@ -312,6 +312,16 @@ oauth_sync_dir(const char *dir, struct pf_err *err)
 }
 
 int
+oauth_store_prepare(const char *path, struct pf_err *err)
+{
+	char *dir = oauth_dirname(path);
+	int rc = oauth_store_dir(dir, err);
+
+	free(dir);
+	return rc;
+}
+
+int
 oauth_store_save(
     const char *path, const struct oauth_tokens *t, struct pf_err *err)
 {

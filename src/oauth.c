@@ -430,15 +430,6 @@ oauth_device_flow(const struct oauth_client *c, const struct oauth_ui *ui,
 	struct oauth_device d;
 	int rc;
 
-	if (c->device_url == NULL)
-		return pf_err_set(err, PF_ECONFIG,
-		    "no oauth2_device_url: use --authorize=browser or set it");
-	if (c->provider == OAUTH_GOOGLE &&
-	    strstr(c->scope, OAUTH_GOOGLE_SCOPE) != NULL)
-		return pf_err_set(err, PF_ECONFIG,
-		    "Google does not allow the Gmail scope in its device "
-		    "flow: use popfetch --authorize=browser %s",
-		    oauth_account_name(c->account));
 	if (oauth_device_start(c, &d, err) == -1)
 		return -1;
 	ui->prompt(ui->ctx, d.verification_uri, d.user_code,
@@ -604,12 +595,6 @@ oauth_browser_flow(const struct oauth_client *c, const struct oauth_ui *ui,
 	char *url = NULL;
 	int rc = -1;
 
-	if (c->authorize_url == NULL) {
-		free(r);
-		return pf_err_set(err, PF_ECONFIG,
-		    "no oauth2_authorize_url: use --authorize=device or set "
-		    "it");
-	}
 	if (oauth_random(32, verifier, err) == -1 ||
 	    oauth_random(16, state, err) == -1 ||
 	    http_listen_loopback(&l, err) == -1)
@@ -633,6 +618,27 @@ out:
 	return rc;
 }
 
+/* What rules a flow out before anything is asked or written. */
+static int
+oauth_flow_check(
+    const struct oauth_client *c, enum oauth_flow flow, struct pf_err *err)
+{
+	if (flow == OAUTH_FLOW_DEVICE && c->device_url == NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "no oauth2_device_url: use --authorize=browser or set it");
+	if (flow == OAUTH_FLOW_DEVICE && c->provider == OAUTH_GOOGLE &&
+	    strstr(c->scope, OAUTH_GOOGLE_SCOPE) != NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "Google does not allow the Gmail scope in its device "
+		    "flow: use popfetch --authorize=browser %s",
+		    oauth_account_name(c->account));
+	if (flow == OAUTH_FLOW_BROWSER && c->authorize_url == NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "no oauth2_authorize_url: use --authorize=device or set "
+		    "it");
+	return 0;
+}
+
 int
 oauth_authorize(const struct oauth_client *c, enum oauth_flow flow,
     const struct oauth_ui *ui, const char *store_path, struct pf_err *err)
@@ -643,6 +649,10 @@ oauth_authorize(const struct oauth_client *c, enum oauth_flow flow,
 	memset(&t, 0, sizeof(t));
 	if (flow == OAUTH_FLOW_DEFAULT)
 		flow = c->default_flow;
+	/* fail before the user signs in, not after */
+	if (oauth_flow_check(c, flow, err) == -1 ||
+	    oauth_store_prepare(store_path, err) == -1)
+		return -1;
 	if (flow == OAUTH_FLOW_DEVICE)
 		rc = oauth_device_flow(c, ui, &t, err);
 	else

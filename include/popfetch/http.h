@@ -7,9 +7,11 @@
  * only, with the same certificate and host-name checks as POP3 and the
  * system trust store (OpenSSL honours SSL_CERT_FILE). One request per
  * connection ("Connection: close"); the status line, the header count and
- * size and the body are bounded; one deadline covers the whole exchange,
- * connect included; redirects are never followed. Replies may carry a
- * Content-Length, be chunked, or end at EOF.
+ * size and the body are bounded; redirects are never followed. One
+ * deadline, timeout_ms from the start, bounds the request and the reply
+ * (conn_open() gives each address it tries, and the TLS handshake, that
+ * long as well, so only a name with several dead addresses takes longer).
+ * Replies may carry a Content-Length, be chunked, or end at EOF.
  *
  * The listener binds 127.0.0.1 on a port the kernel picks and reads one
  * bounded request per connection under a deadline. It speaks plain HTTP:
@@ -101,7 +103,7 @@ struct http_request {
 	const char *body;	  /* may hold secrets: never logged */
 	size_t body_len;
 	const char *accept;  /* Accept header, or NULL */
-	int timeout_ms;	     /* the whole exchange, connect included */
+	int timeout_ms;	     /* the whole exchange (see the top) */
 	const char *ca_file; /* extra trust anchors, or NULL */
 	struct http_limits limits;
 };

@@ -63,7 +63,7 @@ enum oauth_flow {
 #define OAUTH_MAX_TOKEN 16384	    /* access or refresh token, code */
 
 /* Defaults of struct oauth_config (0 in a field means the default). */
-#define OAUTH_TIMEOUT_MS     30000 /* one HTTP exchange, connect included */
+#define OAUTH_TIMEOUT_MS     30000 /* one HTTP exchange (http.h) */
 #define OAUTH_MARGIN_S	     60	   /* refresh this long before expiry */
 #define OAUTH_BROWSER_WAIT_S 300   /* how long the redirect listener waits */
 #define OAUTH_WARN_BEFORE_S  (7 * 86400) /* warn in the last week */

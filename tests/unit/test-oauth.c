@@ -42,6 +42,13 @@ teardown_dir(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Path of name inside the test dir. */
+static char *
+tpath(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
 static void
 test_presets(void **state)
 {
@@ -152,6 +159,7 @@ test_google_device_refused(void **state)
 	struct oauth_client c;
 	struct pf_err err;
 	struct oauth_ui ui;
+	char *path = tpath("g/t.json"), *dir = tpath("g");
 
 	(void)state;
 	memset(&cfg, 0, sizeof(cfg));
@@ -160,12 +168,15 @@ test_google_device_refused(void **state)
 	cfg.client_id = "x";
 	cfg.account = "gmail";
 	assert_int_equal(oauth_client_init(&c, &cfg, &err), 0);
-	assert_int_equal(oauth_authorize(&c, OAUTH_FLOW_DEVICE, &ui,
-			     "/nonexistent/t.json", &err),
-	    -1);
+	assert_int_equal(
+	    oauth_authorize(&c, OAUTH_FLOW_DEVICE, &ui, path, &err), -1);
 	assert_int_equal(err.code, PF_ECONFIG);
 	assert_non_null(strstr(err.msg, "--authorize=browser gmail"));
+	/* refused before anything was created */
+	assert_int_equal(access(dir, F_OK), -1);
 	oauth_client_free(&c);
+	free(path);
+	free(dir);
 }
 
 static void
@@ -451,13 +462,6 @@ test_fresh_and_warn(void **state)
 	assert_true(oauth_warn_due(&t, 101 * 86400)); /* past it: still */
 	t.refresh_token = NULL;
 	assert_false(oauth_warn_due(&t, 94 * 86400));
-}
-
-/* Path of name inside the test dir. */
-static char *
-tpath(const char *name)
-{
-	return xasprintf("%s/%s", tmpdir, name);
 }
 
 static void
