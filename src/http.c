@@ -649,7 +649,7 @@ http_read_chunked(struct stream *s, struct lbuf *lb,
     const struct http_limits *l, struct http_framing *fr, struct http_body *b,
     struct pf_err *err)
 {
-	unsigned long long size;
+	unsigned long long size = 0;
 	char *line;
 	size_t len;
 

@@ -276,20 +276,14 @@ oauth_warn_due(const struct oauth_tokens *t, time_t now)
 	    (t->last_warned == 0 || now - t->last_warned >= OAUTH_WARN_EVERY_S);
 }
 
-/*
- * POST form to url and judge the reply as tokens; what names the step
- * for messages. Returns 0 or -1, with the OAuth error word in errcode.
- */
+/* POST form to url; a reply of any status is for the caller to judge. */
 static int
-oauth_post_token(const struct oauth_client *c, const char *url,
-    const struct http_form *form, const char *what, struct oauth_tokens *t,
-    char *errcode, size_t errcodesz, struct pf_err *err)
+oauth_post(const struct oauth_client *c, const char *url,
+    const struct http_form *form, struct http_response *rs, struct pf_err *err)
 {
 	struct http_request rq;
-	struct http_response rs;
 	int rc;
 
-	errcode[0] = '\0';
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "POST";
 	rq.url = url;
@@ -300,9 +294,26 @@ oauth_post_token(const struct oauth_client *c, const char *url,
 	rq.timeout_ms = c->timeout_ms;
 	rq.ca_file = c->ca_file;
 	rq.limits.max_body = OAUTH_MAX_JSON;
-	rc = http_exchange(&rq, &rs, err);
+	rc = http_exchange(&rq, rs, err);
 	if (rc == -1 && err != NULL && err->code == PF_EPROTO)
 		err->code = PF_ETEMP; /* a broken endpoint is temporary */
+	return rc;
+}
+
+/*
+ * POST form to url and judge the reply as tokens; what names the step
+ * for messages. Returns 0 or -1, with the OAuth error word in errcode.
+ */
+static int
+oauth_post_token(const struct oauth_client *c, const char *url,
+    const struct http_form *form, const char *what, struct oauth_tokens *t,
+    char *errcode, size_t errcodesz, struct pf_err *err)
+{
+	struct http_response rs;
+	int rc;
+
+	errcode[0] = '\0';
+	rc = oauth_post(c, url, form, &rs, err);
 	if (rc == 0)
 		rc = oauth_parse_token_reply(rs.status, rs.body, rs.body_len,
 		    time(NULL), c->account, t, errcode, errcodesz, err);
@@ -343,27 +354,14 @@ oauth_device_start(
     const struct oauth_client *c, struct oauth_device *d, struct pf_err *err)
 {
 	struct http_form f = {NULL, 0, 0};
-	struct http_request rq;
 	struct http_response rs;
 	int rc;
 
 	oauth_form_client(c, &f);
 	if (*c->scope != '\0')
 		http_form_add(&f, "scope", c->scope);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.url = c->device_url;
-	rq.content_type = "application/x-www-form-urlencoded";
-	rq.body = http_form_text(&f);
-	rq.body_len = f.len;
-	rq.accept = "application/json";
-	rq.timeout_ms = c->timeout_ms;
-	rq.ca_file = c->ca_file;
-	rq.limits.max_body = OAUTH_MAX_JSON;
-	rc = http_exchange(&rq, &rs, err);
+	rc = oauth_post(c, c->device_url, &f, &rs, err);
 	http_form_free(&f);
-	if (rc == -1 && err != NULL && err->code == PF_EPROTO)
-		err->code = PF_ETEMP;
 	if (rc == 0)
 		rc = oauth_parse_device_reply(
 		    rs.status, rs.body, rs.body_len, d, err);

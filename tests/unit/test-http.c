@@ -486,7 +486,7 @@ test_reply_limits(void **state)
 	struct pf_err err;
 	const char *body;
 	char *s;
-	size_t n;
+	size_t n, hl;
 
 	(void)state;
 	/* header count: the default allows 100 fields, Content-Length too */
@@ -553,8 +553,9 @@ test_reply_limits(void **state)
 	n = 200000;
 	s = malloc(n + 100);
 	snprintf(s, 100, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
-	memset(s + strlen(s), 'q', n);
-	n += strlen(s);
+	hl = strlen(s);
+	memset(s + hl, 'q', n);
+	n += hl;
 	assert_int_equal(parse_reply(s, n, 0, 4096, NULL, &rs, &err), 0);
 	assert_int_equal(rs.body_len, 200000);
 	http_response_free(&rs);
