@@ -4,9 +4,11 @@
 # (relative to tests/); a name in PF_FUZZ_PRIVATE includes headers of src/.
 set(PF_FUZZ_TARGETS
     config
+    http
     httpproxy
     mboxrd
     netrc
+    oauth-json
     response
     sasl
     session

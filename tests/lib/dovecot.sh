@@ -6,6 +6,7 @@
 #
 #   dovecot_start DIR [--cert NAME] [--mechs "LIST"] [--auth-verbose]
 #                     [--no-ipv6] [--lmtp] [--conf-extra "LINE"]...
+#                     [--oauth2 INTROSPECTION_URL]
 #       --cert NAME  serve NAME.pem/NAME.key made by tests/tls/mkcerts.sh
 #                    (default localhost; e.g. wronghost)
 #       --mechs      auth_mechanisms (default: every one Dovecot 2.3.19
@@ -14,6 +15,12 @@
 #                    (DC_LMTP_SOCKET, mode 0666) and on 127.0.0.1
 #                    (DC_LMTP_PORT); it delivers to DC_USER's Maildir,
 #                    recipient "alice" or "alice@test.example"
+#       --oauth2 URL also accept XOAUTH2 and OAUTHBEARER, checking each
+#                    token with Dovecot's own oauth2 passdb against the
+#                    RFC 7662 introspection endpoint URL (https, POST,
+#                    trusted through DC_CA: serve it with a certificate
+#                    from the same PKI, e.g. via PF_CERTCACHE); the
+#                    introspection must name the user in "username"
 #   sets DC_DIR DC_PID DC_HOST DC_POP3_PORT DC_POP3S_PORT DC_USER DC_PASS
 #        DC_PASS_FILE DC_MAILDIR DC_CA DC_LOG DC_CERTDIR DC_MAILUSER
 #        (with --lmtp also DC_LMTP_PORT DC_LMTP_SOCKET)
@@ -32,7 +39,9 @@
 # - APOP and CRAM-MD5/SCRAM need the password in clear in the passdb, so
 #   the passdb holds {PLAIN}; APOP also adds the <timestamp> to the greeting;
 # - disable_plaintext_auth = no lets USER/PASS work on the plain port (the
-#   client's policy is what is under test, not the server's).
+#   client's policy is what is under test, not the server's);
+# - the oauth2 passdb (--oauth2) comes first and serves only XOAUTH2 and
+#   OAUTHBEARER; auth_cache is off, so a revoked token fails at once.
 
 DC_TESTUSER=${DC_TESTUSER:-popfetch-test}
 
@@ -129,6 +138,7 @@ ssl = yes
 ssl_cert = <$DC_CERTDIR/$_dc_cert.pem
 ssl_key = <$DC_CERTDIR/$_dc_cert.key
 ssl_min_protocol = TLSv1.2
+$(_dc_oauth2_passdb)
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DC_DIR/passwd
@@ -181,6 +191,28 @@ service lmtp {
 EOF
 }
 
+# _dc_oauth2_passdb: the oauth2 passdb block (--oauth2), or nothing.
+_dc_oauth2_passdb() {
+	[ -n "$_dc_oauth2" ] || return 0
+	cat >"$DC_DIR/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $_dc_oauth2
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+tls_ca_cert_file = $DC_CA
+timeout_msecs = 10000
+EOF
+	cat <<EOF
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DC_DIR/dovecot-oauth2.conf.ext
+}
+EOF
+}
+
 # dovecot_start DIR [options]: set up and start a server in DIR.
 dovecot_start() {
 	local dir=$1 user uid gid src
@@ -189,6 +221,7 @@ dovecot_start() {
 	_dc_mechs="plain login cram-md5 scram-sha-1 scram-sha-256 apop"
 	_dc_auth_verbose=yes
 	_dc_extra=()
+	_dc_oauth2=
 	_dc_ipv6=0
 	_dc_have_ipv6 && _dc_ipv6=1
 	_dc_lmtp=0
@@ -200,9 +233,13 @@ dovecot_start() {
 		--no-ipv6) _dc_ipv6=0; shift ;;
 		--lmtp) _dc_lmtp=1; shift ;;
 		--conf-extra) _dc_extra+=("$2"); shift 2 ;;
+		--oauth2) _dc_oauth2=$2; shift 2 ;;
 		*) echo "dovecot_start: unknown option '$1'" >&2; return 64 ;;
 		esac
 	done
+	if [ -n "$_dc_oauth2" ]; then
+		_dc_mechs="$_dc_mechs xoauth2 oauthbearer"
+	fi
 	src=$(_dc_srcdir)
 	mkdir -p "$dir"
 	DC_DIR=$(cd "$dir" && pwd)
