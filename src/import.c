@@ -539,7 +539,7 @@ parse_one(struct set *set, enum import_format fmt, const char *name,
 	used = strlen(err->msg);
 	if (other >= 0 && other != (int)fmt && used < sizeof(err->msg))
 		snprintf(err->msg + used, sizeof(err->msg) - used,
-		    " (this looks like a %s file: use %s:PATH)",
+		    " (this looks like %s state: use %s:PATH)",
 		    import_format_names[other], import_format_names[other]);
 	return -1;
 }
