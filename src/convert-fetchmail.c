@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "popfetch/err.h"
 #include "popfetch/xmalloc.h"
@@ -743,6 +744,10 @@ read_names(struct fm_parse *p, struct fm_user *u)
 		return;
 	}
 	if (is_user && !(cur(p)->t == FT_KW && cur(p)->kw == K_HERE)) {
+		if (n > 1)
+			cv_note(p->notes,
+			    "line %d: user: several words without 'here'; the first is the user name, the others are ignored (fetchmail refuses this)",
+			    line);
 		free(u->remote);
 		u->remote = first_name(names);
 		free(names);
@@ -803,6 +808,29 @@ read_entry(struct fm_parse *p, struct fm_entry *e, struct pf_err *err)
 	}
 }
 
+/*
+ * fetchmail puts the rc file's directory in front of a path that does not
+ * start with '/' (a leading '~' is not expanded either).
+ */
+static char *
+rc_path(const char *file, const char *v)
+{
+	const char *slash = strrchr(file, '/');
+	char cwd[4096];
+
+	if (v[0] == '/')
+		return xstrdup(v);
+	if (file[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+		if (slash == NULL)
+			return xasprintf("%s/%s", cwd, v);
+		return xasprintf(
+		    "%s/%.*s/%s", cwd, (int)(slash - file), file, v);
+	}
+	if (slash == NULL)
+		return xstrdup(v);
+	return xasprintf("%.*s/%s", (int)(slash - file), file, v);
+}
+
 /* "set ..." statements: global options. */
 static void
 read_set(struct fm_parse *p)
@@ -848,7 +876,7 @@ read_set(struct fm_parse *p)
 		break;
 	case K_IDFILE:
 		free(p->idfile);
-		p->idfile = xstrdup(v);
+		p->idfile = rc_path(p->file, v);
 		break;
 	case K_SYSLOG:
 		if (!no)
@@ -956,17 +984,6 @@ cannot(struct cv_account *a, const struct fm_view *v, int id, const char *why)
 	    off ? "no " : "", kw_word(id), hide || off ? "" : " ",
 	    hide || off ? "" : v->val[id],
 	    strncmp(why, "cannot map yet", 14) == 0 ? "" : "cannot map: ", why);
-}
-
-/* A path fetchmail takes relative to the rc file's directory. */
-static char *
-rc_path(const char *file, const char *v)
-{
-	const char *slash = strrchr(file, '/');
-
-	if (v[0] == '/' || v[0] == '~' || slash == NULL)
-		return xstrdup(v);
-	return xasprintf("%.*s/%s", (int)(slash - file), file, v);
 }
 
 /* Protocol: POP3 or APOP only. Returns false when not converted. */
