@@ -1119,7 +1119,7 @@ tr_delivery(struct cv_account *a, const struct fm_view *v, const char *local,
 	if (multidrop)
 		cv_note(&a->notes,
 		    "cannot map: multidrop (several local names, '*' or NAME=NAME after is/to): popfetch delivers a mailbox to one target");
-	if (v->val[K_MDA] != NULL) {
+	if (v->val[K_MDA] != NULL && v->val[K_MDA][0] != '\0') {
 		cmd = cv_mda(v->val[K_MDA], local, &a->notes, v->line[K_MDA]);
 		cv_put(&a->want, CV_DELIVERY, "mda", cmd);
 		free(cmd);
@@ -1141,35 +1141,59 @@ tr_delivery(struct cv_account *a, const struct fm_view *v, const char *local,
 		    local, local);
 }
 
+/* A number fetchmail read; false when negative or over max. */
+static bool
+fm_num(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (s == NULL || s[0] == '\0' || s[0] == '-')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s) ||
+		    v > (max - (unsigned)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
 /* Timeout, keep, fetchall, limits. */
 static void
 tr_policy(struct cv_account *a, const struct fm_view *v, bool invisible)
 {
-	const char *t = v->val[K_TIMEOUT], *lim = v->val[K_LIMIT];
-	long long x;
+	unsigned long long x;
+	char b[32];
 
-	if (t == NULL)
+	if (v->val[K_TIMEOUT] == NULL)
 		cv_put(&a->want, CV_TIMEOUT, NULL, FM_TIMEOUT_DEFAULT);
-	else if ((x = strtoll(t, NULL, 10)) <= 0 || x > 86400) {
+	else if (!fm_num(v->val[K_TIMEOUT], 86400, &x) || x == 0) {
 		cv_put(&a->want, CV_TIMEOUT, NULL, "86400");
 		cannot(a, v, K_TIMEOUT,
 		    "popfetch always has a timeout of 1 to 86400 s; 86400 is used");
 	} else
-		cv_put(&a->want, CV_TIMEOUT, NULL, t);
+		cv_put(&a->want, CV_TIMEOUT, NULL, cv_num(b, x));
 	cv_put(&a->want, CV_KEEP, NULL, on(v, K_KEEP) ? "on" : "off");
 	cv_put(&a->want, CV_ALL, NULL, on(v, K_FETCHALL) ? "on" : "off");
 	if (invisible)
 		cv_put(&a->want, CV_NO_RECEIVED, NULL, "on");
-	if (lim != NULL && strtoll(lim, NULL, 10) > 0) {
-		if (on(v, K_LIMITFLUSH))
-			cv_put(&a->want, CV_KILL_SIZE, NULL, lim);
-		else
-			cv_put(&a->want, CV_MAX_SIZE, NULL, lim);
-	} else if (on(v, K_LIMITFLUSH))
+	if (v->val[K_LIMIT] != NULL &&
+	    fm_num(v->val[K_LIMIT], ULLONG_MAX / 2, &x) && x > 0)
+		cv_put(&a->want,
+		    on(v, K_LIMITFLUSH) ? CV_KILL_SIZE : CV_MAX_SIZE, NULL,
+		    cv_num(b, x));
+	else if (v->val[K_LIMIT] != NULL && strcmp(v->val[K_LIMIT], "0") != 0)
+		cannot(a, v, K_LIMIT, "not a size");
+	else if (on(v, K_LIMITFLUSH))
 		cannot(a, v, K_LIMITFLUSH, "it has no effect without limit");
 	if (v->val[K_FETCHLIMIT] != NULL &&
-	    strtoll(v->val[K_FETCHLIMIT], NULL, 10) > 0)
-		cv_put(&a->want, CV_LIMIT, NULL, v->val[K_FETCHLIMIT]);
+	    fm_num(v->val[K_FETCHLIMIT], 100000000, &x) && x > 0)
+		cv_put(&a->want, CV_LIMIT, NULL, cv_num(b, x));
+	else if (v->val[K_FETCHLIMIT] != NULL &&
+	    strcmp(v->val[K_FETCHLIMIT], "0") != 0)
+		cannot(
+		    a, v, K_FETCHLIMIT, "popfetch's limit is 1 to 100000000");
 	if (on(v, K_FLUSH))
 		cannot(a, v, K_FLUSH,
 		    "popfetch deletes only messages it delivered (or, with keep, after delete_after days)");

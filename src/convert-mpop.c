@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "popfetch/conn.h"
 #include "popfetch/err.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -400,6 +401,7 @@ tr_connection(struct cv_account *a, const struct mp_view *v)
 	int tls = onoff(v->val[MP_TLS]), stls = onoff(v->val[MP_TLS_STARTTLS]);
 	size_t hex;
 	const char *p;
+	char fp[65];
 
 	if (v->val[MP_HOST] != NULL && v->val[MP_HOST][0] != '\0')
 		cv_put(&a->want, CV_HOST, NULL, v->val[MP_HOST]);
@@ -429,9 +431,9 @@ tr_connection(struct cv_account *a, const struct mp_view *v)
 	p = v->val[MP_TLS_FINGERPRINT];
 	for (hex = 0; p != NULL && *p != '\0'; p++)
 		hex += isxdigit((unsigned char)*p) ? 1 : 0;
-	if (hex == 64)
-		cv_put(
-		    &a->want, CV_FINGERPRINT, NULL, v->val[MP_TLS_FINGERPRINT]);
+	if (hex > 0 &&
+	    conn_parse_fingerprint(v->val[MP_TLS_FINGERPRINT], fp) == 0)
+		cv_put(&a->want, CV_FINGERPRINT, NULL, fp);
 	else if (hex > 0)
 		cannot(a, v, MP_TLS_FINGERPRINT,
 		    "popfetch pins SHA-256 fingerprints only (popfetch --serverinfo shows it)");

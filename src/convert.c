@@ -128,7 +128,7 @@ cv_account_new(struct cv_doc *d, const char *src_name)
 	name = xstrdup(src_name[0] != '\0' ? src_name : "account");
 	for (p = name; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
-		    *p == ':')
+		    *p == ':' || *p == '"')
 			*p = '_';
 	for (k = 2; cv_account_find(d, name) >= 0; k++) {
 		free(name);
@@ -136,7 +136,7 @@ cv_account_new(struct cv_doc *d, const char *src_name)
 		    "%s-%d", src_name[0] != '\0' ? src_name : "account", k);
 		for (p = name; *p != '\0'; p++)
 			if ((unsigned char)*p <= ' ' ||
-			    (unsigned char)*p >= 0x7f || *p == ':')
+			    (unsigned char)*p >= 0x7f || *p == ':' || *p == '"')
 				*p = '_';
 	}
 	d->acc = xreallocarray(d->acc, d->nacc + 1, sizeof(*d->acc));
