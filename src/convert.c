@@ -309,12 +309,13 @@ same(const char *k1, const char *v1, const char *k2, const char *v2)
  * cannot do for this key: the caller then drops the parent.
  */
 static bool
-choose_lines(struct cv_doc *d, int i, const struct view *defs)
+choose_lines(struct cv_doc *d, int i, const struct view *defs, int *bad)
 {
 	struct cv_account *a = &d->acc[i];
 	struct view base = *defs;
 	int s;
 
+	*bad = -1;
 	if (a->parent >= 0 && !overlay_chain(d, i, &base))
 		return false;
 	set_free(&a->lines);
@@ -323,15 +324,18 @@ choose_lines(struct cv_doc *d, int i, const struct view *defs)
 
 		if (same(wk, wv, base.key[s], base.val[s]))
 			continue;
-		if (wv == NULL && slot_default[s] == NULL)
+		if (wv == NULL && slot_default[s] == NULL) {
+			*bad = s;
 			return false;
+		}
 		a->lines.key[s] = wv != NULL ? wk : slot_key[s];
 		a->lines.val[s] = xstrdup(wv != NULL ? wv : slot_default[s]);
 	}
 	return true;
 }
 
-/* The settings every converted account shares (two or more of them). */
+/* The settings every converted account shares (two or more of them),
+ * except a password. */
 static void
 common_defaults(const struct cv_doc *d, struct view *defs)
 {
@@ -349,7 +353,8 @@ common_defaults(const struct cv_doc *d, struct view *defs)
 	for (s = 0; s < CV_NSLOTS; s++) {
 		const struct cv_set *w = &d->acc[first].want;
 
-		if (w->val[s] == NULL)
+		/* a password stays with its accounts, never for all */
+		if (w->val[s] == NULL || s == CV_PASSWORD)
 			continue;
 		for (i = 0; i < d->nacc; i++)
 			if (!d->acc[i].dropped &&
@@ -437,7 +442,7 @@ plan(struct cv_doc *d, const struct view *defs)
 
 	for (i = 0; i < d->nacc; i++) {
 		struct cv_account *a = &d->acc[i];
-		int p = a->parent;
+		int p = a->parent, bad;
 
 		if (a->dropped)
 			continue;
@@ -447,13 +452,19 @@ plan(struct cv_doc *d, const struct view *defs)
 			    d->acc[p].name);
 			a->parent = -1;
 		}
-		if (choose_lines(d, (int)i, defs))
+		if (choose_lines(d, (int)i, defs, &bad))
 			continue;
-		cv_note(&a->notes,
-		    "written without its parent '%s': popfetch cannot undo one of its settings, or the chain is longer than %d",
-		    d->acc[p].name, MAX_DEPTH);
+		if (bad >= 0)
+			cv_note(&a->notes,
+			    "written without its parent '%s': it would inherit %s, which popfetch cannot unset",
+			    d->acc[p].name,
+			    bad == CV_DELIVERY ? "a delivery" : slot_key[bad]);
+		else
+			cv_note(&a->notes,
+			    "written without its parent '%s': the chain of parents is longer than popfetch's %d",
+			    d->acc[p].name, MAX_DEPTH);
 		a->parent = -1;
-		(void)choose_lines(d, (int)i, defs);
+		(void)choose_lines(d, (int)i, defs, &bad);
 	}
 }
 

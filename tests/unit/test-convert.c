@@ -236,7 +236,9 @@ test_mpop_realistic(void **state)
 	assert_true(a.no_received);
 	account_free(&a);
 	has(&c, "\naccount home\n"); /* written without its parent */
-	has(&c, "written without its parent 'work'");
+	has(&c,
+	    "written without its parent 'work': it would inherit "
+	    "password_command, which popfetch cannot unset");
 	/* lists: MDA with mpop's '%F', all messages, a proxy */
 	resolve(&c, "lists", &a);
 	assert_int_equal(a.sink, SINK_MDA);
@@ -444,7 +446,7 @@ test_mpop_deep_chain(void **state)
 	assert_int_equal(a.timeout, 20);
 	assert_string_equal(a.host, "h");
 	account_free(&a);
-	has(&c, "chain is longer than 16");
+	has(&c, "the chain of parents is longer than popfetch's 16");
 	unload(&c);
 }
 
