@@ -499,6 +499,15 @@ put_line(struct out *o, const char *key, const char *val)
 	sadds(o, "\"\n");
 }
 
+/* Append text for a comment line: control bytes (a line break would end
+ * the comment) become '?'. */
+static void
+sadd_comment(struct out *o, const char *s)
+{
+	for (; *s != '\0'; s++)
+		sadd(o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+}
+
 /* Write notes as comment lines. */
 static void
 put_notes(struct out *o, const struct cv_notes *n, const char *indent)
@@ -508,7 +517,7 @@ put_notes(struct out *o, const struct cv_notes *n, const char *indent)
 	for (i = 0; i < n->n; i++) {
 		sadds(o, indent);
 		sadds(o, "# ");
-		sadds(o, n->v[i]);
+		sadd_comment(o, n->v[i]);
 		sadds(o, "\n");
 	}
 }
@@ -573,7 +582,7 @@ render(const struct cv_doc *d, const struct view *defs, struct out *o)
 	sadds(o, "# popfetch configuration converted from ");
 	sadds(o, d->source);
 	sadds(o, "'s ");
-	sadds(o, d->file);
+	sadd_comment(o, d->file);
 	sadds(o,
 	    "\n# by popfetch --convert-config. Lines starting with\n"
 	    "# \"cannot map\" name what popfetch does differently or not "

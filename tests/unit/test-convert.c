@@ -513,6 +513,22 @@ test_fetchmail_defaults_user(void **state)
 	unload(&c);
 }
 
+/* A line break in a fetchmail string or the file name stays in its
+ * comment (found by fuzz-convert). */
+static void
+test_line_breaks_in_notes(void **state)
+{
+	static const char rc[] = "set idfile \"/a\nuser b\"\n"
+				 "poll h user u mda /bin/true\n";
+	struct conv c;
+
+	(void)state;
+	load(CONVERT_FETCHMAIL, "F\nuser x", rc, &c);
+	has(&c, "--import-state=fetchmail:/a?user b h\n");
+	has(&c, "converted from fetchmail's F?user x\n");
+	unload(&c);
+}
+
 static void
 test_secrets_stay_on_their_line(void **state)
 {
@@ -565,6 +581,7 @@ main(void)
 	    cmocka_unit_test(test_mpop_deep_chain),
 	    cmocka_unit_test(test_fetchmail_words),
 	    cmocka_unit_test(test_fetchmail_defaults_user),
+	    cmocka_unit_test(test_line_breaks_in_notes),
 	    cmocka_unit_test(test_secrets_stay_on_their_line),
 	    cmocka_unit_test(test_source_names_and_files),
 	};
