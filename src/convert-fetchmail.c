@@ -483,7 +483,7 @@ lex(struct fm_parse *p, const char *d, size_t len, struct pf_err *err)
 static const struct fm_tok *
 cur(const struct fm_parse *p)
 {
-	return &p->tok[p->pos];
+	return &p->tok[p->pos < p->ntok ? p->pos : p->ntok - 1];
 }
 
 static const struct fm_tok *
@@ -545,6 +545,11 @@ stray(struct fm_parse *p, const char *what)
 	int line = t->line, more = 0;
 	bool show = t->t == FT_KW;
 
+	if (t->t == FT_END) {
+		cv_note(p->notes, "line %d: %s: the file ends here (ignored)",
+		    line, what);
+		return;
+	}
 	p->pos++;
 	while (
 	    cur(p)->t == FT_STR || cur(p)->t == FT_NUM || cur(p)->t == FT_MAP) {

@@ -96,9 +96,9 @@ int cv_account_find(const struct cv_doc *d, const char *name);
 
 /*
  * An MDA command for popfetch: %F stays (quotes the user put around it
- * are removed, since popfetch quotes the address itself), %T becomes
- * t_repl shell-quoted when t_repl is not NULL (fetchmail), and every other
- * '%' is doubled. Adds a note when %F or %T sits inside a longer quoted
+ * are removed, since popfetch quotes the address itself), %T and %s become
+ * t_repl single-quoted when t_repl is not NULL (fetchmail's recipient),
+ * and every other '%' is doubled. Adds a note when %F or %T sits inside a longer quoted
  * word. Returns a new string.
  */
 char *cv_mda(

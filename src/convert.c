@@ -214,17 +214,16 @@ quote_state(const char *cmd, size_t upto)
 	return st;
 }
 
-/* Single-quote s for /bin/sh, doubling '%' for popfetch's expansion. */
+/* Single-quote s as fetchmail does (dropping any single quote in it),
+ * doubling '%' for popfetch's expansion. */
 static void
 add_shell_word(struct out *o, const char *s)
 {
 	sadds(o, "'");
 	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			sadds(o, "'\\''");
-		else if (*s == '%')
+		if (*s == '%')
 			sadds(o, "%%");
-		else
+		else if (*s != '\'')
 			sadd(o, s, 1);
 	}
 	sadds(o, "'");
@@ -240,7 +239,8 @@ cv_mda(const char *cmd, const char *t_repl, struct cv_notes *notes, int line)
 	sadds(&o, "");
 	for (i = 0; i < n; i++) {
 		bool f = cmd[i] == '%' && cmd[i + 1] == 'F';
-		bool t = cmd[i] == '%' && cmd[i + 1] == 'T' && t_repl != NULL;
+		bool t = cmd[i] == '%' &&
+		    (cmd[i + 1] == 'T' || cmd[i + 1] == 's') && t_repl != NULL;
 		int st;
 
 		if (!f && !t) {
@@ -259,7 +259,7 @@ cv_mda(const char *cmd, const char *t_repl, struct cv_notes *notes, int line)
 			if (st != 0 && !warned) {
 				cv_note(notes,
 				    "line %d: the MDA command has %%%c inside quotes; popfetch quotes the address itself: check the command",
-				    line, t ? 'T' : 'F');
+				    line, cmd[i]);
 				warned = true;
 			}
 		}

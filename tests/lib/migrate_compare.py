@@ -194,9 +194,10 @@ def check_fetchmail_delivery(name, u, got, errors):
             errors.append("%s: delivery %r without an MDA in fetchmail" %
                           (name, got["delivery"]))
         return
-    local = u["localnames"][0]
-    cmd = u["mda"].replace("%F", "'%s'" % SENDER).replace("%T", "'%s'" %
-                                                          local)
+    # fetchmail quotes %F and %T (%s is an old name of %T) itself
+    local = "'%s'" % u["localnames"][0].replace("'", "")
+    cmd = u["mda"].replace("%F", "'%s'" % SENDER)
+    cmd = cmd.replace("%T", local).replace("%s", local)
     want = shlex.split(cmd)
     if kind != "mda" or popfetch_argv(path) != want:
         errors.append("%s: MDA %r runs %r, fetchmail runs %r" %

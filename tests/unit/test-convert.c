@@ -455,7 +455,7 @@ test_fetchmail_words(void **state)
 {
 	static const char rc[] =
 	    "poll h user u passwd hunter2 again is l here nokeep KEEP\n"
-	    "  sslproto tls1.2 no sslcertck mda \"x %T y '%T' %% z\"\n"
+	    "  sslproto tls1.2 no sslcertck mda \"x %T y '%T' %% z %s\"\n"
 	    "poll \"h2\" timeout 0 # comment 'not a string\n"
 	    "  proto pop3 service pop3s user \"v w\" there\n"
 	    "  pass \"a\\tb\\101\\0102\\\n"
@@ -474,7 +474,7 @@ test_fetchmail_words(void **state)
 	assert_false(a.keep);
 	assert_true(a.insecure);
 	assert_int_equal(a.tls, CONN_TLS_STARTTLS);
-	assert_string_equal(a.sink_path, "x 'l' y 'l' %%%% z");
+	assert_string_equal(a.sink_path, "x 'l' y 'l' %%%% z 'l'");
 	account_free(&a);
 	has(&c, "falls back to plain text");
 	has(&c, "protocol auto: fetchmail tries IMAP first");
