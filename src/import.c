@@ -724,6 +724,16 @@ deliver(const struct set *set,
 	return 0;
 }
 
+char *
+import_summary(const struct import_counts *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "imported %lu, skipped %lu%s%s%s, already known %lu",
+	    c->imported, c->skipped,
+	    c->others[0] != '\0' ? " (other accounts: " : "", c->others,
+	    c->others[0] != '\0' ? ")" : "", c->known);
+	return buf;
+}
+
 int
 import_spec_parse(
     const char *spec, enum import_format *fmt, char **path, struct pf_err *err)

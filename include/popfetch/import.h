@@ -67,6 +67,13 @@ struct import_counts {
 };
 
 /*
+ * The line --import-state prints: "imported N, skipped N (other accounts:
+ * LIST), already known N" (the part in parentheses only when some were
+ * skipped). Writes it, NUL-terminated, into buf. Returns buf.
+ */
+char *import_summary(const struct import_counts *c, char *buf, size_t len);
+
+/*
  * Split "FORMAT:PATH" (the argument of --import-state) into its parts.
  * *path becomes a new string with a leading "~/" expanded. Returns 0, or
  * -1 with PF_EUSAGE (unknown format, no ':' or empty path).

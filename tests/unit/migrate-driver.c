@@ -45,7 +45,7 @@ do_import(char **av)
 	struct import_counts c;
 	enum import_format fmt;
 	struct pf_err err;
-	char *path = NULL, *id;
+	char *path = NULL, *id, line[300];
 	int r;
 
 	if (import_spec_parse(av[0], &fmt, &path, &err) < 0)
@@ -60,10 +60,7 @@ do_import(char **av)
 	free(id);
 	if (r < 0)
 		return failed(&err);
-	printf("imported %lu, skipped %lu, already known %lu\n", c.imported,
-	    c.skipped, c.known);
-	if (c.others[0] != '\0')
-		printf("other accounts: %s\n", c.others);
+	printf("%s\n", import_summary(&c, line, sizeof(line)));
 	return 0;
 }
 

@@ -544,6 +544,7 @@ test_state_mpop(void **state)
 	char *p =
 	    put(f, "alice_at_localhost", mpop_good, sizeof(mpop_good) - 1);
 	time_t t0 = time(NULL);
+	char line[300];
 
 	assert_int_equal(import_state(IMPORT_MPOP, p, &a, f->state,
 			     "alice@LOCALHOST:995", true, &c, &err),
@@ -552,6 +553,9 @@ test_state_mpop(void **state)
 	assert_int_equal(c.skipped, 1);
 	assert_int_equal(c.known, 0);
 	assert_string_equal(c.others, "bob@example.com@pop.example.com");
+	assert_string_equal(import_summary(&c, line, sizeof(line)),
+	    "imported 3, skipped 1 (other accounts: "
+	    "bob@example.com@pop.example.com), already known 0");
 	st = load(f, "alice@LOCALHOST:995");
 	assert_int_equal(uidl_count(st), 3);
 	r = uidl_find(st, "000000026b10740f");
@@ -567,6 +571,10 @@ test_state_mpop(void **state)
 	    0);
 	assert_int_equal(c.imported, 0);
 	assert_int_equal(c.known, 3);
+	c.skipped = 0;
+	c.others[0] = '\0';
+	assert_string_equal(import_summary(&c, line, sizeof(line)),
+	    "imported 0, skipped 0, already known 3");
 	free(p);
 }
 
