@@ -382,6 +382,7 @@ lex_word(struct fm_parse *p, const char *w, size_t n, int line, int *state)
 	if (*state == 1) { /* after user, pass, is, to, = */
 		*state = 0;
 		tok_add(p, FT_STR, 0, unescape(w, n), line);
+		explicit_bzero(s, n);
 		free(s);
 		return;
 	}
@@ -398,6 +399,7 @@ lex_word(struct fm_parse *p, const char *w, size_t n, int line, int *state)
 	if (strcmp(s, "with") == 0 || strcmp(s, "and") == 0 ||
 	    strcmp(s, "has") == 0 || strcmp(s, "wants") == 0 ||
 	    strcmp(s, "options") == 0) {
+		explicit_bzero(s, n);
 		free(s);
 		return;
 	}
@@ -409,6 +411,7 @@ lex_word(struct fm_parse *p, const char *w, size_t n, int line, int *state)
 			break;
 		}
 	if ((k = kw_find(s)) == NULL) {
+		explicit_bzero(s, n);
 		free(s);
 		tok_add(p, FT_STR, 0, unescape(w, n), line);
 		return;
