@@ -6,6 +6,7 @@
  */
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -484,8 +485,9 @@ put_line(struct out *o, const char *key, const char *val)
 	sadds(o, "  ");
 	sadds(o, key);
 	sadds(o, " ");
-	if (n > 0 && val[0] != '"' && val[0] != ' ' && val[0] != '\t' &&
-	    val[n - 1] != ' ' && val[n - 1] != '\t') {
+	/* popfetch trims white space around a value unless it is quoted */
+	if (n > 0 && val[0] != '"' && !isspace((unsigned char)val[0]) &&
+	    !isspace((unsigned char)val[n - 1])) {
 		sadds(o, val);
 		sadds(o, "\n");
 		return;

@@ -402,7 +402,8 @@ test_mpop_details(void **state)
 	    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:"
 	    "67:89:AB:CD:EF:01:23:45:67:89\n"
 	    "tls_certcheck off\n"
-	    "killsize 0x100\n";
+	    "killsize 0x100\n"
+	    "user \vbob\f\n";
 	struct conv c;
 	struct account a;
 
@@ -416,6 +417,7 @@ test_mpop_details(void **state)
 	assert_non_null(a.fingerprint);
 	assert_true(a.insecure);
 	assert_int_equal(a.kill_size, 256);
+	assert_string_equal(a.user, "\vbob\f"); /* quoted, not trimmed */
 	assert_int_equal(a.timeout, 180);
 	account_free(&a);
 	has(&c, "the mpop account is called 'my box' there");
