@@ -40,6 +40,7 @@ enum mp_cmd {
 	MP_USER,
 	MP_PASSWORD,
 	MP_PASSWORDEVAL,
+	MP_PASSWORDFILE, /* not mpop 1.4's, but users write it */
 	MP_NTLMDOMAIN,
 	MP_TLS,
 	MP_TLS_TRUST_FILE,
@@ -65,11 +66,11 @@ enum mp_cmd {
 
 static const char *const mp_names[MP_N] = {"host", "port", "source_ip",
     "proxy_host", "proxy_port", "socket", "timeout", "pipelining", "auth",
-    "user", "password", "passwordeval", "ntlmdomain", "tls", "tls_trust_file",
-    "tls_crl_file", "tls_fingerprint", "tls_key_file", "tls_cert_file",
-    "tls_certcheck", "tls_starttls", "tls_priorities", "tls_host_override",
-    "tls_min_dh_prime_bits", "delivery", "uidls_file", "only_new", "keep",
-    "killsize", "skipsize", "filter", "received_header"};
+    "user", "password", "passwordeval", "passwordfile", "ntlmdomain", "tls",
+    "tls_trust_file", "tls_crl_file", "tls_fingerprint", "tls_key_file",
+    "tls_cert_file", "tls_certcheck", "tls_starttls", "tls_priorities",
+    "tls_host_override", "tls_min_dh_prime_bits", "delivery", "uidls_file",
+    "only_new", "keep", "killsize", "skipsize", "filter", "received_header"};
 
 /* Settings by command: the argument and its line (0: not set). */
 struct mp_map {
@@ -486,6 +487,34 @@ tr_unmapped(struct cv_account *a, const struct mp_view *v)
 		    "popfetch pipelines whenever the server offers PIPELINING");
 }
 
+/*
+ * "cat -- 'FILE'" (popfetch takes the first line a command prints); a
+ * leading "~/" becomes "$HOME", as mpop expands it.
+ */
+static char *
+password_file_command(const char *file)
+{
+	bool home = strncmp(file, "~/", 2) == 0;
+	size_t n = 0, i;
+	char *r, *o;
+
+	if (home)
+		file++;
+	for (i = 0; file[i] != '\0'; i++)
+		n += file[i] == '\'' ? 4 : 1;
+	r = o = xmalloc(n + 20);
+	o += snprintf(o, 20, "cat -- %s'", home ? "\"$HOME\"" : "");
+	for (i = 0; file[i] != '\0'; i++) {
+		if (file[i] == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else
+			*o++ = file[i];
+	}
+	memcpy(o, "'", 2);
+	return r;
+}
+
 /* Authentication and the password. */
 static void
 tr_auth(struct cv_account *a, const struct mp_view *v)
@@ -517,6 +546,16 @@ tr_auth(struct cv_account *a, const struct mp_view *v)
 	    v->val[MP_PASSWORDEVAL][0] != '\0')
 		cv_put(&a->want, CV_PASSWORD_COMMAND, NULL,
 		    v->val[MP_PASSWORDEVAL]);
+	else if (v->val[MP_PASSWORDFILE] != NULL &&
+	    v->val[MP_PASSWORDFILE][0] != '\0') {
+		char *cmd = password_file_command(v->val[MP_PASSWORDFILE]);
+
+		cv_put(&a->want, CV_PASSWORD_COMMAND, NULL, cmd);
+		free(cmd);
+		cv_note(&a->notes,
+		    "line %d: passwordfile is not an mpop 1.4 command (mpop refuses it); written as a command that prints the file",
+		    v->line[MP_PASSWORDFILE]);
+	}
 }
 
 /* The delivery method. */

@@ -403,7 +403,10 @@ test_mpop_details(void **state)
 	    "67:89:AB:CD:EF:01:23:45:67:89\n"
 	    "tls_certcheck off\n"
 	    "killsize 0x100\n"
-	    "user \vbob\f\n";
+	    "user \vbob\f\n"
+	    "account pf\n"
+	    "host h\n"
+	    "passwordfile ~/it's\n";
 	struct conv c;
 	struct account a;
 
@@ -425,6 +428,11 @@ test_mpop_details(void **state)
 	has(&c, "line 6: unknown mpop command 'frobnicate'");
 	has(&c, "has %F inside quotes");
 	has(&c, "  password \" pw \"\n");
+	resolve(&c, "pf", &a);
+	assert_string_equal(
+	    sf(a.password_command), "cat -- \"$HOME\"'/it'\\''s'");
+	account_free(&a);
+	has(&c, "passwordfile is not an mpop 1.4 command");
 	unload(&c);
 }
 
