@@ -342,7 +342,9 @@ apply_reach(
 	struct proxy_url u;
 	char *cmd;
 
-	if (strcmp(key, "host") == 0) {
+	if (strcmp(key, "host") == 0 && v[0] == '\0') {
+		set_str(&a->host, NULL); /* "host required" when resolved */
+	} else if (strcmp(key, "host") == 0) {
 		if (conn_parse_host(v, host, sizeof(host), port, sizeof(port)) <
 		    0)
 			return pf_err_set(err, PF_ECONFIG,

@@ -4,7 +4,9 @@
 # (relative to tests/); a name in PF_FUZZ_PRIVATE includes headers of src/.
 set(PF_FUZZ_TARGETS
     config
+    convert
     http
+    import
     httpproxy
     mboxrd
     netrc

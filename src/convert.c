@@ -1,0 +1,765 @@
+/*
+ * convert.c: --convert-config. The source parsers describe each account
+ * as the settings it must end up with; this file chooses the popfetchrc
+ * lines that give exactly those settings under popfetch's rules (defaults
+ * for every account, one parent, up to 16 levels) and writes the text.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "popfetch/convert.h"
+#include "popfetch/conn.h"
+#include "popfetch/err.h"
+#include "popfetch/xmalloc.h"
+#include "compat.h"
+#include "convert-private.h"
+
+#define MAX_DEPTH    16	  /* popfetch's longest parent chain */
+#define LINE_MAX_OUT 4000 /* keep under popfetch's 4096-byte lines */
+
+const char *const convert_source_names[] = {"mpop", "fetchmail", NULL};
+
+/* popfetch key of each slot (the delivery slot carries its own). */
+static const char *const slot_key[CV_NSLOTS] = {"host", "port", "user", "tls",
+    "ca_file", "fingerprint", "cert", "key", "tls_min", "insecure", "auth",
+    "password_command", "password", "timeout", NULL, "no_received", "keep",
+    "all", "max_size", "kill_size", "limit"};
+
+/* popfetch's built-in value of each slot that can be written back. */
+static const char *const slot_default[CV_NSLOTS] = {NULL, NULL, NULL, "on",
+    NULL, NULL, NULL, NULL, "1.2", "off", "auto", NULL, NULL, "60", NULL, "off",
+    "off", "off", "0", "0", "0"};
+
+/* A read-only overlay of settings. */
+struct view {
+	const char *key[CV_NSLOTS];
+	const char *val[CV_NSLOTS];
+};
+
+/* A growing output buffer. */
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+/* Free a value, wiping it when it is a password. */
+static void
+free_val(enum cv_slot slot, char *v)
+{
+	if (slot == CV_PASSWORD)
+		xfree_secret(v);
+	else
+		free(v);
+}
+
+void
+cv_put(struct cv_set *s, enum cv_slot slot, const char *key, const char *val)
+{
+	free_val(slot, s->val[slot]);
+	s->val[slot] = NULL;
+	s->key[slot] = key != NULL ? key : slot_key[slot];
+	if (val != NULL &&
+	    (slot_default[slot] == NULL ||
+		strcmp(val, slot_default[slot]) != 0))
+		s->val[slot] = xstrdup(val);
+}
+
+void
+cv_put_host(struct cv_account *a, const char *h)
+{
+	char host[256], port[8];
+	char shown[PF_SERVER_TEXT_MAX * 4 + 8];
+
+	if (conn_parse_host(h, host, sizeof(host), port, sizeof(port)) == 0 &&
+	    port[0] == '\0') {
+		cv_put(&a->want, CV_HOST, NULL, h);
+		return;
+	}
+	cv_note(&a->notes,
+	    "host '%s': not a host name or address popfetch takes: cannot map",
+	    pf_sanitize(shown, sizeof(shown), h, strlen(h)));
+}
+
+/* Free every value of s. */
+static void
+set_free(struct cv_set *s)
+{
+	int i;
+
+	for (i = 0; i < CV_NSLOTS; i++)
+		free_val((enum cv_slot)i, s->val[i]);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+cv_note(struct cv_notes *n, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	n->v = xreallocarray(n->v, n->n + 1, sizeof(*n->v));
+	n->v[n->n++] = xstrdup(buf);
+}
+
+void
+cv_notes_clear(struct cv_notes *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->n; i++)
+		free(n->v[i]);
+	free(n->v);
+	memset(n, 0, sizeof(*n));
+}
+
+int
+cv_account_find(const struct cv_doc *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nacc; i++)
+		if (strcmp(d->acc[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+struct cv_account *
+cv_account_new(struct cv_doc *d, const char *src_name)
+{
+	struct cv_account *a;
+	char *name, *p;
+	int k;
+
+	name = xstrdup(src_name[0] != '\0' ? src_name : "account");
+	for (p = name; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
+		    *p == ':' || *p == '"')
+			*p = '_';
+	for (k = 2; cv_account_find(d, name) >= 0; k++) {
+		free(name);
+		name = xasprintf(
+		    "%s-%d", src_name[0] != '\0' ? src_name : "account", k);
+		for (p = name; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' ||
+			    (unsigned char)*p >= 0x7f || *p == ':' || *p == '"')
+				*p = '_';
+	}
+	d->acc = xreallocarray(d->acc, d->nacc + 1, sizeof(*d->acc));
+	a = &d->acc[d->nacc++];
+	memset(a, 0, sizeof(*a));
+	a->name = name;
+	a->parent = -1;
+	if (strcmp(name, src_name) != 0)
+		cv_note(&a->notes, "the %s account is called '%s' there",
+		    d->source, src_name);
+	return a;
+}
+
+const char *
+cv_num(char *buf, unsigned long long v)
+{
+	snprintf(buf, 32, "%llu", v);
+	return buf;
+}
+
+/* Append text to a growing string. */
+static void
+sadd(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap == 0 ? 256 : o->cap;
+		char *np;
+
+		while (o->len + n + 1 > cap)
+			cap *= 2;
+		/* copy, so no stale copy of a secret is left behind */
+		np = xmalloc(cap);
+		if (o->len > 0)
+			memcpy(np, o->p, o->len);
+		if (o->p != NULL) {
+			explicit_bzero(o->p, o->cap);
+			free(o->p);
+		}
+		o->p = np;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+/* Append a C string. */
+static void
+sadds(struct out *o, const char *s)
+{
+	sadd(o, s, strlen(s));
+}
+
+/* Is c where %F or %T may stand without quotes of its own around it? */
+static int
+quote_state(const char *cmd, size_t upto)
+{
+	int st = 0; /* 0 none, 1 in '...', 2 in "..." */
+	size_t i;
+
+	for (i = 0; i < upto; i++) {
+		if (st != 1 && cmd[i] == '\\' && i + 1 < upto) {
+			i++;
+			continue;
+		}
+		if (st == 0 && cmd[i] == '\'')
+			st = 1;
+		else if (st == 1 && cmd[i] == '\'')
+			st = 0;
+		else if (st == 0 && cmd[i] == '"')
+			st = 2;
+		else if (st == 2 && cmd[i] == '"')
+			st = 0;
+	}
+	return st;
+}
+
+/* Single-quote s as fetchmail does (dropping any single quote in it),
+ * doubling '%' for popfetch's expansion. */
+static void
+add_shell_word(struct out *o, const char *s)
+{
+	sadds(o, "'");
+	for (; *s != '\0'; s++) {
+		if (*s == '%')
+			sadds(o, "%%");
+		else if (*s != '\'')
+			sadd(o, s, 1);
+	}
+	sadds(o, "'");
+}
+
+char *
+cv_mda(const char *cmd, const char *t_repl, struct cv_notes *notes, int line)
+{
+	struct out o = {NULL, 0, 0};
+	size_t i, n = strlen(cmd);
+	bool warned = false;
+
+	sadds(&o, "");
+	for (i = 0; i < n; i++) {
+		bool f = cmd[i] == '%' && cmd[i + 1] == 'F';
+		bool t = cmd[i] == '%' &&
+		    (cmd[i + 1] == 'T' || cmd[i + 1] == 's') && t_repl != NULL;
+		int st;
+
+		if (!f && !t) {
+			sadd(&o, cmd[i] == '%' ? "%%" : cmd + i,
+			    cmd[i] == '%' ? 2 : 1);
+			continue;
+		}
+		st = quote_state(cmd, i);
+		if (st != 0 && i > 0 && cmd[i + 2] == cmd[i - 1] &&
+		    (cmd[i - 1] == '\'' || cmd[i - 1] == '"') &&
+		    quote_state(cmd, i - 1) == 0) {
+			o.len--; /* drop the opening quote written before */
+			i += 2;	 /* and skip the closing one */
+		} else {
+			i++;
+			if (st != 0 && !warned) {
+				cv_note(notes,
+				    "line %d: the MDA command has %%%c inside quotes; popfetch quotes the address itself: check the command",
+				    line, cmd[i]);
+				warned = true;
+			}
+		}
+		if (f)
+			sadds(&o, "%F");
+		else
+			add_shell_word(&o, t_repl);
+	}
+	return o.p;
+}
+
+/* Overlay the lines of account i's parent chain onto v (root first). */
+static bool
+overlay_chain(const struct cv_doc *d, int i, struct view *v)
+{
+	int chain[MAX_DEPTH + 1], n = 0, k, s;
+
+	for (k = d->acc[i].parent; k >= 0; k = d->acc[k].parent) {
+		if (n == MAX_DEPTH)
+			return false;
+		chain[n++] = k;
+	}
+	while (n-- > 0) {
+		const struct cv_set *l = &d->acc[chain[n]].lines;
+
+		for (s = 0; s < CV_NSLOTS; s++)
+			if (l->val[s] != NULL) {
+				v->key[s] = l->key[s];
+				v->val[s] = l->val[s];
+			}
+	}
+	return true;
+}
+
+/* Do two settings agree (key and value, or both unset)? */
+static bool
+same(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	if (v1 == NULL || v2 == NULL)
+		return v1 == v2;
+	return strcmp(k1, k2) == 0 && strcmp(v1, v2) == 0;
+}
+
+/*
+ * Choose the lines of account i on top of defs and its parent chain.
+ * Returns false when a setting would have to be unset, which popfetch
+ * cannot do for this key: the caller then drops the parent.
+ */
+static bool
+choose_lines(struct cv_doc *d, int i, const struct view *defs, int *bad)
+{
+	struct cv_account *a = &d->acc[i];
+	struct view base = *defs;
+	int s;
+
+	*bad = -1;
+	if (a->parent >= 0 && !overlay_chain(d, i, &base))
+		return false;
+	set_free(&a->lines);
+	for (s = 0; s < CV_NSLOTS; s++) {
+		const char *wk = a->want.key[s], *wv = a->want.val[s];
+
+		if (same(wk, wv, base.key[s], base.val[s]))
+			continue;
+		if (wv == NULL && slot_default[s] == NULL) {
+			*bad = s;
+			return false;
+		}
+		a->lines.key[s] = wv != NULL ? wk : slot_key[s];
+		a->lines.val[s] = xstrdup(wv != NULL ? wv : slot_default[s]);
+	}
+	return true;
+}
+
+/* The settings every converted account shares (two or more of them),
+ * except a password. */
+static void
+common_defaults(const struct cv_doc *d, struct view *defs)
+{
+	size_t i, live = 0, first = 0;
+	int s;
+
+	memset(defs, 0, sizeof(*defs));
+	for (i = d->nacc; i-- > 0;)
+		if (!d->acc[i].dropped) {
+			live++;
+			first = i;
+		}
+	if (live < 2)
+		return;
+	for (s = 0; s < CV_NSLOTS; s++) {
+		const struct cv_set *w = &d->acc[first].want;
+
+		/* a password stays with its accounts, never for all */
+		if (w->val[s] == NULL || s == CV_PASSWORD)
+			continue;
+		for (i = 0; i < d->nacc; i++)
+			if (!d->acc[i].dropped &&
+			    !same(w->key[s], w->val[s], d->acc[i].want.key[s],
+				d->acc[i].want.val[s]))
+				break;
+		if (i == d->nacc) {
+			defs->key[s] = w->key[s];
+			defs->val[s] = w->val[s];
+		}
+	}
+}
+
+/* True when notes n hold the text t. */
+static bool
+has_note(const struct cv_notes *n, const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < n->n; i++)
+		if (strcmp(n->v[i], t) == 0)
+			return true;
+	return false;
+}
+
+/* Remove the note t from n. */
+static void
+drop_note(struct cv_notes *n, const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < n->n; i++)
+		if (strcmp(n->v[i], t) == 0) {
+			free(n->v[i]);
+			memmove(n->v + i, n->v + i + 1,
+			    (n->n - i - 1) * sizeof(*n->v));
+			n->n--;
+			return;
+		}
+}
+
+/*
+ * A note every converted account has (two or more of them) comes from a
+ * setting they share: write it once, in the defaults block.
+ */
+static void
+hoist_notes(struct cv_doc *d)
+{
+	size_t i, k, live = 0, first = 0;
+	struct cv_notes *fn;
+
+	for (i = d->nacc; i-- > 0;)
+		if (!d->acc[i].dropped) {
+			live++;
+			first = i;
+		}
+	if (live < 2)
+		return;
+	fn = &d->acc[first].notes;
+	for (k = 0; k < fn->n;) {
+		char *t = fn->v[k];
+
+		for (i = 0; i < d->nacc; i++)
+			if (!d->acc[i].dropped &&
+			    !has_note(&d->acc[i].notes, t))
+				break;
+		if (i < d->nacc) {
+			k++;
+			continue;
+		}
+		cv_note(&d->defnotes, "%s", t);
+		t = xstrdup(t);
+		for (i = 0; i < d->nacc; i++)
+			if (!d->acc[i].dropped)
+				drop_note(&d->acc[i].notes, t);
+		free(t);
+	}
+}
+
+/* Plan every account's lines. */
+static void
+plan(struct cv_doc *d, const struct view *defs)
+{
+	size_t i;
+
+	for (i = 0; i < d->nacc; i++) {
+		struct cv_account *a = &d->acc[i];
+		int p = a->parent, bad;
+
+		if (a->dropped)
+			continue;
+		if (p >= (int)i || (p >= 0 && d->acc[p].dropped)) {
+			cv_note(&a->notes,
+			    "written without its parent '%s', which is not converted",
+			    d->acc[p].name);
+			a->parent = -1;
+		}
+		if (choose_lines(d, (int)i, defs, &bad))
+			continue;
+		if (bad >= 0)
+			cv_note(&a->notes,
+			    "written without its parent '%s': it would inherit %s, which popfetch cannot unset",
+			    d->acc[p].name,
+			    bad == CV_DELIVERY ? "a delivery" : slot_key[bad]);
+		else
+			cv_note(&a->notes,
+			    "written without its parent '%s': the chain of parents is longer than popfetch's %d",
+			    d->acc[p].name, MAX_DEPTH);
+		a->parent = -1;
+		(void)choose_lines(d, (int)i, defs, &bad);
+	}
+}
+
+/* Write "  key value", quoting the value when popfetch needs it to. */
+static void
+put_line(struct out *o, const char *key, const char *val)
+{
+	size_t n = strlen(val);
+	const char *p;
+
+	if (strpbrk(val, "\r\n") != NULL || n > LINE_MAX_OUT) {
+		sadds(o, "  # cannot write ");
+		sadds(o, key);
+		sadds(o, ": its value holds a line break or is too long\n");
+		return;
+	}
+	sadds(o, "  ");
+	sadds(o, key);
+	sadds(o, " ");
+	/* popfetch trims white space around a value unless it is quoted */
+	if (n > 0 && val[0] != '"' && !isspace((unsigned char)val[0]) &&
+	    !isspace((unsigned char)val[n - 1])) {
+		sadds(o, val);
+		sadds(o, "\n");
+		return;
+	}
+	sadds(o, "\"");
+	for (p = val; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			sadds(o, "\\");
+		sadd(o, p, 1);
+	}
+	sadds(o, "\"\n");
+}
+
+/* Append text for a comment line: control bytes (a line break would end
+ * the comment) become '?'. */
+static void
+sadd_comment(struct out *o, const char *s)
+{
+	for (; *s != '\0'; s++)
+		sadd(o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+}
+
+/* Write notes as comment lines. */
+static void
+put_notes(struct out *o, const struct cv_notes *n, const char *indent)
+{
+	size_t i;
+
+	for (i = 0; i < n->n; i++) {
+		sadds(o, indent);
+		sadds(o, "# ");
+		sadd_comment(o, n->v[i]);
+		sadds(o, "\n");
+	}
+}
+
+/* Write the settings of a view. */
+static void
+put_lines(struct out *o, const struct view *v)
+{
+	int s;
+
+	for (s = 0; s < CV_NSLOTS; s++)
+		if (v->val[s] != NULL)
+			put_line(o, v->key[s], v->val[s]);
+}
+
+/* A view of a set. */
+static void
+view_of(const struct cv_set *set, struct view *v)
+{
+	int s;
+
+	for (s = 0; s < CV_NSLOTS; s++) {
+		v->key[s] = set->key[s];
+		v->val[s] = set->val[s];
+	}
+}
+
+/* Write one account block. */
+static void
+put_account(struct out *o, const struct cv_doc *d, const struct cv_account *a)
+{
+	struct view v;
+
+	sadds(o, "\n");
+	if (a->dropped) {
+		sadds(o, "# account ");
+		sadds(o, a->name);
+		sadds(o, ": not converted\n");
+		put_notes(o, &a->notes, "");
+		return;
+	}
+	sadds(o, "account ");
+	sadds(o, a->name);
+	if (a->parent >= 0) {
+		sadds(o, " : ");
+		sadds(o, d->acc[a->parent].name);
+	}
+	sadds(o, "\n");
+	view_of(&a->lines, &v);
+	put_lines(o, &v);
+	put_notes(o, &a->notes, "  ");
+}
+
+/* Write the whole file. */
+static void
+render(const struct cv_doc *d, const struct view *defs, struct out *o)
+{
+	bool secret = false, any = false;
+	size_t i;
+	int s;
+
+	sadds(o, "# popfetch configuration converted from ");
+	sadds(o, d->source);
+	sadds(o, "'s ");
+	sadd_comment(o, d->file);
+	sadds(o,
+	    "\n# by popfetch --convert-config. Lines starting with\n"
+	    "# \"cannot map\" name what popfetch does differently or not "
+	    "yet: read them.\n");
+	for (i = 0; i < d->nacc; i++)
+		secret |= !d->acc[i].dropped &&
+		    d->acc[i].want.val[CV_PASSWORD] != NULL;
+	if (secret)
+		sadds(o,
+		    "# It holds a password: keep it private (chmod 600), "
+		    "or popfetch refuses it.\n");
+	put_notes(o, &d->head, "");
+	for (s = 0; s < CV_NSLOTS; s++)
+		any |= defs->val[s] != NULL;
+	if (any || d->defnotes.n > 0) {
+		sadds(o, "\ndefaults\n");
+		put_lines(o, defs);
+		put_notes(o, &d->defnotes, "  ");
+	}
+	for (i = 0; i < d->nacc; i++)
+		put_account(o, d, &d->acc[i]);
+	if (d->default_name != NULL) {
+		sadds(o, "\ndefault ");
+		sadds(o, d->default_name);
+		sadds(o, "\n");
+	}
+}
+
+/* Free the document. */
+static void
+doc_free(struct cv_doc *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nacc; i++) {
+		free(d->acc[i].name);
+		set_free(&d->acc[i].want);
+		set_free(&d->acc[i].lines);
+		cv_notes_clear(&d->acc[i].notes);
+	}
+	free(d->acc);
+	cv_notes_clear(&d->head);
+	cv_notes_clear(&d->defnotes);
+	free(d->default_name);
+	memset(d, 0, sizeof(*d));
+}
+
+/* The login name fetchmail would use. */
+static const char *
+login_name(const struct convert_opts *opts)
+{
+	const char *u;
+	struct passwd *pw;
+
+	if (opts != NULL && opts->local_user != NULL)
+		return opts->local_user;
+	if ((u = getenv("USER")) != NULL && u[0] != '\0')
+		return u;
+	if ((u = getenv("LOGNAME")) != NULL && u[0] != '\0')
+		return u;
+	pw = getpwuid(getuid());
+	return pw != NULL ? pw->pw_name : "user";
+}
+
+int
+convert_source_parse(
+    const char *name, enum convert_source *src, struct pf_err *err)
+{
+	size_t i;
+
+	for (i = 0; convert_source_names[i] != NULL; i++)
+		if (strcmp(name, convert_source_names[i]) == 0) {
+			*src = (enum convert_source)i;
+			return 0;
+		}
+	return pf_err_set(err, PF_EUSAGE,
+	    "unknown configuration format for --convert-config (mpop or fetchmail)");
+}
+
+int
+convert_buf(enum convert_source src, const char *name, const char *data,
+    size_t len, const struct convert_opts *opts, char **text, size_t *textlen,
+    struct pf_err *err)
+{
+	struct cv_doc d;
+	struct view defs;
+	struct out o = {NULL, 0, 0};
+	int r;
+
+	memset(&d, 0, sizeof(d));
+	d.source = convert_source_names[src];
+	d.file = name;
+	if (src == CONVERT_MPOP)
+		r = cv_mpop(&d, data, len, err);
+	else
+		r = cv_fetchmail(&d, data, len, login_name(opts), err);
+	if (r == 0) {
+		hoist_notes(&d);
+		common_defaults(&d, &defs);
+		plan(&d, &defs);
+		render(&d, &defs, &o);
+		*text = o.p;
+		*textlen = o.len;
+	}
+	doc_free(&d);
+	return r;
+}
+
+int
+convert_config(enum convert_source src, const char *path,
+    const struct convert_opts *opts, char **text, size_t *len,
+    struct pf_err *err)
+{
+	struct stat sb;
+	char *data = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd, ret = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return pf_err_sys(err, PF_EUSAGE, "cannot open '%s'", path);
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > CONVERT_FILE_MAX) {
+		pf_err_set(err, PF_EUSAGE,
+		    "'%s' is not a regular file of at most %d MiB", path,
+		    CONVERT_FILE_MAX / (1024 * 1024));
+		goto out;
+	}
+	data = xmalloc((size_t)sb.st_size + 1);
+	while (n <= (size_t)sb.st_size &&
+	    (r = read(fd, data + n, (size_t)sb.st_size + 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			pf_err_sys(err, PF_EUSAGE, "cannot read '%s'", path);
+			goto out;
+		}
+		n += (size_t)r;
+	}
+	if (n > (size_t)sb.st_size) {
+		pf_err_set(err, PF_EUSAGE, "'%s' grew while it was read", path);
+		goto out;
+	}
+	ret = convert_buf(src, path, data, n, opts, text, len, err);
+out:
+	if (data != NULL) {
+		explicit_bzero(data, (size_t)sb.st_size + 1);
+		free(data);
+	}
+	close(fd);
+	return ret;
+}
+
+void
+convert_free(char *text, size_t len)
+{
+	if (text == NULL)
+		return;
+	explicit_bzero(text, len);
+	free(text);
+}
