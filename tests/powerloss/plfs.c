@@ -241,6 +241,16 @@ shadow_name(const struct pnode *p, char *buf, size_t sz)
 	snprintf(buf, sz, "d%llu", (unsigned long long)p->id);
 }
 
+/* Give dirfd/name to uid:gid when we may (as root); warn if that fails. */
+static void
+set_owner(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+	if (geteuid() != 0)
+		return;
+	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == -1)
+		warnx("cannot chown '%s': %s", name, strerror(errno));
+}
+
 /* The model. */
 
 static struct pnode *
@@ -763,7 +773,7 @@ materialize(struct pnode *p, int lfd, bool pages, struct cut_stats *cs)
 	else
 		r = mknodat(lfd, id, p->mode, p->rdev);
 	if (r == 0)
-		(void)fchownat(lfd, id, p->uid, p->gid, AT_SYMLINK_NOFOLLOW);
+		set_owner(lfd, id, p->uid, p->gid);
 	return r;
 }
 
@@ -885,8 +895,7 @@ place(int dfd, struct pnode *d, int lfd, bool pages, struct cut_stats *cs)
 		if (p->held)
 			r = renameat(lfd, id, dfd, d->d[i].name);
 		else if ((r = mkdirat(dfd, d->d[i].name, p->mode & 07777)) == 0)
-			(void)fchownat(dfd, d->d[i].name, p->uid, p->gid,
-			    AT_SYMLINK_NOFOLLOW);
+			set_owner(dfd, d->d[i].name, p->uid, p->gid);
 		if (r == -1)
 			return -1;
 		cfd = openat(dfd, d->d[i].name,
@@ -1077,8 +1086,7 @@ give_to_caller(int dirfd, const char *name)
 	struct fuse_context *c = fuse_get_context();
 
 	if (geteuid() == 0 && c != NULL && (c->uid != 0 || c->gid != 0))
-		(void)fchownat(
-		    dirfd, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
+		set_owner(dirfd, name, c->uid, c->gid);
 }
 
 /* After creating path: a new node, its name pending in its parent. */
