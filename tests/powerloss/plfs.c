@@ -34,6 +34,11 @@
  *          surviving new name may come back with no content;
  *  all     pages and meta together.
  *
+ * A file unlinked or replaced while open keeps a path: libfuse renames it
+ * to .fuse_hiddenXXXX until it is closed (otherwise fstat(2) on it fails
+ * with ESTALE). The model takes that rename for what the application did:
+ * an unlink, or part of the rename that replaces the file.
+ *
  * Durability points are fsync, fdatasync, fsyncdir, link and rename,
  * counted from mount (or the last cut). Armed at point N (or at the N-th
  * modifying operation), the call freezes before it takes effect until the
@@ -155,6 +160,8 @@ static struct {
 	char what[PL_LINE];
 	struct fuse_session *se;
 	uint64_t rng;
+	struct pnode *hide_dir; /* a hide not yet resolved (see hide_*) */
+	char *hide_name, *hide_path;
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
@@ -162,6 +169,8 @@ static struct {
     .shadowfd = -1,
     .ctlfd = -1,
 };
+
+static void hide_resolve(void);
 
 static void
 warnx(const char *fmt, ...)
@@ -971,6 +980,7 @@ cut(enum cut_mode mode, uint64_t seed, struct cut_stats *cs)
 	int lfd, r = -1;
 
 	memset(cs, 0, sizeof(*cs));
+	hide_resolve();
 	g.rng = seed;
 	for (o = g.ops; o != NULL; o = o->next)
 		cs->nsops++;
@@ -1017,6 +1027,42 @@ stale(const struct ofile *of)
 	return g.broken || (of != NULL && of->gen != g.gen);
 }
 
+/* Is this a name libfuse gave a file unlinked or replaced while open? */
+static bool
+is_hidden(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return strncmp(b != NULL ? b + 1 : path, ".fuse_hidden", 12) == 0;
+}
+
+static void
+hide_clear(void)
+{
+	free(g.hide_name);
+	free(g.hide_path);
+	g.hide_name = g.hide_path = NULL;
+	g.hide_dir = NULL;
+}
+
+/*
+ * A hidden file whose name was not taken over by the rename that follows
+ * at once was unlinked by the application: count that, and note the name
+ * as gone. (Called before the next call of any kind, and before a cut.)
+ */
+static void
+hide_resolve(void)
+{
+	if (g.hide_name == NULL)
+		return;
+	g.nops++;
+	g.seq++;
+	if (g.freeze_op != 0 && g.nops == g.freeze_op)
+		g.freeze_op++; /* it is done already: freeze at the next one */
+	ns_record(g.hide_dir, g.hide_name, NULL);
+	hide_clear();
+}
+
 /*
  * Count a modifying call, and a durability point when kind is set; trace
  * it; freeze when armed for it. 0: go on; -EIO: the power was cut while
@@ -1031,6 +1077,7 @@ op_begin(const char *kind, const char *path, const char *path2)
 
 	if (g.broken)
 		return -EIO;
+	hide_resolve();
 	g.nops++;
 	g.seq++;
 	if (kind != NULL) {
@@ -1207,11 +1254,20 @@ do_remove(const char *path, bool isdir)
 	struct stat st;
 	int r;
 
-	if ((r = op_begin(NULL, path, NULL)) != 0)
+	if (!is_hidden(path) && (r = op_begin(NULL, path, NULL)) != 0)
 		return r;
 	split(path, parent, sizeof(parent), &name);
 	if ((dir = parent_of(path)) == NULL || (p = lookup(path, &st)) == NULL)
 		return -errno;
+	if (is_hidden(path)) {
+		/* libfuse, at the last close: the name itself never counted */
+		if (before_last_unlink(p, &st, path) == -1 ||
+		    unlinkat(g.rootfd, rel(path), 0) == -1)
+			return -errno;
+		if (st.st_nlink <= 1)
+			unhash(p);
+		return 0;
+	}
 	if (before_last_unlink(p, &st, path) == -1)
 		return -errno;
 	if (unlinkat(g.rootfd, rel(path), isdir ? AT_REMOVEDIR : 0) == -1)
@@ -1232,6 +1288,27 @@ static int
 pl_rmdir(const char *path)
 {
 	LOCKED(do_remove(path, true));
+}
+
+/* libfuse hides a file unlinked or replaced while open: rename it, and
+ * decide at the next call what the application did (hide_resolve). */
+static int
+do_hide(const char *from, const char *to)
+{
+	char parent[PATH_MAX];
+	const char *name;
+	struct pnode *dir;
+
+	hide_resolve();
+	split(from, parent, sizeof(parent), &name);
+	if ((dir = parent_of(from)) == NULL)
+		return -errno;
+	if (renameat(g.rootfd, rel(from), g.rootfd, rel(to)) == -1)
+		return -errno;
+	g.hide_dir = dir;
+	g.hide_name = xstrdup(name);
+	g.hide_path = xstrdup(from);
+	return 0;
 }
 
 /* The object at to that a rename replaces, prepared to leave the tree. */
@@ -1256,6 +1333,10 @@ do_rename(const char *from, const char *to, unsigned flags)
 	struct stat qst;
 	int r;
 
+	if (is_hidden(to))
+		return do_hide(from, to);
+	if (g.hide_path != NULL && strcmp(g.hide_path, to) == 0)
+		hide_clear(); /* this rename replaces the hidden file */
 	if ((r = op_begin("rename", from, to)) != 0)
 		return r;
 	split(from, fparent, sizeof(fparent), &fname);
@@ -1731,7 +1812,7 @@ pl_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->use_ino = 1;
 	cfg->readdir_ino = 1;
 	cfg->direct_io = 1;
-	cfg->hard_remove = 1;
+	cfg->hard_remove = 0; /* hide: see is_hidden() */
 	cfg->nullpath_ok = 0;
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
