@@ -44,7 +44,7 @@
  * modifying operation), the call freezes before it takes effect until the
  * power is cut; it then fails with EIO. Not modelled: xattrs, fallocate
  * (EOPNOTSUPP), sync(2) and syncfs(2) (FUSE never sees them), O_TMPFILE
- * (the kernel gets ENOSYS from libfuse 3.14 and returns EOPNOTSUPP), and
+ * (libfuse 3.14 has no call for it: open(2) fails with EOPNOTSUPP), and
  * chmod, chown and utimens, which take effect at once and stay. See
  * tests/powerloss/README.md.
  *
