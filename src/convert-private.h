@@ -74,6 +74,25 @@ struct cv_doc {
 	char *default_name; /* or NULL */
 };
 
+/* popfetch key of each slot (the delivery slot carries its own), and the
+ * built-in value of each slot that can be written back (NULL: none). */
+extern const char *const cv_slot_key[CV_NSLOTS];
+extern const char *const cv_slot_default[CV_NSLOTS];
+
+/* A growing text buffer; p is NUL-terminated once anything is added. */
+struct cv_out {
+	char *p;
+	size_t len, cap;
+};
+
+/* Append n bytes of s, or the C string s. The old buffer is wiped when it
+ * grows, since the text may hold a password. */
+void cv_out_add(struct cv_out *o, const char *s, size_t n);
+void cv_out_adds(struct cv_out *o, const char *s);
+
+/* Free every value of s (wiping passwords). */
+void cv_set_free(struct cv_set *s);
+
 /* Set a slot of s to key/val (copied); val NULL or the default clears. */
 void cv_put(
     struct cv_set *s, enum cv_slot slot, const char *key, const char *val);

@@ -29,265 +29,11 @@
 
 const char *const convert_source_names[] = {"mpop", "fetchmail", NULL};
 
-/* popfetch key of each slot (the delivery slot carries its own). */
-static const char *const slot_key[CV_NSLOTS] = {"host", "port", "user", "tls",
-    "ca_file", "fingerprint", "cert", "key", "tls_min", "insecure", "auth",
-    "password_command", "password", "timeout", NULL, "no_received", "keep",
-    "all", "max_size", "kill_size", "limit"};
-
-/* popfetch's built-in value of each slot that can be written back. */
-static const char *const slot_default[CV_NSLOTS] = {NULL, NULL, NULL, "on",
-    NULL, NULL, NULL, NULL, "1.2", "off", "auto", NULL, NULL, "60", NULL, "off",
-    "off", "off", "0", "0", "0"};
-
 /* A read-only overlay of settings. */
 struct view {
 	const char *key[CV_NSLOTS];
 	const char *val[CV_NSLOTS];
 };
-
-/* A growing output buffer. */
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-/* Free a value, wiping it when it is a password. */
-static void
-free_val(enum cv_slot slot, char *v)
-{
-	if (slot == CV_PASSWORD)
-		xfree_secret(v);
-	else
-		free(v);
-}
-
-void
-cv_put(struct cv_set *s, enum cv_slot slot, const char *key, const char *val)
-{
-	free_val(slot, s->val[slot]);
-	s->val[slot] = NULL;
-	s->key[slot] = key != NULL ? key : slot_key[slot];
-	if (val != NULL &&
-	    (slot_default[slot] == NULL ||
-		strcmp(val, slot_default[slot]) != 0))
-		s->val[slot] = xstrdup(val);
-}
-
-void
-cv_put_host(struct cv_account *a, const char *h)
-{
-	char host[256], port[8];
-	char shown[PF_SERVER_TEXT_MAX * 4 + 8];
-
-	if (conn_parse_host(h, host, sizeof(host), port, sizeof(port)) == 0 &&
-	    port[0] == '\0') {
-		cv_put(&a->want, CV_HOST, NULL, h);
-		return;
-	}
-	cv_note(&a->notes,
-	    "host '%s': not a host name or address popfetch takes: cannot map",
-	    pf_sanitize(shown, sizeof(shown), h, strlen(h)));
-}
-
-/* Free every value of s. */
-static void
-set_free(struct cv_set *s)
-{
-	int i;
-
-	for (i = 0; i < CV_NSLOTS; i++)
-		free_val((enum cv_slot)i, s->val[i]);
-	memset(s, 0, sizeof(*s));
-}
-
-void
-cv_note(struct cv_notes *n, const char *fmt, ...)
-{
-	va_list ap;
-	char buf[512];
-
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	n->v = xreallocarray(n->v, n->n + 1, sizeof(*n->v));
-	n->v[n->n++] = xstrdup(buf);
-}
-
-void
-cv_notes_clear(struct cv_notes *n)
-{
-	size_t i;
-
-	for (i = 0; i < n->n; i++)
-		free(n->v[i]);
-	free(n->v);
-	memset(n, 0, sizeof(*n));
-}
-
-int
-cv_account_find(const struct cv_doc *d, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < d->nacc; i++)
-		if (strcmp(d->acc[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-struct cv_account *
-cv_account_new(struct cv_doc *d, const char *src_name)
-{
-	struct cv_account *a;
-	char *name, *p;
-	int k;
-
-	name = xstrdup(src_name[0] != '\0' ? src_name : "account");
-	for (p = name; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
-		    *p == ':' || *p == '"')
-			*p = '_';
-	for (k = 2; cv_account_find(d, name) >= 0; k++) {
-		free(name);
-		name = xasprintf(
-		    "%s-%d", src_name[0] != '\0' ? src_name : "account", k);
-		for (p = name; *p != '\0'; p++)
-			if ((unsigned char)*p <= ' ' ||
-			    (unsigned char)*p >= 0x7f || *p == ':' || *p == '"')
-				*p = '_';
-	}
-	d->acc = xreallocarray(d->acc, d->nacc + 1, sizeof(*d->acc));
-	a = &d->acc[d->nacc++];
-	memset(a, 0, sizeof(*a));
-	a->name = name;
-	a->parent = -1;
-	if (strcmp(name, src_name) != 0)
-		cv_note(&a->notes, "the %s account is called '%s' there",
-		    d->source, src_name);
-	return a;
-}
-
-const char *
-cv_num(char *buf, unsigned long long v)
-{
-	snprintf(buf, 32, "%llu", v);
-	return buf;
-}
-
-/* Append text to a growing string. */
-static void
-sadd(struct out *o, const char *s, size_t n)
-{
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap == 0 ? 256 : o->cap;
-		char *np;
-
-		while (o->len + n + 1 > cap)
-			cap *= 2;
-		/* copy, so no stale copy of a secret is left behind */
-		np = xmalloc(cap);
-		if (o->len > 0)
-			memcpy(np, o->p, o->len);
-		if (o->p != NULL) {
-			explicit_bzero(o->p, o->cap);
-			free(o->p);
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-/* Append a C string. */
-static void
-sadds(struct out *o, const char *s)
-{
-	sadd(o, s, strlen(s));
-}
-
-/* Is c where %F or %T may stand without quotes of its own around it? */
-static int
-quote_state(const char *cmd, size_t upto)
-{
-	int st = 0; /* 0 none, 1 in '...', 2 in "..." */
-	size_t i;
-
-	for (i = 0; i < upto; i++) {
-		if (st != 1 && cmd[i] == '\\' && i + 1 < upto) {
-			i++;
-			continue;
-		}
-		if (st == 0 && cmd[i] == '\'')
-			st = 1;
-		else if (st == 1 && cmd[i] == '\'')
-			st = 0;
-		else if (st == 0 && cmd[i] == '"')
-			st = 2;
-		else if (st == 2 && cmd[i] == '"')
-			st = 0;
-	}
-	return st;
-}
-
-/* Single-quote s as fetchmail does (dropping any single quote in it),
- * doubling '%' for popfetch's expansion. */
-static void
-add_shell_word(struct out *o, const char *s)
-{
-	sadds(o, "'");
-	for (; *s != '\0'; s++) {
-		if (*s == '%')
-			sadds(o, "%%");
-		else if (*s != '\'')
-			sadd(o, s, 1);
-	}
-	sadds(o, "'");
-}
-
-char *
-cv_mda(const char *cmd, const char *t_repl, struct cv_notes *notes, int line)
-{
-	struct out o = {NULL, 0, 0};
-	size_t i, n = strlen(cmd);
-	bool warned = false;
-
-	sadds(&o, "");
-	for (i = 0; i < n; i++) {
-		bool f = cmd[i] == '%' && cmd[i + 1] == 'F';
-		bool t = cmd[i] == '%' &&
-		    (cmd[i + 1] == 'T' || cmd[i + 1] == 's') && t_repl != NULL;
-		int st;
-
-		if (!f && !t) {
-			sadd(&o, cmd[i] == '%' ? "%%" : cmd + i,
-			    cmd[i] == '%' ? 2 : 1);
-			continue;
-		}
-		st = quote_state(cmd, i);
-		if (st != 0 && i > 0 && cmd[i + 2] == cmd[i - 1] &&
-		    (cmd[i - 1] == '\'' || cmd[i - 1] == '"') &&
-		    quote_state(cmd, i - 1) == 0) {
-			o.len--; /* drop the opening quote written before */
-			i += 2;	 /* and skip the closing one */
-		} else {
-			i++;
-			if (st != 0 && !warned) {
-				cv_note(notes,
-				    "line %d: the MDA command has %%%c inside quotes; popfetch quotes the address itself: check the command",
-				    line, cmd[i]);
-				warned = true;
-			}
-		}
-		if (f)
-			sadds(&o, "%F");
-		else
-			add_shell_word(&o, t_repl);
-	}
-	return o.p;
-}
 
 /* Overlay the lines of account i's parent chain onto v (root first). */
 static bool
@@ -336,18 +82,18 @@ choose_lines(struct cv_doc *d, int i, const struct view *defs, int *bad)
 	*bad = -1;
 	if (a->parent >= 0 && !overlay_chain(d, i, &base))
 		return false;
-	set_free(&a->lines);
+	cv_set_free(&a->lines);
 	for (s = 0; s < CV_NSLOTS; s++) {
 		const char *wk = a->want.key[s], *wv = a->want.val[s];
 
 		if (same(wk, wv, base.key[s], base.val[s]))
 			continue;
-		if (wv == NULL && slot_default[s] == NULL) {
+		if (wv == NULL && cv_slot_default[s] == NULL) {
 			*bad = s;
 			return false;
 		}
-		a->lines.key[s] = wv != NULL ? wk : slot_key[s];
-		a->lines.val[s] = xstrdup(wv != NULL ? wv : slot_default[s]);
+		a->lines.key[s] = wv != NULL ? wk : cv_slot_key[s];
+		a->lines.val[s] = xstrdup(wv != NULL ? wv : cv_slot_default[s]);
 	}
 	return true;
 }
@@ -476,7 +222,8 @@ plan(struct cv_doc *d, const struct view *defs)
 			cv_note(&a->notes,
 			    "written without its parent '%s': it would inherit %s, which popfetch cannot unset",
 			    d->acc[p].name,
-			    bad == CV_DELIVERY ? "a delivery" : slot_key[bad]);
+			    bad == CV_DELIVERY ? "a delivery"
+					       : cv_slot_key[bad]);
 		else
 			cv_note(&a->notes,
 			    "written without its parent '%s': the chain of parents is longer than popfetch's %d",
@@ -488,62 +235,64 @@ plan(struct cv_doc *d, const struct view *defs)
 
 /* Write "  key value", quoting the value when popfetch needs it to. */
 static void
-put_line(struct out *o, const char *key, const char *val)
+put_line(struct cv_out *o, const char *key, const char *val)
 {
 	size_t n = strlen(val);
 	const char *p;
 
 	if (strpbrk(val, "\r\n") != NULL || n > LINE_MAX_OUT) {
-		sadds(o, "  # cannot write ");
-		sadds(o, key);
-		sadds(o, ": its value holds a line break or is too long\n");
+		cv_out_adds(o, "  # cannot write ");
+		cv_out_adds(o, key);
+		cv_out_adds(
+		    o, ": its value holds a line break or is too long\n");
 		return;
 	}
-	sadds(o, "  ");
-	sadds(o, key);
-	sadds(o, " ");
+	cv_out_adds(o, "  ");
+	cv_out_adds(o, key);
+	cv_out_adds(o, " ");
 	/* popfetch trims white space around a value unless it is quoted */
 	if (n > 0 && val[0] != '"' && !isspace((unsigned char)val[0]) &&
 	    !isspace((unsigned char)val[n - 1])) {
-		sadds(o, val);
-		sadds(o, "\n");
+		cv_out_adds(o, val);
+		cv_out_adds(o, "\n");
 		return;
 	}
-	sadds(o, "\"");
+	cv_out_adds(o, "\"");
 	for (p = val; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
-			sadds(o, "\\");
-		sadd(o, p, 1);
+			cv_out_adds(o, "\\");
+		cv_out_add(o, p, 1);
 	}
-	sadds(o, "\"\n");
+	cv_out_adds(o, "\"\n");
 }
 
 /* Append text for a comment line: control bytes (a line break would end
  * the comment) become '?'. */
 static void
-sadd_comment(struct out *o, const char *s)
+sadd_comment(struct cv_out *o, const char *s)
 {
 	for (; *s != '\0'; s++)
-		sadd(o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+		cv_out_add(
+		    o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
 }
 
 /* Write notes as comment lines. */
 static void
-put_notes(struct out *o, const struct cv_notes *n, const char *indent)
+put_notes(struct cv_out *o, const struct cv_notes *n, const char *indent)
 {
 	size_t i;
 
 	for (i = 0; i < n->n; i++) {
-		sadds(o, indent);
-		sadds(o, "# ");
+		cv_out_adds(o, indent);
+		cv_out_adds(o, "# ");
 		sadd_comment(o, n->v[i]);
-		sadds(o, "\n");
+		cv_out_adds(o, "\n");
 	}
 }
 
 /* Write the settings of a view. */
 static void
-put_lines(struct out *o, const struct view *v)
+put_lines(struct cv_out *o, const struct view *v)
 {
 	int s;
 
@@ -566,25 +315,26 @@ view_of(const struct cv_set *set, struct view *v)
 
 /* Write one account block. */
 static void
-put_account(struct out *o, const struct cv_doc *d, const struct cv_account *a)
+put_account(
+    struct cv_out *o, const struct cv_doc *d, const struct cv_account *a)
 {
 	struct view v;
 
-	sadds(o, "\n");
+	cv_out_adds(o, "\n");
 	if (a->dropped) {
-		sadds(o, "# account ");
-		sadds(o, a->name);
-		sadds(o, ": not converted\n");
+		cv_out_adds(o, "# account ");
+		cv_out_adds(o, a->name);
+		cv_out_adds(o, ": not converted\n");
 		put_notes(o, &a->notes, "");
 		return;
 	}
-	sadds(o, "account ");
-	sadds(o, a->name);
+	cv_out_adds(o, "account ");
+	cv_out_adds(o, a->name);
 	if (a->parent >= 0) {
-		sadds(o, " : ");
-		sadds(o, d->acc[a->parent].name);
+		cv_out_adds(o, " : ");
+		cv_out_adds(o, d->acc[a->parent].name);
 	}
-	sadds(o, "\n");
+	cv_out_adds(o, "\n");
 	view_of(&a->lines, &v);
 	put_lines(o, &v);
 	put_notes(o, &a->notes, "  ");
@@ -592,17 +342,17 @@ put_account(struct out *o, const struct cv_doc *d, const struct cv_account *a)
 
 /* Write the whole file. */
 static void
-render(const struct cv_doc *d, const struct view *defs, struct out *o)
+render(const struct cv_doc *d, const struct view *defs, struct cv_out *o)
 {
 	bool secret = false, any = false;
 	size_t i;
 	int s;
 
-	sadds(o, "# popfetch configuration converted from ");
-	sadds(o, d->source);
-	sadds(o, "'s ");
+	cv_out_adds(o, "# popfetch configuration converted from ");
+	cv_out_adds(o, d->source);
+	cv_out_adds(o, "'s ");
 	sadd_comment(o, d->file);
-	sadds(o,
+	cv_out_adds(o,
 	    "\n# by popfetch --convert-config. Lines starting with\n"
 	    "# \"cannot map\" name what popfetch does differently or not "
 	    "yet: read them.\n");
@@ -610,23 +360,23 @@ render(const struct cv_doc *d, const struct view *defs, struct out *o)
 		secret |= !d->acc[i].dropped &&
 		    d->acc[i].want.val[CV_PASSWORD] != NULL;
 	if (secret)
-		sadds(o,
+		cv_out_adds(o,
 		    "# It holds a password: keep it private (chmod 600), "
 		    "or popfetch refuses it.\n");
 	put_notes(o, &d->head, "");
 	for (s = 0; s < CV_NSLOTS; s++)
 		any |= defs->val[s] != NULL;
 	if (any || d->defnotes.n > 0) {
-		sadds(o, "\ndefaults\n");
+		cv_out_adds(o, "\ndefaults\n");
 		put_lines(o, defs);
 		put_notes(o, &d->defnotes, "  ");
 	}
 	for (i = 0; i < d->nacc; i++)
 		put_account(o, d, &d->acc[i]);
 	if (d->default_name != NULL) {
-		sadds(o, "\ndefault ");
-		sadds(o, d->default_name);
-		sadds(o, "\n");
+		cv_out_adds(o, "\ndefault ");
+		cv_out_adds(o, d->default_name);
+		cv_out_adds(o, "\n");
 	}
 }
 
@@ -638,8 +388,8 @@ doc_free(struct cv_doc *d)
 
 	for (i = 0; i < d->nacc; i++) {
 		free(d->acc[i].name);
-		set_free(&d->acc[i].want);
-		set_free(&d->acc[i].lines);
+		cv_set_free(&d->acc[i].want);
+		cv_set_free(&d->acc[i].lines);
 		cv_notes_clear(&d->acc[i].notes);
 	}
 	free(d->acc);
@@ -688,7 +438,7 @@ convert_buf(enum convert_source src, const char *name, const char *data,
 {
 	struct cv_doc d;
 	struct view defs;
-	struct out o = {NULL, 0, 0};
+	struct cv_out o = {NULL, 0, 0};
 	int r;
 
 	memset(&d, 0, sizeof(d));

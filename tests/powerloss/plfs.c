@@ -172,6 +172,8 @@ static struct {
 
 static void hide_resolve(void);
 
+static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 warnx(const char *fmt, ...)
 {
