@@ -98,21 +98,32 @@ choose_lines(struct cv_doc *d, int i, const struct view *defs, int *bad)
 	return true;
 }
 
+/* How many accounts are converted (not dropped); *first gets the index of
+ * the first of them. */
+static size_t
+live_accounts(const struct cv_doc *d, size_t *first)
+{
+	size_t i, live = 0;
+
+	*first = 0;
+	for (i = d->nacc; i-- > 0;)
+		if (!d->acc[i].dropped) {
+			live++;
+			*first = i;
+		}
+	return live;
+}
+
 /* The settings every converted account shares (two or more of them),
  * except a password. */
 static void
 common_defaults(const struct cv_doc *d, struct view *defs)
 {
-	size_t i, live = 0, first = 0;
+	size_t i, first;
 	int s;
 
 	memset(defs, 0, sizeof(*defs));
-	for (i = d->nacc; i-- > 0;)
-		if (!d->acc[i].dropped) {
-			live++;
-			first = i;
-		}
-	if (live < 2)
+	if (live_accounts(d, &first) < 2)
 		return;
 	for (s = 0; s < CV_NSLOTS; s++) {
 		const struct cv_set *w = &d->acc[first].want;
@@ -167,15 +178,10 @@ drop_note(struct cv_notes *n, const char *t)
 static void
 hoist_notes(struct cv_doc *d)
 {
-	size_t i, k, live = 0, first = 0;
+	size_t i, k, first;
 	struct cv_notes *fn;
 
-	for (i = d->nacc; i-- > 0;)
-		if (!d->acc[i].dropped) {
-			live++;
-			first = i;
-		}
-	if (live < 2)
+	if (live_accounts(d, &first) < 2)
 		return;
 	fn = &d->acc[first].notes;
 	for (k = 0; k < fn->n;) {

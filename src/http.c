@@ -17,9 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "popfetch/crypto.h"
 #include "popfetch/conn.h"
 #include "popfetch/http.h"
 #include "popfetch/log.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -29,11 +31,7 @@
 long long
 http_deadline(int timeout_ms)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	return sys_now_ms() + timeout_ms;
 }
 
 int
@@ -265,19 +263,6 @@ http_form_free(struct http_form *f)
 	f->len = f->cap = 0;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-http_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode s[0..n) ('+' is a space) into out; -1 if bad or too long. */
 static int
 http_pct_decode(const char *s, size_t n, char *out, size_t outsz)
@@ -292,8 +277,8 @@ http_pct_decode(const char *s, size_t n, char *out, size_t outsz)
 
 			if (i + 2 >= n)
 				return -1;
-			hi = http_hexval(s[i + 1]);
-			lo = http_hexval(s[i + 2]);
+			hi = crypto_hexval(s[i + 1]);
+			lo = crypto_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
@@ -628,7 +613,7 @@ http_chunk_size(
 	size_t i;
 	int d;
 
-	for (i = 0; i < len && (d = http_hexval(line[i])) >= 0; i++) {
+	for (i = 0; i < len && (d = crypto_hexval(line[i])) >= 0; i++) {
 		if (i >= 15)
 			return pf_err_set(err, PF_EPROTO, "chunk too large");
 		n = n * 16 + (unsigned long long)d;

@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "popfetch/crypto.h"
 #include "popfetch/proxy.h"
 #include "compat.h"
 
@@ -98,19 +99,6 @@ proxy_split_hostport(
 	return 0;
 }
 
-/* The value of a hex digit, or -1. */
-static int
-proxy_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode the %XX escapes of a URL's user part. Returns 0 or -1. */
 static int
 proxy_unescape(const char *in, size_t len, char *out, size_t outsz)
@@ -125,8 +113,8 @@ proxy_unescape(const char *in, size_t len, char *out, size_t outsz)
 
 			if (i + 2 >= len)
 				return -1;
-			hi = proxy_hexval(in[i + 1]);
-			lo = proxy_hexval(in[i + 2]);
+			hi = crypto_hexval(in[i + 1]);
+			lo = crypto_hexval(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi * 16 + lo;

@@ -19,23 +19,13 @@
 #include <unistd.h>
 
 #include "popfetch/log.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "stream-private.h"
 
 /* At most this much stderr is read per drain, so a command writing
  * without end cannot keep us from our deadline. */
 #define STREAM_CHILD_DRAIN_MAX (64 * 1024)
-
-/* Milliseconds on the monotonic clock. */
-static long long
-stream_child_now(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* In the child: close every descriptor from lowfd up. */
 static void
@@ -191,7 +181,7 @@ stream_child_exited(struct stream_child *c)
 static bool
 stream_child_wait(struct stream_child *c, int wait_ms)
 {
-	long long end = stream_child_now() + wait_ms;
+	long long end = sys_now_ms() + wait_ms;
 	struct pollfd pfd;
 
 	for (;;) {
@@ -200,7 +190,7 @@ stream_child_wait(struct stream_child *c, int wait_ms)
 			stream_child_drain(c);
 			return true;
 		}
-		if (stream_child_now() >= end)
+		if (sys_now_ms() >= end)
 			return false;
 		/* 10 ms steps: SIGCHLD is not ours to catch */
 		pfd.fd = c->errfd;

@@ -9,31 +9,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "popfetch/stream.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "stream-private.h"
-
-/* Milliseconds on the monotonic clock, which wall-clock jumps cannot move. */
-static long long
-stream_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 long long
 stream_deadline(int timeout_ms)
 {
 	if (timeout_ms <= 0)
 		return -1;
-	return stream_now_ms() + timeout_ms;
+	return sys_now_ms() + timeout_ms;
 }
 
 long long
@@ -52,7 +44,7 @@ stream_set_response_deadline(struct stream *s, long long extra_ms)
 	if (extra_ms < 0 || s->timeout_ms <= 0)
 		s->resp_deadline = 0;
 	else
-		s->resp_deadline = stream_now_ms() + s->timeout_ms + extra_ms;
+		s->resp_deadline = sys_now_ms() + s->timeout_ms + extra_ms;
 }
 
 const char *
@@ -79,7 +71,7 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
 		if (deadline < 0)
 			left = -1;
 		else {
-			long long d = deadline - stream_now_ms();
+			long long d = deadline - sys_now_ms();
 
 			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
 		}
@@ -114,7 +106,7 @@ stream_wait_io(
 		if (deadline < 0)
 			left = -1;
 		else {
-			long long d = deadline - stream_now_ms();
+			long long d = deadline - sys_now_ms();
 
 			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
 		}
@@ -144,52 +136,54 @@ stream_wait_io(
 	    stream_seconds(s->timeout_ms, secs, sizeof(secs)));
 }
 
-/* Read what the kernel has, waiting for the first byte under the timeout. */
+/*
+ * Move what the kernel takes in one direction, waiting under the timeout
+ * for the socket to be ready. A write uses send() with MSG_NOSIGNAL, which
+ * turns a closed peer into EPIPE instead of a SIGPIPE; a non-socket fd (a
+ * test pipe) falls back to write().
+ */
 static ssize_t
-stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+stream_tcp_io(
+    struct stream *s, void *buf, size_t len, bool out, struct pf_err *err)
 {
 	long long deadline = stream_io_deadline(s);
 	ssize_t n;
 
 	for (;;) {
-		n = read(s->fd, buf, len);
+		if (!out) {
+			n = read(s->fd, buf, len);
+		} else {
+			n = send(s->fd, buf, len, MSG_NOSIGNAL);
+			if (n == -1 && errno == ENOTSOCK)
+				n = write(s->fd, buf, len);
+		}
 		if (n >= 0)
 			return n;
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return pf_err_sys(
-			    err, PF_ETEMP, "cannot read from the server");
-		if (stream_wait_io(s, POLLIN, deadline, err) == -1)
+			return pf_err_sys(err, PF_ETEMP,
+			    out ? "cannot write to the server"
+				: "cannot read from the server");
+		if (stream_wait_io(s, out ? POLLOUT : POLLIN, deadline, err) ==
+		    -1)
 			return -1;
 	}
 }
 
-/*
- * Write what the socket takes; MSG_NOSIGNAL turns a closed peer into
- * EPIPE instead of a SIGPIPE. A non-socket fd (a test pipe) uses write().
- */
+/* Read what the kernel has, waiting for the first byte under the timeout. */
+static ssize_t
+stream_tcp_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+{
+	return stream_tcp_io(s, buf, len, false, err);
+}
+
+/* Write what the socket takes. */
 static ssize_t
 stream_tcp_write(
     struct stream *s, const void *buf, size_t len, struct pf_err *err)
 {
-	long long deadline = stream_io_deadline(s);
-	ssize_t n;
-
-	for (;;) {
-		n = send(s->fd, buf, len, MSG_NOSIGNAL);
-		if (n == -1 && errno == ENOTSOCK)
-			n = write(s->fd, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return pf_err_sys(
-			    err, PF_ETEMP, "cannot write to the server");
-		if (stream_wait_io(s, POLLOUT, deadline, err) == -1)
-			return -1;
-	}
+	return stream_tcp_io(s, (void *)(uintptr_t)buf, len, true, err);
 }
 
 static const struct stream_ops stream_tcp_ops = {
