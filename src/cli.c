@@ -98,6 +98,28 @@ static const struct option other_opts[] = {
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
+/* The OAuth part of --help. */
+static void
+usage_oauth(FILE *fp)
+{
+	fputs(
+	    "\n"
+	    "OAuth 2.0 (see popfetchrc(5); keys oauth2_*):\n"
+	    "      --authorize[=device|browser]  authorize popfetch for the account once\n"
+	    "                           and store its tokens (default: the provider's flow)\n"
+	    "      --oauth2-provider=NAME  google, microsoft or generic: log in with\n"
+	    "                           tokens refreshed by popfetch\n"
+	    "      --oauth2-client-id=ID   the application registered with the provider\n"
+	    "      --oauth2-client-secret-command=CMD  the first line of CMD's output is\n"
+	    "                           the client secret (Google)\n"
+	    "      --oauth2-tenant=T    Microsoft tenant (default common)\n"
+	    "      --oauth2-scope=S     scope instead of the provider's POP3 scope\n"
+	    "      --oauth2-token-url=URL  token endpoint (generic; overrides presets)\n"
+	    "      --oauth2-device-url=URL  device authorization endpoint\n"
+	    "      --oauth2-authorize-url=URL  browser authorization endpoint\n",
+	    fp);
+}
+
 void
 cli_usage(FILE *fp)
 {
@@ -139,22 +161,7 @@ cli_usage(FILE *fp)
 	    "                           (/bin/sh -c; %h host, %p port, %% a literal %)\n"
 	    "      --source-address=ADDR  connect from this local address\n",
 	    fp);
-	fputs(
-	    "\n"
-	    "OAuth 2.0 (see popfetchrc(5); keys oauth2_*):\n"
-	    "      --authorize[=device|browser]  authorize popfetch for the account once\n"
-	    "                           and store its tokens (default: the provider's flow)\n"
-	    "      --oauth2-provider=NAME  google, microsoft or generic: log in with\n"
-	    "                           tokens refreshed by popfetch\n"
-	    "      --oauth2-client-id=ID   the application registered with the provider\n"
-	    "      --oauth2-client-secret-command=CMD  the first line of CMD's output is\n"
-	    "                           the client secret (Google)\n"
-	    "      --oauth2-tenant=T    Microsoft tenant (default common)\n"
-	    "      --oauth2-scope=S     scope instead of the provider's POP3 scope\n"
-	    "      --oauth2-token-url=URL  token endpoint (generic; overrides presets)\n"
-	    "      --oauth2-device-url=URL  device authorization endpoint\n"
-	    "      --oauth2-authorize-url=URL  browser authorization endpoint\n",
-	    fp);
+	usage_oauth(fp);
 	/* two strings: C11 compilers need not take one over 4095 bytes */
 	fputs(
 	    "\n"
