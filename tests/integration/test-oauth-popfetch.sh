@@ -114,7 +114,7 @@ grep -q 'Login: user=<alice>, method=XOAUTH2' "$DC_LOG" ||
 oauth_ctl refresh_stated_ttl=259200 || fail "oauth_ctl"
 rt0=$(oauth_json "$store" refresh_token)
 expire
-run r1 mail
+run r1 -vv mail
 assert_rc r1 0
 [ "$(oauth_stats refresh)" -eq 1 ] || fail "no refresh on expiry"
 rt1=$(oauth_json "$store" refresh_token)
