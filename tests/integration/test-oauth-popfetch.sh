@@ -41,6 +41,10 @@ account mail
   oauth2_token_url $OA_URL/token
   oauth2_device_url $OA_URL/device
   oauth2_authorize_url $OA_URL/authorize
+account plain
+  host 127.0.0.1
+  user bob
+  maildir $T/Maildir2
 CONF
 store=
 
@@ -67,6 +71,15 @@ run none mail
 assert_rc none 77
 grep -q 'popfetch --authorize mail' "$T/none.err" ||
     { show none; fail "no --authorize hint without tokens"; }
+
+# an account without a provider, two accounts, an unknown flow
+run noprov --authorize plain
+assert_rc noprov 78
+grep -q "has no oauth2_provider" "$T/noprov.err" || { show noprov; fail "no hint"; }
+run two --authorize mail plain
+assert_rc two 64
+run badflow --authorize=tv mail
+assert_rc badflow 64
 
 # 1. --authorize (the device flow: the generic preset with a device URL)
 oauth_ctl device_pending=2 device_slow_down=1 || fail "oauth_ctl"
