@@ -7,7 +7,8 @@
 # against the local authorization server: auth auto (OAUTHBEARER) and
 # --auth=xoauth2; the cached access token reused, refreshed on expiry,
 # the rotated refresh token persisted across runs; a refresh token in its
-# last week warns once; a revoked refresh token is 77 with the
+# last week warns once; a confidential client's secret comes from
+# oauth2_client_secret_command (a wrong one is 78); a revoked refresh token is 77 with the
 # --authorize hint; a token the server rejects is 77 with its text; a
 # token endpoint answering 500, malformed or oversized JSON, too slowly,
 # or not at all is 75 and leaves the token file alone. No token in any
@@ -41,6 +42,20 @@ account mail
   oauth2_token_url $OA_URL/token
   oauth2_device_url $OA_URL/device
   oauth2_authorize_url $OA_URL/authorize
+account conf
+  host localhost
+  port $DC_POP3S_PORT
+  user $DC_USER
+  ca_file $DC_CA
+  timeout 20
+  state_dir $T/state
+  maildir $T/Maildir3
+  oauth2_provider generic
+  oauth2_client_id popfetch-conf
+  oauth2_client_secret_command cat $T/client-secret
+  oauth2_scope "pop3 offline_access"
+  oauth2_token_url $OA_URL/token
+  oauth2_device_url $OA_URL/device
 account plain
   host 127.0.0.1
   user bob
@@ -122,6 +137,27 @@ grep -q 'Login: user=<alice>, method=XOAUTH2' "$DC_LOG" ||
     fail "Dovecot did not log an XOAUTH2 login"
 [ "$(oauth_stats refresh)" -eq 0 ] || fail "refreshed a fresh access token"
 
+# 3b. a confidential client: the secret from oauth2_client_secret_command
+# goes to the token endpoint, for the grant and for a refresh; a wrong one
+# is a config error (78)
+(umask 077 && echo conf-secret >"$T/client-secret")
+run c1 --authorize conf
+assert_rc c1 0
+run c2 -vv conf
+assert_rc c2 0
+cstore=$(find "$T/state/oauth" -name 'alice@localhost*.json')
+[ -f "$cstore" ] || fail "no token file for the second account"
+echo wrong-secret >"$T/client-secret"
+store=$cstore expire
+run c3 conf
+assert_rc c3 78
+grep -q 'oauth2_client_secret_command' "$T/c3.err" || { show c3; fail "no hint"; }
+echo conf-secret >"$T/client-secret"
+run c4 conf
+assert_rc c4 0
+! grep -q 'conf-secret' "$T"/c*.err "$T"/c*.out || fail "the client secret was printed"
+refreshes=$(oauth_stats refresh)
+
 # 4. expiry: a refresh, the rotated refresh token stored before use; a
 # stated refresh-token lifetime inside the last week warns, once a day
 oauth_ctl refresh_stated_ttl=259200 || fail "oauth_ctl"
@@ -129,7 +165,7 @@ rt0=$(oauth_json "$store" refresh_token)
 expire
 run r1 -vv mail
 assert_rc r1 0
-[ "$(oauth_stats refresh)" -eq 1 ] || fail "no refresh on expiry"
+[ "$(oauth_stats refresh)" -eq $((refreshes + 1)) ] || fail "no refresh on expiry"
 rt1=$(oauth_json "$store" refresh_token)
 [ -n "$rt1" ] && [ "$rt1" != "$rt0" ] || fail "rotated refresh token not stored"
 [ "$(stat -c %a "$store")" = 600 ] || fail "token file not 0600 after refresh"
@@ -138,7 +174,7 @@ grep -q 'warning: .*refresh token .*expires' "$T/r1.err" ||
 expire
 run r2 mail
 assert_rc r2 0
-[ "$(oauth_stats refresh)" -eq 2 ] || fail "second refresh missing"
+[ "$(oauth_stats refresh)" -eq $((refreshes + 2)) ] || fail "second refresh missing"
 [ "$(oauth_json "$store" refresh_token)" != "$rt1" ] ||
     fail "second rotation not stored"
 grep -q 'expires' "$T/r2.err" && { show r2; fail "warned twice in one day"; }
