@@ -8,8 +8,8 @@
 # --auth=xoauth2; the cached access token reused, refreshed on expiry,
 # the rotated refresh token persisted across runs; a refresh token in its
 # last week warns once; a confidential client's secret comes from
-# oauth2_client_secret_command (a wrong one is 78); a revoked refresh token is 77 with the
-# --authorize hint; a token the server rejects is 77 with its text; a
+# oauth2_client_secret_command (a wrong one is 78); a revoked refresh
+# token is 77 with the --authorize hint; a token the server rejects is 77 with its text; a
 # token endpoint answering 500, malformed or oversized JSON, too slowly,
 # or not at all is 75 and leaves the token file alone. No token in any
 # output (-vv too), in the state files, or in popfetch's argv.
@@ -167,7 +167,9 @@ run r1 -vv mail
 assert_rc r1 0
 [ "$(oauth_stats refresh)" -eq $((refreshes + 1)) ] || fail "no refresh on expiry"
 rt1=$(oauth_json "$store" refresh_token)
-[ -n "$rt1" ] && [ "$rt1" != "$rt0" ] || fail "rotated refresh token not stored"
+if [ -z "$rt1" ] || [ "$rt1" = "$rt0" ]; then
+	fail "rotated refresh token not stored"
+fi
 [ "$(stat -c %a "$store")" = 600 ] || fail "token file not 0600 after refresh"
 grep -q 'warning: .*refresh token .*expires' "$T/r1.err" ||
     { show r1; fail "no refresh-token expiry warning"; }
