@@ -221,7 +221,7 @@ cli_version(FILE *fp)
 	    "features: implicit-tls starttls pipelining maildir mbox mda stdout"
 	    " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
 	    " xoauth2 oauthbearer apop"
-	    " socks5 http-proxy tunnel source-address",
+	    " socks5 http-proxy tunnel source-address oauth2-device oauth2-browser",
 	    fp);
 #ifdef POPFETCH_FAULT
 	fputs(" fault-injection", fp);
@@ -554,6 +554,11 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 		c->accounts = argv + optind;
 	}
 	ret = config_settings_check(&c->settings, err);
+	if (ret == 0 && c->authorize != CLI_AUTHORIZE_NONE &&
+	    (c->serverinfo || c->show_config || c->dry_run || c->json ||
+		c->all_accounts))
+		ret = pf_err_set(err, PF_EUSAGE,
+		    "--authorize runs alone: not with --serverinfo, --show-config, --dry-run, --json or --all-accounts");
 out:
 	free(longopts);
 	return ret;

@@ -175,7 +175,7 @@ authorize(const struct cli *c, const struct account *a, size_t n)
 	struct pf_err err;
 	int rc;
 
-	if (n != 1 || c->all_accounts) {
+	if (n != 1) {
 		log_error("--authorize takes one account");
 		return 64;
 	}

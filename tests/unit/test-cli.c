@@ -167,6 +167,8 @@ test_authorize(void **state)
 	assert_int_equal(c.authorize, CLI_AUTHORIZE_NONE);
 	cli_free(&c);
 	refused("--authorize=tv", "--authorize");
+	refused("--authorize -n work", "--authorize runs alone");
+	refused("--authorize -a", "--authorize runs alone");
 	refused("--oauth2-provider yahoo", "option --oauth2-provider");
 }
 
