@@ -137,6 +137,16 @@ grep -q 'Login: user=<alice>, method=XOAUTH2' "$DC_LOG" ||
     fail "Dovecot did not log an XOAUTH2 login"
 [ "$(oauth_stats refresh)" -eq 0 ] || fail "refreshed a fresh access token"
 
+# 3a. a user's own token helper (password_command) still wins over the
+# token file, and auth auto still picks OAuth for it
+(umask 077 && oauth_json "$store" access_token >"$T/helper-token")
+mv "$store" "$store.away"
+run h1 --password-command "cat $T/helper-token" mail
+assert_rc h1 0
+mv "$store.away" "$store"
+[ "$(grep -c 'method=OAUTHBEARER' "$DC_LOG")" -ge 2 ] ||
+    fail "auth auto did not use OAUTHBEARER with password_command"
+
 # 3b. a confidential client: the secret from oauth2_client_secret_command
 # goes to the token endpoint, for the grant and for a refresh; a wrong one
 # is a config error (78)
