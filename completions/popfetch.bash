@@ -13,7 +13,9 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --kill-size --limit --state-dir --config --all-accounts --jobs
 --serverinfo --show-config --dry-run --quiet --verbose --progress --json
 --syslog --help --version --proxy --proxy-password-command --tunnel
---source-address'
+--source-address --authorize --oauth2-provider --oauth2-client-id
+--oauth2-client-secret-command --oauth2-tenant --oauth2-scope
+--oauth2-token-url --oauth2-device-url --oauth2-authorize-url'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -21,7 +23,10 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --fingerprint --tls-min --cert --key --auth --password-command --timeout
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
 --max-size --kill-size --limit --state-dir --config --jobs --progress
---proxy --proxy-password-command --tunnel --source-address'
+--proxy --proxy-password-command --tunnel --source-address
+--oauth2-provider --oauth2-client-id --oauth2-client-secret-command
+--oauth2-tenant --oauth2-scope --oauth2-token-url --oauth2-device-url
+--oauth2-authorize-url'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -99,6 +104,14 @@ _popfetch()
 		--tls-min)
 			COMPREPLY=($(compgen -P "$pre" -W '1.2 1.3' -- "$cur"))
 			;;
+		--authorize)
+			COMPREPLY=($(compgen -P "$pre" -W 'device browser' \
+			    -- "$cur"))
+			;;
+		--oauth2-provider)
+			COMPREPLY=($(compgen -P "$pre" -W 'google microsoft
+			    generic' -- "$cur"))
+			;;
 		-P|--port)
 			COMPREPLY=($(compgen -P "$pre" -W '995 110' -- "$cur"))
 			;;
@@ -118,7 +131,8 @@ _popfetch()
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -d -- "$cur"))
 			;;
-		--mda|--password-command|--proxy-password-command|--tunnel)
+		--mda|--password-command|--proxy-password-command|--tunnel|\
+		--oauth2-client-secret-command)
 			COMPREPLY=($(compgen -P "$pre" -c -- "$cur"))
 			;;
 		*)

@@ -162,6 +162,23 @@ user_offered(const struct pop3_capa *capa)
 	return capa->user || !capa->valid;
 }
 
+/* AUTH_AUTO for an OAuth token: OAUTHBEARER (RFC 7628), else XOAUTH2;
+ * the token is a bearer secret, so TLS only. */
+static int
+pick_oauth(const char *sasl, bool tls, enum auth_mech *out, struct pf_err *err)
+{
+	if (!tls)
+		return refuse_cleartext(err);
+	if (auth_sasl_offered(sasl, auth_sasl_name(AUTH_OAUTHBEARER)))
+		*out = AUTH_OAUTHBEARER;
+	else if (auth_sasl_offered(sasl, auth_sasl_name(AUTH_XOAUTH2)))
+		*out = AUTH_XOAUTH2;
+	else
+		return pf_err_set(err, PF_ENOPERM,
+		    "server offers neither OAUTHBEARER nor XOAUTH2 for the OAuth token of oauth2_provider (name one with --auth)");
+	return 0;
+}
+
 int
 auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
     const char *greeting, enum auth_mech *out, struct pf_err *err)
@@ -187,6 +204,8 @@ auth_choose(const struct auth_params *a, const struct pop3_capa *capa,
 		return pf_err_set(
 		    err, PF_ESOFTWARE, "unknown mechanism %d", (int)m);
 
+	if (m == AUTH_AUTO && a->oauth)
+		return pick_oauth(sasl, a->tls, out, err);
 	if (m == AUTH_AUTO) {
 		for (i = 0; i < sizeof(strong) / sizeof(strong[0]); i++) {
 			if (auth_sasl_offered(

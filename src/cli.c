@@ -22,6 +22,7 @@ enum {
 	OPT_JSON,
 	OPT_SYSLOG,
 	OPT_SHOW_CONFIG,
+	OPT_AUTHORIZE,
 	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
 };
 
@@ -67,6 +68,15 @@ static const struct {
     {"proxy-password-command", required_argument},
     {"tunnel", required_argument},
     {"source-address", required_argument},
+    /* OAuth 2.0 (docs/oauth.md) */
+    {"oauth2-provider", required_argument},
+    {"oauth2-client-id", required_argument},
+    {"oauth2-client-secret-command", required_argument},
+    {"oauth2-tenant", required_argument},
+    {"oauth2-scope", required_argument},
+    {"oauth2-authorize-url", required_argument},
+    {"oauth2-token-url", required_argument},
+    {"oauth2-device-url", required_argument},
 };
 #define N_ACCOUNT_OPTS (sizeof(account_opts) / sizeof(account_opts[0]))
 
@@ -84,8 +94,31 @@ static const struct option other_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"show-config", no_argument, NULL, OPT_SHOW_CONFIG},
+    {"authorize", optional_argument, NULL, OPT_AUTHORIZE},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
+
+/* The OAuth part of --help. */
+static void
+usage_oauth(FILE *fp)
+{
+	fputs(
+	    "\n"
+	    "OAuth 2.0 (see popfetchrc(5); keys oauth2_*):\n"
+	    "      --authorize[=device|browser]  authorize popfetch for the account once\n"
+	    "                           and store its tokens (default: the provider's flow)\n"
+	    "      --oauth2-provider=NAME  google, microsoft or generic: log in with\n"
+	    "                           tokens refreshed by popfetch\n"
+	    "      --oauth2-client-id=ID   the application registered with the provider\n"
+	    "      --oauth2-client-secret-command=CMD  the first line of CMD's output is\n"
+	    "                           the client secret (Google)\n"
+	    "      --oauth2-tenant=T    Microsoft tenant (default common)\n"
+	    "      --oauth2-scope=S     scope instead of the provider's POP3 scope\n"
+	    "      --oauth2-token-url=URL  token endpoint (generic; overrides presets)\n"
+	    "      --oauth2-device-url=URL  device authorization endpoint\n"
+	    "      --oauth2-authorize-url=URL  browser authorization endpoint\n",
+	    fp);
+}
 
 void
 cli_usage(FILE *fp)
@@ -128,6 +161,7 @@ cli_usage(FILE *fp)
 	    "                           (/bin/sh -c; %h host, %p port, %% a literal %)\n"
 	    "      --source-address=ADDR  connect from this local address\n",
 	    fp);
+	usage_oauth(fp);
 	/* two strings: C11 compilers need not take one over 4095 bytes */
 	fputs(
 	    "\n"
@@ -187,7 +221,7 @@ cli_version(FILE *fp)
 	    "features: implicit-tls starttls pipelining maildir mbox mda stdout"
 	    " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
 	    " xoauth2 oauthbearer apop"
-	    " socks5 http-proxy tunnel source-address",
+	    " socks5 http-proxy tunnel source-address oauth2-device oauth2-browser",
 	    fp);
 #ifdef POPFETCH_FAULT
 	fputs(" fault-injection", fp);
@@ -352,6 +386,23 @@ out:
 static int account_option(
     int ch, const char **key, const char **val, struct pf_err *err);
 
+/* --authorize[=device|browser]. */
+static int
+authorize_option(struct cli *c, const char *v, struct pf_err *err)
+{
+	if (v == NULL)
+		c->authorize = CLI_AUTHORIZE_DEFAULT;
+	else if (strcmp(v, "device") == 0)
+		c->authorize = CLI_AUTHORIZE_DEVICE;
+	else if (strcmp(v, "browser") == 0)
+		c->authorize = CLI_AUTHORIZE_BROWSER;
+	else
+		return pf_err_set(err, PF_EUSAGE,
+		    "invalid value '%s' for --authorize (device or browser)",
+		    v);
+	return 0;
+}
+
 /* The options that steer the run rather than an account. Returns 1 when
  * ch is an account option (*key set), 0 done, -1 error. */
 static int
@@ -416,6 +467,8 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 	case OPT_SHOW_CONFIG:
 		c->show_config = true;
 		break;
+	case OPT_AUTHORIZE:
+		return authorize_option(c, optarg, err);
 	default:
 		return account_option(ch, key, val, err);
 	}
@@ -501,6 +554,11 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 		c->accounts = argv + optind;
 	}
 	ret = config_settings_check(&c->settings, err);
+	if (ret == 0 && c->authorize != CLI_AUTHORIZE_NONE &&
+	    (c->serverinfo || c->show_config || c->dry_run || c->json ||
+		c->all_accounts))
+		ret = pf_err_set(err, PF_EUSAGE,
+		    "--authorize runs alone: not with --serverinfo, --show-config, --dry-run, --json or --all-accounts");
 out:
 	free(longopts);
 	return ret;

@@ -12,6 +12,7 @@
 
 #include "popfetch/config.h"
 #include "popfetch/num.h"
+#include "popfetch/oauth.h"
 #include "popfetch/proxy.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -68,6 +69,15 @@ const struct key_def config_keys[] = {
     {"proxy_password_command", KT_STR, F(proxy_password_command), KG_NONE},
     {"tunnel", KT_REACH, F(tunnel), KG_NONE},
     {"source_address", KT_REACH, F(source_address), KG_NONE},
+    {"oauth2_provider", KT_SPECIAL, 0, KG_NONE},
+    {"oauth2_client_id", KT_STR, F(oauth2_client_id), KG_NONE},
+    {"oauth2_client_secret_command", KT_STR, F(oauth2_client_secret_command),
+	KG_NONE},
+    {"oauth2_tenant", KT_STR, F(oauth2_tenant), KG_NONE},
+    {"oauth2_scope", KT_STR, F(oauth2_scope), KG_NONE},
+    {"oauth2_authorize_url", KT_STR, F(oauth2_authorize_url), KG_NONE},
+    {"oauth2_token_url", KT_STR, F(oauth2_token_url), KG_NONE},
+    {"oauth2_device_url", KT_STR, F(oauth2_device_url), KG_NONE},
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_MAX_KEYS,
@@ -374,6 +384,23 @@ apply_reach(
 }
 
 /* Keys whose values need more than a table entry. */
+/* oauth2_provider: one of the presets (oauth.h). */
+static int
+apply_provider(struct account *a, const char *v, struct pf_err *err)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && oauth_provider_names[i] != NULL; i++) {
+		if (strcmp(v, oauth_provider_names[i]) == 0) {
+			set_str(&a->oauth2_provider, v);
+			return 0;
+		}
+	}
+	return pf_err_set(err, PF_ECONFIG,
+	    "unknown oauth2_provider '%s' (google, microsoft or generic)",
+	    v != NULL ? v : "");
+}
+
 static int
 apply_special(
     struct account *a, const char *key, const char *v, struct pf_err *err)
@@ -436,6 +463,8 @@ apply_special(
 			    v != NULL ? v : "");
 		else
 			a->delete_after = (long)n;
+	} else if (strcmp(key, "oauth2_provider") == 0) {
+		return apply_provider(a, v, err);
 	} else if (strcmp(key, "limit") == 0) {
 		if (parse_ull(v, false, 100000000, &n) < 0)
 			return pf_err_set(err, PF_ECONFIG, "invalid limit '%s'",
@@ -529,6 +558,14 @@ account_free(struct account *a)
 	free(a->proxy_password_command);
 	free(a->tunnel);
 	free(a->source_address);
+	free(a->oauth2_provider);
+	free(a->oauth2_client_id);
+	free(a->oauth2_client_secret_command);
+	free(a->oauth2_tenant);
+	free(a->oauth2_scope);
+	free(a->oauth2_authorize_url);
+	free(a->oauth2_token_url);
+	free(a->oauth2_device_url);
 	xfree_secret(a->password);
 	free(a->sink_path);
 	free(a->state_dir);

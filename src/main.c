@@ -12,12 +12,15 @@
 
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
+#include "popfetch/fetch.h"
 #include "popfetch/log.h"
 #include "popfetch/process.h"
 #include "popfetch/progress.h"
 #include "popfetch/runner.h"
+#include "popfetch/secret.h"
 #include "popfetch/sink.h"
 #include "popfetch/summary.h"
+#include "popfetch/token.h"
 #include "popfetch/xmalloc.h"
 
 /* What the output hooks need to know. */
@@ -127,6 +130,77 @@ on_warning(void *ctx, const char *msg)
 	log_notice("warning: %s", msg);
 }
 
+/* --authorize: where to go, on stdout for the person at the terminal. */
+static void
+on_prompt(void *ctx, const char *url, const char *code, const char *complete)
+{
+	const char *name = ctx;
+
+	if (code != NULL) {
+		printf("To authorize popfetch for account '%s', open on any "
+		       "device\n  %s\nand enter the code\n  %s\n",
+		    name, url, code);
+		if (complete != NULL)
+			printf(
+			    "(or open %s, which holds the code)\n", complete);
+		printf("Waiting for you to sign in...\n");
+	} else {
+		printf("To authorize popfetch for account '%s', open in a "
+		       "browser on this machine\n  %s\nWaiting for the "
+		       "browser to come back...\n",
+		    name, url);
+	}
+	fflush(stdout);
+}
+
+static bool
+on_stop(void *ctx)
+{
+	(void)ctx;
+	return fetch_stop_requested();
+}
+
+/* --authorize[=FLOW] ACCOUNT: one flow, tokens stored; the exit status. */
+static int
+authorize(const struct cli *c, const struct account *a, size_t n)
+{
+	static const enum oauth_flow flows[] = {
+	    [CLI_AUTHORIZE_DEFAULT] = OAUTH_FLOW_DEFAULT,
+	    [CLI_AUTHORIZE_DEVICE] = OAUTH_FLOW_DEVICE,
+	    [CLI_AUTHORIZE_BROWSER] = OAUTH_FLOW_BROWSER,
+	};
+	char name[256];
+	struct oauth_ui oui = {on_prompt, on_warning, on_stop, name};
+	char *secret = NULL, *path = NULL;
+	struct pf_err err;
+	int rc;
+
+	if (n != 1) {
+		log_error("--authorize takes one account");
+		return 64;
+	}
+	snprintf(name, sizeof(name), "%s", a->name != NULL ? a->name : a->host);
+	if (a->user == NULL) {
+		log_error(
+		    "account '%s' has no user: set user, then run popfetch --authorize again",
+		    a->name != NULL ? a->name : a->host);
+		return 78;
+	}
+	rc = secret_oauth_client(a, &secret, &err);
+	if (rc == 0)
+		rc = token_authorize(
+		    a, secret, flows[c->authorize], &oui, &path, &err);
+	xfree_secret(secret);
+	if (rc < 0) {
+		log_error("%s", err.msg);
+		return exit_code(err.code);
+	}
+	printf("Account '%s' is authorized; its tokens are stored in '%s'.\n",
+	    a->name != NULL ? a->name : a->host, path);
+	free(path);
+	return 0;
+}
+
 /* Load the config (unless the run is a one-off --host account) and pick
  * the accounts. */
 static int
@@ -134,8 +208,9 @@ load(const struct cli *c, struct config *cfg, bool *have_cfg,
     struct account **accts, size_t *n, struct pf_err *err)
 {
 	enum config_need need = c->show_config ? CONFIG_NEED_NOTHING
-	    : c->serverinfo		       ? CONFIG_NEED_HOST
-					       : CONFIG_NEED_FETCH;
+	    : c->serverinfo || c->authorize != CLI_AUTHORIZE_NONE
+	    ? CONFIG_NEED_HOST
+	    : CONFIG_NEED_FETCH;
 	char *path;
 	int rc;
 
@@ -242,6 +317,8 @@ main(int argc, char **argv)
 			log_error("%s", err.msg);
 			status = exit_code(err.code);
 		}
+	} else if (c.authorize != CLI_AUTHORIZE_NONE) {
+		status = authorize(&c, accts, n);
 	} else {
 		status = run(&c, accts, n);
 	}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "popfetch/secret.h"
+#include "popfetch/token.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 
@@ -26,6 +27,7 @@ const char *const secret_source_names[] = {
     [SECRET_COMMAND] = "password_command",
     [SECRET_CONFIG] = "password",
     [SECRET_LOOKUP] = "netrc or terminal",
+    [SECRET_OAUTH] = "oauth2 token file",
 };
 
 enum secret_source
@@ -37,6 +39,8 @@ secret_source_of(const struct account *a)
 		return SECRET_COMMAND;
 	if (a->password != NULL)
 		return SECRET_CONFIG;
+	if (token_source_of(a))
+		return SECRET_OAUTH;
 	return SECRET_LOOKUP;
 }
 
@@ -358,6 +362,31 @@ secret_lookup(const struct account *a, const struct secret_opts *o, char **out,
 }
 
 int
+secret_oauth_client(const struct account *a, char **out, struct pf_err *err)
+{
+	*out = NULL;
+	if (a->oauth2_client_secret_command == NULL)
+		return 0;
+	if (secret_from_command(a->oauth2_client_secret_command, out, err) < 0)
+		return pf_err_prefix(err, "oauth2_client_secret_command");
+	return 0;
+}
+
+/* An access token from the token file, refreshed when due. */
+static int
+secret_oauth(const struct account *a, char **out, struct pf_err *err)
+{
+	char *client_secret;
+	int rc;
+
+	if (secret_oauth_client(a, &client_secret, err) < 0)
+		return -1;
+	rc = token_get(a, client_secret, out, err);
+	xfree_secret(client_secret);
+	return rc;
+}
+
+int
 secret_get(const struct account *a, const struct secret_opts *o, char **out,
     struct pf_err *err)
 {
@@ -372,6 +401,8 @@ secret_get(const struct account *a, const struct secret_opts *o, char **out,
 		return 0;
 	case SECRET_LOOKUP:
 		return secret_lookup(a, o, out, err);
+	case SECRET_OAUTH:
+		return secret_oauth(a, out, err);
 	}
 	return pf_err_set(err, PF_ESOFTWARE, "unknown secret source");
 }

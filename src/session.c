@@ -69,6 +69,7 @@ session_login(struct pop3 *p, const struct account *a, const char *secret,
 	ap.port = account_port(a);
 	ap.tls = stream_is_tls(pop3_stream(p));
 	ap.allow_plain = a->tls == CONN_TLS_NONE && a->auth != AUTH_AUTO;
+	ap.oauth = a->oauth2_provider != NULL;
 	if (!ap.tls && ap.allow_plain && auth_sends_cleartext(a->auth))
 		log_warning("sending the password in clear text to '%s' "
 			    "(--no-tls with --auth=%s)",

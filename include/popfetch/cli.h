@@ -18,6 +18,14 @@ enum cli_progress {
 	CLI_PROGRESS_NEVER,
 };
 
+/* --authorize and its flow. */
+enum cli_authorize {
+	CLI_AUTHORIZE_NONE,
+	CLI_AUTHORIZE_DEFAULT, /* the provider's flow */
+	CLI_AUTHORIZE_DEVICE,
+	CLI_AUTHORIZE_BROWSER,
+};
+
 struct cli {
 	struct config_settings settings; /* account options, in order */
 	char *config_path;		 /* -C, or NULL */
@@ -25,6 +33,7 @@ struct cli {
 	int jobs;			 /* -j, default 1 */
 	bool serverinfo;
 	bool show_config; /* --show-config */
+	enum cli_authorize authorize;
 	bool dry_run;
 	bool json;
 	bool use_syslog;

@@ -44,6 +44,15 @@ struct account {
 	char *proxy_password_command; /* prints the proxy password */
 	char *tunnel;		      /* tunnel command (conn.h) */
 	char *source_address;	      /* numeric, without brackets */
+	/* OAuth 2.0 (docs/oauth.md): NULL when not set */
+	char *oauth2_provider; /* "google", "microsoft" or "generic" */
+	char *oauth2_client_id;
+	char *oauth2_client_secret_command; /* prints the client secret */
+	char *oauth2_tenant;		    /* Microsoft; NULL: "common" */
+	char *oauth2_scope;
+	char *oauth2_authorize_url;
+	char *oauth2_token_url;
+	char *oauth2_device_url;
 	/* delivery */
 	enum sink_kind sink;
 	char *sink_path; /* Maildir, mbox file or MDA command */

@@ -25,13 +25,17 @@ enum secret_source {
 	SECRET_COMMAND, /* password_command: the first line it prints */
 	SECRET_CONFIG,	/* the config file's password key */
 	SECRET_LOOKUP,	/* ~/.netrc, else asked on the terminal */
+	SECRET_OAUTH,	/* an OAuth access token from the token file
+			   (token.h), refreshed when due */
 };
 
-/* "none", "password_command", "password", "netrc or terminal". */
+/* "none", "password_command", "password", "netrc or terminal",
+ * "oauth2 token file". */
 extern const char *const secret_source_names[];
 
 /* The source account a uses: at most one of password_command and
- * password is set once the config is resolved. */
+ * password is set once the config is resolved; SECRET_OAUTH when
+ * token_source_of(a). */
 enum secret_source secret_source_of(const struct account *a);
 
 struct secret_opts {
@@ -47,6 +51,15 @@ struct secret_opts {
  */
 int secret_get(const struct account *a, const struct secret_opts *o, char **out,
     struct pf_err *err);
+
+/*
+ * The client secret of a's OAuth application: the first line of
+ * oauth2_client_secret_command, or NULL in *out when it is not set.
+ * Returns 0 or -1 (as secret_from_command(), the message prefixed with
+ * the key).
+ */
+int secret_oauth_client(
+    const struct account *a, char **out, struct pf_err *err);
 
 /*
  * The sources, one by one. secret_from_command() runs cmd with /bin/sh

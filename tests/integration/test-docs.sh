@@ -176,7 +176,12 @@ complete_words() {
 got=$(complete_words popfetch --au 2>&1)
 rc=$?
 [ "$rc" -eq 0 ] || bad "the bash completion did not load or register for popfetch (status $rc): $got"
-[ "$got" = "--auth" ] || bad "bash: 'popfetch --au<TAB>' gave '$got', want '--auth'"
+got=$(sort <<<"$got" | tr '\n' ' ')
+[ "$got" = "--auth --authorize " ] ||
+    bad "bash: 'popfetch --au<TAB>' gave '$got', want '--auth --authorize'"
+got=$(complete_words popfetch --authorize = 2>&1 | sort | tr '\n' ' ')
+[ "$got" = "browser device " ] ||
+    bad "bash: 'popfetch --authorize=<TAB>' gave '$got'"
 got=$(complete_words popfetch --auth scram 2>&1 | sort | tr '\n' ' ')
 [ "$got" = "scram-sha-1 scram-sha-256 " ] ||
     bad "bash: 'popfetch --auth scram<TAB>' gave '$got'"

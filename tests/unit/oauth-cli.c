@@ -1,8 +1,9 @@
 /*
- * oauth-cli.c: a test driver for the oauth module, until phase 2 wires it
- * into popfetch itself (config keys, --authorize, the auth path). It runs
- * the flows and the access-token path against a real authorization
- * server (tests/lib/oauth_server.py) the way popfetch will.
+ * oauth-cli.c: a test driver for the oauth module alone (popfetch itself
+ * is tested through its config keys and --authorize by
+ * integration/test-oauth-popfetch.sh). It runs the flows and the
+ * access-token path against a real authorization server
+ * (tests/lib/oauth_server.py) the way popfetch does.
  *
  *   oauth-cli [options] authorize     run a flow, store the tokens
  *   oauth-cli [options] token         cached or refreshed access token,

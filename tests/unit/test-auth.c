@@ -402,7 +402,7 @@ test_choose_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
 		struct auth_params a = {cs[i].mech, "user", "secret", "h",
-		    "995", cs[i].tls, cs[i].allow_plain};
+		    "995", cs[i].tls, cs[i].allow_plain, false};
 		struct pop3_capa c =
 		    capa_of(cs[i].capa_valid, cs[i].capa_user, cs[i].sasl);
 		struct pf_err err;
@@ -422,12 +422,51 @@ test_choose_table(void **state)
 	}
 }
 
+/* auth auto with an OAuth token (oauth2_provider set): OAUTHBEARER, else
+ * XOAUTH2, nothing else, and never without TLS. */
+static void
+test_choose_oauth(void **state)
+{
+	static const struct {
+		bool tls;
+		const char *sasl;
+		int want;
+	} cs[] = {
+	    {true, "SCRAM-SHA-256 PLAIN XOAUTH2 OAUTHBEARER", AUTH_OAUTHBEARER},
+	    {true, "PLAIN XOAUTH2", AUTH_XOAUTH2},
+	    {true, "SCRAM-SHA-256 PLAIN", NOAUTH},
+	    {false, "XOAUTH2 OAUTHBEARER", NOAUTH},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+		struct auth_params a = {AUTH_AUTO, "user", "token", "h", "995",
+		    cs[i].tls, false, true};
+		struct pop3_capa c = capa_of(true, true, cs[i].sasl);
+		struct pf_err err;
+		enum auth_mech m = AUTH_AUTO;
+		int r;
+
+		pf_err_clear(&err);
+		r = auth_choose(&a, &c, "", &m, &err);
+		if (cs[i].want >= 0) {
+			if (r != 0 || (int)m != cs[i].want)
+				fail_msg("case %zu: got %d/%d (%s), want %d", i,
+				    r, (int)m, err.msg, cs[i].want);
+		} else if (r != -1 || err.code != PF_ENOPERM) {
+			fail_msg("case %zu: got %d code %d, want 77", i, r,
+			    (int)err.code);
+		}
+	}
+}
+
 /* The policy messages the user sees. */
 static void
 test_choose_messages(void **state)
 {
 	struct auth_params a = {
-	    AUTH_AUTO, "user", "secret", NULL, NULL, false, false};
+	    AUTH_AUTO, "user", "secret", NULL, NULL, false, false, false};
 	struct pop3_capa c = capa_of(true, true, "PLAIN");
 	struct pf_err err;
 	enum auth_mech m;
@@ -456,7 +495,7 @@ test_choose_control_chars(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct auth_params a = {
-		    AUTH_AUTO, "user", bad[i], NULL, NULL, true, false};
+		    AUTH_AUTO, "user", bad[i], NULL, NULL, true, false, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -469,7 +508,7 @@ test_choose_control_chars(void **state)
 	}
 	{
 		struct auth_params a = {
-		    AUTH_AUTO, "", "s", NULL, NULL, true, false};
+		    AUTH_AUTO, "", "s", NULL, NULL, true, false, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -1272,6 +1311,7 @@ main(void)
 	    cmocka_unit_test(test_session_xoauth2_error),
 	    cmocka_unit_test(test_session_oauthbearer_error),
 	    cmocka_unit_test(test_session_scram),
+	    cmocka_unit_test(test_choose_oauth),
 	    cmocka_unit_test(test_session_scram_bad_signature),
 	    cmocka_unit_test(test_session_scram_bad_nonce),
 	    cmocka_unit_test(test_session_scram_no_final),

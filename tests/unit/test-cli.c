@@ -137,6 +137,41 @@ test_run_options(void **state)
 	refused("--tls-min 1.1", "option --tls-min");
 }
 
+/* --authorize[=device|browser] and the --oauth2-* account options. */
+static void
+test_authorize(void **state)
+{
+	struct cli c;
+	struct pf_err err;
+
+	(void)state;
+	assert_int_equal(parse("--authorize work", &c, &err), 0);
+	assert_int_equal(c.authorize, CLI_AUTHORIZE_DEFAULT);
+	assert_int_equal(c.naccounts, 1);
+	assert_string_equal(c.accounts[0], "work");
+	cli_free(&c);
+	assert_int_equal(parse("--authorize=device", &c, &err), 0);
+	assert_int_equal(c.authorize, CLI_AUTHORIZE_DEVICE);
+	cli_free(&c);
+	assert_int_equal(parse("--authorize=browser --oauth2-provider google "
+			       "--oauth2-client-id=cid",
+			     &c, &err),
+	    0);
+	assert_int_equal(c.authorize, CLI_AUTHORIZE_BROWSER);
+	assert_int_equal(c.settings.n, 2);
+	assert_string_equal(c.settings.v[0].key, "oauth2_provider");
+	assert_string_equal(c.settings.v[0].value, "google");
+	assert_string_equal(c.settings.v[1].key, "oauth2_client_id");
+	cli_free(&c);
+	assert_int_equal(parse("", &c, &err), 0);
+	assert_int_equal(c.authorize, CLI_AUTHORIZE_NONE);
+	cli_free(&c);
+	refused("--authorize=tv", "--authorize");
+	refused("--authorize -n work", "--authorize runs alone");
+	refused("--authorize -a", "--authorize runs alone");
+	refused("--oauth2-provider yahoo", "option --oauth2-provider");
+}
+
 /* Short options in a cluster, a value in the same word, and "--". */
 static void
 test_clusters_and_operands(void **state)
@@ -293,6 +328,7 @@ main(void)
 	    cmocka_unit_test(test_password_refused),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_exclusive),
+	    cmocka_unit_test(test_authorize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

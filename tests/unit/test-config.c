@@ -715,6 +715,42 @@ test_one_off(void **state)
 	config_settings_free(&cli);
 }
 
+/* The oauth2_* keys: plain strings that inherit like any key; the
+ * provider must be one of the presets. */
+static void
+test_oauth_keys(void **state)
+{
+	static const char text[] =
+	    "defaults\n  oauth2_client_id cid\n  oauth2_tenant contoso.com\n"
+	    "account a\n" BASE "  maildir m\n  oauth2_provider microsoft\n"
+	    "  oauth2_scope \"s1 s2\"\n"
+	    "  oauth2_client_secret_command pass show x\n"
+	    "  oauth2_token_url https://id.example/token\n"
+	    "  oauth2_device_url https://id.example/device\n"
+	    "  oauth2_authorize_url https://id.example/auth\n";
+	struct config_settings cli = {NULL, 0, 0};
+	struct account a;
+
+	(void)state;
+	config_settings_add(&cli, "oauth2_provider", "generic", NULL, 0);
+	resolve(text, "a", NULL, &a);
+	assert_string_equal(a.oauth2_provider, "microsoft");
+	assert_string_equal(a.oauth2_client_id, "cid");
+	assert_string_equal(a.oauth2_tenant, "contoso.com");
+	assert_string_equal(a.oauth2_scope, "s1 s2");
+	assert_string_equal(a.oauth2_client_secret_command, "pass show x");
+	assert_string_equal(a.oauth2_token_url, "https://id.example/token");
+	assert_string_equal(a.oauth2_device_url, "https://id.example/device");
+	assert_string_equal(a.oauth2_authorize_url, "https://id.example/auth");
+	account_free(&a);
+	resolve(text, "a", &cli, &a);
+	assert_string_equal(a.oauth2_provider, "generic");
+	account_free(&a);
+	config_settings_free(&cli);
+	load_fails("account a\n  oauth2_provider yahoo\n", 2,
+	    "unknown oauth2_provider 'yahoo'");
+}
+
 int
 main(void)
 {
@@ -740,6 +776,7 @@ main(void)
 	    T(test_lint_shared_mailbox),
 	    T(test_select),
 	    T(test_one_off),
+	    T(test_oauth_keys),
 	};
 #undef T
 

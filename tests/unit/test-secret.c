@@ -272,6 +272,54 @@ test_read_line(void **state)
 	close(fds[0]);
 }
 
+/* oauth2_provider makes the token file the source, unless the user keeps
+ * a password_command (their own token helper) or names a password
+ * mechanism; the client secret comes from its command. */
+static void
+test_oauth_source(void **state)
+{
+	struct secret_opts o = {false, netrc};
+	struct account a;
+	struct pf_err err;
+	char *out;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.host = xstrdup("h");
+	a.user = xstrdup("u");
+	a.oauth2_provider = xstrdup("generic");
+	a.oauth2_client_id = xstrdup("cid");
+	a.oauth2_token_url = xstrdup("https://id.example/token");
+	a.state_dir = xstrdup(dir);
+	a.timeout = 5;
+	assert_int_equal(secret_source_of(&a), SECRET_OAUTH);
+	/* nothing stored yet: 77 with the hint, nothing asked */
+	assert_int_equal(secret_get(&a, &o, &out, &err), -1);
+	assert_int_equal(err.code, PF_ENOPERM);
+	assert_non_null(strstr(err.msg, "popfetch --authorize"));
+	assert_null(out);
+	a.auth = AUTH_USER;
+	assert_int_equal(secret_source_of(&a), SECRET_LOOKUP);
+	a.auth = AUTH_XOAUTH2;
+	assert_int_equal(secret_source_of(&a), SECRET_OAUTH);
+	a.password_command = xstrdup("echo tok");
+	assert_int_equal(secret_source_of(&a), SECRET_COMMAND);
+	assert_int_equal(secret_get(&a, &o, &out, &err), 0);
+	assert_string_equal(out, "tok");
+	xfree_secret(out);
+	assert_int_equal(secret_oauth_client(&a, &out, &err), 0);
+	assert_null(out);
+	a.oauth2_client_secret_command = xstrdup("echo s3cret");
+	assert_int_equal(secret_oauth_client(&a, &out, &err), 0);
+	assert_string_equal(out, "s3cret");
+	xfree_secret(out);
+	free(a.oauth2_client_secret_command);
+	a.oauth2_client_secret_command = xstrdup("exit 3");
+	assert_int_equal(secret_oauth_client(&a, &out, &err), -1);
+	assert_non_null(strstr(err.msg, "oauth2_client_secret_command"));
+	account_free(&a);
+}
+
 int
 main(void)
 {
@@ -284,6 +332,7 @@ main(void)
 	    T(test_netrc_file),
 	    T(test_sources),
 	    T(test_read_line),
+	    T(test_oauth_source),
 	};
 #undef T
 
