@@ -24,7 +24,9 @@ struct cli {
 	bool all_accounts;		 /* -a */
 	int jobs;			 /* -j, default 1 */
 	bool serverinfo;
-	bool show_config; /* --show-config */
+	bool show_config;     /* --show-config */
+	char *import_spec;    /* --import-state=FORMAT:PATH, or NULL */
+	char *convert_source; /* --convert-config=mpop|fetchmail, or NULL */
 	bool dry_run;
 	bool json;
 	bool use_syslog;
@@ -33,7 +35,7 @@ struct cli {
 	bool help;
 	bool version;
 	bool one_off;	 /* --host was given */
-	char **accounts; /* ACCOUNT operands */
+	char **accounts; /* ACCOUNT operands (FILE with --convert-config) */
 	int naccounts;
 };
 
@@ -41,7 +43,10 @@ struct cli {
  * Parse argv into c. Long options must be spelled out (no abbreviations),
  * --password and --passwd are refused without looking at their value, and
  * options that exclude each other (--maildir and --mbox, --tls and
- * --starttls, ...) may not both be given. Returns 0, or -1 with PF_EUSAGE
+ * --starttls, ...) may not both be given. --import-state takes at most one
+ * account and --convert-config exactly one FILE operand; neither goes with
+ * another mode (--serverinfo, --show-config, --dry-run, --json, -a) or
+ * with the other. Returns 0, or -1 with PF_EUSAGE
  * and a message such as "unknown option '--foo'" that never holds an
  * option's value.
  */
