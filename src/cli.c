@@ -98,7 +98,7 @@ cli_usage(FILE *fp)
 	fputs(
 	    "usage: popfetch [-46ahknqVv] [-C file] [-H host] [-j jobs] [-P port]\n"
 	    "                [-u user] [option ...] [account ...]\n"
-	    "       popfetch --import-state=FORMAT:PATH [-C file] [account]\n"
+	    "       popfetch --import-state=FORMAT:PATH [-C file] [option ...] [account]\n"
 	    "       popfetch --convert-config=mpop|fetchmail FILE\n"
 	    "\n"
 	    "Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
