@@ -202,7 +202,7 @@ import(const struct cli *c, const struct account *a)
 	if (import_spec_parse(c->import_spec, &fmt, &path, &err) < 0)
 		goto out;
 	if (a->user == NULL || a->user[0] == '\0') {
-		pf_err_set(&err, PF_ECONFIG,
+		pf_err_set(&err, a->name != NULL ? PF_ECONFIG : PF_EUSAGE,
 		    "%s: no user given (--user or 'user'): --import-state takes the entries of the account's user",
 		    a->origin);
 		goto out;
