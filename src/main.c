@@ -186,8 +186,10 @@ convert(const struct cli *c)
 
 /*
  * --import-state=FORMAT:PATH: mark the UIDs recorded there as delivered in
- * the state of account a, keyed by account_id() as a fetch run keys it.
- * Prints the counts. Returns the exit status.
+ * the state of account a, under the identity a fetch run keeps its state
+ * and lock by (fetch_account(): account_id() today). The two must stay the
+ * same; test-migrate-state checks that they use one state file. Prints
+ * the counts. Returns the exit status.
  */
 static int
 import(const struct cli *c, const struct account *a)

@@ -223,6 +223,16 @@ done
 n=$(dovecot_count_messages)
 [ "$n" -eq $((first + second)) ] ||
     fail "$n messages on the server after the keep runs, want $((first + second))"
+# The import wrote the state the run then used (the same identity, see
+# import() in src/main.c): one state file, with the old and the new UIDs.
+for tool in mpop fetchmail getmail; do
+	set -- "$T/state-$tool"/*.state
+	[ "$#" -eq 1 ] || fail "$tool: $# state files after import and run: $*"
+	python3 "$PF_LIB/state_tool.py" "$1" dump >"$T/state-$tool.dump" ||
+	    fail "cannot read the state file of $tool"
+	[ "$(grep -c '^K ' "$T/state-$tool.dump")" -eq $((first + second)) ] ||
+	    fail "$tool: the state does not hold the imported and the new UIDs: $(cat "$T/state-$tool.dump")"
+done
 
 # Bad input: a line cut short, or a file of another format, is an error
 # naming the file and line (exit 65), and nothing is imported.
