@@ -20,6 +20,12 @@ for tool in mpop fetchmail procmail; do
 	command -v "$tool" >/dev/null ||
 	    fail "'$tool' is not installed (scripts/test installs it)"
 done
+# fetchmail keeps one lock file for all of a user's runs (root's is
+# /var/run/fetchmail.pid): this test's own, so that a fetchmail running
+# elsewhere on the machine does not stop this one.
+fetchmail() {
+	command fetchmail --pidfile "$T/fetchmail.pid" "$@"
+}
 DRIVER=${MIGRATE_DRIVER:-$PF_BUILDDIR/tests/migrate-driver}
 [ -x "$DRIVER" ] || fail "no migrate-driver at '$DRIVER'"
 pf_server

@@ -20,6 +20,12 @@ for tool in mpop fetchmail getmail procmail; do
 	command -v "$tool" >/dev/null ||
 	    fail "'$tool' is not installed (scripts/test installs it)"
 done
+# fetchmail keeps one lock file for all of a user's runs (root's is
+# /var/run/fetchmail.pid): this test's own, so that a fetchmail running
+# elsewhere on the machine does not stop this one.
+fetchmail() {
+	command fetchmail --pidfile "$T/fetchmail.pid" "$@"
+}
 pf_server
 pf_mailgen --count 8 --plain --seed 41
 cp "$T/manifest.json" "$T/batch1.json"
