@@ -15,7 +15,8 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --syslog --help --version --proxy --proxy-password-command --tunnel
 --source-address --authorize --oauth2-provider --oauth2-client-id
 --oauth2-client-secret-command --oauth2-tenant --oauth2-scope
---oauth2-token-url --oauth2-device-url --oauth2-authorize-url'
+--oauth2-token-url --oauth2-device-url --oauth2-authorize-url
+--import-state --convert-config'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -26,7 +27,7 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --proxy --proxy-password-command --tunnel --source-address
 --oauth2-provider --oauth2-client-id --oauth2-client-secret-command
 --oauth2-tenant --oauth2-scope --oauth2-token-url --oauth2-device-url
---oauth2-authorize-url'
+--oauth2-authorize-url --import-state --convert-config'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -111,6 +112,16 @@ _popfetch()
 		--oauth2-provider)
 			COMPREPLY=($(compgen -P "$pre" -W 'google microsoft
 			    generic' -- "$cur"))
+			;;
+		--convert-config)
+			COMPREPLY=($(compgen -P "$pre" -W 'mpop fetchmail' \
+			    -- "$cur"))
+			;;
+		--import-state)
+			# FORMAT: first; the path after it is the user's
+			COMPREPLY=($(compgen -P "$pre" -W 'mpop: fetchmail:
+			    getmail:' -- "$cur"))
+			compopt -o nospace 2>/dev/null
 			;;
 		-P|--port)
 			COMPREPLY=($(compgen -P "$pre" -W '995 110' -- "$cur"))

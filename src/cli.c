@@ -12,6 +12,7 @@
 #include <openssl/opensslv.h>
 
 #include "popfetch/cli.h"
+#include "popfetch/import.h"
 #include "popfetch/num.h"
 #include "popfetch/xmalloc.h"
 
@@ -23,6 +24,8 @@ enum {
 	OPT_SYSLOG,
 	OPT_SHOW_CONFIG,
 	OPT_AUTHORIZE,
+	OPT_IMPORT_STATE,
+	OPT_CONVERT_CONFIG,
 	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
 };
 
@@ -95,6 +98,8 @@ static const struct option other_opts[] = {
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"show-config", no_argument, NULL, OPT_SHOW_CONFIG},
     {"authorize", optional_argument, NULL, OPT_AUTHORIZE},
+    {"import-state", required_argument, NULL, OPT_IMPORT_STATE},
+    {"convert-config", required_argument, NULL, OPT_CONVERT_CONFIG},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -126,6 +131,8 @@ cli_usage(FILE *fp)
 	fputs(
 	    "usage: popfetch [-46ahknqVv] [-C file] [-H host] [-j jobs] [-P port]\n"
 	    "                [-u user] [option ...] [account ...]\n"
+	    "       popfetch --import-state=FORMAT:PATH [-C file] [option ...] [account]\n"
+	    "       popfetch --convert-config=mpop|fetchmail FILE\n"
 	    "\n"
 	    "Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
 	    "or standard output. Without an account, the config file's default account\n"
@@ -162,7 +169,7 @@ cli_usage(FILE *fp)
 	    "      --source-address=ADDR  connect from this local address\n",
 	    fp);
 	usage_oauth(fp);
-	/* two strings: C11 compilers need not take one over 4095 bytes */
+	/* several strings: C11 compilers need not take one over 4095 bytes */
 	fputs(
 	    "\n"
 	    "Delivery (exactly one):\n"
@@ -184,7 +191,9 @@ cli_usage(FILE *fp)
 	    "      --max-size=BYTES     leave larger messages on the server\n"
 	    "      --kill-size=BYTES    delete larger messages without downloading them\n"
 	    "      --limit=N            fetch at most N messages this run\n"
-	    "      --state-dir=DIR      where seen-message state lives\n"
+	    "      --state-dir=DIR      where seen-message state lives\n",
+	    fp);
+	fputs(
 	    "\n"
 	    "Modes and output:\n"
 	    "  -C, --config=FILE        config file (default $XDG_CONFIG_HOME/popfetch/config,\n"
@@ -195,6 +204,12 @@ cli_usage(FILE *fp)
 	    "      --show-config        show each account's settings and where they\n"
 	    "                           come from; fetch nothing\n"
 	    "  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
+	    "      --import-state=FORMAT:PATH  mark the UIDs that mpop, fetchmail or\n"
+	    "                           getmail recorded in PATH as delivered for the\n"
+	    "                           account (FORMAT mpop, fetchmail or getmail);\n"
+	    "                           fetch nothing\n"
+	    "      --convert-config=mpop|fetchmail FILE  print FILE, an .mpoprc or\n"
+	    "                           .fetchmailrc, as a popfetchrc on stdout\n"
 	    "  -q, --quiet              errors only\n"
 	    "  -v, --verbose            a line per message; twice: protocol trace\n"
 	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
@@ -469,6 +484,14 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 		break;
 	case OPT_AUTHORIZE:
 		return authorize_option(c, optarg, err);
+	case OPT_IMPORT_STATE:
+		free(c->import_spec);
+		c->import_spec = xstrdup(optarg);
+		break;
+	case OPT_CONVERT_CONFIG:
+		free(c->convert_source);
+		c->convert_source = xstrdup(optarg);
+		break;
 	default:
 		return account_option(ch, key, val, err);
 	}
@@ -512,6 +535,49 @@ account_option(int ch, const char **key, const char **val, struct pf_err *err)
 	return 1;
 }
 
+/*
+ * --import-state and --convert-config are modes of their own: one account
+ * (or the default) and exactly one FILE respectively, no other mode.
+ */
+static int
+check_migration(const struct cli *c, struct pf_err *err)
+{
+	const char *opt =
+	    c->import_spec != NULL ? "--import-state" : "--convert-config";
+	const char *other = c->serverinfo ? "--serverinfo"
+	    : c->show_config		  ? "--show-config"
+	    : c->dry_run		  ? "--dry-run"
+	    : c->json			  ? "--json"
+	    : c->all_accounts		  ? "--all-accounts"
+					  : NULL;
+
+	if (c->import_spec == NULL && c->convert_source == NULL)
+		return 0;
+	if (c->import_spec != NULL && c->convert_source != NULL)
+		other = "--convert-config";
+	if (other != NULL)
+		return pf_err_set(err, PF_EUSAGE,
+		    "%s and %s cannot be used together", opt, other);
+	if (c->import_spec != NULL) {
+		enum import_format fmt;
+		char *path = NULL;
+
+		if (import_spec_parse(c->import_spec, &fmt, &path, err) < 0)
+			return -1;
+		free(path);
+	}
+	if (c->import_spec != NULL && c->naccounts > 1)
+		return pf_err_set(err, PF_EUSAGE,
+		    "--import-state imports into one account: name at most one");
+	if (c->convert_source != NULL && c->naccounts != 1)
+		return pf_err_set(err, PF_EUSAGE,
+		    "--convert-config needs exactly one FILE: popfetch --convert-config=mpop|fetchmail FILE");
+	if (c->convert_source != NULL && c->settings.n > 0)
+		return pf_err_set(err, PF_EUSAGE,
+		    "--convert-config takes no account options");
+	return 0;
+}
+
 int
 cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 {
@@ -553,12 +619,15 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 		c->naccounts = argc - optind;
 		c->accounts = argv + optind;
 	}
+	if (check_migration(c, err) < 0)
+		goto out;
 	ret = config_settings_check(&c->settings, err);
 	if (ret == 0 && c->authorize != CLI_AUTHORIZE_NONE &&
 	    (c->serverinfo || c->show_config || c->dry_run || c->json ||
-		c->all_accounts))
+		c->all_accounts || c->import_spec != NULL ||
+		c->convert_source != NULL))
 		ret = pf_err_set(err, PF_EUSAGE,
-		    "--authorize runs alone: not with --serverinfo, --show-config, --dry-run, --json or --all-accounts");
+		    "--authorize runs alone: not with --serverinfo, --show-config, --dry-run, --json, --all-accounts, --import-state or --convert-config");
 out:
 	free(longopts);
 	return ret;
@@ -569,5 +638,7 @@ cli_free(struct cli *c)
 {
 	config_settings_free(&c->settings);
 	free(c->config_path);
+	free(c->import_spec);
+	free(c->convert_source);
 	memset(c, 0, sizeof(*c));
 }

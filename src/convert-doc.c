@@ -17,15 +17,16 @@
 #include "convert-private.h"
 
 /* popfetch key of each slot (the delivery slot carries its own). */
-const char *const cv_slot_key[CV_NSLOTS] = {"host", "port", "user", "tls",
-    "ca_file", "fingerprint", "cert", "key", "tls_min", "insecure", "auth",
-    "password_command", "password", "timeout", NULL, "no_received", "keep",
-    "all", "max_size", "kill_size", "limit"};
+const char *const cv_slot_key[CV_NSLOTS] = {"host", "port", "source_address",
+    "proxy", "tunnel", "user", "tls", "ca_file", "fingerprint", "cert", "key",
+    "tls_min", "insecure", "auth", "password_command", "password", "timeout",
+    NULL, "no_received", "keep", "all", "max_size", "kill_size", "limit"};
 
-/* popfetch's built-in value of each slot that can be written back. */
-const char *const cv_slot_default[CV_NSLOTS] = {NULL, NULL, NULL, "on", NULL,
-    NULL, NULL, NULL, "1.2", "off", "auto", NULL, NULL, "60", NULL, "off",
-    "off", "off", "0", "0", "0"};
+/* popfetch's built-in value of each slot that can be written back (an
+ * empty source_address, proxy or tunnel removes an inherited one). */
+const char *const cv_slot_default[CV_NSLOTS] = {NULL, NULL, "", "", "", NULL,
+    "on", NULL, NULL, NULL, NULL, "1.2", "off", "auto", NULL, NULL, "60", NULL,
+    "off", "off", "off", "0", "0", "0"};
 
 /* Free a value, wiping it when it is a password. */
 static void

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "popfetch/conn.h"
 #include "popfetch/err.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -874,8 +875,8 @@ read_set(struct fm_parse *p)
 	switch (id) {
 	case K_DAEMON:
 		cv_note(&p->doc->head,
-		    "line %d: set daemon %.20s: cannot map yet: run popfetch from cron or a systemd timer (planned: --daemon)",
-		    line, v);
+		    "line %d: set daemon %.20s: cannot map: popfetch has no daemon mode; run popfetch -a every %.20s seconds from a systemd timer (OnUnitActiveSec=%.20ss in docs/examples/popfetch.timer) or cron",
+		    line, v, v, v);
 		break;
 	case K_LOGFILE:
 		cv_note(&p->doc->head,
@@ -887,10 +888,7 @@ read_set(struct fm_parse *p)
 		p->idfile = rc_path(p->file, v);
 		break;
 	case K_SYSLOG:
-		if (!no)
-			cv_note(&p->doc->head,
-			    "line %d: set syslog: give popfetch --syslog",
-			    line);
+		p->doc->syslog = !no; /* "syslog on" in the defaults block */
 		break;
 	case K_INVISIBLE:
 		p->invisible = !no;
@@ -1093,6 +1091,41 @@ tr_connection(struct cv_account *a, const struct fm_view *v,
 		    "popfetch checks the certificate against the host name it connects to");
 }
 
+/*
+ * plugin CMD becomes tunnel CMD: %h and %p work the same, every other '%'
+ * is doubled (popfetch reads %% as %). fetchmail splits the command at
+ * blanks and runs it without a shell; popfetch runs it with /bin/sh -c.
+ */
+static void
+tr_plugin(struct cv_account *a, const struct fm_view *v)
+{
+	const char *cmd = v->val[K_PLUGIN], *c;
+	struct cv_out o = {NULL, 0, 0};
+	struct pf_err err;
+	char *x;
+
+	if (cmd == NULL || cmd[0] == '\0')
+		return;
+	for (c = cmd; *c != '\0'; c++) {
+		cv_out_add(&o, c, 1);
+		if (*c == '%' && c[1] != 'h' && c[1] != 'p')
+			cv_out_adds(&o, "%");
+		else if (*c == '%')
+			cv_out_add(&o, ++c, 1);
+	}
+	if ((x = conn_tunnel_command(o.p, "h", "1", &err)) == NULL) {
+		cannot(a, v, K_PLUGIN, "not a command popfetch can run");
+	} else {
+		cv_put(&a->want, CV_TUNNEL, NULL, o.p);
+		if (strpbrk(cmd, "'\"\\$`;|&<>()*?[]#~{}") != NULL)
+			cv_note(&a->notes,
+			    "line %d: plugin: fetchmail runs it without a shell; popfetch's tunnel runs it with /bin/sh -c: check its quotes and special characters",
+			    v->line[K_PLUGIN]);
+	}
+	free(x);
+	free(o.p);
+}
+
 /* User, password and the authentication type. */
 static void
 tr_auth(struct cv_account *a, const struct fm_view *v, const char *remote,
@@ -1226,8 +1259,6 @@ tr_unmapped(struct cv_account *a, const struct fm_view *v)
 	    {K_ESMTPPASSWORD, "popfetch sends no mail"},
 	    {K_INTERFACE, "no equivalent"},
 	    {K_MONITOR, "no equivalent"},
-	    {K_PLUGIN,
-		"cannot map yet: connecting through a command (planned: tunnel, which takes %h and %p too)"},
 	    {K_PLUGOUT, "popfetch sends no mail"},
 	    {K_TRACEPOLLS, "no equivalent"},
 	    {K_BADHEADER, "popfetch delivers every message as received"},
@@ -1313,6 +1344,7 @@ build_one(
 	if (local == NULL)
 		local = login;
 	tr_connection(a, &v, e, p->file);
+	tr_plugin(a, &v);
 	tr_auth(a, &v, remote, apop);
 	tr_delivery(a, &v, local, multi);
 	tr_policy(a, &v, p->invisible);

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "popfetch/conn.h"
+#include "popfetch/proxy.h"
 #include "popfetch/err.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -446,6 +447,51 @@ tr_connection(struct cv_account *a, const struct mp_view *v)
 		cv_put(&a->want, CV_INSECURE, NULL, "on");
 }
 
+/*
+ * source_ip becomes source_address; proxy_host and proxy_port (mpop's
+ * default 1080) become a socks5h:// proxy, since mpop lets the proxy
+ * resolve the server's name.
+ */
+static void
+tr_reach(struct cv_account *a, const struct mp_view *v)
+{
+	const char *h = v->val[MP_PROXY_HOST], *p = v->val[MP_PROXY_PORT];
+	const char *rest;
+	unsigned long long port = 1080;
+	struct proxy_url u;
+	struct pf_err err;
+	char addr[256], *url;
+
+	if (v->val[MP_SOURCE_IP] != NULL && v->val[MP_SOURCE_IP][0] != '\0') {
+		if (conn_parse_address(
+			v->val[MP_SOURCE_IP], addr, sizeof(addr)) == 0)
+			cv_put(&a->want, CV_SOURCE_ADDRESS, NULL, addr);
+		else
+			cannot(a, v, MP_SOURCE_IP,
+			    "popfetch binds an IPv4 or IPv6 address only");
+	}
+	if (h == NULL || h[0] == '\0')
+		return;
+	if (p != NULL && p[0] != '\0' &&
+	    (!mp_number(p, 65535, &port, &rest) || rest[0] != '\0' ||
+		port == 0)) {
+		cannot(a, v, MP_PROXY_PORT,
+		    "not a port number; the account is not converted, so that popfetch does not connect without the proxy");
+		a->dropped = true;
+		return;
+	}
+	url = xasprintf("socks5h://%s%s%s:%llu", strchr(h, ':') ? "[" : "", h,
+	    strchr(h, ':') ? "]" : "", port);
+	if (proxy_parse_url(url, &u, &err) == 0)
+		cv_put(&a->want, CV_PROXY, NULL, url);
+	else {
+		cannot(a, v, MP_PROXY_HOST,
+		    "not a proxy host popfetch takes (a name or an address); the account is not converted, so that popfetch does not connect without the proxy");
+		a->dropped = true;
+	}
+	free(url);
+}
+
 /* What popfetch does not have: notes only. */
 static void
 tr_unmapped(struct cv_account *a, const struct mp_view *v)
@@ -454,10 +500,6 @@ tr_unmapped(struct cv_account *a, const struct mp_view *v)
 		int c;
 		const char *why;
 	} t[] = {
-	    {MP_SOURCE_IP,
-		"cannot map yet: popfetch does not bind a source address (planned: source_address)"},
-	    {MP_PROXY_HOST,
-		"cannot map yet: popfetch has no SOCKS proxy (planned: proxy socks5://HOST:PORT)"},
 	    {MP_SOCKET, "popfetch connects over TCP only"},
 	    {MP_NTLMDOMAIN, "popfetch has no NTLM"},
 	    {MP_TLS_CRL_FILE, "popfetch has no CRL files"},
@@ -689,6 +731,7 @@ translate(const struct mp_file *f, size_t i, struct cv_account *a)
 
 	resolve(f, i, &v);
 	tr_connection(a, &v);
+	tr_reach(a, &v);
 	tr_auth(a, &v);
 	tr_delivery(a, &v);
 	tr_policy(a, &v);

@@ -22,6 +22,9 @@
 enum cv_slot {
 	CV_HOST,
 	CV_PORT,
+	CV_SOURCE_ADDRESS,
+	CV_PROXY,
+	CV_TUNNEL,
 	CV_USER,
 	CV_TLS,
 	CV_CA_FILE,
@@ -72,6 +75,7 @@ struct cv_doc {
 	struct cv_account *acc;
 	size_t nacc;
 	char *default_name; /* or NULL */
+	bool syslog;	    /* "syslog on" in the defaults block */
 };
 
 /* popfetch key of each slot (the delivery slot carries its own), and the

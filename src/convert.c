@@ -372,8 +372,10 @@ render(const struct cv_doc *d, const struct view *defs, struct cv_out *o)
 	put_notes(o, &d->head, "");
 	for (s = 0; s < CV_NSLOTS; s++)
 		any |= defs->val[s] != NULL;
-	if (any || d->defnotes.n > 0) {
+	if (any || d->syslog || d->defnotes.n > 0) {
 		cv_out_adds(o, "\ndefaults\n");
+		if (d->syslog)
+			put_line(o, "syslog", "on");
 		put_lines(o, defs);
 		put_notes(o, &d->defnotes, "  ");
 	}

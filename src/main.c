@@ -13,6 +13,8 @@
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
 #include "popfetch/fetch.h"
+#include "popfetch/convert.h"
+#include "popfetch/import.h"
 #include "popfetch/log.h"
 #include "popfetch/process.h"
 #include "popfetch/progress.h"
@@ -208,7 +210,8 @@ load(const struct cli *c, struct config *cfg, bool *have_cfg,
     struct account **accts, size_t *n, struct pf_err *err)
 {
 	enum config_need need = c->show_config ? CONFIG_NEED_NOTHING
-	    : c->serverinfo || c->authorize != CLI_AUTHORIZE_NONE
+	    : c->serverinfo || c->import_spec != NULL ||
+		c->authorize != CLI_AUTHORIZE_NONE
 	    ? CONFIG_NEED_HOST
 	    : CONFIG_NEED_FETCH;
 	char *path;
@@ -230,6 +233,76 @@ load(const struct cli *c, struct config *cfg, bool *have_cfg,
 	return config_select(*have_cfg ? cfg : NULL, c->accounts,
 	    (size_t)c->naccounts, c->all_accounts, &c->settings, need, accts, n,
 	    err);
+}
+
+/* --convert-config=SOURCE FILE: the popfetchrc on stdout. Returns the
+ * exit status. */
+static int
+convert(const struct cli *c)
+{
+	enum convert_source src;
+	struct pf_err err;
+	char *text = NULL;
+	size_t len = 0;
+	int status = 0;
+
+	if (convert_source_parse(c->convert_source, &src, &err) < 0 ||
+	    convert_config(src, c->accounts[0], NULL, &text, &len, &err) < 0) {
+		log_error("%s", err.msg);
+		return exit_code(err.code);
+	}
+	if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+		log_error(
+		    "cannot write the converted configuration to standard output");
+		status = exit_code(PF_EIO);
+	}
+	convert_free(text, len);
+	return status;
+}
+
+/*
+ * --import-state=FORMAT:PATH: mark the UIDs recorded there as delivered in
+ * the state of account a, under the identity a fetch run keeps its state
+ * and lock by (fetch_account(): account_id() today). The two must stay the
+ * same; test-migrate-state checks that they use one state file. Prints
+ * the counts. Returns the exit status.
+ */
+static int
+import(const struct cli *c, const struct account *a)
+{
+	struct import_account ia;
+	struct import_counts counts;
+	enum import_format fmt;
+	struct pf_err err;
+	char *path = NULL, *id = NULL, line[300];
+	int rc = -1;
+
+	if (import_spec_parse(c->import_spec, &fmt, &path, &err) < 0)
+		goto out;
+	if (a->user == NULL || a->user[0] == '\0') {
+		pf_err_set(&err, a->name != NULL ? PF_ECONFIG : PF_EUSAGE,
+		    "%s: no user given (--user or 'user'): --import-state takes the entries of the account's user",
+		    a->origin);
+		goto out;
+	}
+	ia.user = a->user;
+	ia.host = a->host;
+	ia.port = (unsigned)strtoul(account_port(a), NULL, 10);
+	id = account_id(a);
+	rc = import_state(
+	    fmt, path, &ia, a->state_dir, id, a->keep, &counts, &err);
+out:
+	free(path);
+	free(id);
+	if (rc < 0) {
+		log_error("%s", err.msg);
+		if (err.code == PF_EUSAGE)
+			fputs("Try 'popfetch --help'.\n", stderr);
+		return exit_code(err.code);
+	}
+	printf("%s\n", import_summary(&counts, line, sizeof(line)));
+	fflush(stdout);
+	return 0;
 }
 
 /* Run the accounts; returns the exit status. */
@@ -305,7 +378,9 @@ main(int argc, char **argv)
 	ui.c = &c;
 	ui.syslog = c.use_syslog;
 	log_init(c.verbosity, c.use_syslog);
-	if (load(&c, &cfg, &have_cfg, &accts, &n, &err) < 0) {
+	if (c.convert_source != NULL) {
+		status = convert(&c);
+	} else if (load(&c, &cfg, &have_cfg, &accts, &n, &err) < 0) {
 		log_error("%s", err.msg);
 		status = exit_code(err.code);
 		if (err.code == PF_EUSAGE)
@@ -319,6 +394,8 @@ main(int argc, char **argv)
 		}
 	} else if (c.authorize != CLI_AUTHORIZE_NONE) {
 		status = authorize(&c, accts, n);
+	} else if (c.import_spec != NULL) {
+		status = import(&c, &accts[0]);
 	} else {
 		status = run(&c, accts, n);
 	}

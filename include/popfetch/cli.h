@@ -34,6 +34,8 @@ struct cli {
 	bool serverinfo;
 	bool show_config; /* --show-config */
 	enum cli_authorize authorize;
+	char *import_spec;    /* --import-state=FORMAT:PATH, or NULL */
+	char *convert_source; /* --convert-config=mpop|fetchmail, or NULL */
 	bool dry_run;
 	bool json;
 	bool use_syslog;
@@ -42,7 +44,7 @@ struct cli {
 	bool help;
 	bool version;
 	bool one_off;	 /* --host was given */
-	char **accounts; /* ACCOUNT operands */
+	char **accounts; /* ACCOUNT operands (FILE with --convert-config) */
 	int naccounts;
 };
 
@@ -50,7 +52,10 @@ struct cli {
  * Parse argv into c. Long options must be spelled out (no abbreviations),
  * --password and --passwd are refused without looking at their value, and
  * options that exclude each other (--maildir and --mbox, --tls and
- * --starttls, ...) may not both be given. Returns 0, or -1 with PF_EUSAGE
+ * --starttls, ...) may not both be given. --import-state takes at most one
+ * account and --convert-config exactly one FILE operand; neither goes with
+ * another mode (--serverinfo, --show-config, --dry-run, --json, -a) or
+ * with the other. Returns 0, or -1 with PF_EUSAGE
  * and a message such as "unknown option '--foo'" that never holds an
  * option's value.
  */

@@ -1,6 +1,6 @@
 /*
  * convert.h: turn an mpop or fetchmail configuration into an equivalent
- * popfetchrc (--convert-config=mpop|fetchmail FILE, docs/contract.md §6).
+ * popfetchrc (--convert-config=mpop|fetchmail FILE, docs/contract.md §1).
  *
  * The result keeps the accounts, their inheritance (mpop "account X : Y"),
  * a "defaults" block with what every account shares, and the "default"

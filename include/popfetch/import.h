@@ -2,7 +2,7 @@
  * import.h: read the seen-message state of mpop, fetchmail and getmail6
  * and mark the UIDs recorded there as seen for one popfetch account, so a
  * user who kept mail on the server can switch without downloading it all
- * again (--import-state=FORMAT:PATH, docs/contract.md §6).
+ * again (--import-state=FORMAT:PATH, docs/contract.md §1).
  *
  * Formats, as the Debian 12 versions write them:
  *   mpop 1.4.18 (~/.mpop_uidls/USER_at_HOST; may hold several accounts):

@@ -5,11 +5,13 @@
 # (mpop "account X : Y" and "X : Y, Z", two defaults blocks, "account
 # default : X"; fetchmail defaults and global options), implicit TLS and
 # STARTTLS, passwords from a command, the file and fetchmail's rc, Maildir,
-# mbox and MDA delivery, size limits, and features popfetch cannot map.
-# Checks, for every account:
-#  - the converted file loads, and the settings popfetch resolves are the
-#    ones mpop --pretend and fetchmail --configdump report
-#    (tests/lib/migrate_compare.py);
+# mbox and MDA delivery, size limits, a source address, a fetchmail
+# plugin (a popfetch tunnel), and features popfetch cannot map.
+# popfetch --convert-config converts them. Checks, for every account:
+#  - the converted file loads, and the effective settings popfetch
+#    --show-config shows (and migrate-driver resolve, which compares the
+#    password too) are the ones mpop --pretend and fetchmail --configdump
+#    report (tests/lib/migrate_compare.py);
 #  - the original program and popfetch, with the converted file as it is,
 #    fetch the same messages from the same Dovecot into the same target.
 . "$(dirname "$0")/../lib/common.sh"
@@ -18,6 +20,12 @@ for tool in mpop fetchmail procmail; do
 	command -v "$tool" >/dev/null ||
 	    fail "'$tool' is not installed (scripts/test installs it)"
 done
+# fetchmail keeps one lock file for all of a user's runs (root's is
+# /var/run/fetchmail.pid): this test's own, so that a fetchmail running
+# elsewhere on the machine does not stop this one.
+fetchmail() {
+	command fetchmail --pidfile "$T/fetchmail.pid" "$@"
+}
 DRIVER=${MIGRATE_DRIVER:-$PF_BUILDDIR/tests/migrate-driver}
 [ -x "$DRIVER" ] || fail "no migrate-driver at '$DRIVER'"
 pf_server
@@ -91,6 +99,27 @@ park() {
 	mv "$2" "$T/orig-$1" || fail "$1: nothing delivered to $2"
 }
 
+# convert SOURCE FILE: popfetch --convert-config into $T/SOURCE.conv.
+convert() {
+	pf_run_raw "convert-$1" --convert-config="$1" "$2"
+	assert_rc "convert-$1" 0
+	assert_empty "$T/convert-$1.err" "--convert-config's standard error"
+	cp "$T/convert-$1.out" "$T/$1.conv"
+	chmod 600 "$T/$1.conv"
+}
+
+# show SOURCE: popfetch --show-config -a of the converted file into
+# $T/SOURCE.show, with a line "- default NAME" for the default account.
+show() {
+	pf_run_raw "show-$1" -C "$T/$1.conv" --show-config -a
+	assert_rc "show-$1" 0
+	cp "$T/show-$1.out" "$T/$1.show"
+	pf_run_raw "show-default-$1" -C "$T/$1.conv" --show-config
+	assert_rc "show-default-$1" 0
+	sed -n 's/^# account \([^ ]*\) (.*/- default \1/p' \
+	    "$T/show-default-$1.out" >>"$T/$1.show"
+}
+
 # pop NAME CONFIG ACCOUNT: popfetch with the converted file.
 pop() {
 	pf_run_raw "pf-$1" -C "$2" --state-dir "$T/pfstate-$1" "$3"
@@ -152,11 +181,10 @@ account default : tlsmail
 uidls_file ~/.mpop_uidls/default
 EOF
 chmod 600 "$H/.mpoprc"
-"$DRIVER" convert mpop "$H/.mpoprc" >"$T/mpop.conv" 2>"$T/mpop.conv.err" ||
-    fail "conversion failed: $(cat "$T/mpop.conv.err")"
-chmod 600 "$T/mpop.conv"
+convert mpop "$H/.mpoprc"
 "$DRIVER" resolve "$T/mpop.conv" >"$T/mpop.resolved" 2>&1 ||
     fail "the converted .mpoprc does not load: $(cat "$T/mpop.resolved")"
+show mpop
 mkdir -p "$T/pretend"
 for a in tlsmail stls mda archive default; do
 	mpop --pretend "$a" >"$T/pretend/$a" 2>&1 ||
@@ -164,8 +192,11 @@ for a in tlsmail stls mda archive default; do
 done
 python3 "$PF_LIB/migrate_compare.py" mpop "$T/mpop.resolved" \
     "$T/pretend" || fail "the converted .mpoprc differs from mpop's view"
-grep -q "source_ip 127.0.0.1: cannot map yet" "$T/mpop.conv" ||
-    fail "source_ip is not reported"
+python3 "$PF_LIB/migrate_compare.py" mpop --show-config "$T/mpop.show" \
+    "$T/pretend" ||
+    fail "popfetch --show-config of the converted .mpoprc differs from mpop's view"
+grep -q "^  source_address 127.0.0.1$" "$T/mpop.conv" ||
+    fail "source_ip is not converted"
 grep -q "^account archive : stls$" "$T/mpop.conv" ||
     fail "archive does not keep a parent"
 
@@ -228,28 +259,37 @@ poll forward via 127.0.0.1 service $DC_POP3S_PORT
     user "$DC_USER" there with password "$DC_PASS" is "$me" here
     ssl sslcommonname localhost smtphost localhost
 
+poll tunnel via localhost service $DC_POP3S_PORT plugin "socat - TCP:%h:%p"
+    user "$DC_USER" there with password "$DC_PASS" is "$me" here
+    options ssl
+    mda "$H/bin/mda-save $H/fm/c %F tunnel"
+
 poll imapbox via localhost proto IMAP
     user "$DC_USER" there with password "$DC_PASS" is "$me" here
 EOF
 chmod 600 "$H/.fetchmailrc"
-"$DRIVER" convert fetchmail "$H/.fetchmailrc" >"$T/fm.conv" \
-    2>"$T/fm.conv.err" || fail "conversion failed: $(cat "$T/fm.conv.err")"
-chmod 600 "$T/fm.conv"
-"$DRIVER" resolve "$T/fm.conv" >"$T/fm.resolved" 2>&1 ||
+convert fetchmail "$H/.fetchmailrc"
+"$DRIVER" resolve "$T/fetchmail.conv" >"$T/fm.resolved" 2>&1 ||
     fail "the converted .fetchmailrc does not load: $(cat "$T/fm.resolved")"
+show fetchmail
 fetchmail --configdump >"$T/fm.dump" 2>&1 ||
     fail "fetchmail --configdump: $(cat "$T/fm.dump")"
 python3 "$PF_LIB/migrate_compare.py" fetchmail "$T/fm.resolved" \
     "$T/fm.dump" || fail "the converted .fetchmailrc differs from fetchmail's view"
-grep -q "smtp localhost: cannot map yet" "$T/fm.conv" ||
+python3 "$PF_LIB/migrate_compare.py" fetchmail --show-config \
+    "$T/fetchmail.show" "$T/fm.dump" ||
+    fail "popfetch --show-config of the converted .fetchmailrc differs from fetchmail's view"
+grep -q "^  tunnel socat - TCP:%h:%p$" "$T/fetchmail.conv" ||
+    fail "the plugin is not converted to a tunnel"
+grep -q "smtp localhost: cannot map yet" "$T/fetchmail.conv" ||
     fail "SMTP forwarding is not reported"
-grep -q "^# account imapbox: not converted" "$T/fm.conv" ||
+grep -q "^# account imapbox: not converted" "$T/fetchmail.conv" ||
     fail "the IMAP entry is not reported"
 
 fetchmail -N --nosyslog localhost >"$T/fetchmail-a.log" 2>&1 ||
     fail "fetchmail localhost: $(cat "$T/fetchmail-a.log")"
 park fm-a "$H/fm/a"
-pop fm-a "$T/fm.conv" localhost
+pop fm-a "$T/fetchmail.conv" localhost
 same fm-a "$H/fm/a" 0
 sort "$T/orig-fm-a/args" >"$T/args-orig-fm-a"
 sort "$H/fm/a/args" >"$T/args-pf-fm-a"
@@ -259,10 +299,17 @@ fetchmail -N --nosyslog stls >"$T/fetchmail-b.log" 2>&1 ||
     fail "fetchmail stls: $(cat "$T/fetchmail-b.log")"
 park fm-b "$H/fm/b"
 mkdir -p "$H/fm/b/new" "$H/fm/b/cur" "$H/fm/b/tmp"
-pop fm-b "$T/fm.conv" stls
+pop fm-b "$T/fetchmail.conv" stls
 same fm-b "$H/fm/b" "$big"
+# fetchmail's plugin and popfetch's tunnel (TLS inside) reach the same
+# mailbox
+fetchmail -N --nosyslog tunnel >"$T/fetchmail-c.log" 2>&1 ||
+    fail "fetchmail tunnel: $(cat "$T/fetchmail-c.log")"
+park fm-c "$H/fm/c"
+pop fm-c "$T/fetchmail.conv" tunnel
+same fm-c "$H/fm/c" 0
 # what popfetch cannot do yet, it does not pretend to do
-pf_run_raw pf-forward -C "$T/fm.conv" --state-dir "$T/pfstate-fw" forward
+pf_run_raw pf-forward -C "$T/fetchmail.conv" --state-dir "$T/pfstate-fw" forward
 assert_rc pf-forward 78
 grep -q "no delivery target" "$T/pf-forward.err" ||
     fail "the SMTP-only account fails for another reason"

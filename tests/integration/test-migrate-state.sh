@@ -6,9 +6,12 @@
 # from a command, a file or ~/.netrc, delivery to a Maildir), each for two
 # accounts (localhost and 127.0.0.1, so their state files hold another
 # account too), and so write their real state files. Then new mail
-# arrives, popfetch imports each program's state (migrate-driver, until
-# --import-state is wired) and a popfetch --keep run must deliver exactly
-# the new messages. Without the import it delivers all of them (control).
+# arrives, and the user switches: popfetch --convert-config converts
+# .mpoprc and .fetchmailrc, popfetch --import-state imports each program's
+# state (for getmail, into a one-off --host account), and a popfetch run
+# in keep mode must deliver exactly the new messages. Bad input is refused
+# with the file and line, and imports nothing. Without the import popfetch
+# delivers all of them (control).
 # Last, an import in delete mode: the next run deletes the old messages
 # without downloading them and delivers only the new ones.
 . "$(dirname "$0")/../lib/common.sh"
@@ -17,8 +20,12 @@ for tool in mpop fetchmail getmail procmail; do
 	command -v "$tool" >/dev/null ||
 	    fail "'$tool' is not installed (scripts/test installs it)"
 done
-DRIVER=${MIGRATE_DRIVER:-$PF_BUILDDIR/tests/migrate-driver}
-[ -x "$DRIVER" ] || fail "no migrate-driver at '$DRIVER'"
+# fetchmail keeps one lock file for all of a user's runs (root's is
+# /var/run/fetchmail.pid): this test's own, so that a fetchmail running
+# elsewhere on the machine does not stop this one.
+fetchmail() {
+	command fetchmail --pidfile "$T/fetchmail.pid" "$@"
+}
 pf_server
 pf_mailgen --count 8 --plain --seed 41
 cp "$T/manifest.json" "$T/batch1.json"
@@ -159,43 +166,98 @@ pf_mailgen --count 5 --plain --seed 42 --start 101
 cp "$T/manifest.json" "$T/batch2.json"
 second=$PF_NMSG
 
-# import NAME FORMAT:PATH MODE WANT: import into $T/state-NAME, check counts.
+# import NAME FORMAT:PATH WANT [OPTION...]: popfetch --import-state into
+# $T/state-NAME for the account the options name; the counts must be WANT.
 import() {
-	local out
-	mkdir -p "$T/state-$1"
-	chmod 700 "$T/state-$1"
-	out=$("$DRIVER" import "$2" "$T/state-$1" "$DC_USER" localhost \
-	    "$DC_POP3S_PORT" "$3" 2>&1) || fail "import of $2 failed: $out"
-	printf '%s\n' "$out" >"$T/import-$1.out"
+	local name=$1 spec=$2 want=$3 out
+	shift 3
+	mkdir -p "$T/state-${name%-again}"
+	chmod 700 "$T/state-${name%-again}"
+	pf_run_raw "import-$name" --import-state="$spec" \
+	    --state-dir "$T/state-${name%-again}" "$@"
+	assert_rc "import-$name" 0
+	out=$(cat "$T/import-$name.out")
 	case $out in
-	"$4"*) ;;
-	*) fail "import of $2: got '$out', want '$4'" ;;
+	"$want") ;;
+	*) fail "import of $spec: got '$out', want '$want'" ;;
 	esac
 }
 
-# fetch NAME [ARGS]: popfetch into $T/pf-NAME with the state of NAME.
+# fetch NAME [OPTION...]: popfetch into $T/pf-NAME with the state of NAME.
 fetch() {
 	local name=$1
 	shift
-	pf_run_raw "fetch-$name" --host localhost --port "$DC_POP3S_PORT" \
-	    --user "$DC_USER" --password-command "cat $DC_PASS_FILE" \
-	    --ca-file "$DC_CA" --state-dir "$T/state-$name" --timeout 30 \
+	pf_run_raw "fetch-$name" --state-dir "$T/state-$name" --timeout 30 \
 	    --maildir "$T/pf-$name" "$@"
 	assert_rc "fetch-$name" 0
 }
 
-others="skipped $first (other accounts: $DC_USER@127.0.0.1)"
-import mpop "mpop:$mp" keep "imported $first, $others, already known 0"
-import fetchmail "fetchmail:$fm" keep "imported $first, $others, already known 0"
-import getmail "getmail:$H/.getmail" keep "imported $first, $others, already known 0"
-# again: everything is known already
-import mpop "mpop:$mp" keep "imported 0, $others, already known $first"
+# The one-off account of the test Dovecot (getmail has no converter).
+oneoff=(--host localhost --port "$DC_POP3S_PORT" --user "$DC_USER"
+    --password-command "cat $DC_PASS_FILE" --ca-file "$DC_CA")
 
+# A user switching from mpop and fetchmail converts the old config, then
+# imports the state with it: the account names the mailbox.
+for tool in mpop fetchmail; do
+	rc=$H/.mpoprc
+	[ "$tool" = fetchmail ] && rc=$H/.fetchmailrc
+	pf_run_raw "convert-$tool" --convert-config="$tool" "$rc"
+	assert_rc "convert-$tool" 0
+	cp "$T/convert-$tool.out" "$T/$tool.conv"
+	chmod 600 "$T/$tool.conv"
+done
+
+others="skipped $first (other accounts: $DC_USER@127.0.0.1)"
+import mpop "mpop:$mp" "imported $first, $others, already known 0" \
+    -C "$T/mpop.conv" local
+import fetchmail "fetchmail:$fm" "imported $first, $others, already known 0" \
+    -C "$T/fetchmail.conv" localhost
+import getmail "getmail:$H/.getmail" \
+    "imported $first, $others, already known 0" "${oneoff[@]}" --keep
+# again: everything is known already
+import mpop-again "mpop:$mp" "imported 0, $others, already known $first" \
+    -C "$T/mpop.conv" local
+
+fetch mpop -C "$T/mpop.conv" local
+fetch fetchmail -C "$T/fetchmail.conv" localhost
+fetch getmail "${oneoff[@]}" --keep
 for tool in mpop fetchmail getmail; do
-	fetch "$tool" --keep
 	python3 "$PF_LIB/verify.py" --manifest "$T/batch2.json" \
 	    --maildir "$T/pf-$tool" ||
 	    fail "after importing $tool's state, popfetch did not deliver exactly the new messages"
+done
+n=$(dovecot_count_messages)
+[ "$n" -eq $((first + second)) ] ||
+    fail "$n messages on the server after the keep runs, want $((first + second))"
+# The import wrote the state the run then used (the same identity, see
+# import() in src/main.c): one state file, with the old and the new UIDs.
+for tool in mpop fetchmail getmail; do
+	set -- "$T/state-$tool"/*.state
+	[ "$#" -eq 1 ] || fail "$tool: $# state files after import and run: $*"
+	python3 "$PF_LIB/state_tool.py" "$1" dump >"$T/state-$tool.dump" ||
+	    fail "cannot read the state file of $tool"
+	[ "$(grep -c '^K ' "$T/state-$tool.dump")" -eq $((first + second)) ] ||
+	    fail "$tool: the state does not hold the imported and the new UIDs: $(cat "$T/state-$tool.dump")"
+done
+
+# Bad input: a line cut short, or a file of another format, is an error
+# naming the file and line (exit 65), and nothing is imported.
+head -c -1 "$fm" >"$T/fetchids-cut"
+cut="fetchmail:$T/fetchids-cut|$T/fetchids-cut:$(wc -l <"$fm"):"
+for bad in "$cut" "fetchmail:$gm|$gm:1:" "mpop:$fm|$fm:1:"; do
+	spec=${bad%%|*}
+	mkdir -p "$T/state-bad"
+	chmod 700 "$T/state-bad"
+	pf_run_raw import-bad --import-state="$spec" \
+	    --state-dir "$T/state-bad" "${oneoff[@]}" --keep
+	assert_rc import-bad 65
+	grep -qF "${bad#*|}" "$T/import-bad.err" ||
+	    fail "the error about $spec does not name ${bad#*|}: $(cat "$T/import-bad.err")"
+	[ "$(wc -l <"$T/import-bad.err")" -eq 1 ] ||
+	    fail "the error about $spec is not one line: $(cat "$T/import-bad.err")"
+	assert_empty "$T/import-bad.out" "the output of a failed import"
+	[ -z "$(ls "$T"/state-bad/*.state 2>/dev/null)" ] ||
+	    fail "a failed import of $spec recorded UIDs"
 done
 
 # getmail recorded when it first saw each UID: the import keeps that time.
@@ -210,15 +272,16 @@ grep -q "^K $uid 0 $when\$" "$T/state-getmail.dump" ||
 # Control: without the import, --keep delivers the old messages again.
 mkdir -p "$T/state-none"
 chmod 700 "$T/state-none"
-fetch none --keep
+fetch none "${oneoff[@]}" --keep
 python3 "$PF_LIB/verify.py" --manifest "$T/batch1.json" \
     --manifest "$T/batch2.json" --maildir "$T/pf-none" ||
     fail "the control run did not deliver both batches"
 
 # Delete mode: the imported UIDs count as delivered, so the next run
 # deletes them without downloading them, and delivers the new ones.
-import del "fetchmail:$fm" delete "imported $first, $others, already known 0"
-fetch del
+import del "fetchmail:$fm" "imported $first, $others, already known 0" \
+    "${oneoff[@]}"
+fetch del "${oneoff[@]}"
 python3 "$PF_LIB/verify.py" --manifest "$T/batch2.json" \
     --maildir "$T/pf-del" ||
     fail "a delete-mode run after the import delivered old messages"

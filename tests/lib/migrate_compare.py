@@ -2,11 +2,14 @@
 """migrate_compare.py: check converted popfetch accounts against what mpop
 or fetchmail themselves say their settings are.
 
-    migrate_compare.py mpop RESOLVED PRETEND_DIR
-    migrate_compare.py fetchmail RESOLVED CONFIGDUMP
+    migrate_compare.py mpop [--show-config] RESOLVED PRETEND_DIR
+    migrate_compare.py fetchmail [--show-config] RESOLVED CONFIGDUMP
 
 RESOLVED is the output of "migrate-driver resolve FILE" ("ACCOUNT key
-value" lines, a password as "fnv-XXXXXXXX"). PRETEND_DIR holds one file
+value" lines, a password as "fnv-XXXXXXXX"), or with --show-config that
+of "popfetch -C FILE --show-config -a" (with a line "- default NAME"
+added), where the password is masked (so only whether there is one is
+compared) and source_address, proxy and tunnel are compared too. PRETEND_DIR holds one file
 per mpop account, named after it, with the output of "mpop --pretend
 ACCOUNT". CONFIGDUMP is the output of "fetchmail --configdump" (Python
 source). Each setting the original program uses is turned into the
@@ -45,6 +48,59 @@ def read_resolved(path):
     return accts, default
 
 
+def show_value(rest):
+    """The value of a --show-config line "key VALUE  # origin"."""
+    if rest.startswith('"'):
+        out, i = "", 1
+        while rest[i] != '"':
+            if rest[i] == "\\":
+                i += 1
+            out += rest[i]
+            i += 1
+        return out
+    return rest.split("  # ", 1)[0]
+
+
+def read_show_config(path):
+    """--show-config output in the form read_resolved() returns."""
+    accts, default, cur = {}, None, None
+    with open(path, encoding="latin-1") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = re.match(r"# account (\S+) \(", line)
+            if m:
+                cur = accts.setdefault(m.group(1), {})
+                continue
+            if line.startswith("- default "):
+                default = line.split(" ", 2)[2]
+                continue
+            if cur is None or not line or line.startswith("#"):
+                continue
+            key, _, rest = line.partition(" ")
+            cur[key] = show_value(rest)
+    out = {}
+    for name, a in accts.items():
+        r = {k: a.get(k, "-") for k in (
+            "host", "port", "user", "tls", "ca_file", "fingerprint", "cert",
+            "key", "tls_min", "insecure", "auth", "password_command",
+            "timeout", "no_received", "keep", "max_size", "kill_size",
+            "limit", "source_address", "proxy", "tunnel")}
+        r["password"] = "set" if "password" in a else "-"
+        r["all"] = a.get("all",
+                         "on" if a.get("only_new") == "off" else "off")
+        r["delivery"] = "none -"
+        for kind in ("maildir", "mbox", "mda"):
+            if kind in a:
+                r["delivery"] = "%s %s" % (kind, a[kind])
+        if a.get("stdout") == "on":
+            r["delivery"] = "stdout -"
+        out[name] = r
+    return out, default
+
+
+SHOW = False  # --show-config: masked passwords, the reach keys too
+
+
 def popfetch_argv(cmd):
     """The words /bin/sh makes of popfetch's MDA command."""
     out, i = "", 0
@@ -64,6 +120,9 @@ def popfetch_argv(cmd):
 def compare(name, want, got, errors):
     """Record every key of want whose value got does not have."""
     for key, value in want.items():
+        if SHOW and key == "password" and value.startswith("fnv-") and \
+                got.get(key) == "set":
+            continue  # masked by --show-config
         if got.get(key) != value:
             errors.append("%s: %s is %r, want %r" %
                           (name, key, got.get(key), value))
@@ -108,6 +167,15 @@ def mpop_want(p):
         kill = None
     w["kill_size"] = str(kill or 0)
     w["max_size"] = str(skip or 0)
+    if SHOW:
+        sip, ph = p.get("source ip"), p.get("proxy host")
+        w["source_address"] = "-" if sip in (None, "(not set)") else sip
+        w["tunnel"] = "-"
+        w["proxy"] = "-"
+        if ph not in (None, "(not set)"):
+            # mpop lets the SOCKS proxy resolve the server's name
+            w["proxy"] = "socks5h://%s:%s" % (
+                "[%s]" % ph if ":" in ph else ph, p["proxy port"])
     return w
 
 
@@ -129,9 +197,14 @@ def check_mpop_delivery(name, p, got, errors):
                       (name, got["delivery"], p["delivery"]))
 
 
+def read_accounts(path):
+    """RESOLVED, in either form."""
+    return read_show_config(path) if SHOW else read_resolved(path)
+
+
 def run_mpop(resolved, pretend_dir):
     """Compare every mpop account listed in pretend_dir."""
-    accts, default = read_resolved(resolved)
+    accts, default = read_accounts(resolved)
     errors = []
     for acct in sorted(os.listdir(pretend_dir)):
         p = {}
@@ -183,7 +256,38 @@ def fetchmail_want(s, u, invisible):
     w["kill_size"] = str(lim if u["limitflush"] else 0)
     w["max_size"] = str(0 if u["limitflush"] else lim)
     w["limit"] = str(u["fetchlimit"] or 0)
+    if SHOW:
+        w["source_address"] = "-"
+        w["proxy"] = "-"
     return w
+
+
+def check_fetchmail_plugin(name, s, got, errors):
+    """plugin and tunnel: the same words for a sample host and port
+    (fetchmail splits at blanks, without a shell; popfetch quotes %h and
+    %p and runs /bin/sh -c)."""
+    host, port = s["via"] or s["pollname"], got["port"]
+    plugin = s.get("plugin")
+    if not plugin:
+        if got["tunnel"] != "-":
+            errors.append("%s: tunnel %r without a plugin" %
+                          (name, got["tunnel"]))
+        return
+    want = plugin.replace("%h", host).replace("%p", port).split()
+    cmd, i, out = got["tunnel"], 0, ""
+    while i < len(cmd):
+        if cmd.startswith("%h", i) or cmd.startswith("%p", i):
+            out += "'%s'" % (host if cmd[i + 1] == "h" else port)
+            i += 2
+        elif cmd.startswith("%%", i):
+            out += "%"
+            i += 2
+        else:
+            out += cmd[i]
+            i += 1
+    if cmd == "-" or shlex.split(out) != want:
+        errors.append("%s: tunnel %r runs %r, fetchmail's plugin %r" %
+                      (name, cmd, out, want))
 
 
 def check_fetchmail_delivery(name, u, got, errors):
@@ -206,7 +310,7 @@ def check_fetchmail_delivery(name, u, got, errors):
 
 def run_fetchmail(resolved, dump):
     """Compare every POP3 user of every fetchmail server."""
-    accts, _ = read_resolved(resolved)
+    accts, _ = read_accounts(resolved)
     env = {"TRUE": 1, "FALSE": 0}
     with open(dump, encoding="latin-1") as f:
         src = "".join(l for l in f if not l.startswith("fetchmail:"))
@@ -229,10 +333,16 @@ def run_fetchmail(resolved, dump):
             compare(name, fetchmail_want(s, u, rc["invisible"]),
                     accts[name], errors)
             check_fetchmail_delivery(name, u, accts[name], errors)
+            if SHOW:
+                check_fetchmail_plugin(name, s, accts[name], errors)
     return errors
 
 
 def main():
+    global SHOW
+    if len(sys.argv) == 5 and sys.argv[2] == "--show-config":
+        SHOW = True
+        del sys.argv[2]
     if len(sys.argv) != 4 or sys.argv[1] not in ("mpop", "fetchmail"):
         sys.exit(__doc__)
     if sys.argv[1] == "mpop":

@@ -1,13 +1,8 @@
 /*
- * migrate-driver.c: a small command-line front end to the import and
- * convert modules for the integration tests, until popfetch's own
- * --import-state and --convert-config options are wired (phase 2).
+ * migrate-driver.c: what test-migrate-config.sh needs beyond popfetch's
+ * own --convert-config and --show-config: the password of each converted
+ * account, compared as a hash (--show-config masks it).
  *
- *   migrate-driver import FORMAT:PATH STATE_DIR USER HOST PORT keep|delete
- *       mark the account's UIDs seen in its state, keyed "USER@HOST:PORT"
- *       as popfetch keys it today; prints the counts
- *   migrate-driver convert mpop|fetchmail FILE
- *       print the converted popfetchrc
  *   migrate-driver resolve CONFIG [ACCOUNT]...
  *       load a popfetchrc and print every account's effective settings,
  *       one "ACCOUNT key value" line each (a password as a hash only)
@@ -22,9 +17,7 @@
 
 #include "popfetch/auth.h"
 #include "popfetch/config.h"
-#include "popfetch/convert.h"
 #include "popfetch/err.h"
-#include "popfetch/import.h"
 #include "popfetch/log.h"
 #include "popfetch/sink.h"
 #include "popfetch/xmalloc.h"
@@ -35,50 +28,6 @@ failed(const struct pf_err *err)
 {
 	fprintf(stderr, "migrate-driver: %s\n", err->msg);
 	return 1;
-}
-
-/* import FORMAT:PATH STATE_DIR USER HOST PORT keep|delete */
-static int
-do_import(char **av)
-{
-	struct import_account a;
-	struct import_counts c;
-	enum import_format fmt;
-	struct pf_err err;
-	char *path = NULL, *id, line[300];
-	int r;
-
-	if (import_spec_parse(av[0], &fmt, &path, &err) < 0)
-		return failed(&err);
-	a.user = av[2];
-	a.host = av[3];
-	a.port = (unsigned)strtoul(av[4], NULL, 10);
-	id = xasprintf("%s@%s:%s", av[2], av[3], av[4]);
-	r = import_state(
-	    fmt, path, &a, av[1], id, strcmp(av[5], "keep") == 0, &c, &err);
-	free(path);
-	free(id);
-	if (r < 0)
-		return failed(&err);
-	printf("%s\n", import_summary(&c, line, sizeof(line)));
-	return 0;
-}
-
-/* convert mpop|fetchmail FILE */
-static int
-do_convert(char **av)
-{
-	enum convert_source src;
-	struct pf_err err;
-	char *text = NULL;
-	size_t len = 0;
-
-	if (convert_source_parse(av[0], &src, &err) < 0 ||
-	    convert_config(src, av[1], NULL, &text, &len, &err) < 0)
-		return failed(&err);
-	fwrite(text, 1, len, stdout);
-	convert_free(text, len);
-	return 0;
 }
 
 /* FNV-1a, so a password can be compared without being shown. */
@@ -159,15 +108,8 @@ int
 main(int argc, char **argv)
 {
 	log_init(0, false);
-	if (argc == 8 && strcmp(argv[1], "import") == 0)
-		return do_import(argv + 2);
-	if (argc == 4 && strcmp(argv[1], "convert") == 0)
-		return do_convert(argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "resolve") == 0)
 		return do_resolve(argc - 2, argv + 2);
-	fprintf(stderr,
-	    "usage: migrate-driver import FORMAT:PATH STATE_DIR USER HOST PORT keep|delete\n"
-	    "       migrate-driver convert mpop|fetchmail FILE\n"
-	    "       migrate-driver resolve CONFIG [ACCOUNT]...\n");
+	fprintf(stderr, "usage: migrate-driver resolve CONFIG [ACCOUNT]...\n");
 	return 64;
 }

@@ -2,7 +2,8 @@
  * test-cli.c: the command line: options become settings in order, the
  * run options, no abbreviation of any long option, --password and
  * --passwd refused without their value showing, options that exclude
- * each other, and values that look like options.
+ * each other, values that look like options, and the operands of
+ * --import-state and --convert-config.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -317,6 +318,50 @@ test_exclusive(void **state)
 	    "--maildir and --mbox exclude");
 }
 
+/* --import-state and --convert-config: their operands, and no other mode. */
+static void
+test_migration(void **state)
+{
+	struct cli c;
+	struct pf_err err;
+
+	(void)state;
+	assert_int_equal(
+	    parse("--import-state=mpop:/x/u -C rc work", &c, &err), 0);
+	assert_string_equal(c.import_spec, "mpop:/x/u");
+	assert_int_equal(c.naccounts, 1);
+	assert_string_equal(c.accounts[0], "work");
+	cli_free(&c);
+	assert_int_equal(parse("--import-state getmail:/g", &c, &err), 0);
+	assert_string_equal(c.import_spec, "getmail:/g");
+	assert_int_equal(c.naccounts, 0);
+	cli_free(&c);
+	assert_int_equal(
+	    parse("--convert-config=fetchmail /h/.fetchmailrc", &c, &err), 0);
+	assert_string_equal(c.convert_source, "fetchmail");
+	assert_int_equal(c.naccounts, 1);
+	assert_string_equal(c.accounts[0], "/h/.fetchmailrc");
+	cli_free(&c);
+	refused("--import-state=mpop:/u a b", "one account");
+	refused("--import-state=mbox:/u", "unknown state format");
+	refused("--import-state=mpop", "FORMAT:PATH");
+	refused(
+	    "--import-state=mpop:/u -a", "--import-state and --all-accounts");
+	refused("--import-state=mpop:/u -n", "--import-state and --dry-run");
+	refused("--import-state=mpop:/u --show-config",
+	    "--import-state and --show-config");
+	refused("--import-state=mpop:/u --convert-config=mpop f",
+	    "--import-state and --convert-config");
+	refused("--convert-config=mpop", "exactly one FILE");
+	refused("--convert-config=mpop a b", "exactly one FILE");
+	refused("--convert-config=mpop f --keep", "no account options");
+	refused("--convert-config=mpop f --serverinfo",
+	    "--convert-config and --serverinfo");
+	refused(
+	    "--convert-config=mpop f --json", "--convert-config and --json");
+	refused("--import-st=mpop:/u", "did you mean '--import-state'");
+}
+
 int
 main(void)
 {
@@ -329,6 +374,7 @@ main(void)
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_exclusive),
 	    cmocka_unit_test(test_authorize),
+	    cmocka_unit_test(test_migration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

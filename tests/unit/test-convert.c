@@ -113,7 +113,8 @@ static const char fetchmailrc[] =
     "\"AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\"\n"
     "\n"
     "poll apop.example.com protocol APOP username \"eve\" password 'pw' "
-    "mda \"/bin/cat\"\n";
+    "mda \"/bin/cat\"\n"
+    "set syslog\n";
 
 /* The converted text and the config loaded from it. */
 struct conv {
@@ -216,6 +217,7 @@ test_mpop_realistic(void **state)
 	assert_null(a.password);
 	assert_int_equal(a.timeout, 30);
 	assert_int_equal(a.sink, SINK_MAILDIR);
+	assert_null(a.proxy);
 	p = xasprintf("%s/Mail/work", home);
 	assert_string_equal(a.sink_path, p);
 	free(p);
@@ -245,9 +247,10 @@ test_mpop_realistic(void **state)
 	assert_string_equal(a.sink_path, "/usr/bin/procmail -f %F -d $USER");
 	assert_true(a.fetch_all);
 	assert_string_equal(a.host, "pop.work.example");
+	assert_string_equal(sf(a.proxy), "socks5h://127.0.0.1:9050");
 	account_free(&a);
 	has(&c, "\naccount lists : work\n");
-	has(&c, "proxy_host 127.0.0.1: cannot map yet");
+	has(&c, "\n  proxy socks5h://127.0.0.1:9050\n");
 	/* archive: two parents, timeout off, killsize with keep */
 	resolve(&c, "archive", &a);
 	assert_string_equal(a.host, "pop.work.example");
@@ -263,6 +266,7 @@ test_mpop_realistic(void **state)
 	assert_int_equal(a.kill_size, 0);
 	assert_true(a.no_received && a.fetch_all && a.keep);
 	assert_null(a.fingerprint);
+	assert_string_equal(sf(a.proxy), "socks5h://127.0.0.1:9050");
 	account_free(&a);
 	has(&c, "mpop inherits from 2 accounts");
 	has(&c, "tls_fingerprint 00:11");
@@ -297,6 +301,7 @@ test_fetchmail_realistic(void **state)
 	(void)state;
 	load(CONVERT_FETCHMAIL, "/home/u/.fetchmailrc", fetchmailrc, &c);
 	assert_null(c.cfg.default_name);
+	assert_true(c.cfg.syslog); /* set syslog */
 	resolve(&c, "pop.example.com-alice", &a);
 	assert_string_equal(a.host, "pop.example.com");
 	assert_string_equal(account_port(&a), "995");
@@ -331,19 +336,86 @@ test_fetchmail_realistic(void **state)
 	resolve(&c, "multi.example.net", &a);
 	assert_int_equal(a.tls, CONN_TLS_STARTTLS);
 	assert_string_equal(a.sink_path, "/usr/bin/deliver");
+	assert_string_equal(sf(a.tunnel), "ssh %h nc %h %p");
 	account_free(&a);
 	has(&c, "cannot map: multidrop");
 	has(&c, "sslfingerprint AA:BB");
 	has(&c, "MD5 fingerprint");
-	has(&c, "plugin ssh %h nc %h %p: cannot map yet");
+	has(&c, "\n  tunnel ssh %h nc %h %p\n");
 	resolve(&c, "apop.example.com", &a);
 	assert_int_equal(a.auth, AUTH_APOP);
 	account_free(&a);
-	has(&c, "set daemon 300: cannot map yet");
+	has(&c,
+	    "set daemon 300: cannot map: popfetch has no daemon mode; "
+	    "run popfetch -a every 300 seconds");
 	has(&c, "set no bouncemail");
 	has(&c,
 	    "--import-state=fetchmail:/home/u/.fetchmail/ids "
 	    "pop.example.com-alice\n");
+	unload(&c);
+}
+
+/*
+ * The reach keys: mpop's source_ip and proxy_host/proxy_port (default
+ * 1080, an IPv6 address in brackets, a child without the proxy), and
+ * fetchmail's plugin (%h and %p kept, other '%' doubled, a note about the
+ * shell) become source_address, proxy and tunnel.
+ */
+static void
+test_reach_keys(void **state)
+{
+	static const char mp[] = "account one\n"
+				 "host pop.example.com\n"
+				 "user alice\n"
+				 "delivery maildir /m\n"
+				 "source_ip 192.0.2.1\n"
+				 "proxy_host ::1\n"
+				 "account direct : one\n"
+				 "proxy_host\n"
+				 "source_ip\n"
+				 "account tor : one\n"
+				 "proxy_host localhost\n"
+				 "proxy_port 9050\n"
+				 "account bad : one\n"
+				 "proxy_host two words\n"
+				 "proxy_port 0x0\n";
+	static const char fm[] =
+	    "poll a.example proto pop3 plugin \"nc -X 5 %h %p 100%\"\n"
+	    "  user u pass p mda /bin/cat\n"
+	    "poll b.example proto pop3 plugin \"ssh gw 'nc %h %p'\"\n"
+	    "  user u pass p mda /bin/cat\n";
+	struct conv c;
+	struct account a;
+
+	(void)state;
+	load(CONVERT_MPOP, "mpoprc", mp, &c);
+	resolve(&c, "one", &a);
+	assert_string_equal(sf(a.source_address), "192.0.2.1");
+	assert_string_equal(sf(a.proxy), "socks5h://[::1]:1080");
+	account_free(&a);
+	resolve(&c, "direct", &a);
+	assert_null(a.proxy);
+	assert_null(a.source_address);
+	account_free(&a);
+	has(&c, "\naccount direct : one\n");
+	resolve(&c, "tor", &a);
+	assert_string_equal(sf(a.proxy), "socks5h://localhost:9050");
+	assert_string_equal(sf(a.source_address), "192.0.2.1");
+	account_free(&a);
+	/* never without the proxy it was given */
+	assert_null(config_find(&c.cfg, "bad"));
+	has(&c, "# account bad: not converted\n");
+	has(&c, "proxy_port 0x0: cannot map: not a port number");
+	unload(&c);
+	load(CONVERT_FETCHMAIL, "fetchmailrc", fm, &c);
+	resolve(&c, "a.example", &a);
+	assert_string_equal(sf(a.tunnel), "nc -X 5 %h %p 100%%");
+	account_free(&a);
+	resolve(&c, "b.example", &a);
+	assert_string_equal(sf(a.tunnel), "ssh gw 'nc %h %p'");
+	account_free(&a);
+	has(&c, "line 3: plugin: fetchmail runs it without a shell");
+	assert_false(c.cfg.syslog);
 	unload(&c);
 }
 
@@ -594,6 +666,7 @@ main(void)
 	    cmocka_unit_test(test_line_breaks_in_notes),
 	    cmocka_unit_test(test_secrets_stay_on_their_line),
 	    cmocka_unit_test(test_source_names_and_files),
+	    cmocka_unit_test(test_reach_keys),
 	};
 
 	setenv("HOME", "/home/u", 1);

@@ -634,6 +634,37 @@ test_state_bad_file_imports_nothing(void **state)
 	free(p);
 }
 
+/* A run holds the account's lock: the import fails with PF_ETEMP and
+ * records nothing; once the run is over it goes through. */
+static void
+test_state_locked(void **state)
+{
+	struct fix *f = *state;
+	struct import_account a = {"alice", "localhost", 0};
+	static const char d[] = "alice@localhost a\n";
+	struct import_counts c;
+	struct pf_err err;
+	struct state *st;
+	char *p = put(f, "fetchids", d, sizeof(d) - 1);
+	int lock = lock_account(f->state, "id", &err);
+
+	assert_true(lock >= 0);
+	assert_int_equal(import_state(IMPORT_FETCHMAIL, p, &a, f->state, "id",
+			     true, &c, &err),
+	    -1);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_int_equal(c.imported, 0);
+	lock_release(lock);
+	st = load(f, "id");
+	assert_int_equal(state_count(st), 0);
+	state_free(st);
+	assert_int_equal(import_state(IMPORT_FETCHMAIL, p, &a, f->state, "id",
+			     true, &c, &err),
+	    0);
+	assert_int_equal(c.imported, 1);
+	free(p);
+}
+
 static void
 test_state_getmail_dir(void **state)
 {
@@ -723,6 +754,7 @@ main(void)
 		test_state_delete_mode_and_times, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_state_bad_file_imports_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_locked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_state_getmail_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_paths, setup, teardown),
