@@ -32,7 +32,8 @@ CONFIG_KEYS = {
 }
 EXPECT_KEYS = {
     'exit', 'stderr', 'stderr-not', 'stderr-lines', 'maildir-count',
-    'stdout', 'max-seconds', 'min-seconds', 'connect',
+    'stdout', 'max-seconds', 'min-seconds', 'connect', 'sigterm-after',
+    'sigterm-stop-seconds',
 }
 MULTI_KEYS = {'stderr', 'stderr-not', 'args', 'description'}
 
