@@ -53,6 +53,9 @@
 /* After a stop request, every wait for the server ends within this: a
  * body being dripped must not hold the run (docs/faults.md #71). */
 #define STOP_GRACE_MS	     500
+/* Sessions per run for a server without UIDL (PLAN_NOUIDL_MAX messages
+ * each): the rest waits for the next run (docs/faults.md #72). */
+#define NOUIDL_MAX_SESSIONS  50
 
 static volatile sig_atomic_t stop_requested;
 
@@ -80,10 +83,16 @@ struct run {
 	struct pop3 *p; /* NULL when not connected */
 	/* the current session's listing and plan */
 	unsigned long count;
+	unsigned long long total; /* octets per STAT */
 	struct pop3_msg *msgs;
 	struct plan_item *mi;
 	bool have_uidl;
 	unsigned long nouidl_left; /* left for the next no-UIDL session */
+	/* after a QUIT that committed deletions without UIDL: the most the
+	 * next session's STAT may show */
+	bool expect_shrink;
+	unsigned long expect_count;
+	unsigned long long expect_total;
 	/* RETRs sent and not yet answered, and the next message to send */
 	unsigned long retr_inflight;
 	unsigned long long retr_inflight_bytes;
@@ -558,12 +567,18 @@ session_quit(struct run *r)
 	PF_FAULT("before_quit");
 	rc = pop3_quit(r->p, &qerr);
 	if (rc == POP3_OK) {
+		unsigned long long gone = 0;
+
 		for (i = 0; i < r->ndeleted; i++) {
 			const struct pop3_msg *m = &r->msgs[r->deleted[i]];
 
+			gone += m->size;
 			if (m->uid != NULL && !r->mi[r->deleted[i]].dup_uid)
 				state_forget(r->state, m->uid);
 		}
+		r->expect_shrink = r->ndeleted > 0;
+		r->expect_count = r->count - r->ndeleted;
+		r->expect_total = r->total > gone ? r->total - gone : 0;
 		r->st->deleted += r->ndeleted;
 		r->st->left -= r->ndeleted;
 	} else if (r->ndeleted > 0) {
@@ -595,7 +610,31 @@ session_close(struct run *r)
 	r->retr_inflight_bytes = 0;
 	r->next = 0;
 	r->count = 0;
+	r->total = 0;
 	r->nouidl_left = 0;
+}
+
+/*
+ * After a QUIT that confirmed deletions, STAT must show the mailbox
+ * shrunk by them, in count and in octets. Otherwise the server commits
+ * nothing, and without UIDL this session would deliver the same
+ * messages again: stop before any RETR (docs/faults.md #72). Mail that
+ * arrived in between looks the same and stops the run too; nothing is
+ * lost, and the next run goes on.
+ */
+static int
+check_shrunk(struct run *r, struct pf_err *err)
+{
+	if (!r->expect_shrink)
+		return 0;
+	r->expect_shrink = false;
+	if (r->count <= r->expect_count && r->total <= r->expect_total)
+		return 0;
+	return pf_err_set(err, PF_EPROTO,
+	    "server '%s' confirmed deleting messages at QUIT but still has "
+	    "them (STAT: %lu messages, %llu octets; at most %lu and %llu "
+	    "expected); stopping so that they are not delivered again",
+	    r->a->host, r->count, r->total, r->expect_count, r->expect_total);
 }
 
 /* Record the login and the LOGIN-DELAY the server announced (after
@@ -617,7 +656,6 @@ login_record(struct run *r)
 static int
 session_start(struct run *r, struct pf_err *err)
 {
-	unsigned long long total;
 	const struct pop3_capa *c;
 
 	if (session_open(r->a, &r->cp, r->o->trace, r->o->connect, r->o->ctx,
@@ -625,8 +663,9 @@ session_start(struct run *r, struct pf_err *err)
 	    session_login(r->p, r->a, r->o->secret, err) < 0)
 		return -1;
 	login_record(r);
-	if (pop3_scan(r->p, &r->count, &total, &r->msgs, &r->have_uidl, err) <
-	    0)
+	if (pop3_scan(
+		r->p, &r->count, &r->total, &r->msgs, &r->have_uidl, err) < 0 ||
+	    check_shrunk(r, err) < 0)
 		return -1;
 	c = pop3_capabilities(r->p);
 	if (!r->have_uidl &&
@@ -938,9 +977,17 @@ run_prepare(struct run *r, struct pf_err *err)
 static int
 run_sessions(struct run *r, struct pf_err *err)
 {
+	unsigned sessions = 0;
 	bool more;
 
 	do {
+		if (++sessions > NOUIDL_MAX_SESSIONS) {
+			log_warning("server '%s' lacks UIDL: %d sessions of at "
+				    "most %d messages in this run; the rest "
+				    "waits for the next run",
+			    r->a->host, NOUIDL_MAX_SESSIONS, PLAN_NOUIDL_MAX);
+			break;
+		}
 		if (session_run(r, &more, err) < 0) {
 			/* A message that failed first is the story to tell;
 			 * the connection trouble after it comes second. */
