@@ -50,9 +50,11 @@
 #define BODY_MIN_RATE	     1024
 #define BODY_WINDOW_TIMEOUTS 5
 #define BODY_WINDOW_MIN_MS   10000LL
-/* After a stop request, every wait for the server ends within this: a
- * body being dripped must not hold the run (docs/faults.md #71). */
+/* After a stop request no wait for the server lasts longer than this, and
+ * a body still being read must bring STOP_MIN_BYTES in every such span:
+ * a body being dripped must not hold the run (docs/faults.md #71). */
 #define STOP_GRACE_MS	     500
+#define STOP_MIN_BYTES	     1024ULL
 /* Sessions per run for a server without UIDL (PLAN_NOUIDL_MAX messages
  * each): the rest waits for the next run (docs/faults.md #72). */
 #define NOUIDL_MAX_SESSIONS  50
@@ -114,9 +116,12 @@ struct run {
 	struct fetch_progress prog;
 	unsigned long long body_bytes;
 	unsigned long long body_cap;
-	/* the body's rate window: when it began and the bytes by then */
+	/* the body's rate window: when it began and the bytes by then; the
+	 * same once a stop is requested (0: not started) */
 	long long window_start;
 	unsigned long long window_bytes;
+	long long stop_start;
+	unsigned long long stop_bytes;
 	bool sink_failed;
 };
 
@@ -200,6 +205,29 @@ queue_cmd(
 	return 0;
 }
 
+/* Once a stop is requested, the bodies still on their way are read only
+ * while they come quickly; a drip gives up on the connection at once. */
+static int
+body_stop_rate(struct run *r, struct pf_err *err)
+{
+	long long now = sys_now_ms();
+
+	if (!fetch_stop_requested())
+		return 0;
+	if (r->stop_start == 0 || now - r->stop_start >= STOP_GRACE_MS) {
+		if (r->stop_start != 0 &&
+		    r->body_bytes - r->stop_bytes < STOP_MIN_BYTES) {
+			pf_err_set(err, PF_ETEMP,
+			    "stopped by a signal: the server sends a message "
+			    "too slowly to finish it");
+			return -2;
+		}
+		r->stop_start = now;
+		r->stop_bytes = r->body_bytes;
+	}
+	return 0;
+}
+
 /* A body below the rate floor over a whole window gives up on the
  * connection; a window that made it starts the next one. */
 static int
@@ -239,6 +267,8 @@ body_count(struct run *r, size_t len, struct pf_err *err)
 		return -2;
 	}
 	r->body_bytes += len;
+	if (body_stop_rate(r, err) < 0)
+		return -2;
 	return body_rate(r, err);
 }
 
@@ -273,6 +303,8 @@ body_limits(struct run *r)
 	r->body_cap = account_message_max(r->a);
 	r->window_start = sys_now_ms();
 	r->window_bytes = 0;
+	r->stop_start = 0;
+	r->stop_bytes = 0;
 }
 
 /* Read one body with fn. */

@@ -29,35 +29,31 @@ stream_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The process's stop request (stream_stop_on()) and, once it is seen, the
- * moment by which every wait ends. */
+/* The process's stop request (stream_stop_on()), and how long any one
+ * wait may last once it is set. */
 static volatile sig_atomic_t *stop_flag;
 static int stop_grace_ms;
-static long long stop_deadline;
 
 void
 stream_stop_on(volatile sig_atomic_t *flag, int grace_ms)
 {
 	stop_flag = flag;
 	stop_grace_ms = grace_ms;
-	stop_deadline = 0;
 }
 
 /* Milliseconds a poll may wait for deadline (-1: none), cut short once a
- * stop has been requested; *stopped tells that the cut applies. */
+ * stop has been requested; *stopped tells that the cut applies. The cut
+ * is taken again after EINTR, so a signal during a wait shortens it. */
 static int
 wait_left(long long deadline, bool *stopped)
 {
 	long long now = stream_now_ms(), d = deadline;
 
 	*stopped = false;
-	if (stop_flag != NULL && *stop_flag != 0) {
-		if (stop_deadline == 0)
-			stop_deadline = now + stop_grace_ms;
-		if (d < 0 || stop_deadline <= d) {
-			d = stop_deadline;
-			*stopped = true;
-		}
+	if (stop_flag != NULL && *stop_flag != 0 &&
+	    (d < 0 || now + stop_grace_ms <= d)) {
+		d = now + stop_grace_ms;
+		*stopped = true;
 	}
 	if (d < 0)
 		return -1;
@@ -73,7 +69,8 @@ wait_expired(bool stopped, int timeout_ms, struct pf_err *err)
 
 	if (stopped)
 		return pf_err_set(err, PF_ETEMP,
-		    "stopped by a signal while waiting for the server");
+		    "stopped by a signal: the server sent nothing for %d ms",
+		    stop_grace_ms);
 	return pf_err_set(err, PF_ETEMP,
 	    "timed out after %s seconds waiting for the server",
 	    stream_seconds(timeout_ms, secs, sizeof(secs)));

@@ -106,10 +106,11 @@ int stream_write_all(
 void stream_set_response_deadline(struct stream *s, long long extra_ms);
 
 /*
- * Once *flag (set by a signal handler) is non-zero, every wait for the
- * server, of every stream, ends at most grace_ms after the first wait
- * that saw it: PF_ETEMP "stopped by a signal ...". A server that drips a
- * body can then not hold a stopping run for longer (docs/faults.md #71).
+ * Once *flag (set by a signal handler) is non-zero, no wait for the
+ * server, of any stream, lasts longer than grace_ms (a wait under way is
+ * cut short): PF_ETEMP "stopped by a signal ...". With fetch.c's rate
+ * check on bodies after a stop, a server that drips a body cannot hold a
+ * stopping run (docs/faults.md #71).
  */
 void stream_stop_on(volatile sig_atomic_t *flag, int grace_ms);
 
