@@ -10,7 +10,8 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --tls-min --cert --key --insecure --auth --password-command --timeout
 --ipv4 --ipv6 --maildir --mbox --mda --stdout --no-received --lock-wait
 --mda-timeout --keep --only-new --all --delete-after --max-size
---kill-size --limit --state-dir --config --all-accounts --jobs
+--kill-size --max-message-size --limit --state-dir --config
+--all-accounts --jobs
 --serverinfo --show-config --dry-run --quiet --verbose --progress --json
 --syslog --help --version --proxy --proxy-password-command --tunnel
 --source-address --authorize --oauth2-provider --oauth2-client-id
@@ -23,7 +24,8 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --fingerprint --tls-min --cert --key --auth --password-command --timeout
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
---max-size --kill-size --limit --state-dir --config --jobs --progress
+--max-size --kill-size --max-message-size --limit --state-dir --config
+--jobs --progress
 --proxy --proxy-password-command --tunnel --source-address
 --oauth2-provider --oauth2-client-id --oauth2-client-secret-command
 --oauth2-tenant --oauth2-scope --oauth2-token-url --oauth2-device-url

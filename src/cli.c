@@ -64,6 +64,7 @@ static const struct {
     {"delete-after", required_argument},
     {"max-size", required_argument},
     {"kill-size", required_argument},
+    {"max-message-size", required_argument},
     {"limit", required_argument},
     {"state-dir", required_argument},
     /* reach (round two) */
@@ -190,6 +191,8 @@ cli_usage(FILE *fp)
 	    "                           DAYS ago\n"
 	    "      --max-size=BYTES     leave larger messages on the server\n"
 	    "      --kill-size=BYTES    delete larger messages without downloading them\n"
+	    "      --max-message-size=BYTES  hard cap on one message, whatever the server\n"
+	    "                           lists (default 256M); larger ones stay there\n"
 	    "      --limit=N            fetch at most N messages this run\n"
 	    "      --state-dir=DIR      where seen-message state lives\n",
 	    fp);

@@ -63,6 +63,7 @@ const struct key_def config_keys[] = {
     {"delete_after", KT_SPECIAL, 0, KG_NONE},
     {"max_size", KT_SIZE, F(max_size), KG_NONE},
     {"kill_size", KT_SIZE, F(kill_size), KG_NONE},
+    {"max_message_size", KT_SIZE, F(max_message_size), KG_NONE},
     {"limit", KT_SPECIAL, 0, KG_NONE},
     {"state_dir", KT_PATH, F(state_dir), KG_NONE},
     {"proxy", KT_REACH, F(proxy), KG_NONE},
@@ -513,7 +514,9 @@ config_apply(
 		*(int *)(void *)(base + k->off) = (int)n;
 		break;
 	case KT_SIZE:
-		if (parse_ull(value, k->type == KT_SIZE, ULLONG_MAX, &n) < 0)
+		if (parse_ull(value, k->type == KT_SIZE, ULLONG_MAX, &n) < 0 ||
+		    (n == 0 &&
+			k->off == offsetof(struct account, max_message_size)))
 			return pf_err_set(err, PF_ECONFIG,
 			    "invalid size '%s' for %s", value, key);
 		*(unsigned long long *)(void *)(base + k->off) = n;
@@ -540,6 +543,7 @@ account_defaults(struct account *a)
 	a->lock_wait = 30;
 	a->mda_timeout = 300;
 	a->delete_after = -1;
+	a->max_message_size = ACCOUNT_MESSAGE_MAX;
 }
 
 void

@@ -245,9 +245,10 @@ conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
 	 * half the read(2) calls. Reads always try SSL_read() before
 	 * polling, so bytes buffered this way are never waited for. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-#ifdef SSL_OP_NO_RENEGOTIATION
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-#endif
+	/* We never start a renegotiation. One the server starts (TLS 1.2)
+	 * is accepted when it is secure (RFC 5746); legacy ones are refused,
+	 * and the certificate may not change (stream-tls.c). */
+	SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
 	/* EOF without close_notify reads as EOF; pop3 judges truncation */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);

@@ -28,8 +28,8 @@
 
 /* Group commit: sync the sink and the state after this many messages or
  * bytes, whichever comes first. */
-#define BATCH_MAX_MSGS	 50
-#define BATCH_MAX_BYTES	 (64ULL * 1024 * 1024)
+#define BATCH_MAX_MSGS	     50
+#define BATCH_MAX_BYTES	     (64ULL * 1024 * 1024)
 /*
  * Pipelining window: RETRs in flight, and their listed octets. Commands
  * are tiny, so our side never blocks writing them while the server blocks
@@ -37,16 +37,27 @@
  * modest. The window is topped up once WINDOW_REFILL slots are free, so
  * the commands of a refill travel together in one TLS record.
  */
-#define WINDOW_MAX_CMDS	 128
-#define WINDOW_MAX_BYTES (4ULL * 1024 * 1024)
-#define WINDOW_REFILL	 16 /* top up once this many slots are free */
-/* A body larger than this (or than 1.5 times its listed size, if that is
- * more) ends the session: a server streaming without end must not fill
- * the disk (docs/faults.md #2). */
-#define MESSAGE_HARD_MAX (256ULL * 1024 * 1024)
-/* A body must arrive at this rate at least, on top of --timeout, so a
- * server dripping a byte just inside each timeout still fails. */
-#define BODY_MIN_RATE	 4096
+#define WINDOW_MAX_CMDS	     128
+#define WINDOW_MAX_BYTES     (4ULL * 1024 * 1024)
+#define WINDOW_REFILL	     16 /* top up once this many slots are free */
+/*
+ * A body must keep coming: no byte for --timeout fails (the stream), and
+ * so does less than BODY_MIN_RATE octets a second on average over any
+ * window of BODY_WINDOW_TIMEOUTS times --timeout (at least
+ * BODY_WINDOW_MIN_MS), so a server dripping a byte just inside each
+ * timeout fails too, whatever size LIST claimed (docs/faults.md #71).
+ */
+#define BODY_MIN_RATE	     1024
+#define BODY_WINDOW_TIMEOUTS 5
+#define BODY_WINDOW_MIN_MS   10000LL
+/* After a stop request no wait for the server lasts longer than this, and
+ * a body still being read must bring STOP_MIN_BYTES in every such span:
+ * a body being dripped must not hold the run (docs/faults.md #71). */
+#define STOP_GRACE_MS	     500
+#define STOP_MIN_BYTES	     1024ULL
+/* Sessions per run for a server without UIDL (PLAN_NOUIDL_MAX messages
+ * each): the rest waits for the next run (docs/faults.md #72). */
+#define NOUIDL_MAX_SESSIONS  50
 
 static volatile sig_atomic_t stop_requested;
 
@@ -74,10 +85,16 @@ struct run {
 	struct pop3 *p; /* NULL when not connected */
 	/* the current session's listing and plan */
 	unsigned long count;
+	unsigned long long total; /* octets per STAT */
 	struct pop3_msg *msgs;
 	struct plan_item *mi;
 	bool have_uidl;
 	unsigned long nouidl_left; /* left for the next no-UIDL session */
+	/* after a QUIT that committed deletions without UIDL: the most the
+	 * next session's STAT may show */
+	bool expect_shrink;
+	unsigned long expect_count;
+	unsigned long long expect_total;
 	/* RETRs sent and not yet answered, and the next message to send */
 	unsigned long retr_inflight;
 	unsigned long long retr_inflight_bytes;
@@ -99,6 +116,12 @@ struct run {
 	struct fetch_progress prog;
 	unsigned long long body_bytes;
 	unsigned long long body_cap;
+	/* the body's rate window: when it began and the bytes by then; the
+	 * same once a stop is requested (0: not started) */
+	long long window_start;
+	unsigned long long window_bytes;
+	long long stop_start;
+	unsigned long long stop_bytes;
 	bool sink_failed;
 };
 
@@ -182,20 +205,71 @@ queue_cmd(
 	return 0;
 }
 
-/* Count body bytes; more than the cap gives up on the connection. */
+/* Once a stop is requested, the bodies still on their way are read only
+ * while they come quickly; a drip gives up on the connection at once. */
+static int
+body_stop_rate(struct run *r, struct pf_err *err)
+{
+	long long now = sys_now_ms();
+
+	if (!fetch_stop_requested())
+		return 0;
+	if (r->stop_start == 0 || now - r->stop_start >= STOP_GRACE_MS) {
+		if (r->stop_start != 0 &&
+		    r->body_bytes - r->stop_bytes < STOP_MIN_BYTES) {
+			pf_err_set(err, PF_ETEMP,
+			    "stopped by a signal: the server sends a message "
+			    "too slowly to finish it");
+			return -2;
+		}
+		r->stop_start = now;
+		r->stop_bytes = r->body_bytes;
+	}
+	return 0;
+}
+
+/* A body below the rate floor over a whole window gives up on the
+ * connection; a window that made it starts the next one. */
+static int
+body_rate(struct run *r, struct pf_err *err)
+{
+	long long window =
+	    (long long)r->a->timeout * 1000 * BODY_WINDOW_TIMEOUTS;
+	long long now = sys_now_ms();
+
+	if (window < BODY_WINDOW_MIN_MS)
+		window = BODY_WINDOW_MIN_MS;
+	if (now - r->window_start < window)
+		return 0;
+	if (r->body_bytes - r->window_bytes <
+	    (unsigned long long)(BODY_MIN_RATE * (window / 1000))) {
+		pf_err_set(err, PF_ETEMP,
+		    "the server sends a message slower than %d octets a "
+		    "second over %lld seconds; giving up on the connection",
+		    BODY_MIN_RATE, window / 1000);
+		return -2;
+	}
+	r->window_start = now;
+	r->window_bytes = r->body_bytes;
+	return 0;
+}
+
+/* Count body bytes; more than the hard cap (which no LIST size raises)
+ * gives up on the connection, and so does a drip. */
 static int
 body_count(struct run *r, size_t len, struct pf_err *err)
 {
 	if (r->body_bytes + len > r->body_cap) {
 		pf_err_set(err, PF_EPROTO,
-		    "a message is larger than %llu "
-		    "octets (far over its listed size); giving up on the "
-		    "connection",
+		    "a message is larger than %llu octets "
+		    "(max-message-size); giving up on the connection",
 		    r->body_cap);
 		return -2;
 	}
 	r->body_bytes += len;
-	return 0;
+	if (body_stop_rate(r, err) < 0)
+		return -2;
+	return body_rate(r, err);
 }
 
 /* Body callback: feed decoded bytes to the sink. */
@@ -221,27 +295,23 @@ body_discard(void *ctx, const char *buf, size_t len, struct pf_err *err)
 	return body_count(ctx, len, err);
 }
 
-/* Bound the size and the duration of message idx's body. */
+/* Bound the size and the pace of a body, never by its listed size. */
 static void
-body_limits(struct run *r, unsigned long idx)
+body_limits(struct run *r)
 {
-	unsigned long long size = r->msgs[idx].size;
-
 	r->body_bytes = 0;
-	r->body_cap = size + size / 2 > MESSAGE_HARD_MAX ? size + size / 2
-							 : MESSAGE_HARD_MAX;
-	stream_set_response_deadline(
-	    pop3_stream(r->p), (long long)(size / BODY_MIN_RATE) * 1000);
+	r->body_cap = account_message_max(r->a);
+	r->window_start = sys_now_ms();
+	r->window_bytes = 0;
+	r->stop_start = 0;
+	r->stop_bytes = 0;
 }
 
-/* Read one body with fn, then lift its deadline. */
+/* Read one body with fn. */
 static int
 read_body(struct run *r, pop3_body_fn fn, struct pf_err *err)
 {
-	int rc = pop3_body(r->p, fn, r, NULL, err);
-
-	stream_set_response_deadline(pop3_stream(r->p), -1);
-	return rc;
+	return pop3_body(r->p, fn, r, NULL, err);
 }
 
 /* Our Received: header (docs/contract.md §4). */
@@ -407,7 +477,7 @@ receive_message(struct run *r, unsigned long idx, struct pf_err *err)
 	struct sink_msg sm;
 	struct pf_err merr;
 
-	body_limits(r, idx);
+	body_limits(r);
 	if (r->stopping)
 		return skip_message(r, NULL, err);
 	sm.uid = m->uid;
@@ -529,12 +599,18 @@ session_quit(struct run *r)
 	PF_FAULT("before_quit");
 	rc = pop3_quit(r->p, &qerr);
 	if (rc == POP3_OK) {
+		unsigned long long gone = 0;
+
 		for (i = 0; i < r->ndeleted; i++) {
 			const struct pop3_msg *m = &r->msgs[r->deleted[i]];
 
+			gone += m->size;
 			if (m->uid != NULL && !r->mi[r->deleted[i]].dup_uid)
 				state_forget(r->state, m->uid);
 		}
+		r->expect_shrink = r->ndeleted > 0;
+		r->expect_count = r->count - r->ndeleted;
+		r->expect_total = r->total > gone ? r->total - gone : 0;
 		r->st->deleted += r->ndeleted;
 		r->st->left -= r->ndeleted;
 	} else if (r->ndeleted > 0) {
@@ -566,7 +642,45 @@ session_close(struct run *r)
 	r->retr_inflight_bytes = 0;
 	r->next = 0;
 	r->count = 0;
+	r->total = 0;
 	r->nouidl_left = 0;
+}
+
+/*
+ * After a QUIT that confirmed deletions, STAT must show the mailbox
+ * shrunk by them, in count and in octets. Otherwise the server commits
+ * nothing, and without UIDL this session would deliver the same
+ * messages again: stop before any RETR (docs/faults.md #72). Mail that
+ * arrived in between looks the same and stops the run too; nothing is
+ * lost, and the next run goes on.
+ */
+static int
+check_shrunk(struct run *r, struct pf_err *err)
+{
+	if (!r->expect_shrink)
+		return 0;
+	r->expect_shrink = false;
+	if (r->count <= r->expect_count && r->total <= r->expect_total)
+		return 0;
+	return pf_err_set(err, PF_EPROTO,
+	    "server '%s' confirmed deleting messages at QUIT but still has "
+	    "them (STAT: %lu messages, %llu octets; at most %lu and %llu "
+	    "expected); stopping so that they are not delivered again",
+	    r->a->host, r->count, r->total, r->expect_count, r->expect_total);
+}
+
+/* Record the login and the LOGIN-DELAY the server announced (after
+ * login, or before when it says nothing then), for the next run. */
+static void
+login_record(struct run *r)
+{
+	const struct pop3_capa *c = pop3_capabilities(r->p);
+
+	if (r->state != NULL && !r->o->dry_run)
+		state_set_login(r->state, time(NULL),
+		    c->valid && c->login_delay > 0
+			? (unsigned long)c->login_delay
+			: 0);
 }
 
 /* Connect, log in, list; refuse to go on without UIDL where that would
@@ -574,14 +688,16 @@ session_close(struct run *r)
 static int
 session_start(struct run *r, struct pf_err *err)
 {
-	unsigned long long total;
 	const struct pop3_capa *c;
 
 	if (session_open(r->a, &r->cp, r->o->trace, r->o->connect, r->o->ctx,
 		&r->p, err) < 0 ||
-	    session_login(r->p, r->a, r->o->secret, err) < 0 ||
-	    pop3_scan(r->p, &r->count, &total, &r->msgs, &r->have_uidl, err) <
-		0)
+	    session_login(r->p, r->a, r->o->secret, err) < 0)
+		return -1;
+	login_record(r);
+	if (pop3_scan(
+		r->p, &r->count, &r->total, &r->msgs, &r->have_uidl, err) < 0 ||
+	    check_shrunk(r, err) < 0)
 		return -1;
 	c = pop3_capabilities(r->p);
 	if (!r->have_uidl &&
@@ -827,6 +943,32 @@ out:
 	return ret;
 }
 
+/* A run earlier than the LOGIN-DELAY the server announced at the last
+ * login does not connect (docs/faults.md #74). A clock that went back
+ * past the last login cannot tell, so it lets the run go on. */
+static int
+login_delay_check(struct run *r, struct pf_err *err)
+{
+	time_t last = state_last_login(r->state), now = time(NULL), next;
+	unsigned long delay = state_login_delay(r->state);
+	char when[64];
+	struct tm tm;
+
+	if (last == 0 || delay == 0 || now < last)
+		return 0;
+	next = last + (time_t)delay;
+	if (now >= next)
+		return 0;
+	if (localtime_r(&next, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)next);
+	r->st->login_wait = true;
+	return pf_err_set(err, PF_ETEMP,
+	    "server '%s' allows the next login at %s (LOGIN-DELAY of %lu "
+	    "seconds after the last login); not connecting",
+	    r->a->host, when, delay);
+}
+
 /* Lock, load the state, prepare the target and resolve what a killed
  * run left, all before connecting. */
 static int
@@ -850,6 +992,8 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if (r->o->dry_run)
 		return 0;
+	if (login_delay_check(r, err) < 0)
+		return -1;
 	if ((r->sink = sink_new(&sp, err)) == NULL)
 		return -1;
 	rc = pending_recover(
@@ -865,9 +1009,17 @@ run_prepare(struct run *r, struct pf_err *err)
 static int
 run_sessions(struct run *r, struct pf_err *err)
 {
+	unsigned sessions = 0;
 	bool more;
 
 	do {
+		if (++sessions > NOUIDL_MAX_SESSIONS) {
+			log_warning("server '%s' lacks UIDL: %d sessions of at "
+				    "most %d messages in this run; the rest "
+				    "waits for the next run",
+			    r->a->host, NOUIDL_MAX_SESSIONS, PLAN_NOUIDL_MAX);
+			break;
+		}
 		if (session_run(r, &more, err) < 0) {
 			/* A message that failed first is the story to tell;
 			 * the connection trouble after it comes second. */
@@ -900,6 +1052,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 
 	memset(stats, 0, sizeof(*stats));
 	memset(&r, 0, sizeof(r));
+	stream_stop_on(&stop_requested, STOP_GRACE_MS);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r.a = a;
 	r.o = o;

@@ -113,7 +113,8 @@ on_done(void *ctx, const struct account *a, const struct runner_result *r)
 	(void)ctx;
 	(void)a;
 	bar_clear();
-	if (r->ret < 0)
+	/* a LOGIN-DELAY not yet over is routine for cron: silent under -q */
+	if (r->ret < 0 && !(r->st.login_wait && ui.c->verbosity < 0))
 		log_error("%s", r->err.msg);
 	if (ui.c->serverinfo || ui.c->dry_run ||
 	    (r->ret < 0 && r->st.listed == 0))

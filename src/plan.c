@@ -175,6 +175,10 @@ plan_one(const struct pop3_msg *m, const struct state *st,
 		decide(it, PLAN_SKIP, "larger than max-size");
 		return;
 	}
+	if (m->size > account_message_max(pol->a)) {
+		decide(it, PLAN_SKIP, "larger than max-message-size");
+		return;
+	}
 	if (found_rule(m, pol, has_token, ctx, it))
 		return;
 	if (pol->a->limit > 0 && *nfetch >= pol->a->limit) {

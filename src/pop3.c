@@ -17,11 +17,16 @@
 
 /* Status lines longer than this are a protocol error (docs/faults.md
  * #1, #13). */
-#define POP3_STATUS_MAX	    4096
+#define POP3_STATUS_MAX	       4096
 /* Most capability lines we accept in one CAPA answer. */
-#define POP3_CAPA_MAX_LINES 1000
+#define POP3_CAPA_MAX_LINES    1000
+/* A multi-line answer must be complete within --timeout plus this much
+ * per line it may hold (a floor of 50 lines a second), so a server that
+ * drips a byte just inside every timeout still fails (docs/faults.md
+ * #70). */
+#define POP3_LINE_ALLOWANCE_MS 20
 /* Room for pf_sanitize() output of PF_SERVER_TEXT_MAX characters. */
-#define SANITIZED_MAX	    (4 * PF_SERVER_TEXT_MAX + 8)
+#define SANITIZED_MAX	       (4 * PF_SERVER_TEXT_MAX + 8)
 
 /* Commands sent and not yet answered, at most. */
 #define PEND_MAX 256
@@ -607,11 +612,28 @@ cut_off(struct pop3 *p, int r, const char *what, struct pf_err *err)
 }
 
 /*
- * Read a multi-line listing line by line; with drain, a callback failure
- * still reads to the end so the session stays in step.
+ * Read a multi-line answer of at most max_lines lines line by line, the
+ * whole of it within --timeout plus an allowance per line; with drain, a
+ * callback failure still reads to the end so the session stays in step.
  */
+static int lines_read(
+    struct pop3 *p, pop3_line_fn fn, void *ctx, bool drain, struct pf_err *err);
+
 static int
-lines_run(
+lines_run(struct pop3 *p, pop3_line_fn fn, void *ctx, bool drain,
+    unsigned long max_lines, struct pf_err *err)
+{
+	int r;
+
+	stream_set_response_deadline(
+	    p->s, (long long)max_lines * POP3_LINE_ALLOWANCE_MS);
+	r = lines_read(p, fn, ctx, drain, err);
+	stream_set_response_deadline(p->s, -1);
+	return r;
+}
+
+static int
+lines_read(
     struct pop3 *p, pop3_line_fn fn, void *ctx, bool drain, struct pf_err *err)
 {
 	struct pf_err ferr;
@@ -655,11 +677,11 @@ lines_run(
 	return 0;
 }
 
-/* Listings keep the session in step even when a line is rejected. */
+/* A caller's listing stays in step even when a line is rejected. */
 int
 pop3_lines(struct pop3 *p, pop3_line_fn fn, void *ctx, struct pf_err *err)
 {
-	return lines_run(p, fn, ctx, true, err);
+	return lines_run(p, fn, ctx, true, POP3_CAPA_MAX_LINES, err);
 }
 
 /* Stream a body through the unstuffer so its size never matters. */
@@ -763,7 +785,8 @@ pop3_capa(struct pop3 *p, struct pf_err *err)
 		return 0;
 	c.capa = &p->capa;
 	c.lines = 0;
-	if (lines_run(p, capa_line, &c, false, err) == -1) {
+	if (lines_run(p, capa_line, &c, false, POP3_CAPA_MAX_LINES, err) ==
+	    -1) {
 		capa_reset(&p->capa);
 		return -1;
 	}
@@ -903,7 +926,9 @@ listing_read(struct pop3 *p, enum pop3_cmd cmd, struct listing_ctx *c,
 	}
 	*got = true;
 	c->uidl = cmd == POP3_CMD_UIDL;
-	return pop3_lines(p, listing_line, c, err);
+	/* A bad line (the count's + 1st, a number out of range or twice)
+	 * ends the session at once: an endless listing is never drained. */
+	return lines_run(p, listing_line, c, false, c->count, err);
 }
 
 /* Free a listing with its UIDs. */

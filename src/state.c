@@ -67,8 +67,9 @@ struct state {
 	size_t hdr_len;
 	size_t login_len; /* length of the live L line, 0 when none */
 	time_t last_login;
-	struct buf pend; /* record lines not yet flushed */
-	uint64_t k0, k1; /* hash key */
+	unsigned long login_delay; /* the LOGIN-DELAY then, in seconds */
+	struct buf pend;	   /* record lines not yet flushed */
+	uint64_t k0, k1;	   /* hash key */
 };
 
 static uint32_t crc_table[256];
@@ -432,13 +433,17 @@ add_header_line(struct buf *b, const char *esc_id)
 	return buf_seal(b, start);
 }
 
-/* Append an L line to b; returns its length. */
+/* Append an L line to b ("L TIME", or "L TIME DELAY" when the server
+ * announced a LOGIN-DELAY); returns its length. */
 static size_t
-add_login_line(struct buf *b, time_t t)
+add_login_line(struct buf *b, time_t t, unsigned long delay)
 {
 	size_t start = b->len;
 
-	buf_addf(b, "L %lld", (long long)t);
+	if (delay > 0)
+		buf_addf(b, "L %lld %lu", (long long)t, delay);
+	else
+		buf_addf(b, "L %lld", (long long)t);
 	return buf_seal(b, start);
 }
 
@@ -591,9 +596,13 @@ parse_record(struct state *st, char *s, size_t linelen, size_t lineno,
 		ent_del(st, uid, uid_hash(st, uid));
 		free(uid);
 	} else if (strcmp(f[0], "L") == 0) {
-		if (n != 2 || parse_time(f[1], &t) == -1)
+		if ((n != 2 && n != 3) || parse_time(f[1], &t) == -1 ||
+		    (n == 3 &&
+			num_parse_all(f[2], STATE_LOGIN_DELAY_MAX, &size) ==
+			    -1))
 			return corrupt(st, err, lineno, "bad record");
 		st->last_login = t;
+		st->login_delay = n == 3 ? (unsigned long)size : 0;
 		st->live_bytes -= st->login_len;
 		st->login_len = t != 0 ? linelen : 0;
 		st->live_bytes += st->login_len;
@@ -778,15 +787,30 @@ state_last_login(const struct state *st)
 	return st->last_login;
 }
 
+unsigned long
+state_login_delay(const struct state *st)
+{
+	return st->login_delay;
+}
+
 void
 state_set_last_login(struct state *st, time_t t)
 {
+	state_set_login(st, t, st->login_delay);
+}
+
+void
+state_set_login(struct state *st, time_t t, unsigned long delay)
+{
 	size_t len;
 
-	if (t == st->last_login)
+	if (delay > STATE_LOGIN_DELAY_MAX)
+		delay = STATE_LOGIN_DELAY_MAX;
+	if (t == st->last_login && delay == st->login_delay)
 		return;
-	len = add_login_line(&st->pend, t);
+	len = add_login_line(&st->pend, t, delay);
 	st->last_login = t;
+	st->login_delay = delay;
 	st->live_bytes -= st->login_len;
 	st->login_len = t != 0 ? len : 0;
 	st->live_bytes += st->login_len;
@@ -838,7 +862,7 @@ rewrite(struct state *st, struct pf_err *err)
 		free(esc);
 	}
 	if (st->last_login != 0)
-		(void)add_login_line(&b, st->last_login);
+		(void)add_login_line(&b, st->last_login, st->login_delay);
 
 	if ((fd = open_temp(st, &tmp)) == -1) {
 		pf_err_sys(

@@ -22,6 +22,12 @@ struct stream_tls {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	bool verified; /* chain and name verified, or the pin matched */
+	/* The session and the SHA-256 of the server's certificate at the
+	 * handshake: a renegotiation the server starts may not change the
+	 * certificate (docs/faults.md #73). */
+	const SSL_SESSION *sess;
+	unsigned char cert_md[32];
+	bool have_cert_md;
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,53 @@
 #include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "stream-private.h"
+
+/* The process's stop request (stream_stop_on()), and how long any one
+ * wait may last once it is set. */
+static volatile sig_atomic_t *stop_flag;
+static int stop_grace_ms;
+
+void
+stream_stop_on(volatile sig_atomic_t *flag, int grace_ms)
+{
+	stop_flag = flag;
+	stop_grace_ms = grace_ms;
+}
+
+/* Milliseconds a poll may wait for deadline (-1: none), cut short once a
+ * stop has been requested; *stopped tells that the cut applies. The cut
+ * is taken again after EINTR, so a signal during a wait shortens it. */
+static int
+wait_left(long long deadline, bool *stopped)
+{
+	long long now = sys_now_ms(), d = deadline;
+
+	*stopped = false;
+	if (stop_flag != NULL && *stop_flag != 0 &&
+	    (d < 0 || now + stop_grace_ms <= d)) {
+		d = now + stop_grace_ms;
+		*stopped = true;
+	}
+	if (d < 0)
+		return -1;
+	d -= now;
+	return d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
+}
+
+/* A wait ran out: the time, or the grace after a stop request. */
+static int
+wait_expired(bool stopped, int timeout_ms, struct pf_err *err)
+{
+	char secs[32];
+
+	if (stopped)
+		return pf_err_set(err, PF_ETEMP,
+		    "stopped by a signal: the server sent nothing for %d ms",
+		    stop_grace_ms);
+	return pf_err_set(err, PF_ETEMP,
+	    "timed out after %s seconds waiting for the server",
+	    stream_seconds(timeout_ms, secs, sizeof(secs)));
+}
 
 long long
 stream_deadline(int timeout_ms)
@@ -64,17 +112,11 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
     struct pf_err *err)
 {
 	struct pollfd pfd;
-	char secs[32];
+	bool stopped;
 	int n, left;
 
 	for (;;) {
-		if (deadline < 0)
-			left = -1;
-		else {
-			long long d = deadline - sys_now_ms();
-
-			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
-		}
+		left = wait_left(deadline, &stopped);
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
@@ -87,9 +129,7 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
 			return pf_err_sys(
 			    err, PF_ETEMP, "cannot wait for the server");
 	}
-	return pf_err_set(err, PF_ETEMP,
-	    "timed out after %s seconds waiting for the server",
-	    stream_seconds(timeout_ms, secs, sizeof(secs)));
+	return wait_expired(stopped, timeout_ms, err);
 }
 
 int
@@ -97,19 +137,13 @@ stream_wait_io(
     struct stream *s, short events, long long deadline, struct pf_err *err)
 {
 	struct pollfd pfd[2];
-	char secs[32];
+	bool stopped;
 	int n, left, efd;
 
 	if (s->child == NULL)
 		return stream_wait(s->fd, events, deadline, s->timeout_ms, err);
 	for (;;) {
-		if (deadline < 0)
-			left = -1;
-		else {
-			long long d = deadline - sys_now_ms();
-
-			left = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (int)d;
-		}
+		left = wait_left(deadline, &stopped);
 		efd = stream_child_errfd(s->child);
 		pfd[0].fd = s->fd;
 		pfd[0].events = events;
@@ -131,9 +165,7 @@ stream_wait_io(
 		if (pfd[0].revents != 0)
 			return 0;
 	}
-	return pf_err_set(err, PF_ETEMP,
-	    "timed out after %s seconds waiting for the server",
-	    stream_seconds(s->timeout_ms, secs, sizeof(secs)));
+	return wait_expired(stopped, s->timeout_ms, err);
 }
 
 /*

@@ -7,9 +7,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "popfetch/stream.h"
 #include "popfetch/xmalloc.h"
@@ -82,6 +85,39 @@ stream_tls_failed(struct stream *s, int ret, long long deadline,
 	}
 }
 
+/* SHA-256 of the server's certificate into md; false when there is none. */
+static bool
+stream_tls_cert_md(SSL *ssl, unsigned char md[32])
+{
+	X509 *x = SSL_get0_peer_certificate(ssl);
+	unsigned int len = 0;
+
+	return x != NULL && X509_digest(x, EVP_sha256(), md, &len) == 1 &&
+	    len == 32;
+}
+
+/*
+ * The server may renegotiate (TLS 1.2, RFC 5746 only: OpenSSL refuses
+ * legacy renegotiation), but must show the same certificate: a pin or an
+ * earlier check must not be bypassed by a new one. Checked whenever the
+ * session changed, before any byte of it is passed on.
+ */
+static int
+stream_tls_same_cert(struct stream_tls *t, struct pf_err *err)
+{
+	unsigned char md[32];
+
+	if (SSL_get_session(t->ssl) == t->sess)
+		return 0;
+	if (stream_tls_cert_md(t->ssl, md) != t->have_cert_md ||
+	    (t->have_cert_md && memcmp(md, t->cert_md, sizeof(md)) != 0))
+		return pf_err_set(err, PF_EPROTO,
+		    "the server changed its certificate in a TLS "
+		    "renegotiation");
+	t->sess = SSL_get_session(t->ssl);
+	return 0;
+}
+
 /* Read decrypted bytes; 0 for close_notify and for a bare TCP EOF alike. */
 static ssize_t
 stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
@@ -97,7 +133,7 @@ stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 		errno = 0;
 		n = SSL_read(t->ssl, buf, (int)len);
 		if (n > 0)
-			return n;
+			return stream_tls_same_cert(t, err) == 0 ? n : -1;
 		rv = stream_tls_failed(s, n, deadline, "read from", err);
 		if (rv <= 0)
 			return rv;
@@ -120,7 +156,7 @@ stream_tls_write(
 		errno = 0;
 		n = SSL_write(t->ssl, buf, (int)len);
 		if (n > 0)
-			return n;
+			return stream_tls_same_cert(t, err) == 0 ? n : -1;
 		rv = stream_tls_failed(s, n, deadline, "write to", err);
 		if (rv == 0)
 			return pf_err_set(err, PF_ETEMP,
@@ -202,6 +238,8 @@ stream_tls_attach(struct stream *s, SSL_CTX *ctx, SSL *ssl, bool verified)
 	t->ctx = ctx;
 	t->ssl = ssl;
 	t->verified = verified;
+	t->sess = SSL_get_session(ssl);
+	t->have_cert_md = stream_tls_cert_md(ssl, t->cert_md);
 	s->impl = t;
 	s->ops = &stream_tls_ops;
 }

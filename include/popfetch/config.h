@@ -21,6 +21,9 @@
 #include "popfetch/err.h"
 #include "popfetch/sink.h"
 
+/* The default hard cap on one message (max_message_size): 256 MiB. */
+#define ACCOUNT_MESSAGE_MAX (256ULL * 1024 * 1024)
+
 struct account {
 	char *name; /* NULL for a one-off account built from options */
 	/* connection */
@@ -65,7 +68,10 @@ struct account {
 	long delete_after;	      /* days; -1: never */
 	unsigned long long max_size;  /* 0: no limit */
 	unsigned long long kill_size; /* 0: no limit */
-	unsigned long limit;	      /* 0: no limit */
+	/* the hard cap on one message, whatever LIST says (docs/faults.md
+	 * #71); 0 only in accounts not made by config.c: the default */
+	unsigned long long max_message_size;
+	unsigned long limit; /* 0: no limit */
 	char *state_dir;
 	/* where the settings came from, for error messages */
 	char *origin; /* "config 'FILE'" or "command line" */
@@ -215,6 +221,14 @@ bool config_is_key(const char *key);
 
 /* "user@host:port": the mailbox an account reads (docs/contract.md §4). */
 char *account_id(const struct account *a);
+
+/* The hard cap on one message: max_message_size, or the default. */
+static inline unsigned long long
+account_message_max(const struct account *a)
+{
+	return a->max_message_size > 0 ? a->max_message_size
+				       : ACCOUNT_MESSAGE_MAX;
+}
 
 /* The port to use: a->port, or 995 / 110 by TLS mode. */
 const char *account_port(const struct account *a);

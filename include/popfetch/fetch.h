@@ -23,6 +23,9 @@ struct fetch_stats {
 	unsigned long errors;	  /* messages that failed */
 	unsigned long left;	  /* on the server after the last session */
 	double seconds;
+	/* not connected: the server's LOGIN-DELAY is not over (the error
+	 * line is left out under -q) */
+	bool login_wait;
 };
 
 /* Progress, for the bar main.c draws. */

@@ -13,8 +13,8 @@
 #include "popfetch/lbuf.h"
 #include "popfetch/stream.h"
 
-/* Longest UID we accept (RFC 1939 says 70; real servers exceed it). */
-#define POP3_UID_MAX	  1000
+/* Longest UID we accept (RFC 1939, section 7: 1 to 70 characters). */
+#define POP3_UID_MAX	  70
 /* Bytes kept of a status line's text, the NUL included: a longer text is
  * cut (pop3_text() is then POP3_TEXT_MAX - 1 bytes long). */
 #define POP3_TEXT_MAX	  512
@@ -188,7 +188,8 @@ int pop3_simple(
 /*
  * Called for each line of a multi-line listing, dot-unstuffed and without
  * CRLF; return 0 to go on or -1 (with err set) to fail: the rest of the
- * listing is still read so the session stays in step.
+ * listing is still read so the session stays in step. The whole listing
+ * must arrive within the timeout plus 20 s (docs/faults.md #70).
  */
 typedef int (*pop3_line_fn)(
     void *ctx, const char *line, size_t len, struct pf_err *err);
@@ -222,8 +223,11 @@ int pop3_stat(struct pop3 *p, unsigned long *count, unsigned long long *size,
  * pipelined when the server offers PIPELINING. Allocates *msgs[count]
  * (entry i is message i + 1). *have_uidl is false when UIDL got -ERR.
  * Validates: numbers in 1..count, each exactly once in LIST; UIDs
- * 1..POP3_UID_MAX printable ASCII (0x21-0x7e). Returns 0, or -1 with
- * PF_EPROTO (invalid listing) or stream errors. Free with
+ * 1..POP3_UID_MAX printable ASCII (0x21-0x7e). The first bad line (the
+ * count's + 1st, a number out of range or repeated) ends the session at
+ * once, and each listing must be complete within the timeout plus 20 ms
+ * per message (docs/faults.md #70). Returns 0, or -1 with PF_EPROTO
+ * (invalid listing) or stream errors. Free with
  * pop3_msgs_free().
  */
 int pop3_listings(struct pop3 *p, unsigned long count, bool want_uidl,

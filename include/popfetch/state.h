@@ -81,9 +81,14 @@ int state_flush(struct state *st, struct pf_err *err);
  */
 int state_compact(struct state *st, struct pf_err *err);
 
-/* Last successful login time (for LOGIN-DELAY), 0 when unknown. */
+/* Last successful login time (for LOGIN-DELAY), 0 when unknown, and
+ * the LOGIN-DELAY in seconds the server announced then (0: none; at most
+ * STATE_LOGIN_DELAY_MAX). Journalled on flush as "L TIME [DELAY]". */
+#define STATE_LOGIN_DELAY_MAX 86400UL
 time_t state_last_login(const struct state *st);
+unsigned long state_login_delay(const struct state *st);
 void state_set_last_login(struct state *st, time_t t);
+void state_set_login(struct state *st, time_t t, unsigned long delay);
 
 /* Free the state (without flushing). NULL is fine. */
 void state_free(struct state *st);

@@ -8,6 +8,7 @@
 #ifndef POPFETCH_STREAM_H
 #define POPFETCH_STREAM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -103,6 +104,15 @@ int stream_write_all(
  * message bodies (with an allowance for their size).
  */
 void stream_set_response_deadline(struct stream *s, long long extra_ms);
+
+/*
+ * Once *flag (set by a signal handler) is non-zero, no wait for the
+ * server, of any stream, lasts longer than grace_ms (a wait under way is
+ * cut short): PF_ETEMP "stopped by a signal ...". With fetch.c's rate
+ * check on bodies after a stop, a server that drips a body cannot hold a
+ * stopping run (docs/faults.md #71).
+ */
+void stream_stop_on(volatile sig_atomic_t *flag, int grace_ms);
 
 /* True when a read would return data without touching the socket. */
 bool stream_pending(const struct stream *s);

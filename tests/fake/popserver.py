@@ -32,7 +32,8 @@ CONFIG_KEYS = {
 }
 EXPECT_KEYS = {
     'exit', 'stderr', 'stderr-not', 'stderr-lines', 'maildir-count',
-    'stdout', 'max-seconds', 'min-seconds', 'connect',
+    'stdout', 'max-seconds', 'min-seconds', 'connect', 'sigterm-after',
+    'sigterm-stop-seconds',
 }
 MULTI_KEYS = {'stderr', 'stderr-not', 'args', 'description'}
 
@@ -119,7 +120,8 @@ def _parse_script_line(line, lineno):
         arg = parts[1].strip() if len(parts) > 1 else ''
         known = {'close', 'rst', 'sleep', 'slowdown', 'fast', 'tls',
                  'starttls', 'expect-eof', 'big', 'any-order', 'end',
-                 'shutdown-write', 'expect-clienthello', 'reconnect'}
+                 'shutdown-write', 'expect-clienthello', 'reconnect',
+                 'lines'}
         if name not in known:
             raise CaseError('line %d: unknown directive !%s' % (lineno, name))
         if name == 'starttls':
@@ -134,6 +136,15 @@ def _parse_script_line(line, lineno):
                 int(arg)
             except ValueError:
                 raise CaseError('line %d: !big needs a size' % lineno)
+        if name == 'lines':
+            w = arg.split(None, 2)
+            try:
+                if len(w) != 3 or int(w[0]) < 0 or int(w[1]) < 0:
+                    raise ValueError
+                w[2].format(n=1)
+            except (ValueError, KeyError, IndexError):
+                raise CaseError('line %d: !lines needs FIRST COUNT '
+                                'TEMPLATE' % lineno)
         if name == 'tls' and not arg:
             raise CaseError('line %d: !tls needs a certificate name' % lineno)
         return Step('!' + name, arg, lineno)
@@ -657,6 +668,8 @@ class PopServer:
                                   '(client gone)' % off)
                         break
                     off += len(chunk)
+            elif k == '!lines':
+                self._send_lines(conn, st.arg)
             elif k == '!expect-eof':
                 self._expect_eof(conn, st)
             elif k == '!reconnect':
@@ -680,6 +693,26 @@ class PopServer:
             else:
                 raise AssertionError(k)
         return True
+
+    def _send_lines(self, conn, arg):
+        """!lines FIRST COUNT TEMPLATE: COUNT lines TEMPLATE.format(n=i)
+        + CRLF for i from FIRST, batched (one by one when slow); stops
+        early once the client has gone."""
+        first, count, tmpl = arg.split(None, 2)
+        first, count = int(first), int(count)
+        self._log('S: <%d lines %r from %d>' % (count, tmpl, first))
+        i, end = first, first + count
+        while i < end:
+            if self.client_gone.is_set() or self.hard_stop.is_set():
+                break
+            k = 1 if conn.slow else min(end - i, 2000)
+            data = ''.join(tmpl.format(n=j) + '\r\n'
+                           for j in range(i, i + k)).encode('utf-8')
+            if not conn.send(data):
+                self._log('** send failed after %d lines (client gone)'
+                          % (i - first))
+                return
+            i += k
 
     def _expect_eof(self, conn, st):
         if conn.eof and not conn.buf:

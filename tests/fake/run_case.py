@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -253,22 +254,30 @@ def read_hwm(pid):
     return 0
 
 
-def wait_child(proc, limit):
-    """Wait for proc up to limit seconds; returns (status, peak_kb, late).
+def wait_child(proc, limit, sig_at=None):
+    """Wait for proc up to limit seconds; returns (status, peak_kb, late,
+    seconds from the SIGTERM sent sig_at seconds after start to the exit).
 
     The peak RSS comes from polling VmHWM: ru_maxrss of the child would
     include the pages of this Python process it was forked from."""
-    deadline = time.monotonic() + limit
+    t0 = time.monotonic()
+    deadline = t0 + limit
     peak = 0
+    t_sig = None
     while True:
         peak = max(peak, read_hwm(proc.pid))
         pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
-            return status, peak, False
+            return (status, peak, False,
+                    None if t_sig is None else time.monotonic() - t_sig)
+        if sig_at is not None and t_sig is None and \
+                time.monotonic() - t0 >= sig_at:
+            proc.send_signal(signal.SIGTERM)
+            t_sig = time.monotonic()
         if time.monotonic() >= deadline:
             proc.kill()
             pid, status, _ = os.wait4(proc.pid, 0)
-            return status, peak, True
+            return status, peak, True, None
         time.sleep(0.003)
 
 
@@ -292,7 +301,9 @@ def do_run(idx, run, opts, srv, tmp, certs, pwfile, state, maildir, asan):
     with open(out_p, 'wb') as fo, open(err_p, 'wb') as fe:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo,
                                 stderr=fe, cwd=tmp)
-        status, peak_kb, late = wait_child(proc, limit)
+        sig_at = run.header.get('sigterm-after')
+        status, peak_kb, late, after_sig = wait_child(
+            proc, limit, float(sig_at) if sig_at is not None else None)
     elapsed = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     failures, transcript = srv.finish()
@@ -312,6 +323,13 @@ def do_run(idx, run, opts, srv, tmp, certs, pwfile, state, maildir, asan):
     hi = run.header.get('max-seconds')
     if hi is not None and elapsed > float(hi):
         problems.append('took %.2f s, more than %s' % (elapsed, hi))
+    stop = run.header.get('sigterm-stop-seconds')
+    if stop is not None and not late:
+        if after_sig is None:
+            problems.append('popfetch exited before the SIGTERM')
+        elif after_sig > float(stop):
+            problems.append('took %.2f s after SIGTERM, more than %s'
+                            % (after_sig, stop))
     lo = run.header.get('min-seconds')
     if lo is not None and elapsed < float(lo):
         problems.append('took %.2f s, less than %s' % (elapsed, lo))

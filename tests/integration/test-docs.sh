@@ -209,7 +209,7 @@ done
 got=$(complete_words popfetch --tls-min '' 2>&1 | tr '\n' ' ')
 [ "$got" = "1.2 1.3 " ] || bad "bash: 'popfetch --tls-min <TAB>' gave '$got'"
 for opt in --timeout --lock-wait --mda-timeout --delete-after --max-size \
-    --kill-size --limit --jobs -j --fingerprint; do
+    --kill-size --max-message-size --limit --jobs -j --fingerprint; do
 	got=$(complete_words popfetch -C "$T/cfgcomp" "$opt" '' 2>&1)
 	[ -z "$got" ] ||
 	    bad "bash: 'popfetch $opt <TAB>' offered '$(echo $got)'"

@@ -520,6 +520,7 @@ test_show(void **state)
 	    "delete_after off  # default\n"
 	    "max_size 0  # default\n"
 	    "kill_size 0  # default\n"
+	    "max_message_size 268435456  # default\n"
 	    "limit 0  # default\n"
 	    "state_dir @H/.local/state/popfetch  # default\n";
 	struct config_settings cli = {NULL, 0, 0};

@@ -38,11 +38,13 @@ static char certdir[512];
 
 /* What a forked test server does after accepting one connection. */
 enum srv_mode {
-	SRV_ECHO,     /* TLS, then echo until EOF */
-	SRV_BIG,      /* TLS, read BIG_LEN pattern bytes, send BIG_LEN back */
-	SRV_DROP,     /* TLS, send "partial" and close without close_notify */
-	SRV_PLAIN,    /* plaintext greeting, then read and ignore */
-	SRV_STARTTLS, /* greeting, "STLS" -> "+OK", then TLS echo */
+	SRV_ECHO,	/* TLS, then echo until EOF */
+	SRV_BIG,	/* TLS, read BIG_LEN pattern bytes, send BIG_LEN back */
+	SRV_DROP,	/* TLS, send "partial" and close without close_notify */
+	SRV_PLAIN,	/* plaintext greeting, then read and ignore */
+	SRV_STARTTLS,	/* greeting, "STLS" -> "+OK", then TLS echo */
+	SRV_RENEG,	/* TLS, "+OK before", renegotiate, echo */
+	SRV_RENEG_CERT, /* the same, renegotiating with another certificate */
 };
 
 struct srv_opts {
@@ -258,6 +260,22 @@ child_serve(int lfd, const struct srv_opts *o)
 	if (SSL_accept(ssl) != 1)
 		_exit(7);
 	switch (o->mode) {
+	case SRV_RENEG_CERT:
+		if (SSL_use_certificate_chain_file(ssl,
+			certpath("selfsigned.pem", path, sizeof(path))) != 1 ||
+		    SSL_use_PrivateKey_file(ssl,
+			certpath("selfsigned.key", path2, sizeof(path2)),
+			SSL_FILETYPE_PEM) != 1)
+			_exit(14);
+		/* a full handshake, so the new certificate is sent */
+		SSL_set_options(
+		    ssl, SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+		/* fall through */
+	case SRV_RENEG:
+		if (child_ssl_write(ssl, "+OK before\r\n", 12) == -1 ||
+		    SSL_renegotiate(ssl) != 1 || SSL_do_handshake(ssl) != 1)
+			_exit(13);
+		break;
 	case SRV_DROP:
 		if (child_ssl_write(ssl, "partial", 7) == -1)
 			_exit(8);
@@ -282,6 +300,8 @@ child_serve(int lfd, const struct srv_opts *o)
 	while ((n = SSL_read(ssl, line, sizeof(line))) > 0)
 		if (child_ssl_write(ssl, line, n) == -1)
 			_exit(12);
+	if (o->mode == SRV_RENEG && SSL_renegotiate_pending(ssl))
+		_exit(15); /* the client never took part */
 	SSL_shutdown(ssl);
 	_exit(0);
 }
@@ -901,6 +921,72 @@ test_pin_mismatch(void **state)
 	server_stop(&srv);
 }
 
+/* docs/faults.md #73: a TLS 1.2 server renegotiates (RFC 5746) in the
+ * middle of the session; the data before and after it passes. */
+static void
+test_renegotiation_accepted(void **state)
+{
+	struct srv_opts o = {SRV_RENEG, "localhost-chain.pem", "localhost.key",
+	    0, TLS1_2_VERSION, NULL};
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+	struct stream *s;
+	char buf[16];
+
+	(void)state;
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	s = conn_open(&p, &err);
+	if (s == NULL)
+		fail_msg("conn_open: %s", err.msg);
+	read_exact(s, buf, 12);
+	assert_memory_equal(buf, "+OK before\r\n", 12);
+	round_trip(s);
+	round_trip(s);
+	stream_close(s);
+	assert_int_equal(server_stop(&srv), 0);
+}
+
+/* docs/faults.md #73: a renegotiation may not swap the certificate that
+ * the pin (or the chain check) accepted. */
+static void
+test_renegotiation_cert_change(void **state)
+{
+	struct srv_opts o = {SRV_RENEG_CERT, "localhost-chain.pem",
+	    "localhost.key", 0, TLS1_2_VERSION, NULL};
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+	struct stream *s;
+	char buf[16], fp[100];
+	ssize_t n;
+
+	(void)state;
+	file_fingerprint("localhost.pem", fp, sizeof(fp));
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.fingerprint = fp;
+	s = conn_open(&p, &err);
+	if (s == NULL)
+		fail_msg("conn_open: %s", err.msg);
+	read_exact(s, buf, 12);
+	/* the first echo may come while the new handshake is still on */
+	round_trip(s);
+	/* refused on the next write or read after the handshake */
+	if (stream_write_all(s, "hello\r\n", 7, &err) == 0) {
+		do
+			n = stream_read(s, buf, sizeof(buf), &err);
+		while (n > 0);
+		assert_int_equal(n, -1);
+	}
+	if (err.code != PF_EPROTO ||
+	    strstr(err.msg, "changed its certificate") == NULL)
+		fail_msg("got %s \"%s\"", pf_errc_name(err.code), err.msg);
+	stream_close(s);
+	server_stop(&srv);
+}
+
 static void
 test_pin_malformed(void **state)
 {
@@ -1296,6 +1382,8 @@ main(void)
 	    cmocka_unit_test(test_source_address),
 	    cmocka_unit_test(test_reach_conflicts),
 	    cmocka_unit_test(test_parse_reach),
+	    cmocka_unit_test(test_renegotiation_accepted),
+	    cmocka_unit_test(test_renegotiation_cert_change),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

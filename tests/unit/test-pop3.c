@@ -527,7 +527,7 @@ test_listings_validation(void **state)
 			     &have_uidl, &err, &uid2),
 	    0);
 	assert_false(have_uidl);
-	/* A 1000-byte UID is fine. */
+	/* A UID of POP3_UID_MAX (70) characters is fine. */
 	{
 		char u[POP3_UID_MAX + 64];
 

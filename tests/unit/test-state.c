@@ -312,6 +312,40 @@ test_roundtrip(void **state)
 	free(p);
 }
 
+/* docs/faults.md #74: the LOGIN-DELAY of the last login survives a
+ * reload and a compaction; an L line without one still loads. */
+static void
+test_login_delay_roundtrip(void **state)
+{
+	struct fix *f = *state;
+	struct state *st = load_ok(f, ACCT);
+	struct pf_err e;
+
+	state_set_last_login(st, 1700000100);
+	flush_ok(st);
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_true(state_last_login(st) == 1700000100);
+	assert_int_equal(state_login_delay(st), 0);
+	state_set_login(st, 1700000200, 900);
+	flush_ok(st);
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_true(state_last_login(st) == 1700000200);
+	assert_int_equal(state_login_delay(st), 900);
+	assert_int_equal(state_compact(st, &e), 0);
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_true(state_last_login(st) == 1700000200);
+	assert_int_equal(state_login_delay(st), 900);
+	state_set_login(st, 1700000300, 0);
+	flush_ok(st);
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_int_equal(state_login_delay(st), 0);
+	state_free(st);
+}
+
 static void
 test_records_have_crcs(void **state)
 {
@@ -1110,6 +1144,7 @@ main(void)
 	    T(test_missing_file_is_empty),
 	    T(test_roundtrip),
 	    T(test_records_have_crcs),
+	    T(test_login_delay_roundtrip),
 	    T(test_compact_10000),
 	    T(test_compact_new_file_and_pending),
 	    T(test_forget_reload),
