@@ -46,7 +46,9 @@ struct account {
 	char *source_address;	      /* numeric, without brackets */
 	/* delivery */
 	enum sink_kind sink;
-	char *sink_path; /* Maildir, mbox file or MDA command */
+	char *sink_path; /* Maildir, mbox file, MDA command, LMTP/SMTP target */
+	char *recipient; /* LMTP/SMTP envelope recipient; NULL: local user */
+	bool delete_refused; /* LMTP/SMTP: delete messages refused with 5xx */
 	bool no_received;
 	int lock_wait;	 /* seconds */
 	int mda_timeout; /* seconds */

@@ -32,7 +32,7 @@ CONFIG_KEYS = {
 }
 EXPECT_KEYS = {
     'exit', 'stderr', 'stderr-not', 'stderr-lines', 'maildir-count',
-    'stdout', 'max-seconds', 'min-seconds', 'connect',
+    'stdout', 'max-seconds', 'min-seconds', 'connect', 'smtp',
 }
 MULTI_KEYS = {'stderr', 'stderr-not', 'args', 'description'}
 
