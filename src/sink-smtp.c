@@ -73,16 +73,15 @@ static int
 smtp_sink_init(struct sink *sk, const struct sink_params *p,
     enum smtp_proto proto, struct pf_err *err)
 {
-	struct smtp_sink *ss =
-	    sink_spool_init(sk, p, sizeof(struct smtp_sink));
+	struct smtp_sink *ss = sink_spool_init(sk, p, sizeof(struct smtp_sink));
 	char tname[300];
 
 	if (smtp_parse_target(sk->path, proto, &ss->params.target, err) == -1)
 		return pf_err_prefix(err, "%s", sk->type->name);
 	params_set(&ss->params, p);
 	ss->recipient = p->recipient != NULL && p->recipient[0] != '\0'
-			    ? xstrdup(p->recipient)
-			    : local_user();
+	    ? xstrdup(p->recipient)
+	    : local_user();
 	if (!smtp_address_ok(ss->recipient))
 		return pf_err_set(err, PF_ECONFIG,
 		    "recipient '%s' is not a usable address; set recipient "
@@ -159,8 +158,8 @@ smtp_sink_commit(struct sink *sk, struct pf_err *err)
 		log_warning("%s refused a message for good (%s); deleting "
 			    "it on the POP3 server as delete_refused says",
 		    ss->name, res.text);
-		snprintf(sk->where, sizeof(sk->where), "nowhere (refused by %s)",
-		    ss->name);
+		snprintf(sk->where, sizeof(sk->where),
+		    "nowhere (refused by %s)", ss->name);
 		ret = 0;
 	}
 out:

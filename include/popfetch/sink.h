@@ -65,9 +65,9 @@ struct conn_params;
 
 struct sink_params {
 	enum sink_kind kind;
-	const char *path; /* Maildir directory, mbox file, MDA command, or
+	const char *path;	/* Maildir directory, mbox file, MDA command, or
 			     the LMTP/SMTP target (docs/delivery-smtp.md) */
-	const char *spool_dir; /* private 0700 directory for temp files and the
+	const char *spool_dir;	/* private 0700 directory for temp files and the
 				  mbox pending-append record (the state dir) */
 	const char *account_id; /* "user@host:port": names the pending record */
 	int lock_wait;		/* mbox: seconds to wait for the lock (30) */
