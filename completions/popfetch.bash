@@ -13,7 +13,7 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --kill-size --limit --state-dir --config --all-accounts --jobs
 --serverinfo --show-config --dry-run --quiet --verbose --progress --json
 --syslog --help --version --proxy --proxy-password-command --tunnel
---source-address'
+--source-address --lmtp --smtp --recipient --delete-refused'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -21,7 +21,8 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --fingerprint --tls-min --cert --key --auth --password-command --timeout
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
 --max-size --kill-size --limit --state-dir --config --jobs --progress
---proxy --proxy-password-command --tunnel --source-address'
+--proxy --proxy-password-command --tunnel --source-address --lmtp --smtp
+--recipient'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -102,13 +103,13 @@ _popfetch()
 		-P|--port)
 			COMPREPLY=($(compgen -P "$pre" -W '995 110' -- "$cur"))
 			;;
-		-H|--host)
+		-H|--host|--smtp)
 			COMPREPLY=($(compgen -P "$pre" -A hostname -- "$cur"))
 			;;
 		-u|--user)
 			COMPREPLY=($(compgen -P "$pre" -u -- "$cur"))
 			;;
-		-C|--config|--ca-file|--cert|--key|--mbox)
+		-C|--config|--ca-file|--cert|--key|--mbox|--lmtp)
 			local IFS=$'\n'
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -f -- "$cur"))
