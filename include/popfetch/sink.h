@@ -115,9 +115,11 @@ int sink_write(
 
 /*
  * The message is complete: stage it as in the table above. Returns 0, or
- * -1: PF_EIO (write/fsync failed, MDA failed or did not read all input),
- * PF_ETEMP (MDA exited 75). On -1 the message is not delivered and
- * nothing of it is left behind.
+ * -1: PF_EIO (write/fsync failed, MDA failed or did not read all input,
+ * LMTP/SMTP 5xx), PF_ETEMP (MDA exited 75, LMTP/SMTP 4xx, unreachable or
+ * gone before its reply), and for LMTP/SMTP also PF_EPROTO, PF_ENOPERM
+ * (STARTTLS), PF_EUNAVAIL (docs/delivery-smtp.md). On -1 the message is
+ * not delivered and nothing of it is left behind.
  */
 int sink_commit(struct sink *sk, struct pf_err *err);
 
