@@ -19,13 +19,24 @@
 #include "popfetch/sink.h"
 #include "popfetch/smtp.h"
 #include "popfetch/spool.h"
+#include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 #include "sink-private.h"
+
+/*
+ * A session idle for longer than this (or than --timeout, if shorter) is
+ * closed and a new one opened before the next message: mail servers drop
+ * idle clients (RFC 5321 allows 5 minutes), and a POP3 download can take
+ * longer than that. Finding out only at MAIL FROM would fail the message.
+ */
+#define IDLE_MAX_MS 60000
 
 struct smtp_sink {
 	struct sink_spooled spooled; /* first: the spooled variants' impl */
 	struct smtp_params params;
-	struct smtp *c; /* NULL until the first message */
+	struct smtp *c;	   /* NULL until the first message */
+	long long last_ms; /* when c last finished a message */
+	long long idle_ms; /* a session idle longer is replaced */
 	char *recipient;
 	bool delete_refused;
 	char name[320]; /* "lmtp '/run/dovecot/lmtp'", for messages */
@@ -88,6 +99,9 @@ smtp_sink_init(struct sink *sk, const struct sink_params *p,
 		    "(--recipient) to a mailbox of the mail server",
 		    ss->recipient);
 	ss->delete_refused = p->delete_refused;
+	ss->idle_ms = ss->params.timeout_ms < IDLE_MAX_MS
+	    ? ss->params.timeout_ms
+	    : IDLE_MAX_MS;
 	smtp_target_name(&ss->params.target, tname, sizeof(tname));
 	snprintf(ss->name, sizeof(ss->name), "%s '%s'", sk->type->name, tname);
 	return 0;
@@ -105,12 +119,16 @@ smtp_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 	return smtp_sink_init(sk, p, SMTP_PROTO_SMTP, err);
 }
 
-/* A usable session: the one we have, or a new one. */
+/* A usable session: the one we have, or a new one (after a failure that
+ * closed it, or a long idle time). */
 static int
 session_ready(struct smtp_sink *ss, struct pf_err *err)
 {
-	if (ss->c != NULL && smtp_ready(ss->c))
+	if (ss->c != NULL && smtp_ready(ss->c) &&
+	    sys_now_ms() - ss->last_ms <= ss->idle_ms)
 		return 0;
+	if (ss->c != NULL && smtp_ready(ss->c))
+		log_debug("%s: idle too long, opening a new session", ss->name);
 	smtp_close(ss->c);
 	ss->c = smtp_open(&ss->params, err);
 	if (ss->c == NULL)
@@ -149,9 +167,10 @@ smtp_sink_commit(struct sink *sk, struct pf_err *err)
 	    session_ready(ss, err) == -1)
 		goto out;
 	memset(&res, 0, sizeof(res));
-	if (smtp_send_fd(ss->c, &env, sp->cur.fd, &res, err) == 0) {
+	ret = smtp_send_fd(ss->c, &env, sp->cur.fd, &res, err);
+	ss->last_ms = sys_now_ms();
+	if (ret == 0) {
 		snprintf(sk->where, sizeof(sk->where), "%s", ss->name);
-		ret = 0;
 	} else if (res.outcome == SMTP_PERMFAIL && ss->delete_refused) {
 		/* delete_refused: a refusal for good ends the message's
 		 * life as fetchmail's bounce does; say so loudly. */
