@@ -14,7 +14,7 @@ smtp_init
 # The destination: a Dovecot with LMTP, in $T/dst.
 dovecot_start "$T/dst" --lmtp || fail "cannot start the LMTP dovecot"
 DST_DIR=$DC_DIR DST_PID=$DC_PID DST_SOCK=$DC_LMTP_SOCKET
-DST_PORT=$DC_LMTP_PORT DST_MAILDIR=$DC_MAILDIR
+DST_PORT=$DC_LMTP_PORT
 # stop_dst: stop the destination Dovecot (dovecot_stop knows one pid).
 stop_dst() {
 	local keep=$DC_PID
