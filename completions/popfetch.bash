@@ -17,7 +17,8 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --source-address --authorize --oauth2-provider --oauth2-client-id
 --oauth2-client-secret-command --oauth2-tenant --oauth2-scope
 --oauth2-token-url --oauth2-device-url --oauth2-authorize-url
---import-state --convert-config'
+--import-state --convert-config
+--lmtp --smtp --recipient --delete-refused'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -29,7 +30,8 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --proxy --proxy-password-command --tunnel --source-address
 --oauth2-provider --oauth2-client-id --oauth2-client-secret-command
 --oauth2-tenant --oauth2-scope --oauth2-token-url --oauth2-device-url
---oauth2-authorize-url --import-state --convert-config'
+--oauth2-authorize-url --import-state --convert-config
+--lmtp --smtp --recipient'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
@@ -128,13 +130,13 @@ _popfetch()
 		-P|--port)
 			COMPREPLY=($(compgen -P "$pre" -W '995 110' -- "$cur"))
 			;;
-		-H|--host)
+		-H|--host|--smtp)
 			COMPREPLY=($(compgen -P "$pre" -A hostname -- "$cur"))
 			;;
 		-u|--user)
 			COMPREPLY=($(compgen -P "$pre" -u -- "$cur"))
 			;;
-		-C|--config|--ca-file|--cert|--key|--mbox)
+		-C|--config|--ca-file|--cert|--key|--mbox|--lmtp)
 			local IFS=$'\n'
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -P "$pre" -f -- "$cur"))

@@ -55,6 +55,10 @@ static const struct {
     {"mbox", required_argument},
     {"mda", required_argument},
     {"stdout", no_argument},
+    {"lmtp", required_argument},
+    {"smtp", required_argument},
+    {"recipient", required_argument},
+    {"delete-refused", no_argument},
     {"no-received", no_argument},
     {"lock-wait", required_argument},
     {"mda-timeout", required_argument},
@@ -135,9 +139,10 @@ cli_usage(FILE *fp)
 	    "       popfetch --import-state=FORMAT:PATH [-C file] [option ...] [account]\n"
 	    "       popfetch --convert-config=mpop|fetchmail FILE\n"
 	    "\n"
-	    "Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA\n"
-	    "or standard output. Without an account, the config file's default account\n"
-	    "is fetched; -a fetches all; --host makes a one-off account from options.\n"
+	    "Fetch mail from POP3 servers and deliver it to a Maildir, an mbox, an MDA,\n"
+	    "standard output or a mail server (LMTP, SMTP). Without an account, the\n"
+	    "config file's default account is fetched; -a fetches all; --host makes a\n"
+	    "one-off account from options.\n"
 	    "\n"
 	    "Connection:\n"
 	    "  -H, --host=HOST          server name or address ([ADDR] and HOST:PORT too)\n"
@@ -179,6 +184,13 @@ cli_usage(FILE *fp)
 	    "      --mda=COMMAND        pipe each message to COMMAND via /bin/sh -c;\n"
 	    "                           %F is the envelope sender, %% a literal %\n"
 	    "      --stdout             write all messages to stdout as an mboxrd stream\n"
+	    "      --lmtp=TARGET        hand each message to an LMTP server: a Unix socket\n"
+	    "                           path or HOST[:PORT] (port 24)\n"
+	    "      --smtp=HOST[:PORT]   hand each message to an SMTP server (port 25);\n"
+	    "                           STARTTLS required unless on loopback\n"
+	    "      --recipient=ADDRESS  LMTP/SMTP envelope recipient (default: your user name)\n"
+	    "      --delete-refused     LMTP/SMTP: delete messages the server refuses for\n"
+	    "                           good (5xx) instead of keeping them\n"
 	    "      --no-received        do not add a Received: header\n"
 	    "      --lock-wait=SECONDS  how long to wait for an mbox lock (default 30)\n"
 	    "      --mda-timeout=SECONDS  kill an MDA that runs longer (default 300)\n"
@@ -237,6 +249,7 @@ cli_version(FILE *fp)
 	    OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT);
 	fputs(
 	    "features: implicit-tls starttls pipelining maildir mbox mda stdout"
+	    " lmtp smtp"
 	    " sasl-plain sasl-login cram-md5 scram-sha-1 scram-sha-256"
 	    " xoauth2 oauthbearer apop"
 	    " socks5 http-proxy tunnel source-address oauth2-device oauth2-browser",

@@ -33,7 +33,7 @@ enum key_group {
 	KG_TLS,	   /* tls, starttls, no_tls */
 	KG_FAMILY, /* ipv4, ipv6 */
 	KG_SECRET, /* password, password_command */
-	KG_TARGET, /* maildir, mbox, mda, stdout */
+	KG_TARGET, /* maildir, mbox, mda, stdout, lmtp, smtp */
 	KG_FETCH,  /* only_new, all */
 	KG_COUNT,
 };

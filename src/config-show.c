@@ -72,10 +72,13 @@ special_value(const struct account *a, const char *key, char *buf, size_t sz)
 		snprintf(buf, sz, "%lu", a->limit);
 		return buf;
 	}
-	for (i = 0; i < 3; i++) {
-		static const char *const tk[] = {"maildir", "mbox", "mda"};
+	if (strcmp(key, "recipient") == 0)
+		return a->recipient;
+	for (i = 0; i < 5; i++) {
+		static const char *const tk[] = {
+		    "maildir", "mbox", "mda", "lmtp", "smtp"};
 		static const enum sink_kind kinds[] = {
-		    SINK_MAILDIR, SINK_MBOX, SINK_MDA};
+		    SINK_MAILDIR, SINK_MBOX, SINK_MDA, SINK_LMTP, SINK_SMTP};
 
 		if (strcmp(key, tk[i]) == 0)
 			return a->sink == kinds[i] ? a->sink_path : NULL;

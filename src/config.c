@@ -14,6 +14,7 @@
 #include "popfetch/num.h"
 #include "popfetch/oauth.h"
 #include "popfetch/proxy.h"
+#include "popfetch/smtp.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 #include "config-private.h"
@@ -54,6 +55,10 @@ const struct key_def config_keys[] = {
     {"mbox", KT_SPECIAL, 0, KG_TARGET},
     {"mda", KT_SPECIAL, 0, KG_TARGET},
     {"stdout", KT_SPECIAL, 0, KG_TARGET},
+    {"lmtp", KT_SPECIAL, 0, KG_TARGET},
+    {"smtp", KT_SPECIAL, 0, KG_TARGET},
+    {"recipient", KT_SPECIAL, 0, KG_NONE},
+    {"delete_refused", KT_BOOL, F(delete_refused), KG_NONE},
     {"no_received", KT_BOOL, F(no_received), KG_NONE},
     {"lock_wait", KT_SECS, F(lock_wait), KG_NONE},
     {"mda_timeout", KT_SECS, F(mda_timeout), KG_NONE},
@@ -95,6 +100,8 @@ static const struct {
     {"maildir", SINK_MAILDIR, true},
     {"mbox", SINK_MBOX, true},
     {"mda", SINK_MDA, false},
+    {"lmtp", SINK_LMTP, true},
+    {"smtp", SINK_SMTP, false},
 };
 
 int
@@ -384,6 +391,23 @@ apply_reach(
 	return 0;
 }
 
+/* An LMTP or SMTP target must parse (docs/delivery-smtp.md). */
+static int
+check_server_target(enum sink_kind kind, const char *v, struct pf_err *err)
+{
+	struct smtp_target t;
+
+	if (kind != SINK_LMTP && kind != SINK_SMTP)
+		return 0;
+	if (smtp_parse_target(v,
+		kind == SINK_LMTP ? SMTP_PROTO_LMTP : SMTP_PROTO_SMTP, &t,
+		err) < 0) {
+		err->code = PF_ECONFIG;
+		return pf_err_prefix(err, "%s", sink_kind_name(kind));
+	}
+	return 0;
+}
+
 /* Keys whose values need more than a table entry. */
 /* oauth2_provider: one of the presets (oauth.h). */
 static int
@@ -422,6 +446,8 @@ apply_special(
 			    err, PF_ECONFIG, "%s needs a value", key);
 		if (targets[i].kind == SINK_MDA && config_check_mda(v, err) < 0)
 			return -1;
+		if (check_server_target(targets[i].kind, v, err) < 0)
+			return -1;
 		a->sink = targets[i].kind;
 		free(a->sink_path);
 		a->sink_path =
@@ -438,6 +464,12 @@ apply_special(
 			return pf_err_set(err, PF_ECONFIG,
 			    "unknown authentication mechanism '%s'",
 			    v != NULL ? v : "");
+	} else if (strcmp(key, "recipient") == 0) {
+		if (v == NULL || (v[0] != '\0' && !smtp_address_ok(v)))
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid recipient '%s' (an address such as alice or alice@example.org)",
+			    v != NULL ? v : "");
+		set_str(&a->recipient, v[0] != '\0' ? v : NULL);
 	} else if (strcmp(key, "password") == 0) {
 		xfree_secret(a->password);
 		a->password = v != NULL ? xstrdup(v) : NULL;
@@ -572,6 +604,7 @@ account_free(struct account *a)
 	free(a->oauth2_device_url);
 	xfree_secret(a->password);
 	free(a->sink_path);
+	free(a->recipient);
 	free(a->state_dir);
 	free(a->origin);
 	memset(a, 0, sizeof(*a));
@@ -749,7 +782,7 @@ check_account(const struct account *a, const struct config_winners *win,
 		    "%s: no user given (--user or 'user')", a->origin);
 	if (a->sink == SINK_NONE)
 		return pf_err_set(err, code,
-		    "%s: no delivery target (--maildir, --mbox, --mda or --stdout)",
+		    "%s: no delivery target (--maildir, --mbox, --mda, --stdout, --lmtp or --smtp)",
 		    a->origin);
 	return 0;
 }

@@ -1170,14 +1170,14 @@ tr_delivery(struct cv_account *a, const struct fm_view *v, const char *local,
 		cannot(a, v, K_BSMTP, "popfetch writes no BSMTP batches");
 	else if (on(v, K_LMTP))
 		cv_note(&a->notes,
-		    "line %d: lmtp to %.60s: cannot map yet: LMTP delivery (planned: lmtp)",
+		    "line %d: lmtp to %.60s: cannot map yet: LMTP delivery; write 'lmtp SOCKET' (or 'lmtp HOST:PORT') and 'recipient NAME' yourself",
 		    v->line[K_LMTP], smtp != NULL ? smtp : "(no host)");
 	else if (smtp != NULL)
 		cannot(a, v, K_SMTPHOST,
-		    "cannot map yet: SMTP forwarding (planned: smtp and recipient)");
+		    "cannot map yet: SMTP forwarding; write 'smtp HOST[:PORT]' and 'recipient NAME' yourself");
 	else
 		cv_note(&a->notes,
-		    "cannot map yet: fetchmail's default delivery, SMTP to localhost for %.40s (planned: smtp); until then add e.g.: mda \"/usr/sbin/sendmail -oi -f %%F -- %.40s\"",
+		    "cannot map yet: fetchmail's default delivery, SMTP to localhost for %.40s; add: smtp localhost, recipient %.40s",
 		    local, local);
 }
 

@@ -980,7 +980,12 @@ run_prepare(struct run *r, struct pf_err *err)
 	    .spool_dir = a->state_dir,
 	    .account_id = r->id,
 	    .lock_wait = a->lock_wait,
-	    .mda_timeout = a->mda_timeout};
+	    .mda_timeout = a->mda_timeout,
+	    .conn = &r->cp,
+	    .recipient = a->recipient,
+	    .delete_refused = a->delete_refused,
+	    .timeout = a->timeout,
+	    .trace = r->o->trace};
 	int rc;
 
 	if (!r->o->dry_run &&

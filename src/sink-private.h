@@ -1,11 +1,13 @@
 /*
  * sink-private.h: between the dispatcher (sink.c) and its variants
- * (sink-maildir.c, sink-mbox.c, sink-mda.c, sink-stdout.c). A variant is
+ * (sink-maildir.c, sink-mbox.c, sink-mda.c, sink-stdout.c, sink-smtp.c
+ * for LMTP and SMTP). A variant is
  * one file defining its struct sink_ops, plus one line in sink.c's table
  * (its enum sink_kind value, name, flags and ops).
  * The dispatcher calls the variants; a variant never calls the
  * dispatcher, only sink-spool.c (what the spooled variants share) and
- * leaf modules (fileio, spool, mboxrd, mboxlock, pending, shell, sys).
+ * leaf modules (fileio, spool, mboxrd, mboxlock, pending, shell, sys,
+ * smtp).
  */
 #ifndef POPFETCH_SINK_PRIVATE_H
 #define POPFETCH_SINK_PRIVATE_H
@@ -59,6 +61,8 @@ extern const struct sink_ops sink_maildir_ops;
 extern const struct sink_ops sink_mbox_ops;
 extern const struct sink_ops sink_mda_ops;
 extern const struct sink_ops sink_stdout_ops;
+extern const struct sink_ops sink_lmtp_ops;
+extern const struct sink_ops sink_smtp_ops;
 
 /* A variant: a line of sink.c's table. */
 struct sink_type {

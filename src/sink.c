@@ -17,6 +17,8 @@ static const struct sink_type types[] = {
     [SINK_MDA] = {"mda", SINK_COMMAND | SINK_FINAL_EACH, &sink_mda_ops},
     [SINK_STDOUT] = {"stdout",
 	SINK_NO_PATH | SINK_FINAL_EACH | SINK_USES_STDOUT, &sink_stdout_ops},
+    [SINK_LMTP] = {"lmtp", SINK_FINAL_EACH, &sink_lmtp_ops},
+    [SINK_SMTP] = {"smtp", SINK_FINAL_EACH, &sink_smtp_ops},
 };
 
 /* The variant of kind, or NULL (SINK_NONE, or out of range). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "popfetch/progress.h"
+#include "popfetch/sink.h"
 #include "popfetch/summary.h"
 #include "popfetch/xmalloc.h"
 
@@ -124,6 +125,14 @@ json_account(struct sbuf *b, const struct account *a,
 	    "\"deleted\":%lu,\"left\":%lu,\"skipped\":%lu,\"errors\":%lu,",
 	    s->listed, s->fresh, s->fetched, s->bytes, s->deleted, s->left,
 	    s->skipped, s->errors + (r->ret < 0 && s->errors == 0 ? 1 : 0));
+	/* A crash between a delivery and its record re-delivers at most
+	 * this many messages: one where each delivery is final at once
+	 * (MDA, stdout, LMTP, SMTP); none where the target keeps a trace
+	 * (Maildir token, mbox pending record). docs/contract.md §4. */
+	sb_add(b, "\"target\":", 9);
+	sb_json_str(b, sink_kind_name(a->sink));
+	sb_printf(b, ",\"crash_redelivery_max\":%d,",
+	    (sink_kind_flags(a->sink) & SINK_FINAL_EACH) != 0 ? 1 : 0);
 	sb_printf(b, "\"seconds\":%.3f,\"exit_code\":%d,\"error\":", s->seconds,
 	    r->ret < 0 ? exit_of(r->err.code) : 0);
 	sb_json_str(b, r->ret < 0 ? r->err.msg : NULL);

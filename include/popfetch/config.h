@@ -58,7 +58,9 @@ struct account {
 	char *oauth2_device_url;
 	/* delivery */
 	enum sink_kind sink;
-	char *sink_path; /* Maildir, mbox file or MDA command */
+	char *sink_path; /* Maildir, mbox file, MDA command, LMTP/SMTP target */
+	char *recipient; /* LMTP/SMTP envelope recipient; NULL: local user */
+	bool delete_refused; /* LMTP/SMTP: delete messages refused with 5xx */
 	bool no_received;
 	int lock_wait;	 /* seconds */
 	int mda_timeout; /* seconds */

@@ -1,6 +1,7 @@
 /*
  * sink.h: local delivery, as the fetch sees it. One interface over the
- * delivery targets (the variants: Maildir, mbox, an MDA command, stdout);
+ * delivery targets (the variants: Maildir, mbox, an MDA command, stdout,
+ * an LMTP or SMTP server);
  * which variant an account uses is data (enum sink_kind), and what a
  * variant needs from the caller is said by its flags, never by its kind.
  *
@@ -18,6 +19,9 @@
  *                                            fsync, unlock
  *   MDA      run the MDA; exit 0 required    nothing more
  *   stdout   spool complete                  write all to stdout, flush
+ *   LMTP,    spool complete, then hand it to   nothing more
+ *   SMTP     the server; 2xx after the final
+ *            dot required (docs/delivery-smtp.md)
  *
  * The bytes written are the message as delivered: LF line ends, dots
  * already unstuffed, our Received: header first. mbox and stdout add the
@@ -38,6 +42,8 @@ enum sink_kind {
 	SINK_MBOX,
 	SINK_MDA,
 	SINK_STDOUT,
+	SINK_LMTP,
+	SINK_SMTP,
 };
 
 /* What a variant declares about itself (sink_kind_flags()). */
@@ -55,14 +61,27 @@ const char *sink_kind_name(enum sink_kind kind);
 /* The variant's SINK_* flags (0 for SINK_NONE). */
 unsigned sink_kind_flags(enum sink_kind kind);
 
+struct conn_params;
+
 struct sink_params {
 	enum sink_kind kind;
-	const char *path;      /* Maildir directory, mbox file or MDA command */
-	const char *spool_dir; /* private 0700 directory for temp files and the
+	const char *path;	/* Maildir directory, mbox file, MDA command, or
+			     the LMTP/SMTP target (docs/delivery-smtp.md) */
+	const char *spool_dir;	/* private 0700 directory for temp files and the
 				  mbox pending-append record (the state dir) */
 	const char *account_id; /* "user@host:port": names the pending record */
 	int lock_wait;		/* mbox: seconds to wait for the lock (30) */
 	int mda_timeout; /* MDA, stdout: seconds before giving up (300) */
+	/* LMTP and SMTP */
+	const struct conn_params *conn; /* the account's trust settings for
+					   STARTTLS (host, port, proxy and
+					   tunnel are not used); NULL: none */
+	const char *recipient;		/* envelope recipient; NULL or "": the
+					   local user's name */
+	bool delete_refused; /* a 5xx counts as done: the message is then
+				deleted on the POP3 server (default: kept) */
+	int timeout;	     /* seconds for each wait (60) */
+	int trace;	     /* >0: log the LMTP/SMTP dialogue (debug) */
 };
 
 struct sink_msg {
@@ -96,9 +115,11 @@ int sink_write(
 
 /*
  * The message is complete: stage it as in the table above. Returns 0, or
- * -1: PF_EIO (write/fsync failed, MDA failed or did not read all input),
- * PF_ETEMP (MDA exited 75). On -1 the message is not delivered and
- * nothing of it is left behind.
+ * -1: PF_EIO (write/fsync failed, MDA failed or did not read all input,
+ * LMTP/SMTP 5xx), PF_ETEMP (MDA exited 75, LMTP/SMTP 4xx, unreachable or
+ * gone before its reply), and for LMTP/SMTP also PF_EPROTO, PF_ENOPERM
+ * (STARTTLS), PF_EUNAVAIL (docs/delivery-smtp.md). On -1 the message is
+ * not delivered and nothing of it is left behind.
  */
 int sink_commit(struct sink *sk, struct pf_err *err);
 

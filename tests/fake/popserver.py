@@ -33,7 +33,7 @@ CONFIG_KEYS = {
 EXPECT_KEYS = {
     'exit', 'stderr', 'stderr-not', 'stderr-lines', 'maildir-count',
     'stdout', 'max-seconds', 'min-seconds', 'connect', 'sigterm-after',
-    'sigterm-stop-seconds',
+    'sigterm-stop-seconds', 'smtp',
 }
 MULTI_KEYS = {'stderr', 'stderr-not', 'args', 'description'}
 

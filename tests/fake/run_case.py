@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import popserver  # noqa: E402
+import smtpserver  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MKCERTS = os.path.join(HERE, '..', 'tls', 'mkcerts.sh')
@@ -81,10 +82,11 @@ def fingerprint(certs, name):
     return ':'.join(h[i:i + 2] for i in range(0, len(h), 2))
 
 
-def build_argv(run, popfetch, port, tmp, certs, pwfile, state, maildir):
+def build_argv(run, popfetch, port, tmp, certs, pwfile, state, maildir,
+               smtpport=0):
     subst = {'port': str(port), 'tmp': tmp, 'state': state,
              'maildir': maildir, 'certs': certs or '', 'pwfile': pwfile,
-             'user': USER}
+             'user': USER, 'smtpport': str(smtpport)}
     args = []
     for a in run.get('args', []):
         for x in shlex.split(a):
@@ -115,7 +117,8 @@ def build_argv(run, popfetch, port, tmp, certs, pwfile, state, maildir):
         argv.append('-q')
     if not any(a.startswith('--timeout') for a in args):
         argv += ['--timeout', '5']
-    delivery = ('--maildir', '--mbox', '--mda', '--stdout')
+    delivery = ('--maildir', '--mbox', '--mda', '--stdout', '--lmtp',
+                '--smtp')
     if run.get('delivery', 'maildir') == 'maildir' and \
             not any(a.split('=')[0] in delivery for a in args):
         argv += ['--maildir', maildir]
@@ -281,14 +284,31 @@ def wait_child(proc, limit, sig_at=None):
         time.sleep(0.003)
 
 
+def start_smtp(run, opts, certs):
+    """The run's scripted LMTP/SMTP server (header smtp: FILE, next to
+    the case file), started; or None."""
+    name = run.get('smtp')
+    if name is None:
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(opts.case)), name)
+    try:
+        scase = smtpserver.parse_case(path)
+    except (smtpserver.CaseError, OSError) as e:
+        raise popserver.CaseError('smtp: %s: %s' % (name, e))
+    msrv = smtpserver.SmtpServer(certs)
+    msrv.start(scase)
+    return msrv
+
+
 def do_run(idx, run, opts, srv, tmp, certs, pwfile, state, maildir, asan):
     problems = []
     tls = run.get('tls', 'none')
     password = run.get('password', DEFAULT_PASSWORD)
     with open(pwfile, 'w') as f:
         f.write(password + '\n')
+    msrv = start_smtp(run, opts, certs)
     argv = build_argv(run, opts.popfetch, srv.port, tmp, certs, pwfile,
-                      state, maildir)
+                      state, maildir, msrv.port if msrv else 0)
     implicit = run.get('cert', 'localhost') if tls == 'implicit' else None
     if implicit == 'none':
         implicit = None
@@ -308,6 +328,11 @@ def do_run(idx, run, opts, srv, tmp, certs, pwfile, state, maildir, asan):
     proc.returncode = os.waitstatus_to_exitcode(status)
     failures, transcript = srv.finish()
     problems += failures
+    if msrv is not None:
+        msrv.finish()
+        msrv.close()
+        problems += ['mail server: ' + f for f in msrv.failures]
+        transcript = transcript + ['--- mail server'] + msrv.transcript
     with open(out_p, 'rb') as f:
         out = f.read()
     with open(err_p, 'rb') as f:

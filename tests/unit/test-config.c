@@ -186,6 +186,41 @@ test_target_group(void **state)
 	account_free(&a);
 }
 
+/* lmtp and smtp are delivery targets like the others; their values,
+ * recipient and delete_refused are checked when the config is read. */
+static void
+test_server_targets(void **state)
+{
+	struct config_settings cli = {NULL, 0, 0};
+	struct account a;
+
+	(void)state;
+	resolve("defaults\n  maildir m\naccount a\n" BASE
+		"  lmtp /run/dovecot/lmtp\n  recipient bob@example.org\n",
+	    "a", NULL, &a);
+	assert_int_equal(a.sink, SINK_LMTP);
+	assert_string_equal(a.sink_path, "/run/dovecot/lmtp");
+	assert_string_equal(a.recipient, "bob@example.org");
+	assert_false(a.delete_refused);
+	account_free(&a);
+	config_settings_add(&cli, "smtp", "mx.example.org:2525", NULL, 0);
+	config_settings_add(&cli, "delete_refused", NULL, NULL, 0);
+	resolve("account a\n" BASE "  lmtp 127.0.0.1:24\n", "a", &cli, &a);
+	assert_int_equal(a.sink, SINK_SMTP);
+	assert_string_equal(a.sink_path, "mx.example.org:2525");
+	assert_null(a.recipient); /* the local user's name, at delivery */
+	assert_true(a.delete_refused);
+	account_free(&a);
+	config_settings_free(&cli);
+	load_fails("account a\n" BASE "  smtp h:0\n", 4, "smtp: 'h:0'");
+	load_fails("account a\n" BASE "  smtp /run/x\n", 4, "smtp");
+	load_fails("account a\n" BASE "  lmtp\n", 4, "lmtp needs a value");
+	load_fails("account a\n" BASE "  recipient a b\n", 4,
+	    "invalid recipient 'a b'");
+	load_fails("account a\n" BASE "  lmtp /s\n  maildir m\n", 5,
+	    "maildir: 'lmtp' on line 4");
+}
+
 /* tls / starttls / no_tls replace each other as one. */
 static void
 test_tls_group(void **state)
@@ -512,6 +547,7 @@ test_show(void **state)
 	    "password ********  # @F:10\n"
 	    "timeout 45  # command line\n"
 	    "mda \"deliver #x\"  # @F:11\n"
+	    "delete_refused off  # default\n"
 	    "no_received off  # default\n"
 	    "lock_wait 30  # default\n"
 	    "mda_timeout 300  # default\n"
@@ -763,6 +799,7 @@ main(void)
 	    T(test_tls_group),
 	    T(test_fetch_and_family_groups),
 	    T(test_same_block_conflicts),
+	    T(test_server_targets),
 	    T(test_same_key_twice),
 	    T(test_cli_conflicts),
 	    T(test_errors_name_line),

@@ -71,7 +71,8 @@ test_json(void **state)
 	r[0].st.left = 2;
 	r[0].st.skipped = 1;
 	r[0].st.seconds = 1.5;
-	a[1].name = NULL; /* a one-off account */
+	a[0].sink = SINK_LMTP; /* final at each message: bound 1 */
+	a[1].name = NULL;      /* a one-off account */
 	a[1].host = host2;
 	a[1].user = user2;
 	r[1].ret = -1;
@@ -82,10 +83,12 @@ test_json(void **state)
 	    "\"accounts\":[{\"account\":\"work\",\"host\":\"pop.example.com\","
 	    "\"user\":\"al\\\"ice\\\\\",\"listed\":5,\"new\":4,\"fetched\":3,"
 	    "\"bytes\":1234,\"deleted\":3,\"left\":2,\"skipped\":1,"
-	    "\"errors\":0,\"seconds\":1.500,\"exit_code\":0,\"error\":null},"
+	    "\"errors\":0,\"target\":\"lmtp\",\"crash_redelivery_max\":1,"
+	    "\"seconds\":1.500,\"exit_code\":0,\"error\":null},"
 	    "{\"account\":null,\"host\":\"h\\u0009x\",\"user\":\"u\","
 	    "\"listed\":0,\"new\":0,\"fetched\":0,\"bytes\":0,\"deleted\":0,"
-	    "\"left\":0,\"skipped\":0,\"errors\":1,\"seconds\":0.000,"
+	    "\"left\":0,\"skipped\":0,\"errors\":1,\"target\":\"none\","
+	    "\"crash_redelivery_max\":0,\"seconds\":0.000,"
 	    "\"exit_code\":107,\"error\":\"bad \\ufffd byte, caf\xc3\xa9\"}"
 	    "]}\n");
 	free(doc);
