@@ -91,6 +91,7 @@ static const struct pop3_cmdinfo {
     [POP3_CMD_NOOP] = {"NOOP", ML_NEVER},
     [POP3_CMD_RSET] = {"RSET", ML_NEVER},
     [POP3_CMD_QUIT] = {"QUIT", ML_NEVER},
+    [POP3_CMD_UTF8] = {"UTF8", ML_NEVER},
 };
 #define NCMDS (sizeof(pop3_cmds) / sizeof(pop3_cmds[0]))
 
@@ -1181,6 +1182,7 @@ static const struct {
     {"RESP-CODES", offsetof(struct pop3_capa, resp_codes)},
     {"AUTH-RESP-CODE", offsetof(struct pop3_capa, auth_resp_code)},
     {"SASL-IR", offsetof(struct pop3_capa, sasl_ir)},
+    {"UTF8", offsetof(struct pop3_capa, utf8)},
 };
 
 /* Unknown capabilities are ignored, known ones case-insensitively. */

@@ -1,4 +1,5 @@
 /* session.c: connect, TLS, greeting, capabilities, login. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "popfetch/auth.h"
@@ -55,11 +56,28 @@ session_open(const struct account *a, const struct conn_params *cp, int trace,
 	return 0;
 }
 
+/* RFC 6856: the server announced UTF8, so ask for messages as they are
+ * (8-bit headers) instead of a downgrade; popfetch delivers 8-bit clean.
+ * A refusal changes nothing. */
+static int
+session_utf8(struct pop3 *p, struct pf_err *err)
+{
+	int r = pop3_simple(p, POP3_CMD_UTF8, NULL, err);
+
+	if (r == -1)
+		return -1;
+	if (r == POP3_ERR)
+		log_debug(
+		    "server refused UTF8; messages come as it stores them");
+	return 0;
+}
+
 int
 session_login(struct pop3 *p, const struct account *a, const char *secret,
     struct pf_err *err)
 {
 	struct auth_params ap;
+	bool utf8;
 
 	memset(&ap, 0, sizeof(ap));
 	ap.mech = a->auth;
@@ -73,5 +91,8 @@ session_login(struct pop3 *p, const struct account *a, const char *secret,
 		log_warning("sending the password in clear text to '%s' "
 			    "(--no-tls with --auth=%s)",
 		    a->host, auth_mech_names[a->auth]);
-	return auth_login(p, &ap, NULL, err);
+	utf8 = pop3_capabilities(p)->utf8;
+	if (auth_login(p, &ap, NULL, err) < 0)
+		return -1;
+	return utf8 || pop3_capabilities(p)->utf8 ? session_utf8(p, err) : 0;
 }
