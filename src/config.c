@@ -837,6 +837,20 @@ account_id(const struct account *a)
 	return xasprintf("%s@%s:%s", a->user, a->host, account_port(a));
 }
 
+char *
+account_key(const struct account *a)
+{
+	char *key, *p;
+
+	if (a->name != NULL)
+		return xstrdup(a->name);
+	key = account_id(a);
+	/* user@host:port: the host is between the last '@' and the last ':' */
+	for (p = strrchr(key, '@'); p != NULL && *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return key;
+}
+
 const char *
 account_port(const struct account *a)
 {

@@ -827,6 +827,26 @@ out:
 	return ret;
 }
 
+/* Load the account's state; the first time, from what popfetch 0.1.0
+ * kept for the mailbox (-n only reads that, it carries nothing over). */
+static int
+run_own_state(struct run *r, struct pf_err *err)
+{
+	const char *dir = r->a->state_dir, *id = r->id;
+	char *legacy = account_id(r->a);
+	int rc = 0;
+
+	if (r->o->dry_run) {
+		if (!state_exists(dir, id) && state_exists(dir, legacy))
+			id = legacy;
+	} else
+		rc = state_carry_over(dir, legacy, id, err);
+	if (rc >= 0 && (r->state = state_load(dir, id, err)) == NULL)
+		rc = -1;
+	free(legacy);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Lock, load the state, prepare the target and resolve what a killed
  * run left, all before connecting. */
 static int
@@ -846,7 +866,7 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if (r->o->dry_run && access(a->state_dir, F_OK) < 0)
 		return 0; /* nothing seen yet, and nothing to create */
-	if ((r->state = state_load(a->state_dir, r->id, err)) == NULL)
+	if (run_own_state(r, err) < 0)
 		return -1;
 	if (r->o->dry_run)
 		return 0;
@@ -905,7 +925,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	r.o = o;
 	r.st = stats;
 	r.lockfd = -1;
-	r.id = account_id(a);
+	r.id = account_key(a);
 	session_conn_params(a, &r.cp);
 	r.cp.proxy_password = o->proxy_secret;
 	if (run_prepare(&r, err) == 0 && run_sessions(&r, err) == 0)

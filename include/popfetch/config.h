@@ -204,8 +204,16 @@ int config_apply(
 /* True when key names an account setting (so the CLI can pass it on). */
 bool config_is_key(const char *key);
 
-/* "user@host:port": the mailbox an account reads (docs/contract.md §4). */
+/* "user@host:port": the mailbox an account reads (docs/contract.md §4),
+ * the host as written; also the identity popfetch 0.1.0 kept state by. */
 char *account_id(const struct account *a);
+
+/*
+ * What the seen-state and the run lock belong to: the account's name, or
+ * for a one-off account from --host "user@host:port" with the host in
+ * lower case. Names cannot hold ':', so the two never meet. New string.
+ */
+char *account_key(const struct account *a);
 
 /* The port to use: a->port, or 995 / 110 by TLS mode. */
 const char *account_port(const struct account *a);
