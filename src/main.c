@@ -41,6 +41,7 @@ static const int exit_codes[] = {
     [PF_EPROTO] = 76,
     [PF_ENOPERM] = 77,
     [PF_ECONFIG] = 78,
+    [PF_ENOHOST] = 68,
 };
 
 static int
