@@ -318,13 +318,34 @@ fail:
 	return NULL;
 }
 
+/* Whether the handshake failed because the answer was no TLS at all (a
+ * "+OK" greeting read as a record header). */
+static bool
+conn_not_tls(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return false;
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_UNKNOWN_PROTOCOL:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+	case SSL_R_HTTP_REQUEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Word a failed handshake: a rejected certificate or a refused protocol
  * is PF_ENOPERM, a reset or EOF is PF_ETEMP (a timeout is already in err).
  */
 static void
-conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
-    const char *hostport, struct pf_err *err)
+conn_handshake_error(SSL *ssl, int sslerr, bool verify, bool implicit,
+    const char *name, const char *hostport, struct pf_err *err)
 {
 	long vr;
 
@@ -346,8 +367,10 @@ conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
 	vr = SSL_get_verify_result(ssl);
 	if (verify && vr != X509_V_OK) {
 		pf_err_set(err, PF_ENOPERM,
-		    "certificate verification failed for '%s': %s", name,
-		    X509_verify_cert_error_string(vr));
+		    "certificate verification failed for '%s': %s; trust its "
+		    "CA with --ca-file, or check its fingerprint with "
+		    "--serverinfo and pin it with --fingerprint",
+		    name, X509_verify_cert_error_string(vr));
 		return;
 	}
 	if (sslerr == SSL_ERROR_ZERO_RETURN ||
@@ -360,8 +383,12 @@ conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
 		    hostport);
 		return;
 	}
-	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s",
-	    hostport, conn_ssl_reason());
+	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s%s",
+	    hostport, conn_ssl_reason(),
+	    implicit && conn_not_tls()
+		? "; the server does not speak TLS on this port: for a plain "
+		  "POP3 port use --starttls (or the TLS port, 995)"
+		: "");
 }
 
 /* Shared by implicit TLS and STARTTLS: set up, handshake, verify, attach. */
@@ -420,8 +447,8 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		/* a tunnel command that died is the story, not the EOF */
 		if (!stream_tunnel_failed(
 			s, sslerr == 0 ? 0 : STREAM_CHILD_EXIT_WAIT_MS, err))
-			conn_handshake_error(
-			    ssl, sslerr, verify, name, hostport, err);
+			conn_handshake_error(ssl, sslerr, verify,
+			    p->tls == CONN_TLS_IMPLICIT, name, hostport, err);
 		goto fail;
 	}
 	if (pinned) {

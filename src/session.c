@@ -1,5 +1,6 @@
 /* session.c: connect, TLS, greeting, capabilities, login. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "popfetch/auth.h"
@@ -28,6 +29,25 @@ session_conn_params(const struct account *a, struct conn_params *cp)
 	cp->source_address = a->source_address;
 }
 
+/* Not a byte of greeting on a plain connection: the port may expect TLS
+ * from the start (a TLS server waits for the client to speak first). */
+static void
+greeting_hint(
+    const struct conn_params *cp, const struct stream *s, struct pf_err *err)
+{
+	size_t n;
+
+	if (err == NULL || err->code != PF_ETEMP || s->bytes_in != 0 ||
+	    cp->tls == CONN_TLS_IMPLICIT ||
+	    strstr(err->msg, "timed out") == NULL)
+		return;
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n,
+	    "; no greeting: if port %s expects TLS from the start, drop "
+	    "--starttls/--no-tls",
+	    cp->port);
+}
+
 int
 session_open(const struct account *a, const struct conn_params *cp, int trace,
     session_connect_fn connect, void *ctx, struct pop3 **p, struct pf_err *err)
@@ -40,7 +60,11 @@ session_open(const struct account *a, const struct conn_params *cp, int trace,
 	if (s == NULL)
 		return -1;
 	*p = pop3_new(s, &par);
-	if (pop3_greeting(*p, err) < 0 || pop3_capa(*p, err) < 0)
+	if (pop3_greeting(*p, err) < 0) {
+		greeting_hint(cp, s, err);
+		return -1;
+	}
+	if (pop3_capa(*p, err) < 0)
 		return -1;
 	if (cp->tls != CONN_TLS_STARTTLS)
 		return 0;
