@@ -601,6 +601,7 @@ conn_tls_info(const struct stream *s, struct conn_tls_info *out)
 	unsigned int mdlen = 0;
 	X509 *cert;
 	BIO *bio;
+	long vr;
 
 	memset(out, 0, sizeof(*out));
 	if (!stream_is_tls(s))
@@ -609,6 +610,11 @@ conn_tls_info(const struct stream *s, struct conn_tls_info *out)
 	strlcpy(out->version, SSL_get_version(t->ssl), sizeof(out->version));
 	strlcpy(out->cipher, SSL_get_cipher_name(t->ssl), sizeof(out->cipher));
 	out->verified = t->verified;
+	vr = SSL_get_verify_result(t->ssl);
+	out->verify_ok = vr == X509_V_OK;
+	if (!out->verify_ok)
+		strlcpy(out->verify_error, X509_verify_cert_error_string(vr),
+		    sizeof(out->verify_error));
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
 	cert = SSL_get1_peer_certificate(t->ssl);
 #else
