@@ -387,8 +387,10 @@ message_delivered(struct run *r, unsigned long idx)
 	const struct pop3_msg *m = &r->msgs[idx];
 	char ubuf[64];
 
+	/* the server's size, as -n shows it (the bytes written differ by
+	 * the line ends and the Received: field) */
 	log_info("message %lu (uid %s, %llu octets) delivered to %s", m->n,
-	    uid_shown(m->uid, ubuf, sizeof(ubuf)), r->body_bytes,
+	    uid_shown(m->uid, ubuf, sizeof(ubuf)), m->size,
 	    sink_last_where(r->sink));
 	r->batch[r->nbatch++] = idx;
 	r->batch_bytes += r->body_bytes;
@@ -688,7 +690,11 @@ delete_known(struct run *r, struct pf_err *err)
 			r->prog.total_bytes += m->size;
 		} else if (r->mi[i].act == PLAN_SKIP) {
 			r->st->skipped++;
-			log_info(
+			/* "seen before" is every kept message on every run:
+			 * -vv only; other reasons (size, no UID) at -v */
+			log_msg(strcmp(r->mi[i].why, "seen before") == 0
+				? LOGL_DEBUG
+				: LOGL_INFO,
 			    "message %lu (uid %s, %llu octets) left on the "
 			    "server: %s",
 			    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)),
