@@ -37,11 +37,11 @@ text_capa(char **text, const char *title, const struct pop3_capa *c)
 		text_add(text, "%s: (CAPA not supported)", title);
 		return;
 	}
-	text_add(text, "%s:%s%s%s%s%s%s%s", title, c->top ? " TOP" : "",
+	text_add(text, "%s:%s%s%s%s%s%s%s%s", title, c->top ? " TOP" : "",
 	    c->uidl ? " UIDL" : "", c->user ? " USER" : "",
 	    c->pipelining ? " PIPELINING" : "", c->stls ? " STLS" : "",
 	    c->resp_codes ? " RESP-CODES" : "",
-	    c->auth_resp_code ? " AUTH-RESP-CODE" : "");
+	    c->auth_resp_code ? " AUTH-RESP-CODE" : "", c->utf8 ? " UTF8" : "");
 	text_add(text, "  SASL mechanisms: %s",
 	    c->sasl[0] != '\0' ? c->sasl : "(none)");
 	if (c->login_delay >= 0)

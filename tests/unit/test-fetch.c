@@ -491,6 +491,40 @@ test_oneoff_host_case(void **state)
 	free(key);
 }
 
+/* issue 13: -n of an account without a state of its own predicts from
+ * 0.1.0's state of its mailbox, and carries nothing over. */
+static void
+test_dry_run_reads_legacy_state(void **state)
+{
+	static const struct peer_step s[] = {
+	    GREET, CAPA, LOGIN, SCAN2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct fetch_opts o;
+	struct pf_err err;
+	struct account a;
+	const char *why;
+	char *legacy;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = (char *)(uintptr_t) "work";
+	a.keep = true;
+	legacy = account_id(&a);
+	legacy_state(legacy);
+	memset(&o, 0, sizeof(o));
+	o.secret = "pw";
+	o.dry_run = true;
+	o.connect = connect_peer;
+	cur = peer_new(s, NSTEPS(s), 64);
+	assert_int_equal(fetch_account(&a, &o, &st, &err), 0);
+	assert_true(peer_done(cur, &why));
+	peer_free(cur);
+	cur = NULL;
+	assert_int_equal(st.skipped, 1);
+	assert_false(state_exists(statedir, "work"));
+	free(legacy);
+}
+
 int
 main(void)
 {
@@ -510,6 +544,8 @@ main(void)
 		test_legacy_state_carried_over, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_oneoff_host_case, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_dry_run_reads_legacy_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
