@@ -842,7 +842,16 @@ run_own_state(struct run *r, struct pf_err *err)
 	char *legacy = account_id(r->a);
 	int rc = 0;
 
-	if (r->o->dry_run) {
+	if (r->a->shares_mailbox) {
+		/* whose records are whose cannot be told: fetching again
+		 * what is still there only duplicates, guessing could delete
+		 * what this account never delivered */
+		if (!state_exists(dir, id) && state_exists(dir, legacy))
+			log_warning("not carrying over the seen-state of '%s' "
+				    "(popfetch 0.1.0): other accounts read "
+				    "this mailbox too",
+			    legacy);
+	} else if (r->o->dry_run) {
 		if (!state_exists(dir, id) && state_exists(dir, legacy))
 			id = legacy;
 	} else

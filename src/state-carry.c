@@ -4,7 +4,9 @@
  * they now belong to the account (docs/contract.md §4), so an account
  * that has no state of its own yet starts from a copy of the mailbox's.
  * The old file stays: it is still the state of a one-off --host run of
- * that mailbox, and of any other account on it that has not run yet.
+ * that mailbox. An account that shares its mailbox with another account
+ * of the config takes nothing over (fetch.c decides, from
+ * account.shares_mailbox): the file cannot say whose records are whose.
  */
 #include <sys/stat.h>
 

@@ -58,6 +58,10 @@ struct account {
 	unsigned long long kill_size; /* 0: no limit */
 	unsigned long limit;	      /* 0: no limit */
 	char *state_dir;
+	/* another account of the config file reads the same mailbox (user,
+	 * host without case, port): popfetch 0.1.0 kept one state for all of
+	 * them, so none of them takes it over (state-carry.c) */
+	bool shares_mailbox;
 	/* where the settings came from, for error messages */
 	char *origin; /* "config 'FILE'" or "command line" */
 };

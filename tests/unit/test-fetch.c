@@ -525,6 +525,32 @@ test_dry_run_reads_legacy_state(void **state)
 	free(legacy);
 }
 
+/* issue 13: an account that shares its mailbox with another account of
+ * the config does not take 0.1.0's state over (whose records are whose
+ * cannot be told): it fetches both messages. */
+static void
+test_legacy_state_shared_not_taken(void **state)
+{
+	static const struct peer_step s[] = {GREET, CAPA, LOGIN, SCAN2, RETR1,
+	    RETR2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct pf_err err;
+	struct account a;
+	char *legacy;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = (char *)(uintptr_t) "work";
+	a.keep = true;
+	a.shares_mailbox = true;
+	legacy = account_id(&a);
+	legacy_state(legacy);
+	assert_int_equal(run(&a, s, NSTEPS(s), &st, &err), 0);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(state_kind(&a, "uid-a"), STATE_KEPT);
+	free(legacy);
+}
+
 int
 main(void)
 {
@@ -546,6 +572,8 @@ main(void)
 		test_oneoff_host_case, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_dry_run_reads_legacy_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_legacy_state_shared_not_taken, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
