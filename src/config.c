@@ -853,6 +853,36 @@ config_accounts_free(struct account *accts, size_t n)
 	free(accts);
 }
 
+/* Set shares_mailbox on the n accounts in sel: another account of cfg
+ * reads the same mailbox (user, host without case, port). */
+static void
+mark_shared(const struct config *cfg, const struct config_settings *cli,
+    struct account *sel, size_t n)
+{
+	struct config_winners win;
+	struct pf_err ignored;
+	struct account o;
+	size_t i, j;
+
+	for (j = 0; cfg->naccounts > 1 && j < cfg->naccounts; j++) {
+		/* an account with errors gets them when it is run */
+		if (config_resolve_winners(cfg, cfg->accounts[j].name, cli,
+			CONFIG_NEED_NOTHING, &o, &win, &ignored) < 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (sel[i].name != NULL && o.user != NULL &&
+			    o.host != NULL && sel[i].user != NULL &&
+			    sel[i].host != NULL &&
+			    strcmp(sel[i].name, o.name) != 0 &&
+			    strcmp(sel[i].user, o.user) == 0 &&
+			    strcasecmp(sel[i].host, o.host) == 0 &&
+			    strcmp(account_port(&sel[i]), account_port(&o)) ==
+				0)
+				sel[i].shares_mailbox = true;
+		account_free(&o);
+	}
+}
+
 int
 config_select(const struct config *cfg, char *const *names, size_t nnames,
     bool all, const struct config_settings *cli, enum config_need need,
@@ -901,6 +931,7 @@ config_select(const struct config *cfg, char *const *names, size_t nnames,
 			return -1;
 		}
 	}
+	mark_shared(cfg, cli, *out, want);
 	*n = want;
 	return 0;
 }
@@ -909,6 +940,20 @@ char *
 account_id(const struct account *a)
 {
 	return xasprintf("%s@%s:%s", a->user, a->host, account_port(a));
+}
+
+char *
+account_key(const struct account *a)
+{
+	char *key, *p;
+
+	if (a->name != NULL)
+		return xstrdup(a->name);
+	key = account_id(a);
+	/* user@host:port: the host is between the last '@' and the last ':' */
+	for (p = strrchr(key, '@'); p != NULL && *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return key;
 }
 
 const char *

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,24 @@ conn_parse_address(const char *in, char *out, size_t outsz)
 	return 0;
 }
 
+#if defined(EAI_NODATA)
+#define PF_EAI_NODATA EAI_NODATA
+#elif defined(__linux__)
+#define PF_EAI_NODATA (-5) /* glibc and musl hide it without _GNU_SOURCE */
+#endif
+
+/* Whether a getaddrinfo() result is the resolver's answer that the name
+ * has no address (NXDOMAIN, no data), not a failure to ask. */
+static bool
+resolve_says_none(int rc)
+{
+#ifdef PF_EAI_NODATA
+	if (rc == PF_EAI_NODATA)
+		return true;
+#endif
+	return rc == EAI_NONAME;
+}
+
 struct addrinfo *
 conn_net_resolve(const char *host, const char *port, int family,
     const char *what, struct pf_err *err)
@@ -83,6 +102,11 @@ conn_net_resolve(const char *host, const char *port, int family,
 		return res;
 	if (rc == EAI_SYSTEM)
 		pf_err_sys(err, PF_ETEMP, "cannot resolve %s'%s'", what, host);
+	else if (resolve_says_none(rc))
+		/* permanent: a typo must not hide behind "ignore 75" */
+		pf_err_set(err, PF_ENOHOST,
+		    "%s'%s' does not exist (%s); check the host name", what,
+		    host, gai_strerror(rc));
 	else
 		pf_err_set(err, PF_ETEMP, "cannot resolve %s'%s': %s", what,
 		    host, gai_strerror(rc));

@@ -319,13 +319,34 @@ fail:
 	return NULL;
 }
 
+/* Whether the handshake failed because the answer was no TLS at all (a
+ * "+OK" greeting read as a record header). */
+static bool
+conn_not_tls(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return false;
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_UNKNOWN_PROTOCOL:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+	case SSL_R_HTTP_REQUEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Word a failed handshake: a rejected certificate or a refused protocol
  * is PF_ENOPERM, a reset or EOF is PF_ETEMP (a timeout is already in err).
  */
 static void
-conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
-    const char *hostport, struct pf_err *err)
+conn_handshake_error(SSL *ssl, int sslerr, bool verify, bool implicit,
+    const char *name, const char *hostport, struct pf_err *err)
 {
 	long vr;
 
@@ -347,8 +368,10 @@ conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
 	vr = SSL_get_verify_result(ssl);
 	if (verify && vr != X509_V_OK) {
 		pf_err_set(err, PF_ENOPERM,
-		    "certificate verification failed for '%s': %s", name,
-		    X509_verify_cert_error_string(vr));
+		    "certificate verification failed for '%s': %s; trust its "
+		    "CA with --ca-file, or check its fingerprint with "
+		    "--serverinfo and pin it with --fingerprint",
+		    name, X509_verify_cert_error_string(vr));
 		return;
 	}
 	if (sslerr == SSL_ERROR_ZERO_RETURN ||
@@ -361,8 +384,12 @@ conn_handshake_error(SSL *ssl, int sslerr, bool verify, const char *name,
 		    hostport);
 		return;
 	}
-	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s",
-	    hostport, conn_ssl_reason());
+	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s%s",
+	    hostport, conn_ssl_reason(),
+	    implicit && conn_not_tls()
+		? "; the server does not speak TLS on this port: for a plain "
+		  "POP3 port use --starttls (or the TLS port, 995)"
+		: "");
 }
 
 /* Shared by implicit TLS and STARTTLS: set up, handshake, verify, attach. */
@@ -421,8 +448,8 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		/* a tunnel command that died is the story, not the EOF */
 		if (!stream_tunnel_failed(
 			s, sslerr == 0 ? 0 : STREAM_CHILD_EXIT_WAIT_MS, err))
-			conn_handshake_error(
-			    ssl, sslerr, verify, name, hostport, err);
+			conn_handshake_error(ssl, sslerr, verify,
+			    p->tls == CONN_TLS_IMPLICIT, name, hostport, err);
 		goto fail;
 	}
 	if (pinned) {
@@ -575,6 +602,7 @@ conn_tls_info(const struct stream *s, struct conn_tls_info *out)
 	unsigned int mdlen = 0;
 	X509 *cert;
 	BIO *bio;
+	long vr;
 
 	memset(out, 0, sizeof(*out));
 	if (!stream_is_tls(s))
@@ -583,6 +611,11 @@ conn_tls_info(const struct stream *s, struct conn_tls_info *out)
 	strlcpy(out->version, SSL_get_version(t->ssl), sizeof(out->version));
 	strlcpy(out->cipher, SSL_get_cipher_name(t->ssl), sizeof(out->cipher));
 	out->verified = t->verified;
+	vr = SSL_get_verify_result(t->ssl);
+	out->verify_ok = vr == X509_V_OK;
+	if (!out->verify_ok)
+		strlcpy(out->verify_error, X509_verify_cert_error_string(vr),
+		    sizeof(out->verify_error));
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
 	cert = SSL_get1_peer_certificate(t->ssl);
 #else

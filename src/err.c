@@ -23,6 +23,7 @@ static const char *const errc_names[] = {
     [PF_EPROTO] = "protocol",
     [PF_ENOPERM] = "noperm",
     [PF_ECONFIG] = "config",
+    [PF_ENOHOST] = "nohost",
 };
 
 /* Format into err->msg (err may be NULL); shared by the setters. */

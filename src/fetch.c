@@ -457,8 +457,10 @@ message_delivered(struct run *r, unsigned long idx)
 	const struct pop3_msg *m = &r->msgs[idx];
 	char ubuf[64];
 
+	/* the server's size, as -n shows it (the bytes written differ by
+	 * the line ends and the Received: field) */
 	log_info("message %lu (uid %s, %llu octets) delivered to %s", m->n,
-	    uid_shown(m->uid, ubuf, sizeof(ubuf)), r->body_bytes,
+	    uid_shown(m->uid, ubuf, sizeof(ubuf)), m->size,
 	    sink_last_where(r->sink));
 	r->batch[r->nbatch++] = idx;
 	r->batch_bytes += r->body_bytes;
@@ -804,7 +806,11 @@ delete_known(struct run *r, struct pf_err *err)
 			r->prog.total_bytes += m->size;
 		} else if (r->mi[i].act == PLAN_SKIP) {
 			r->st->skipped++;
-			log_info(
+			/* "seen before" is every kept message on every run:
+			 * -vv only; other reasons (size, no UID) at -v */
+			log_msg(strcmp(r->mi[i].why, "seen before") == 0
+				? LOGL_DEBUG
+				: LOGL_INFO,
 			    "message %lu (uid %s, %llu octets) left on the "
 			    "server: %s",
 			    m->n, uid_shown(m->uid, ubuf, sizeof(ubuf)),
@@ -969,6 +975,35 @@ login_delay_check(struct run *r, struct pf_err *err)
 	    r->a->host, when, delay);
 }
 
+/* Load the account's state; the first time, from what popfetch 0.1.0
+ * kept for the mailbox (-n only reads that, it carries nothing over). */
+static int
+run_own_state(struct run *r, struct pf_err *err)
+{
+	const char *dir = r->a->state_dir, *id = r->id;
+	char *legacy = account_id(r->a);
+	int rc = 0;
+
+	if (r->a->shares_mailbox) {
+		/* whose records are whose cannot be told: fetching again
+		 * what is still there only duplicates, guessing could delete
+		 * what this account never delivered */
+		if (!state_exists(dir, id) && state_exists(dir, legacy))
+			log_warning("not carrying over the seen-state of '%s' "
+				    "(popfetch 0.1.0): other accounts read "
+				    "this mailbox too",
+			    legacy);
+	} else if (r->o->dry_run) {
+		if (!state_exists(dir, id) && state_exists(dir, legacy))
+			id = legacy;
+	} else
+		rc = state_carry_over(dir, legacy, id, err);
+	if (rc >= 0 && (r->state = state_load(dir, id, err)) == NULL)
+		rc = -1;
+	free(legacy);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Lock, load the state, prepare the target and resolve what a killed
  * run left, all before connecting. */
 static int
@@ -993,7 +1028,7 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if (r->o->dry_run && access(a->state_dir, F_OK) < 0)
 		return 0; /* nothing seen yet, and nothing to create */
-	if ((r->state = state_load(a->state_dir, r->id, err)) == NULL)
+	if (run_own_state(r, err) < 0)
 		return -1;
 	if (r->o->dry_run)
 		return 0;
@@ -1063,7 +1098,7 @@ fetch_account(const struct account *a, const struct fetch_opts *o,
 	r.o = o;
 	r.st = stats;
 	r.lockfd = -1;
-	r.id = account_id(a);
+	r.id = account_key(a);
 	session_conn_params(a, &r.cp);
 	r.cp.proxy_password = o->proxy_secret;
 	if (run_prepare(&r, err) == 0 && run_sessions(&r, err) == 0)

@@ -46,6 +46,7 @@ static const int exit_codes[] = {
     [PF_EPROTO] = 76,
     [PF_ENOPERM] = 77,
     [PF_ECONFIG] = 78,
+    [PF_ENOHOST] = 68,
 };
 
 static int
@@ -264,7 +265,7 @@ convert(const struct cli *c)
 /*
  * --import-state=FORMAT:PATH: mark the UIDs recorded there as delivered in
  * the state of account a, under the identity a fetch run keeps its state
- * and lock by (fetch_account(): account_id() today). The two must stay the
+ * and lock by (fetch_account(): account_key()). The two must stay the
  * same; test-migrate-state checks that they use one state file. Prints
  * the counts. Returns the exit status.
  */
@@ -289,7 +290,7 @@ import(const struct cli *c, const struct account *a)
 	ia.user = a->user;
 	ia.host = a->host;
 	ia.port = (unsigned)strtoul(account_port(a), NULL, 10);
-	id = account_id(a);
+	id = account_key(a);
 	rc = import_state(
 	    fmt, path, &ia, a->state_dir, id, a->keep, &counts, &err);
 out:

@@ -96,6 +96,7 @@ static const struct pop3_cmdinfo {
     [POP3_CMD_NOOP] = {"NOOP", ML_NEVER},
     [POP3_CMD_RSET] = {"RSET", ML_NEVER},
     [POP3_CMD_QUIT] = {"QUIT", ML_NEVER},
+    [POP3_CMD_UTF8] = {"UTF8", ML_NEVER},
 };
 #define NCMDS (sizeof(pop3_cmds) / sizeof(pop3_cmds[0]))
 
@@ -565,6 +566,38 @@ pop3_err_from_reply(const struct pop3 *p, const char *what, enum pf_errc dflt,
 }
 
 /* The greeting decides whether the session may go on at all. */
+/*
+ * A server whose first bytes are a TLS record (handshake or alert, 0x16 or
+ * 0x15, then version 0x03) expects TLS from the start: say so at once
+ * instead of waiting for a line that never comes. Reads at most until two
+ * bytes are there (or a line, or EOF); the rest is read_status_line()'s.
+ */
+static int
+greeting_tls_record(struct pop3 *p, struct pf_err *err)
+{
+	const unsigned char *b;
+	ssize_t r = 1;
+
+	if (stream_is_tls(p->s))
+		return 0;
+	stream_set_response_deadline(p->s, 0);
+	while (p->lb.len < 2 && r > 0)
+		r = lbuf_fill(&p->lb, p->s, err);
+	stream_set_response_deadline(p->s, -1);
+	if (r < 0) {
+		set_state(p, POP3_ST_CLOSED);
+		return -1;
+	}
+	b = (const unsigned char *)p->lb.buf + p->lb.off;
+	if (p->lb.len < 2 || (b[0] != 0x16 && b[0] != 0x15) || b[1] != 0x03)
+		return 0;
+	set_state(p, POP3_ST_CLOSED);
+	return pf_err_set(err, PF_EPROTO,
+	    "the server greeted with TLS, not POP3: this port expects TLS "
+	    "from the start; drop --starttls/--no-tls (implicit TLS, usually "
+	    "port 995)");
+}
+
 int
 pop3_greeting(struct pop3 *p, struct pf_err *err)
 {
@@ -574,7 +607,8 @@ pop3_greeting(struct pop3 *p, struct pf_err *err)
 	size_t len;
 	int st;
 
-	if (read_status_line(p, &line, &len, err) == -1)
+	if (greeting_tls_record(p, err) == -1 ||
+	    read_status_line(p, &line, &len, err) == -1)
 		return -1;
 	st = pop3_parse_status(line, &text);
 	if (st == POP3_ERR) {
@@ -1206,6 +1240,7 @@ static const struct {
     {"RESP-CODES", offsetof(struct pop3_capa, resp_codes)},
     {"AUTH-RESP-CODE", offsetof(struct pop3_capa, auth_resp_code)},
     {"SASL-IR", offsetof(struct pop3_capa, sasl_ir)},
+    {"UTF8", offsetof(struct pop3_capa, utf8)},
 };
 
 /* Unknown capabilities are ignored, known ones case-insensitively. */

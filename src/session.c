@@ -1,4 +1,6 @@
 /* session.c: connect, TLS, greeting, capabilities, login. */
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "popfetch/auth.h"
@@ -27,6 +29,25 @@ session_conn_params(const struct account *a, struct conn_params *cp)
 	cp->source_address = a->source_address;
 }
 
+/* Not a byte of greeting on a plain connection: the port may expect TLS
+ * from the start (a TLS server waits for the client to speak first). */
+static void
+greeting_hint(
+    const struct conn_params *cp, const struct stream *s, struct pf_err *err)
+{
+	size_t n;
+
+	if (err == NULL || err->code != PF_ETEMP || s->bytes_in != 0 ||
+	    cp->tls == CONN_TLS_IMPLICIT ||
+	    strstr(err->msg, "timed out") == NULL)
+		return;
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n,
+	    "; no greeting: if port %s expects TLS from the start, drop "
+	    "--starttls/--no-tls",
+	    cp->port);
+}
+
 int
 session_open(const struct account *a, const struct conn_params *cp, int trace,
     session_connect_fn connect, void *ctx, struct pop3 **p, struct pf_err *err)
@@ -39,7 +60,11 @@ session_open(const struct account *a, const struct conn_params *cp, int trace,
 	if (s == NULL)
 		return -1;
 	*p = pop3_new(s, &par);
-	if (pop3_greeting(*p, err) < 0 || pop3_capa(*p, err) < 0)
+	if (pop3_greeting(*p, err) < 0) {
+		greeting_hint(cp, s, err);
+		return -1;
+	}
+	if (pop3_capa(*p, err) < 0)
 		return -1;
 	if (cp->tls != CONN_TLS_STARTTLS)
 		return 0;
@@ -55,11 +80,28 @@ session_open(const struct account *a, const struct conn_params *cp, int trace,
 	return 0;
 }
 
+/* RFC 6856: the server announced UTF8, so ask for messages as they are
+ * (8-bit headers) instead of a downgrade; popfetch delivers 8-bit clean.
+ * A refusal changes nothing. */
+static int
+session_utf8(struct pop3 *p, struct pf_err *err)
+{
+	int r = pop3_simple(p, POP3_CMD_UTF8, NULL, err);
+
+	if (r == -1)
+		return -1;
+	if (r == POP3_ERR)
+		log_debug(
+		    "server refused UTF8; messages come as it stores them");
+	return 0;
+}
+
 int
 session_login(struct pop3 *p, const struct account *a, const char *secret,
     struct pf_err *err)
 {
 	struct auth_params ap;
+	bool utf8;
 
 	memset(&ap, 0, sizeof(ap));
 	ap.mech = a->auth;
@@ -74,5 +116,8 @@ session_login(struct pop3 *p, const struct account *a, const char *secret,
 		log_warning("sending the password in clear text to '%s' "
 			    "(--no-tls with --auth=%s)",
 		    a->host, auth_mech_names[a->auth]);
-	return auth_login(p, &ap, NULL, err);
+	utf8 = pop3_capabilities(p)->utf8;
+	if (auth_login(p, &ap, NULL, err) < 0)
+		return -1;
+	return utf8 || pop3_capabilities(p)->utf8 ? session_utf8(p, err) : 0;
 }

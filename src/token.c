@@ -22,7 +22,7 @@ token_source_of(const struct account *a)
 char *
 token_store_path(const struct account *a)
 {
-	char *id = account_id(a);
+	char *id = account_key(a);
 	char *file = state_account_file(id);
 	char *path = xasprintf("%s/oauth/%s.json", a->state_dir, file);
 
@@ -63,7 +63,7 @@ client_of(const struct account *a, const char *client_secret,
 static int
 lock_of(const struct account *a, struct pf_err *err)
 {
-	char *id = account_id(a);
+	char *id = account_key(a);
 	int fd = lock_account(a->state_dir, id, err);
 
 	free(id);

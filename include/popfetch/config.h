@@ -75,6 +75,10 @@ struct account {
 	unsigned long long max_message_size;
 	unsigned long limit; /* 0: no limit */
 	char *state_dir;
+	/* another account of the config file reads the same mailbox (user,
+	 * host without case, port): popfetch 0.1.0 kept one state for all of
+	 * them, so none of them takes it over (state-carry.c) */
+	bool shares_mailbox;
 	/* where the settings came from, for error messages */
 	char *origin; /* "config 'FILE'" or "command line" */
 };
@@ -221,7 +225,8 @@ int config_apply(
 /* True when key names an account setting (so the CLI can pass it on). */
 bool config_is_key(const char *key);
 
-/* "user@host:port": the mailbox an account reads (docs/contract.md §4). */
+/* "user@host:port": the mailbox an account reads (docs/contract.md §4),
+ * the host as written; also the identity popfetch 0.1.0 kept state by. */
 char *account_id(const struct account *a);
 
 /* The hard cap on one message: max_message_size, or the default. */
@@ -231,6 +236,13 @@ account_message_max(const struct account *a)
 	return a->max_message_size > 0 ? a->max_message_size
 				       : ACCOUNT_MESSAGE_MAX;
 }
+
+/*
+ * What the seen-state and the run lock belong to: the account's name, or
+ * for a one-off account from --host "user@host:port" with the host in
+ * lower case. Names cannot hold ':', so the two never meet. New string.
+ */
+char *account_key(const struct account *a);
 
 /* The port to use: a->port, or 995 / 110 by TLS mode. */
 const char *account_port(const struct account *a);

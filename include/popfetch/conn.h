@@ -63,6 +63,8 @@ struct conn_tls_info {
 	char not_after[64];
 	char sha256[100]; /* "AB:CD:..." upper-case hex, 32 octets */
 	bool verified;	  /* chain + host name verified (or pin matched) */
+	bool verify_ok;	  /* the chain and name check passed, enforced or not */
+	char verify_error[128]; /* why it did not pass; "" when it did */
 };
 
 /*

@@ -31,6 +31,7 @@ enum pf_errc {
 	PF_EPROTO,     /* 76: the server broke the protocol */
 	PF_ENOPERM,    /* 77: auth failed, certificate rejected, policy */
 	PF_ECONFIG,    /* 78: config file error, password command failed */
+	PF_ENOHOST,    /* 68: the host name does not exist (resolver says so) */
 };
 
 /* The longest server-supplied text we ever show (docs/style.md, errors). */

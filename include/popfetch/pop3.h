@@ -47,6 +47,7 @@ enum pop3_cmd {
 	POP3_CMD_NOOP,
 	POP3_CMD_RSET,
 	POP3_CMD_QUIT,
+	POP3_CMD_UTF8, /* RFC 6856 */
 };
 
 /* Extended response codes (RFC 2449, 3206) found in "-ERR [CODE] ...". */
@@ -69,6 +70,7 @@ struct pop3_capa {
 	bool valid; /* CAPA answered +OK */
 	bool top, uidl, user, pipelining, stls, resp_codes, auth_resp_code;
 	bool sasl_ir;
+	bool utf8;	  /* RFC 6856: the UTF8 command */
 	char sasl[256];	  /* SASL mechanisms, upper-case, space-separated */
 	long login_delay; /* -1 when not announced */
 	long expire;	  /* -1 none, -2 NEVER */

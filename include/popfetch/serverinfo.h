@@ -14,7 +14,9 @@
 /*
  * Connect to account a and put the description (several lines, server
  * text sanitized) in *text (free it). Logs in, to show the capabilities
- * after login too, only when o->secret is given. Returns 0, or -1 with
+ * after login too, only when o->secret is given. The certificate is
+ * checked after the handshake, so one that fails is still described (with
+ * the reason); the result is then -1 (PF_ENOPERM) without a login. Returns 0, or -1 with
  * err (the connection's and login's errors); *text then holds what was
  * learnt before the failure, or NULL.
  */

@@ -101,4 +101,18 @@ void state_free(struct state *st);
 char *state_escape(const char *uid, size_t len);
 char *state_unescape(const char *s);
 
+/* Whether id has a state file in state_dir (state-carry.c). */
+bool state_exists(const char *state_dir, const char *id);
+
+/*
+ * popfetch 0.1.0 kept the state by mailbox ("user@host:port"), now by
+ * account: when to_id has no state file yet and from_id has one, write
+ * a copy of from_id's records as to_id's state (under from_id's lock; the
+ * caller holds to_id's). from_id's file is left as it is. Returns 1 when
+ * copied, 0 when there was nothing to do, -1 (state_load()'s and
+ * state_compact()'s errors, lock_account()'s PF_ETEMP).
+ */
+int state_carry_over(const char *state_dir, const char *from_id,
+    const char *to_id, struct pf_err *err);
+
 #endif

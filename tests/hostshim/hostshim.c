@@ -5,7 +5,10 @@
  *   PF_HOSTS      "NAME=ADDR[,ADDR...] NAME=..." (space-separated): a
  *                 lookup of NAME (case-insensitive) answers with these
  *                 numeric addresses, in this order, as a private hosts
- *                 file would; any other name goes to the real resolver
+ *                 file would; any other name goes to the real resolver.
+ *                 ADDR "!noname", "!nodata" or "!again": the lookup fails
+ *                 with EAI_NONAME (NXDOMAIN), EAI_NODATA or EAI_AGAIN (a
+ *                 resolver that cannot be reached)
  *   PF_HOSTS_LOG  append every name looked up, one per line
  *
  * Preloaded into a proxy (danted, tinyproxy) it gives a name that only the
@@ -84,6 +87,12 @@ getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 	hostshim_log(node);
 	if (node == NULL || hostshim_find(node, buf, sizeof(buf)) == NULL)
 		return real(node, service, hints, res);
+	if (strcmp(buf, "!noname") == 0)
+		return EAI_NONAME;
+	if (strcmp(buf, "!nodata") == 0)
+		return EAI_NODATA;
+	if (strcmp(buf, "!again") == 0)
+		return EAI_AGAIN;
 	if (hints != NULL)
 		h = *hints;
 	else

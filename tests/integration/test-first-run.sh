@@ -85,7 +85,7 @@ assert_no_secret "$T/bob.out" "$T/bob.err"
 # 3. Two accounts on one mailbox where one deletes: said at -v (and on a
 # terminal), not under cron. 4. One summary line per account at -v.
 sed -i 's/^  keep on$/  keep off/' "$T/rc"
-# (carol's own state dir: seen-state is per mailbox until it is per account)
+# (carol has a state dir of her own; the state is per account anyway)
 printf 'account carol : alice\n  keep on\n  password %s\n  maildir %s\n  state_dir %s\n' \
     "$DC_PASS" "$T/carol" "$T/state-carol" >>"$T/rc"
 pf_run_raw carolv -C "$T/rc" -v carol

@@ -61,13 +61,14 @@ fi
 grep -qx '127.0.0.1' "$T/s5h.lookups" ||
     fail "the hostshim saw no lookup at all (is it preloaded?)"
 
-# The same name with socks5:// is resolved here, where it does not exist.
+# The same name with socks5:// is resolved here, where it does not exist
+# (68, issue 13).
 pf_mailgen --count 3 --plain --seed 3
 PF_HOST=pop.via-proxy.test run_shim s5local \
     --proxy "socks5://127.0.0.1:$DANTE_PORT" --maildir "$T/m3"
-assert_rc s5local 75
+assert_rc s5local 68
 assert_one_line s5local
-grep -q "cannot resolve 'pop.via-proxy.test'" "$T/s5local.err" ||
+grep -q "'pop.via-proxy.test' does not exist" "$T/s5local.err" ||
     fail "socks5:// did not resolve the server name itself"
 grep -qx 'pop.via-proxy.test' "$T/s5local.lookups" ||
     fail "the hostshim did not see popfetch resolve the name"

@@ -4,7 +4,8 @@
 # the certificate's subject, issuer, validity and SHA-256 fingerprint (the
 # same as openssl's) and the auth mechanisms; exits 0; fetches and deletes
 # nothing and creates no Maildir. With --insecure it shows an untrusted
-# certificate's fingerprint.
+# certificate's fingerprint; without, too, and why it failed (exit 77,
+# no login).
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 pf_server
@@ -124,9 +125,18 @@ pf_run insecure --serverinfo --insecure --maildir "$T/mail"
 assert_rc insecure 0
 check_info insecure "$DC_CERTDIR/selfsigned.pem"
 nothing_changed insecure
-# Without --insecure the certificate is rejected.
+# Without --insecure the certificate is rejected (77), but what it is,
+# its fingerprint and why it failed are shown all the same (issue 13),
+# with a line saying how to go on; no login over it.
+logins=$(grep -c 'Login: user=' "$DC_LOG")
 pf_run untrusted --serverinfo --maildir "$T/mail"
 assert_rc untrusted 77
+check_info untrusted "$DC_CERTDIR/selfsigned.pem"
+want untrusted '^certificate verified: NO: self.signed' "reason it failed"
+grep -q "certificate verification failed for 'localhost' (shown above, not logged in); trust its CA with --ca-file, or pin the fingerprint above with --fingerprint" \
+    "$T/untrusted.err" || { show untrusted; fail "untrusted: no hint"; }
+[ "$(grep -c 'Login: user=' "$DC_LOG")" -eq "$logins" ] ||
+    fail "--serverinfo logged in over a certificate that failed"
 nothing_changed untrusted
 
 if [ "${#later[@]}" -gt 0 ]; then

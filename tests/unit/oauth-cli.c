@@ -49,6 +49,7 @@ exit_code(enum pf_errc code)
 	    [PF_EPROTO] = 76,
 	    [PF_ENOPERM] = 77,
 	    [PF_ECONFIG] = 78,
+	    [PF_ENOHOST] = 68,
 	};
 
 	if ((size_t)code >= sizeof(codes) / sizeof(codes[0]))

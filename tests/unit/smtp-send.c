@@ -61,6 +61,8 @@ exit_code(enum pf_errc code)
 		return 77;
 	case PF_ECONFIG:
 		return 78;
+	case PF_ENOHOST:
+		return 68;
 	}
 	return 70;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -69,7 +70,7 @@ connect_peer(void *ctx, const struct conn_params *cp, struct pf_err *err)
 {
 	(void)ctx;
 	(void)err;
-	assert_string_equal(cp->host, "pop.test");
+	assert_true(strcasecmp(cp->host, "pop.test") == 0);
 	return peer_stream(cur);
 }
 
@@ -180,7 +181,7 @@ state_kind(const struct account *a, const char *uid)
 	struct pf_err err;
 	struct state *st;
 	char kind = 0;
-	char *id = account_id(a);
+	char *id = account_key(a);
 
 	st = state_load(statedir, id, &err);
 	free(id);
@@ -377,6 +378,179 @@ test_uidl_refused(void **state)
 	assert_non_null(strstr(err.msg, "refused UIDL"));
 }
 
+/* Write a state of id (popfetch 0.1.0 wrote "user@host:port") with uid-a
+ * as delivered and kept. */
+static void
+legacy_state(const char *id)
+{
+	struct pf_err err;
+	struct state *st;
+
+	assert_int_equal(mkdir(statedir, 0700), 0);
+	st = state_load(statedir, id, &err);
+	assert_non_null(st);
+	state_set(st, "uid-a", 20, 1000, STATE_KEPT);
+	assert_int_equal(state_compact(st, &err), 0);
+	state_free(st);
+}
+
+/*
+ * issue 13: two accounts on one mailbox have a state each. "archive"
+ * keeps both messages; "work" (same user, host and port, deleting) then
+ * still fetches both into its own Maildir before it deletes them.
+ */
+static void
+test_state_per_account(void **state)
+{
+	static const struct peer_step keep[] = {GREET, CAPA, LOGIN, SCAN2,
+	    RETR1, RETR2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	static const struct peer_step del[] = {GREET, CAPA, LOGIN, SCAN2, RETR1,
+	    RETR2, {"DELE 1\r\n", "+OK\r\n", 0}, {"DELE 2\r\n", "+OK\r\n", 0},
+	    {"QUIT\r\n", "+OK bye\r\n", 0}};
+	char all[4096], dir[400], mbox[400];
+	struct fetch_stats st;
+	struct pf_err err;
+	struct account archive, work;
+
+	(void)state;
+	snprintf(mbox, sizeof(mbox), "%s/archive.mbox", tdir);
+	account(&archive, SINK_MBOX, mbox);
+	archive.name = (char *)(uintptr_t) "archive";
+	archive.keep = true;
+	archive.delete_after = 30;
+	account(&work, SINK_MAILDIR, maildir);
+	work.name = (char *)(uintptr_t) "work";
+	work.host = (char *)(uintptr_t) "POP.Test";
+	assert_int_equal(run(&archive, keep, NSTEPS(keep), &st, &err), 0);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(run(&work, del, NSTEPS(del), &st, &err), 0);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.deleted, 2);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	assert_int_equal(dir_files(dir, all, sizeof(all)), 2);
+	assert_int_equal(state_kind(&archive, "uid-a"), STATE_KEPT);
+}
+
+/*
+ * issue 13: the state popfetch 0.1.0 kept for the mailbox is carried over
+ * to the account on its first run (uid-a is not fetched again); the old
+ * file stays for a one-off --host run of the mailbox.
+ */
+static void
+test_legacy_state_carried_over(void **state)
+{
+	static const struct peer_step s[] = {
+	    GREET, CAPA, LOGIN, SCAN2, RETR2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct pf_err err;
+	struct account a;
+	char *legacy;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = (char *)(uintptr_t) "work";
+	a.keep = true;
+	legacy = account_id(&a);
+	legacy_state(legacy);
+	assert_false(state_exists(statedir, "work"));
+	assert_int_equal(run(&a, s, NSTEPS(s), &st, &err), 0);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.skipped, 1);
+	assert_true(state_exists(statedir, "work"));
+	assert_true(state_exists(statedir, legacy));
+	assert_int_equal(state_kind(&a, "uid-a"), STATE_KEPT);
+	assert_int_equal(state_kind(&a, "uid-b"), STATE_KEPT);
+	free(legacy);
+}
+
+/*
+ * issue 13: a one-off --host account keeps "user@host:port" with the host
+ * in lower case; 0.1.0's file under the host as written is carried over.
+ */
+static void
+test_oneoff_host_case(void **state)
+{
+	static const struct peer_step s[] = {
+	    GREET, CAPA, LOGIN, SCAN2, RETR2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct pf_err err;
+	struct account a;
+	char *key;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = NULL;
+	a.host = (char *)(uintptr_t) "Pop.TEST";
+	a.keep = true;
+	key = account_key(&a);
+	assert_string_equal(key, "u@pop.test:110");
+	legacy_state("u@Pop.TEST:110");
+	assert_int_equal(run(&a, s, NSTEPS(s), &st, &err), 0);
+	assert_int_equal(st.fetched, 1);
+	assert_true(state_exists(statedir, key));
+	free(key);
+}
+
+/* issue 13: -n of an account without a state of its own predicts from
+ * 0.1.0's state of its mailbox, and carries nothing over. */
+static void
+test_dry_run_reads_legacy_state(void **state)
+{
+	static const struct peer_step s[] = {
+	    GREET, CAPA, LOGIN, SCAN2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct fetch_opts o;
+	struct pf_err err;
+	struct account a;
+	const char *why;
+	char *legacy;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = (char *)(uintptr_t) "work";
+	a.keep = true;
+	legacy = account_id(&a);
+	legacy_state(legacy);
+	memset(&o, 0, sizeof(o));
+	o.secret = "pw";
+	o.dry_run = true;
+	o.connect = connect_peer;
+	cur = peer_new(s, NSTEPS(s), 64);
+	assert_int_equal(fetch_account(&a, &o, &st, &err), 0);
+	assert_true(peer_done(cur, &why));
+	peer_free(cur);
+	cur = NULL;
+	assert_int_equal(st.skipped, 1);
+	assert_false(state_exists(statedir, "work"));
+	free(legacy);
+}
+
+/* issue 13: an account that shares its mailbox with another account of
+ * the config does not take 0.1.0's state over (whose records are whose
+ * cannot be told): it fetches both messages. */
+static void
+test_legacy_state_shared_not_taken(void **state)
+{
+	static const struct peer_step s[] = {GREET, CAPA, LOGIN, SCAN2, RETR1,
+	    RETR2, {"QUIT\r\n", "+OK bye\r\n", 0}};
+	struct fetch_stats st;
+	struct pf_err err;
+	struct account a;
+	char *legacy;
+
+	(void)state;
+	account(&a, SINK_MAILDIR, maildir);
+	a.name = (char *)(uintptr_t) "work";
+	a.keep = true;
+	a.shares_mailbox = true;
+	legacy = account_id(&a);
+	legacy_state(legacy);
+	assert_int_equal(run(&a, s, NSTEPS(s), &st, &err), 0);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(state_kind(&a, "uid-a"), STATE_KEPT);
+	free(legacy);
+}
+
 int
 main(void)
 {
@@ -390,6 +564,16 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_mda_tempfail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_uidl_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_state_per_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_legacy_state_carried_over, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_oneoff_host_case, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_dry_run_reads_legacy_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_legacy_state_shared_not_taken, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
