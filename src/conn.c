@@ -11,11 +11,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -221,12 +223,133 @@ conn_peer_sha256(SSL *ssl, char plain[65], char *shown, size_t shownsz)
 	return rv;
 }
 
-/* Build the per-connection context: versions, trust anchors, client cert. */
+/* True for "1a2b3c4d.0", the name of a hash link to a CA certificate. */
+static bool
+conn_is_hash_name(const char *n)
+{
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		if (strchr("0123456789abcdef", n[i]) == NULL || n[i] == '\0')
+			return false;
+	if (n[8] != '.' || n[9] < '0' || n[9] > '9')
+		return false;
+	return strspn(n + 9, "0123456789") == strlen(n + 9);
+}
+
+/* True when a directory of the colon-separated list holds a hash link. */
+static bool
+conn_dirs_have_hashes(const char *dirs)
+{
+	char dir[4096];
+	bool found = false;
+	const char *p = dirs;
+
+	while (!found && *p != '\0') {
+		size_t len = strcspn(p, ":");
+		struct dirent *e;
+		DIR *d;
+
+		if (len > 0 && len < sizeof(dir)) {
+			memcpy(dir, p, len);
+			dir[len] = '\0';
+			if ((d = opendir(dir)) != NULL) {
+				while (!found && (e = readdir(d)) != NULL)
+					found = conn_is_hash_name(e->d_name);
+				closedir(d);
+			}
+		}
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	return found;
+}
+
+/*
+ * Trust the system store lazily: CAs are looked up by subject hash in
+ * OpenSSL's certificate directory (SSL_CERT_DIR when set) when a chain
+ * needs one, instead of parsing the whole bundle for every context. The
+ * bundle file is read only when SSL_CERT_FILE names one or when no
+ * directory holds hash links (docs/internals.md, "TLS contexts").
+ */
+static void
+conn_trust_system(SSL_CTX *ctx)
+{
+	const char *dirs = getenv(X509_get_default_cert_dir_env());
+	const char *file = getenv(X509_get_default_cert_file_env());
+	X509_LOOKUP *lu;
+
+	if (dirs == NULL || dirs[0] == '\0')
+		dirs = X509_get_default_cert_dir();
+	lu = X509_STORE_add_lookup(
+	    SSL_CTX_get_cert_store(ctx), X509_LOOKUP_hash_dir());
+	if (lu == NULL ||
+	    X509_LOOKUP_add_dir(lu, dirs, X509_FILETYPE_PEM) != 1) {
+		log_debug("cannot use the system CA directory '%s': %s", dirs,
+		    conn_ssl_reason());
+		ERR_clear_error();
+	}
+	if ((file == NULL || file[0] == '\0') && conn_dirs_have_hashes(dirs))
+		return;
+	if (file == NULL || file[0] == '\0')
+		file = X509_get_default_cert_file();
+	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
+		log_debug("cannot load the system CA file '%s': %s", file,
+		    conn_ssl_reason());
+		ERR_clear_error();
+	}
+}
+
+/* Load the trust anchors of --ca-file and the client certificate. */
+static int
+conn_ctx_files(SSL_CTX *ctx, const struct conn_params *p, struct pf_err *err)
+{
+	int fd;
+
+	if (p->ca_file != NULL) {
+		if ((fd = open(p->ca_file, O_RDONLY | O_CLOEXEC)) == -1)
+			return pf_err_sys(err, PF_ECONFIG,
+			    "cannot read CA file '%s'", p->ca_file);
+		close(fd);
+		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load CA file '%s': %s", p->ca_file,
+			    conn_ssl_reason());
+	}
+	if (p->cert_file == NULL && p->key_file != NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "client key '%s' given without a certificate", p->key_file);
+	if (p->cert_file != NULL) {
+		const char *key =
+		    p->key_file != NULL ? p->key_file : p->cert_file;
+
+		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load client certificate '%s': %s",
+			    p->cert_file, conn_ssl_reason());
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+		    1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load client key '%s': %s", key,
+			    conn_ssl_reason());
+		if (SSL_CTX_check_private_key(ctx) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "client key '%s' does not match certificate '%s'",
+			    key, p->cert_file);
+	}
+	return 0;
+}
+
+/*
+ * Build a context for one TLS setup: versions, trust anchors, client
+ * certificate. Verification is set per connection (SSL_set_verify), so
+ * verifying, pinned and --insecure connections share it.
+ */
 static SSL_CTX *
-conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
+conn_ctx_new(const struct conn_params *p, struct pf_err *err)
 {
 	SSL_CTX *ctx;
-	int fd;
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
@@ -259,63 +382,119 @@ conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
 	if (SSL_CTX_get_security_level(ctx) < 2)
 		SSL_CTX_set_security_level(ctx, 2);
 	SSL_CTX_set_default_passwd_cb(ctx, conn_no_passphrase);
-
-	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		log_debug(
-		    "cannot load the system CA store: %s", conn_ssl_reason());
-		ERR_clear_error();
-	}
-	if (p->ca_file != NULL) {
-		if ((fd = open(p->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
-			pf_err_sys(err, PF_ECONFIG, "cannot read CA file '%s'",
-			    p->ca_file);
-			goto fail;
-		}
-		close(fd);
-		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load CA file '%s': %s", p->ca_file,
-			    conn_ssl_reason());
-			goto fail;
-		}
-	}
-	if (p->cert_file == NULL && p->key_file != NULL) {
-		pf_err_set(err, PF_ECONFIG,
-		    "client key '%s' given without a certificate", p->key_file);
+	/* a --ca-file adds anchors: the system store stays trusted too
+	 * (docs/popfetchrc.5, ca_file) */
+	conn_trust_system(ctx);
+	if (conn_ctx_files(ctx, p, err) == -1)
 		goto fail;
-	}
-	if (p->cert_file != NULL) {
-		const char *key =
-		    p->key_file != NULL ? p->key_file : p->cert_file;
-
-		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) !=
-		    1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load client certificate '%s': %s",
-			    p->cert_file, conn_ssl_reason());
-			goto fail;
-		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
-		    1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load client key '%s': %s", key,
-			    conn_ssl_reason());
-			goto fail;
-		}
-		if (SSL_CTX_check_private_key(ctx) != 1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "client key '%s' does not match certificate '%s'",
-			    key, p->cert_file);
-			goto fail;
-		}
-	}
-	SSL_CTX_set_verify(
-	    ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	return ctx;
 fail:
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/*
+ * The contexts of this process, one per distinct TLS setup (the settings
+ * conn_ctx_new() reads), shared by every connection and, built before
+ * the -j workers fork, by every worker.
+ */
+struct conn_ctx_entry {
+	char *ca_file, *cert_file, *key_file;
+	int tls_min;
+	SSL_CTX *ctx;
+};
+static struct conn_ctx_entry *conn_ctxs;
+static size_t conn_nctxs;
+
+static bool
+conn_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static char *
+conn_strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* The cached context for p's setup, built on first use; borrowed. */
+static SSL_CTX *
+conn_ctx_get(const struct conn_params *p, struct pf_err *err)
+{
+	int tls_min = p->tls_min == 13 ? 13 : 12;
+	struct conn_ctx_entry *e;
+	SSL_CTX *ctx;
+	size_t i;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		e = &conn_ctxs[i];
+		if (e->tls_min == tls_min &&
+		    conn_same(e->ca_file, p->ca_file) &&
+		    conn_same(e->cert_file, p->cert_file) &&
+		    conn_same(e->key_file, p->key_file))
+			return e->ctx;
+	}
+	if ((ctx = conn_ctx_new(p, err)) == NULL)
+		return NULL;
+	conn_ctxs =
+	    xreallocarray(conn_ctxs, conn_nctxs + 1, sizeof(*conn_ctxs));
+	e = &conn_ctxs[conn_nctxs++];
+	e->ca_file = conn_strdup_or_null(p->ca_file);
+	e->cert_file = conn_strdup_or_null(p->cert_file);
+	e->key_file = conn_strdup_or_null(p->key_file);
+	e->tls_min = tls_min;
+	e->ctx = ctx;
+	return ctx;
+}
+
+int
+conn_tls_prepare(const struct conn_params *p, struct pf_err *err)
+{
+	if (p->tls == CONN_TLS_NONE)
+		return 0;
+	return conn_ctx_get(p, err) != NULL ? 0 : -1;
+}
+
+size_t
+conn_tls_contexts(void)
+{
+	return conn_nctxs;
+}
+
+size_t
+conn_tls_anchors(void)
+{
+	size_t i, total = 0;
+	int j;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(
+		    SSL_CTX_get_cert_store(conn_ctxs[i].ctx));
+
+		for (j = 0; j < sk_X509_OBJECT_num(objs); j++)
+			if (X509_OBJECT_get_type(
+				sk_X509_OBJECT_value(objs, j)) == X509_LU_X509)
+				total++;
+	}
+	return total;
+}
+
+void
+conn_tls_cache_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		SSL_CTX_free(conn_ctxs[i].ctx);
+		free(conn_ctxs[i].ca_file);
+		free(conn_ctxs[i].cert_file);
+		free(conn_ctxs[i].key_file);
+	}
+	free(conn_ctxs);
+	conn_ctxs = NULL;
+	conn_nctxs = 0;
 }
 
 /*
@@ -389,13 +568,14 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		    "expected 32 octets of SHA-256 in hex",
 		    safe);
 	}
-	if ((ctx = conn_ctx_new(p, verify, err)) == NULL)
+	if ((ctx = conn_ctx_get(p, err)) == NULL)
 		return -1;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, s->fd) != 1) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot set up TLS: %s",
 		    conn_ssl_reason());
 		goto fail;
 	}
+	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	SSL_set_hostflags(ssl,
 	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
 		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
@@ -438,13 +618,13 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		}
 	}
 	log_debug("%s with %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	SSL_CTX_up_ref(ctx); /* the stream frees its reference */
 	stream_tls_attach(s, ctx, ssl,
 	    pinned || (verify && SSL_get_verify_result(ssl) == X509_V_OK));
 	return 0;
 fail:
 	ERR_clear_error();
 	SSL_free(ssl);
-	SSL_CTX_free(ctx);
 	return -1;
 }
 

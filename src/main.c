@@ -12,6 +12,7 @@
 
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
+#include "popfetch/conn.h"
 #include "popfetch/log.h"
 #include "popfetch/process.h"
 #include "popfetch/progress.h"
@@ -248,6 +249,7 @@ main(int argc, char **argv)
 	config_accounts_free(accts, n);
 	config_free(&cfg);
 	cli_free(&c);
+	conn_tls_cache_free();
 	log_close();
 	return status;
 }
