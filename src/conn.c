@@ -11,7 +11,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -223,82 +222,112 @@ conn_peer_sha256(SSL *ssl, char plain[65], char *shown, size_t shownsz)
 	return rv;
 }
 
-/* True for "1a2b3c4d.0", the name of a hash link to a CA certificate. */
-static bool
-conn_is_hash_name(const char *n)
-{
-	size_t i;
+/*
+ * The lazy bundle: a look-up that reads the system's CA file into the
+ * store the first time a chain needs a CA that is neither loaded already
+ * (--ca-file, or found before) nor found by hash in the certificate
+ * directory. Its method data is the file name until then.
+ */
+static X509_LOOKUP_METHOD *conn_lazy_method;
+static size_t conn_lazy_users; /* look-ups of that method alive */
 
-	for (i = 0; i < 8; i++)
-		if (strchr("0123456789abcdef", n[i]) == NULL || n[i] == '\0')
-			return false;
-	if (n[8] != '.' || n[9] < '0' || n[9] > '9')
-		return false;
-	return strspn(n + 9, "0123456789") == strlen(n + 9);
+static int
+conn_lazy_get(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
+    X509_OBJECT *ret)
+{
+	char *file = X509_LOOKUP_get_method_data(lu);
+	X509_STORE *st = X509_LOOKUP_get_store(lu);
+	X509_OBJECT *o;
+	X509 *x = NULL;
+	int ok;
+
+	if (file == NULL || type != X509_LU_X509)
+		return 0;
+	X509_LOOKUP_set_method_data(lu, NULL);
+	log_debug("loading the system CA file '%s'", file);
+	if (X509_load_cert_file(lu, file, X509_FILETYPE_PEM) <= 0) {
+		log_debug("cannot load the system CA file '%s': %s", file,
+		    conn_ssl_reason());
+		ERR_clear_error();
+	}
+	free(file);
+	if (!X509_STORE_lock(st))
+		return 0;
+	o = X509_OBJECT_retrieve_by_subject(
+	    X509_STORE_get0_objects(st), type, name);
+	if (o != NULL)
+		x = X509_OBJECT_get0_X509(o);
+	ok = x != NULL && X509_OBJECT_set1_X509(ret, x) == 1;
+	X509_STORE_unlock(st);
+	/* the store keeps x; the caller takes a reference of its own */
+	if (ok)
+		X509_free(x);
+	return ok;
 }
 
-/* True when a directory of the colon-separated list holds a hash link. */
-static bool
-conn_dirs_have_hashes(const char *dirs)
+/* A store going away frees its look-ups; the method goes with the last
+ * one (a stream may outlive the context cache). */
+static void
+conn_lazy_free(X509_LOOKUP *lu)
 {
-	char dir[4096];
-	bool found = false;
-	const char *p = dirs;
-
-	while (!found && *p != '\0') {
-		size_t len = strcspn(p, ":");
-		struct dirent *e;
-		DIR *d;
-
-		if (len > 0 && len < sizeof(dir)) {
-			memcpy(dir, p, len);
-			dir[len] = '\0';
-			if ((d = opendir(dir)) != NULL) {
-				while (!found && (e = readdir(d)) != NULL)
-					found = conn_is_hash_name(e->d_name);
-				closedir(d);
-			}
-		}
-		p += len;
-		if (*p == ':')
-			p++;
+	free(X509_LOOKUP_get_method_data(lu));
+	if (--conn_lazy_users == 0) {
+		X509_LOOKUP_meth_free(conn_lazy_method);
+		conn_lazy_method = NULL;
 	}
-	return found;
 }
 
 /*
  * Trust the system store lazily: CAs are looked up by subject hash in
  * OpenSSL's certificate directory (SSL_CERT_DIR when set) when a chain
- * needs one, instead of parsing the whole bundle for every context. The
- * bundle file is read only when SSL_CERT_FILE names one or when no
- * directory holds hash links (docs/internals.md, "TLS contexts").
+ * needs one, and the bundle file (SSL_CERT_FILE when set) is read only
+ * when that finds nothing, instead of being parsed for every context
+ * (docs/internals.md, "TLS contexts").
  */
 static void
 conn_trust_system(SSL_CTX *ctx)
 {
 	const char *dirs = getenv(X509_get_default_cert_dir_env());
 	const char *file = getenv(X509_get_default_cert_file_env());
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
 	X509_LOOKUP *lu;
 
 	if (dirs == NULL || dirs[0] == '\0')
 		dirs = X509_get_default_cert_dir();
-	lu = X509_STORE_add_lookup(
-	    SSL_CTX_get_cert_store(ctx), X509_LOOKUP_hash_dir());
+	if (file == NULL || file[0] == '\0')
+		file = X509_get_default_cert_file();
+	lu = X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir());
 	if (lu == NULL ||
 	    X509_LOOKUP_add_dir(lu, dirs, X509_FILETYPE_PEM) != 1) {
 		log_debug("cannot use the system CA directory '%s': %s", dirs,
 		    conn_ssl_reason());
 		ERR_clear_error();
 	}
-	if ((file == NULL || file[0] == '\0') && conn_dirs_have_hashes(dirs))
-		return;
-	if (file == NULL || file[0] == '\0')
-		file = X509_get_default_cert_file();
-	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
-		log_debug("cannot load the system CA file '%s': %s", file,
-		    conn_ssl_reason());
-		ERR_clear_error();
+	if (conn_lazy_method == NULL &&
+	    ((conn_lazy_method = X509_LOOKUP_meth_new("popfetch lazy file")) ==
+		    NULL ||
+		X509_LOOKUP_meth_set_get_by_subject(
+		    conn_lazy_method, conn_lazy_get) != 1 ||
+		X509_LOOKUP_meth_set_free(conn_lazy_method, conn_lazy_free) !=
+		    1)) {
+		X509_LOOKUP_meth_free(conn_lazy_method);
+		conn_lazy_method = NULL;
 	}
+	if (conn_lazy_method == NULL ||
+	    (lu = X509_STORE_add_lookup(st, conn_lazy_method)) == NULL) {
+		if (conn_lazy_users == 0) {
+			X509_LOOKUP_meth_free(conn_lazy_method);
+			conn_lazy_method = NULL;
+		}
+		/* cannot defer it: read the bundle now, as OpenSSL would */
+		if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1)
+			log_debug("cannot load the system CA file '%s': %s",
+			    file, conn_ssl_reason());
+		ERR_clear_error();
+		return;
+	}
+	conn_lazy_users++;
+	X509_LOOKUP_set_method_data(lu, xstrdup(file));
 }
 
 /* Load the trust anchors of --ca-file and the client certificate. */

@@ -943,8 +943,8 @@ test_system_store_lazy(void **state)
 }
 
 /*
- * Without hash links in the directory the bundle is still read, and
- * SSL_CERT_FILE is honoured: its CA verifies the server.
+ * Without hash links in the directory the bundle is read when a chain
+ * needs it, and SSL_CERT_FILE is honoured: its CA verifies the server.
  */
 static void
 test_system_store_file(void **state)
@@ -962,6 +962,36 @@ test_system_store_file(void **state)
 	server_start(&o, &srv);
 	params_init(&p, &srv, "localhost");
 	p.ca_file = NULL;
+	assert_true(expect_ok(&p));
+	assert_int_equal(conn_tls_anchors(), 1);
+	assert_int_equal(server_stop(&srv), 0);
+	unsetenv("SSL_CERT_DIR");
+	unsetenv("SSL_CERT_FILE");
+	conn_tls_cache_free();
+}
+
+/*
+ * The system CA file is read only when a chain needs a CA found nowhere
+ * else: not when --ca-file holds it, even with SSL_CERT_FILE set.
+ */
+static void
+test_system_file_deferred(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	char bundle[600];
+
+	(void)state;
+	system_store_env("emptydir", false);
+	/* two certificates: the server's chain stands in for a bundle */
+	assert_int_equal(
+	    setenv("SSL_CERT_FILE",
+		certpath("localhost-chain.pem", bundle, sizeof(bundle)), 1),
+	    0);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
 	assert_true(expect_ok(&p));
 	assert_int_equal(conn_tls_anchors(), 1);
 	assert_int_equal(server_stop(&srv), 0);
@@ -1435,6 +1465,7 @@ main(void)
 	    cmocka_unit_test(test_ctx_shared),
 	    cmocka_unit_test(test_system_store_lazy),
 	    cmocka_unit_test(test_system_store_file),
+	    cmocka_unit_test(test_system_file_deferred),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
