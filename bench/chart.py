@@ -9,6 +9,7 @@ fixed hash salt, so an unchanged chart is an unchanged file.
 
 import os
 import statistics
+import textwrap
 
 import matplotlib
 
@@ -63,7 +64,7 @@ def bars(results, clients, case, path, note):
         ax.margins(x=0.2)
     title = "%s: wall and CPU time, lower is better" % case
     if note:
-        title += "\n(%s)" % note
+        title += "\n" + textwrap.fill("(%s)" % note, 90)
     fig.suptitle(title, fontsize=10)
     save(fig, path)
 
@@ -95,8 +96,8 @@ def jobs_curve(results, clients, path, note):
     ax.legend(fontsize=8)
     title = "W5: 200 accounts x 20 x 4 KiB, -a"
     if note:
-        title += "\n(%s)" % note
-    ax.set_title(title, fontsize=10)
+        title += "\n" + textwrap.fill("(%s)" % note, 75)
+    ax.set_title(title, fontsize=9)
     save(fig, path)
 
 
