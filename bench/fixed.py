@@ -17,7 +17,7 @@ import time
 
 W5_ACCOUNTS, W5_COUNT, W5_SIZE = 200, 20, 4096
 W5_JOBS = (1, 2, 8, 32)
-W5_BASE_JOBS = (1, 8)
+W5_BASE_JOBS = (8,)
 
 # case label -> description, for the report
 FIXED_CASES = [
