@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+from fixed import FIXED_CASES, Fixed
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 MiB = 1024 * 1024
@@ -46,6 +48,7 @@ WORKLOADS = {
     "W2": (50, 2 * MiB, "attach", 2, "50 x 2 MiB"),
     "W3": (500, 4096, "text", 3, "500 x 4 KiB, 10 ms RTT"),
     "W4": (1, 100 * MiB, "attach", 4, "1 x 100 MiB"),
+    "W5": (20, 4096, "text", 5, "20 x 4 KiB, for each of 200 accounts"),
 }
 
 # (case label, workload, delivery mode)
@@ -104,6 +107,14 @@ class Dovecot:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def refill_empty(self):
+        """Make the server Maildir empty."""
+        shutil.rmtree(self.maildir, ignore_errors=True)
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        if os.getuid() == 0:
+            sh(["chown", "-R", self.mailuser + ":", self.home])
 
     def refill(self, template):
         """Make the server Maildir a fresh copy of template."""
@@ -175,6 +186,7 @@ class Bench:
         self.root = args.workdir
         self.dc = None
         self.results = {}       # (case, client) -> [(wall, cpu, rss)]
+        self.clients = {}       # case -> its clients, in table order
         self.notes = []
         self.proxy = None
 
@@ -326,9 +338,14 @@ class Bench:
                  if only is None or c[0] in only or
                  c[0].replace(" ", "-") in only or
                  (c[1] in only and c[0] == c[1])]
-        if not cases:
-            sys.exit("bench: --only matches no case (W1 W1-mbox W1-MDA "
-                     "W2 W3 W4)")
+        fixed = [c for c, _ in FIXED_CASES
+                 if only is None or c in only or c.replace(" ", "-") in
+                 only or c.split()[0] in only]
+        if not cases and not fixed:
+            sys.exit("bench: --only matches no case (W0 W0-system W1 "
+                     "W1-mbox W1-MDA W2 W3 W4 W5)")
+        if fixed:
+            self.fixed_loop(fixed)
         for wl in sorted({c[1] for c in cases}):
             self.generate(wl)
         for case, wl, mode in cases:
@@ -340,6 +357,7 @@ class Bench:
                 clients.remove("floor")
             if mode == "mbox":
                 clients.remove("fetchmail")
+            self.clients[case] = list(clients)
             rounds = max(self.runs_for(case, c) for c in clients)
             for r in range(rounds):
                 k = r % len(clients)
@@ -350,9 +368,28 @@ class Bench:
                                                   port)
                     self.results.setdefault((case, client), []).append(
                         (wall, cpu, rss))
-                    log("%-8s %-9s run %d: %7.3f s wall %6.3f s cpu "
-                        "%7.1f MiB" % (case, client, r + 1, wall, cpu,
-                                       rss / 1024.0))
+                    self.log_run(case, client, r, wall, cpu, rss)
+
+    def log_run(self, case, client, r, wall, cpu, rss):
+        log("%-8s %-9s run %d: %7.3f s wall %6.3f s cpu %7.1f MiB"
+            % (case, client, r + 1, wall, cpu, rss / 1024.0))
+
+    def log_case(self, case, client):
+        vals = self.results[(case, client)]
+        log("%-9s %-14s %d runs: median %7.4f s wall %7.4f s cpu"
+            % (case, client, len(vals),
+               statistics.median(v[0] for v in vals),
+               statistics.median(v[1] for v in vals)))
+
+    def fixed_loop(self, fixed):
+        """W0 (many short runs) and W5 (few long ones)."""
+        f = Fixed(self)
+        w0_runs = max(15, 8 * self.a.runs)
+        for case in fixed:
+            if case.startswith("W0"):
+                f.w0(case, w0_runs)
+        if "W5" in fixed:
+            f.w5(1 if self.a.quick else max(1, min(self.a.runs, 3)))
 
     def w3_proxy(self):
         """Start the 5 ms proxy (once) after measuring a 0 ms one's cost."""
@@ -390,12 +427,14 @@ class Bench:
     def table(self):
         rows = []
         verdicts = []
-        for case, wl, mode in CASES:
-            floor_case = wl
-            fl = self.med(floor_case, "floor", 0)
+        all_cases = [(c, wl) for c, wl, _ in CASES] + \
+            [(c, None) for c, _ in FIXED_CASES]
+        for case, wl in all_cases:
+            fl = self.med(wl, "floor", 0) if wl else None
             mp = self.med(case, "mpop", 0)
             mpc = self.med(case, "mpop", 1)
-            for client in ("floor", "popfetch", "mpop", "fetchmail"):
+            fixed = wl is None
+            for client in self.clients.get(case, []):
                 vals = self.results.get((case, client))
                 if not vals:
                     continue
@@ -406,12 +445,14 @@ class Bench:
                 rm = "%.2f" % (wall / mp) if mp else "-"
                 rc = "%.2f" % (cpu / mpc) if mpc else "-"
                 target = "-"
-                if client == "popfetch":
+                if client in ("popfetch", "popfetch -j8"):
                     target, why = self.target_met(case, wall, cpu, rss, fl,
                                                   mp, mpc)
                     verdicts.append("%s: %s (%s)" % (case, target, why))
-                rows.append((case, client, str(len(vals)), "%.3f" % wall,
-                             "%.3f" % cpu, "%.1f" % rss, rf, rm, rc, target))
+                digits = "%.4f" if case.startswith("W0") else "%.3f"
+                rows.append((case, client, str(len(vals)), digits % wall,
+                             digits % cpu, "-" if fixed else "%.1f" % rss,
+                             rf, rm, rc, target))
         return rows, verdicts
 
     def target_met(self, case, wall, cpu, rss, fl, mp, mpc):
@@ -437,6 +478,12 @@ class Bench:
                           ("RSS < mpop (%.1f MiB)" % r4m, rss < r4m)]
         elif case == "W1 MDA" and mp:
             checks = [("wall <= 0.8 x mpop", wall <= 0.8 * mp)]
+        elif case.startswith("W0") and mp and mpc:
+            checks = [("wall <= 0.6 x mpop", wall <= 0.6 * mp),
+                      ("CPU <= 0.6 x mpop", cpu <= 0.6 * mpc)]
+        elif case == "W5" and mp and mpc:
+            checks = [("-j8 wall <= 0.35 x mpop -a", wall <= 0.35 * mp),
+                      ("-j8 CPU <= 0.8 x mpop", cpu <= 0.8 * mpc)]
         if not checks:
             return "n/a", "no target" if case == "W1 mbox" else \
                 "a reference is missing"
@@ -507,6 +554,11 @@ def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--popfetch", required=True)
+    ap.add_argument("--popfetch-base",
+                    help="a second popfetch binary (e.g. the main branch's) "
+                    "timed side by side on W0 and W5 as 'popfetch base'")
+    ap.add_argument("--base-label", default="",
+                    help="what the second binary is, for the report")
     ap.add_argument("--floor", required=True)
     ap.add_argument("--mda", required=True)
     ap.add_argument("--workdir")
@@ -514,6 +566,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only")
     ap.add_argument("--doc")
+    ap.add_argument("--note", help="a line for the report and the charts "
+                    "(e.g. 'busy machine')")
     ap.add_argument("--tmpfs", action="store_true",
                     help="work (server Maildir and deliveries) in /dev/shm")
     ap.add_argument("--command", default="bench/run")
@@ -535,34 +589,77 @@ def main():
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     rows, verdicts = b.table()
-    table = fmt_table(rows)
     where = "/dev/shm (tmpfs): no disk I/O" if args.tmpfs else \
         "%s (%s)" % (os.path.dirname(args.workdir.rstrip("/")) or "/",
                      fstype(args.workdir))
     info = machine()
-    print()
-    print(table)
-    print()
-    for v in verdicts:
-        print("popfetch " + v)
-    for n in b.notes:
-        print(n)
-    if args.doc:
-        write_doc(args, table, verdicts, b.notes, info, where, started)
+    if args.popfetch_base:
+        info.append("popfetch base: %s (%s)" % (
+            args.popfetch_base, args.base_label or "second binary"))
+    if args.note:
+        info.insert(0, "note: " + args.note)
+    fixed_names = [c for c, _ in FIXED_CASES]
+    groups = [("", [r for r in rows if r[0] not in fixed_names]),
+              ("-fixed", [r for r in rows if r[0] in fixed_names])]
+    for suffix, part in groups:
+        if not part:
+            continue
+        table = fmt_table(part)
+        mine = [v for v in verdicts
+                if (v.split(":")[0] in fixed_names) == (suffix != "")]
+        print()
+        print(table)
+        print()
+        for v in mine:
+            print("popfetch " + v)
+        notes = b.notes if suffix == "" else []
+        for n in notes:
+            print(n)
+        if args.doc:
+            charts = draw_charts(b, args, suffix, part)
+            write_doc(args, suffix, table, mine, notes, info, where,
+                      started, charts)
 
 
-def write_doc(args, table, verdicts, notes, info, where, started):
-    """Replace this mode's section (disk or tmpfs) of docs/benchmarks.md."""
-    key = "tmpfs" if args.tmpfs else "disk"
+def draw_charts(b, args, suffix, rows):
+    """Charts of rows next to the doc (docs/bench/); [(title, path)]."""
+    try:
+        import chart
+    except ImportError as e:
+        log("no charts: %s (install python3-matplotlib)" % e)
+        return []
+    key = ("tmpfs" if args.tmpfs else "disk") + suffix
+    outdir = os.path.join(os.path.dirname(os.path.abspath(args.doc)),
+                          "bench")
+    try:
+        return chart.draw(b.results, b.clients, [r[0] for r in rows],
+                          outdir, key, args.note)
+    except ImportError as e:
+        log("no charts: %s (install python3-matplotlib)" % e)
+        return []
+
+
+def write_doc(args, suffix, table, verdicts, notes, info, where, started,
+              charts):
+    """Replace this mode's section (disk or tmpfs, the fixed-cost
+    workloads in their own) of docs/benchmarks.md."""
+    key = ("tmpfs" if args.tmpfs else "disk") + suffix
     text = []
     text.append("<!-- bench:%s -->" % key)
-    text.append("## Deliveries on %s\n" % ("tmpfs" if args.tmpfs else
-                                           "disk"))
+    text.append("## %s on %s\n" % (
+        "Fixed costs (W0, W5)" if suffix else "Deliveries",
+        "tmpfs" if args.tmpfs else "disk"))
     text.append("- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
     text.append("- command: `%s`" % args.command)
-    text.append("- runs per client: %d (fetchmail fewer: 2 for W1 and W2, "
-                "1 otherwise), medians; peak RSS is the largest of the runs"
-                % args.runs)
+    if suffix:
+        text.append("- runs per client: W0 %d, W5 %d; medians of wall "
+                    "and CPU (os.wait4)" % (
+                        max(15, 8 * args.runs),
+                        1 if args.quick else max(1, min(args.runs, 3))))
+    else:
+        text.append("- runs per client: %d (fetchmail fewer: 2 for W1 and "
+                    "W2, 1 otherwise), medians; peak RSS is the largest of "
+                    "the runs" % args.runs)
     text.append("- server Maildir and deliveries on: %s" % where)
     for line in info:
         text.append("- " + line)
@@ -575,6 +672,10 @@ def write_doc(args, table, verdicts, notes, info, where, started):
     for n in notes:
         text.append("")
         text.append(n)
+    for title, path in charts:
+        text.append("")
+        text.append("![%s](%s)" % (title, os.path.relpath(
+            path, os.path.dirname(os.path.abspath(args.doc)))))
     text.append("<!-- /bench:%s -->" % key)
     section = "\n".join(text) + "\n"
     old = ""

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """check.py: check a benchmark delivery against a gen.py manifest.
 
-    check.py --manifest M (--maildir DIR | --mbox FILE)
+    check.py --manifest M (--maildir DIR [--maildir DIR...] | --mbox FILE)
 
 Client-neutral: each client may put header fields of its own in front of
 a message (popfetch, mpop and fetchmail each add a Received: field), so a
 delivered message is accepted when it is such a block of header lines
 (no blank line) followed by exactly the manifest's bytes. The message is
 found by its "X-Bench-Id: N" field. Every manifest message must be there
-exactly once, nothing else may be, and a Maildir's tmp/ must be empty.
+exactly once in each target, nothing else may be, and a Maildir's tmp/
+must be empty.
 mbox (mboxrd): split at "From " lines that follow a blank line; the body
 before that blank line is the message (gen.py writes no "From " lines in
 bodies, so no quoting is involved). Exit 0 when all is well, else 1 with
@@ -63,15 +64,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--manifest", required=True)
     g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--maildir")
+    g.add_argument("--maildir", action="append",
+                   help="may be repeated: each Maildir must hold the "
+                   "whole manifest")
     g.add_argument("--mbox")
     args = ap.parse_args()
     with open(args.manifest) as f:
         man = {m["id"]: m for m in json.load(f)["messages"]}
     probs = []
+    for target in args.maildir or [None]:
+        check(man, target, args.mbox, probs)
+    for p in probs[:20]:
+        print("check: " + p, file=sys.stderr)
+    if probs:
+        print("check: %d problems" % len(probs), file=sys.stderr)
+        sys.exit(1)
+
+
+def check(man, maildir, mbox, probs):
+    """Append to probs what is wrong with one delivery target."""
     seen = {}
-    items = maildir_items(args.maildir, probs) if args.maildir else \
-        mbox_items(args.mbox, probs)
+    items = maildir_items(maildir, probs) if maildir else \
+        mbox_items(mbox, probs)
     for where, data in items:
         m = ID_RE.search(data)
         ref = man.get(int(m.group(1))) if m else None
@@ -91,14 +105,8 @@ def main():
         seen[ref["id"]] = seen.get(ref["id"], 0) + 1
     for mid in man:
         if seen.get(mid, 0) != 1:
-            probs.append("message %d delivered %d times"
-                         % (mid, seen.get(mid, 0)))
-    for p in probs[:20]:
-        print("check: " + p, file=sys.stderr)
-    if probs:
-        print("check: %d problems, %d of %d messages seen"
-              % (len(probs), len(seen), len(man)), file=sys.stderr)
-        sys.exit(1)
+            probs.append("%s: message %d delivered %d times"
+                         % (maildir or mbox, mid, seen.get(mid, 0)))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -221,12 +222,163 @@ conn_peer_sha256(SSL *ssl, char plain[65], char *shown, size_t shownsz)
 	return rv;
 }
 
-/* Build the per-connection context: versions, trust anchors, client cert. */
+/*
+ * The lazy bundle: a look-up that reads the system's CA file into the
+ * store the first time a chain needs a CA that is neither loaded already
+ * (--ca-file, or found before) nor found by hash in the certificate
+ * directory. Its method data is the file name until then.
+ */
+static X509_LOOKUP_METHOD *conn_lazy_method;
+static size_t conn_lazy_users; /* look-ups of that method alive */
+
+static int
+conn_lazy_get(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
+    X509_OBJECT *ret)
+{
+	char *file = X509_LOOKUP_get_method_data(lu);
+	X509_STORE *st = X509_LOOKUP_get_store(lu);
+	X509_OBJECT *o;
+	X509 *x = NULL;
+	int ok;
+
+	if (file == NULL || type != X509_LU_X509)
+		return 0;
+	X509_LOOKUP_set_method_data(lu, NULL);
+	log_debug("loading the system CA file '%s'", file);
+	if (X509_load_cert_file(lu, file, X509_FILETYPE_PEM) <= 0) {
+		log_debug("cannot load the system CA file '%s': %s", file,
+		    conn_ssl_reason());
+		ERR_clear_error();
+	}
+	free(file);
+	if (!X509_STORE_lock(st))
+		return 0;
+	o = X509_OBJECT_retrieve_by_subject(
+	    X509_STORE_get0_objects(st), type, name);
+	if (o != NULL)
+		x = X509_OBJECT_get0_X509(o);
+	ok = x != NULL && X509_OBJECT_set1_X509(ret, x) == 1;
+	X509_STORE_unlock(st);
+	/* the store keeps x; the caller takes a reference of its own */
+	if (ok)
+		X509_free(x);
+	return ok;
+}
+
+/* A store going away frees its look-ups; the method goes with the last
+ * one (a stream may outlive the context cache). */
+static void
+conn_lazy_free(X509_LOOKUP *lu)
+{
+	free(X509_LOOKUP_get_method_data(lu));
+	if (--conn_lazy_users == 0) {
+		X509_LOOKUP_meth_free(conn_lazy_method);
+		conn_lazy_method = NULL;
+	}
+}
+
+/*
+ * Trust the system store lazily: CAs are looked up by subject hash in
+ * OpenSSL's certificate directory (SSL_CERT_DIR when set) when a chain
+ * needs one, and the bundle file (SSL_CERT_FILE when set) is read only
+ * when that finds nothing, instead of being parsed for every context
+ * (docs/internals.md, "TLS contexts").
+ */
+static void
+conn_trust_system(SSL_CTX *ctx)
+{
+	const char *dirs = getenv(X509_get_default_cert_dir_env());
+	const char *file = getenv(X509_get_default_cert_file_env());
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lu;
+
+	if (dirs == NULL || dirs[0] == '\0')
+		dirs = X509_get_default_cert_dir();
+	if (file == NULL || file[0] == '\0')
+		file = X509_get_default_cert_file();
+	lu = X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir());
+	if (lu == NULL ||
+	    X509_LOOKUP_add_dir(lu, dirs, X509_FILETYPE_PEM) != 1) {
+		log_debug("cannot use the system CA directory '%s': %s", dirs,
+		    conn_ssl_reason());
+		ERR_clear_error();
+	}
+	if (conn_lazy_method == NULL &&
+	    ((conn_lazy_method = X509_LOOKUP_meth_new("popfetch lazy file")) ==
+		    NULL ||
+		X509_LOOKUP_meth_set_get_by_subject(
+		    conn_lazy_method, conn_lazy_get) != 1 ||
+		X509_LOOKUP_meth_set_free(conn_lazy_method, conn_lazy_free) !=
+		    1)) {
+		X509_LOOKUP_meth_free(conn_lazy_method);
+		conn_lazy_method = NULL;
+	}
+	if (conn_lazy_method == NULL ||
+	    (lu = X509_STORE_add_lookup(st, conn_lazy_method)) == NULL) {
+		if (conn_lazy_users == 0) {
+			X509_LOOKUP_meth_free(conn_lazy_method);
+			conn_lazy_method = NULL;
+		}
+		/* cannot defer it: read the bundle now, as OpenSSL would */
+		if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1)
+			log_debug("cannot load the system CA file '%s': %s",
+			    file, conn_ssl_reason());
+		ERR_clear_error();
+		return;
+	}
+	conn_lazy_users++;
+	X509_LOOKUP_set_method_data(lu, xstrdup(file));
+}
+
+/* Load the trust anchors of --ca-file and the client certificate. */
+static int
+conn_ctx_files(SSL_CTX *ctx, const struct conn_params *p, struct pf_err *err)
+{
+	int fd;
+
+	if (p->ca_file != NULL) {
+		if ((fd = open(p->ca_file, O_RDONLY | O_CLOEXEC)) == -1)
+			return pf_err_sys(err, PF_ECONFIG,
+			    "cannot read CA file '%s'", p->ca_file);
+		close(fd);
+		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load CA file '%s': %s", p->ca_file,
+			    conn_ssl_reason());
+	}
+	if (p->cert_file == NULL && p->key_file != NULL)
+		return pf_err_set(err, PF_ECONFIG,
+		    "client key '%s' given without a certificate", p->key_file);
+	if (p->cert_file != NULL) {
+		const char *key =
+		    p->key_file != NULL ? p->key_file : p->cert_file;
+
+		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load client certificate '%s': %s",
+			    p->cert_file, conn_ssl_reason());
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+		    1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "cannot load client key '%s': %s", key,
+			    conn_ssl_reason());
+		if (SSL_CTX_check_private_key(ctx) != 1)
+			return pf_err_set(err, PF_ECONFIG,
+			    "client key '%s' does not match certificate '%s'",
+			    key, p->cert_file);
+	}
+	return 0;
+}
+
+/*
+ * Build a context for one TLS setup: versions, trust anchors, client
+ * certificate. Verification is set per connection (SSL_set_verify), so
+ * verifying, pinned and --insecure connections share it.
+ */
 static SSL_CTX *
-conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
+conn_ctx_new(const struct conn_params *p, struct pf_err *err)
 {
 	SSL_CTX *ctx;
-	int fd;
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
@@ -260,58 +412,11 @@ conn_ctx_new(const struct conn_params *p, bool verify, struct pf_err *err)
 	if (SSL_CTX_get_security_level(ctx) < 2)
 		SSL_CTX_set_security_level(ctx, 2);
 	SSL_CTX_set_default_passwd_cb(ctx, conn_no_passphrase);
-
-	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		log_debug(
-		    "cannot load the system CA store: %s", conn_ssl_reason());
-		ERR_clear_error();
-	}
-	if (p->ca_file != NULL) {
-		if ((fd = open(p->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
-			pf_err_sys(err, PF_ECONFIG, "cannot read CA file '%s'",
-			    p->ca_file);
-			goto fail;
-		}
-		close(fd);
-		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load CA file '%s': %s", p->ca_file,
-			    conn_ssl_reason());
-			goto fail;
-		}
-	}
-	if (p->cert_file == NULL && p->key_file != NULL) {
-		pf_err_set(err, PF_ECONFIG,
-		    "client key '%s' given without a certificate", p->key_file);
+	/* a --ca-file adds anchors: the system store stays trusted too
+	 * (docs/popfetchrc.5, ca_file) */
+	conn_trust_system(ctx);
+	if (conn_ctx_files(ctx, p, err) == -1)
 		goto fail;
-	}
-	if (p->cert_file != NULL) {
-		const char *key =
-		    p->key_file != NULL ? p->key_file : p->cert_file;
-
-		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) !=
-		    1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load client certificate '%s': %s",
-			    p->cert_file, conn_ssl_reason());
-			goto fail;
-		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
-		    1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "cannot load client key '%s': %s", key,
-			    conn_ssl_reason());
-			goto fail;
-		}
-		if (SSL_CTX_check_private_key(ctx) != 1) {
-			pf_err_set(err, PF_ECONFIG,
-			    "client key '%s' does not match certificate '%s'",
-			    key, p->cert_file);
-			goto fail;
-		}
-	}
-	SSL_CTX_set_verify(
-	    ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	return ctx;
 fail:
 	ERR_clear_error();
@@ -338,6 +443,109 @@ conn_not_tls(void)
 	default:
 		return false;
 	}
+}
+
+/*
+ * The contexts of this process, one per distinct TLS setup (the settings
+ * conn_ctx_new() reads), shared by every connection and, built before
+ * the -j workers fork, by every worker.
+ */
+struct conn_ctx_entry {
+	char *ca_file, *cert_file, *key_file;
+	int tls_min;
+	SSL_CTX *ctx;
+};
+static struct conn_ctx_entry *conn_ctxs;
+static size_t conn_nctxs;
+
+static bool
+conn_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static char *
+conn_strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* The cached context for p's setup, built on first use; borrowed. */
+static SSL_CTX *
+conn_ctx_get(const struct conn_params *p, struct pf_err *err)
+{
+	int tls_min = p->tls_min == 13 ? 13 : 12;
+	struct conn_ctx_entry *e;
+	SSL_CTX *ctx;
+	size_t i;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		e = &conn_ctxs[i];
+		if (e->tls_min == tls_min &&
+		    conn_same(e->ca_file, p->ca_file) &&
+		    conn_same(e->cert_file, p->cert_file) &&
+		    conn_same(e->key_file, p->key_file))
+			return e->ctx;
+	}
+	if ((ctx = conn_ctx_new(p, err)) == NULL)
+		return NULL;
+	conn_ctxs =
+	    xreallocarray(conn_ctxs, conn_nctxs + 1, sizeof(*conn_ctxs));
+	e = &conn_ctxs[conn_nctxs++];
+	e->ca_file = conn_strdup_or_null(p->ca_file);
+	e->cert_file = conn_strdup_or_null(p->cert_file);
+	e->key_file = conn_strdup_or_null(p->key_file);
+	e->tls_min = tls_min;
+	e->ctx = ctx;
+	return ctx;
+}
+
+int
+conn_tls_prepare(const struct conn_params *p, struct pf_err *err)
+{
+	if (p->tls == CONN_TLS_NONE)
+		return 0;
+	return conn_ctx_get(p, err) != NULL ? 0 : -1;
+}
+
+size_t
+conn_tls_contexts(void)
+{
+	return conn_nctxs;
+}
+
+size_t
+conn_tls_anchors(void)
+{
+	size_t i, total = 0;
+	int j;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(
+		    SSL_CTX_get_cert_store(conn_ctxs[i].ctx));
+
+		for (j = 0; j < sk_X509_OBJECT_num(objs); j++)
+			if (X509_OBJECT_get_type(
+				sk_X509_OBJECT_value(objs, j)) == X509_LU_X509)
+				total++;
+	}
+	return total;
+}
+
+void
+conn_tls_cache_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < conn_nctxs; i++) {
+		SSL_CTX_free(conn_ctxs[i].ctx);
+		free(conn_ctxs[i].ca_file);
+		free(conn_ctxs[i].cert_file);
+		free(conn_ctxs[i].key_file);
+	}
+	free(conn_ctxs);
+	conn_ctxs = NULL;
+	conn_nctxs = 0;
 }
 
 /*
@@ -417,13 +625,14 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		    "expected 32 octets of SHA-256 in hex",
 		    safe);
 	}
-	if ((ctx = conn_ctx_new(p, verify, err)) == NULL)
+	if ((ctx = conn_ctx_get(p, err)) == NULL)
 		return -1;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, s->fd) != 1) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot set up TLS: %s",
 		    conn_ssl_reason());
 		goto fail;
 	}
+	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	SSL_set_hostflags(ssl,
 	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
 		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
@@ -466,13 +675,13 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		}
 	}
 	log_debug("%s with %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	SSL_CTX_up_ref(ctx); /* the stream frees its reference */
 	stream_tls_attach(s, ctx, ssl,
 	    pinned || (verify && SSL_get_verify_result(ssl) == X509_V_OK));
 	return 0;
 fail:
 	ERR_clear_error();
 	SSL_free(ssl);
-	SSL_CTX_free(ctx);
 	return -1;
 }
 

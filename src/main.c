@@ -12,8 +12,9 @@
 
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
-#include "popfetch/fetch.h"
+#include "popfetch/conn.h"
 #include "popfetch/convert.h"
+#include "popfetch/fetch.h"
 #include "popfetch/import.h"
 #include "popfetch/log.h"
 #include "popfetch/process.h"
@@ -404,6 +405,7 @@ main(int argc, char **argv)
 	config_accounts_free(accts, n);
 	config_free(&cfg);
 	cli_free(&c);
+	conn_tls_cache_free();
 	log_close();
 	return status;
 }

@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "popfetch/conn.h"
 #include "popfetch/log.h"
 #include "popfetch/runner.h"
 #include "popfetch/serverinfo.h"
+#include "popfetch/session.h"
 #include "popfetch/sink.h"
 #include "popfetch/xmalloc.h"
 
@@ -277,6 +279,26 @@ pool_reap(struct pool *p, const struct account *accts,
 	return 0;
 }
 
+/*
+ * Build every account's TLS context here, before the workers fork, so
+ * that they share it instead of each building its own. A setup that
+ * fails is left to the account, which reports it when it connects.
+ */
+static void
+prepare_tls(const struct account *accts, size_t n)
+{
+	struct conn_params cp;
+	struct pf_err err;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		session_conn_params(&accts[i], &cp);
+		if (conn_tls_prepare(&cp, &err) < 0)
+			log_debug("TLS set-up for '%s' left to its account: %s",
+			    accts[i].host, err.msg);
+	}
+}
+
 /* Run accounts with up to o->jobs children at once. */
 static void
 run_pool(const struct account *accts, size_t n, const struct runner_opts *o,
@@ -284,6 +306,7 @@ run_pool(const struct account *accts, size_t n, const struct runner_opts *o,
 {
 	struct pool p;
 
+	prepare_tls(accts, n);
 	memset(&p, 0, sizeof(p));
 	p.pids = xcalloc(n, sizeof(*p.pids));
 	p.fds = xcalloc(n, sizeof(*p.fds));

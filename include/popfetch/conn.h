@@ -93,6 +93,22 @@ struct stream *conn_open(const struct conn_params *p, struct pf_err *err);
 int conn_starttls(
     struct stream *s, const struct conn_params *p, struct pf_err *err);
 
+/*
+ * TLS contexts are built once per distinct TLS setup (ca_file, cert_file,
+ * key_file, tls_min) and shared by every later connection of the process.
+ * conn_tls_prepare() builds the one for p now (nothing for
+ * CONN_TLS_NONE), so that -j workers forked afterwards share it; it
+ * returns 0, or -1 with the error conn_open() would report.
+ * conn_tls_contexts() counts the contexts built and cached, and
+ * conn_tls_anchors() the CA certificates their trust stores hold so far
+ * (system CAs are loaded one by one as chains need them);
+ * conn_tls_cache_free() frees them (at exit).
+ */
+int conn_tls_prepare(const struct conn_params *p, struct pf_err *err);
+size_t conn_tls_contexts(void);
+size_t conn_tls_anchors(void);
+void conn_tls_cache_free(void);
+
 /* Describe the TLS session of s. Returns 0, or -1 when s is not TLS. */
 int conn_tls_info(const struct stream *s, struct conn_tls_info *out);
 

@@ -5,6 +5,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -855,6 +856,171 @@ test_accept(void **state)
 	assert_int_equal(server_stop(&srv), 0);
 }
 
+/*
+ * One TLS context per distinct setup: connections with the same CA file,
+ * client certificate and minimum version share it, whether they verify,
+ * pin or skip verification; another minimum version gets its own.
+ */
+static void
+test_ctx_shared(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+	struct stream *s;
+
+	(void)state;
+	conn_tls_cache_free();
+	assert_int_equal(conn_tls_contexts(), 0);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	assert_int_equal(conn_tls_prepare(&p, &err), 0);
+	assert_int_equal(conn_tls_contexts(), 1);
+	assert_true(expect_ok(&p));
+	assert_int_equal(server_stop(&srv), 0);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.insecure = true;
+	assert_false(expect_ok(&p));
+	assert_int_equal(server_stop(&srv), 0);
+	assert_int_equal(conn_tls_contexts(), 1);
+	/* a stream outlives the cache: it holds its own reference */
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.tls_min = 13;
+	if ((s = conn_open(&p, &err)) == NULL)
+		fail_msg("conn_open: %s", err.msg);
+	assert_int_equal(conn_tls_contexts(), 2);
+	conn_tls_cache_free();
+	round_trip(s);
+	stream_close(s);
+	assert_int_equal(server_stop(&srv), 0);
+	p.tls = CONN_TLS_NONE;
+	assert_int_equal(conn_tls_prepare(&p, &err), 0);
+	assert_int_equal(conn_tls_contexts(), 0);
+	/* a failed set-up is not cached: the next try reports it again */
+	p.tls = CONN_TLS_IMPLICIT;
+	p.ca_file = "/nonexistent/ca.pem";
+	assert_int_equal(conn_tls_prepare(&p, &err), -1);
+	assert_int_equal(err.code, PF_ECONFIG);
+	assert_int_equal(conn_tls_contexts(), 0);
+}
+
+/* Point SSL_CERT_DIR at certdir/NAME holding a hash link to ca.pem when
+ * link is true, and unset SSL_CERT_FILE; the cache starts empty. */
+static void
+system_store_env(const char *name, bool link)
+{
+	char dir[600], ca[600], path[700];
+	unsigned long hash;
+	X509 *x;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/%s", certdir, name);
+	(void)mkdir(dir, 0700);
+	certpath("ca.pem", ca, sizeof(ca));
+	if (link) {
+		assert_non_null(f = fopen(ca, "r"));
+		assert_non_null(x = PEM_read_X509(f, NULL, NULL, NULL));
+		fclose(f);
+		hash = X509_subject_name_hash(x);
+		X509_free(x);
+		snprintf(path, sizeof(path), "%s/%08lx.0", dir, hash);
+		(void)unlink(path);
+		assert_int_equal(symlink(ca, path), 0);
+	}
+	assert_int_equal(setenv("SSL_CERT_DIR", dir, 1), 0);
+	assert_int_equal(unsetenv("SSL_CERT_FILE"), 0);
+	conn_tls_cache_free();
+}
+
+/*
+ * The system store is used lazily: building the context parses no CA
+ * bundle, and the one CA a chain needs is loaded by its hash.
+ */
+static void
+test_system_store_lazy(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+
+	(void)state;
+	system_store_env("hashdir", true);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.ca_file = NULL;
+	assert_int_equal(conn_tls_prepare(&p, &err), 0);
+	assert_int_equal(conn_tls_anchors(), 0);
+	assert_true(expect_ok(&p));
+	assert_int_equal(conn_tls_anchors(), 1);
+	assert_int_equal(server_stop(&srv), 0);
+	unsetenv("SSL_CERT_DIR");
+	conn_tls_cache_free();
+}
+
+/*
+ * Without hash links in the directory the bundle is read when a chain
+ * needs it, and SSL_CERT_FILE is honoured: its CA verifies the server.
+ */
+static void
+test_system_store_file(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	char ca[600];
+
+	(void)state;
+	system_store_env("emptydir", false);
+	assert_int_equal(
+	    setenv("SSL_CERT_FILE", certpath("ca.pem", ca, sizeof(ca)), 1), 0);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.ca_file = NULL;
+	assert_true(expect_ok(&p));
+	assert_int_equal(conn_tls_anchors(), 1);
+	assert_int_equal(server_stop(&srv), 0);
+	unsetenv("SSL_CERT_DIR");
+	unsetenv("SSL_CERT_FILE");
+	conn_tls_cache_free();
+}
+
+/*
+ * The system CA file is read only when a chain needs a CA found nowhere
+ * else: not when --ca-file holds it, even with SSL_CERT_FILE set.
+ */
+static void
+test_system_file_deferred(void **state)
+{
+	struct srv_opts o = {
+	    SRV_ECHO, "localhost-chain.pem", "localhost.key", 0, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	char bundle[600];
+
+	(void)state;
+	system_store_env("emptydir", false);
+	/* two certificates: the server's chain stands in for a bundle */
+	assert_int_equal(
+	    setenv("SSL_CERT_FILE",
+		certpath("localhost-chain.pem", bundle, sizeof(bundle)), 1),
+	    0);
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	assert_true(expect_ok(&p));
+	assert_int_equal(conn_tls_anchors(), 1);
+	assert_int_equal(server_stop(&srv), 0);
+	unsetenv("SSL_CERT_DIR");
+	unsetenv("SSL_CERT_FILE");
+	conn_tls_cache_free();
+}
+
 /* SHA-256 of a certificate file as lower-case hex with colons. */
 static void
 file_fingerprint(const char *name, char *out, size_t outsz)
@@ -1385,6 +1551,10 @@ main(void)
 	    cmocka_unit_test(test_parse_reach),
 	    cmocka_unit_test(test_renegotiation_accepted),
 	    cmocka_unit_test(test_renegotiation_cert_change),
+	    cmocka_unit_test(test_ctx_shared),
+	    cmocka_unit_test(test_system_store_lazy),
+	    cmocka_unit_test(test_system_store_file),
+	    cmocka_unit_test(test_system_file_deferred),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

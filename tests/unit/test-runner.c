@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "popfetch/conn.h"
 #include "popfetch/runner.h"
 #include "popfetch/xmalloc.h"
 
@@ -249,6 +250,29 @@ test_parallel_first_failure(void **state)
 	drop(n);
 }
 
+/* -j builds each distinct TLS context before the workers fork, so that
+ * they share it; a TLS-free account needs none, and one run alone needs
+ * none built in advance. */
+static void
+test_parallel_prepares_tls(void **state)
+{
+	size_t n = make("ok", "ok", "ok", "ok");
+
+	(void)state;
+	accts[1].tls_min = 13;
+	accts[2].tls = CONN_TLS_NONE;
+	accts[3].tls_min = 13;
+	conn_tls_cache_free();
+	run(n, 1, false);
+	assert_int_equal(conn_tls_contexts(), 0);
+	run(n, 2, false);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[3].ret, 0);
+	assert_int_equal(conn_tls_contexts(), 2);
+	conn_tls_cache_free();
+	drop(n);
+}
+
 /* A secret that cannot be got fails its account only, without a fetch;
  * with -j the secrets are got in this process (fake_secret checks). */
 static void
@@ -367,6 +391,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_sequential),
 	    T(test_parallel_first_failure),
+	    T(test_parallel_prepares_tls),
 	    T(test_secret_failure),
 	    T(test_worker_died),
 	    T(test_serverinfo),
