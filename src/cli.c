@@ -62,6 +62,7 @@ static const struct {
     {"kill-size", required_argument},
     {"limit", required_argument},
     {"state-dir", required_argument},
+    {"quiet-temporary", required_argument},
     /* reach (round two) */
     {"proxy", required_argument},
     {"proxy-password-command", required_argument},
@@ -162,6 +163,8 @@ cli_usage(FILE *fp)
 	    "                           come from; fetch nothing\n"
 	    "  -n, --dry-run            show what would be fetched and deleted; change nothing\n"
 	    "  -q, --quiet              errors only\n"
+	    "      --quiet-temporary=N  print a temporary failure (exit 75) only when\n"
+	    "                           it is the N-th or later in a row\n"
 	    "  -v, --verbose            a line per message; twice: protocol trace\n"
 	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
 	    "      --json               print a JSON summary on stdout\n"

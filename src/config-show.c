@@ -72,6 +72,10 @@ special_value(const struct account *a, const char *key, char *buf, size_t sz)
 		snprintf(buf, sz, "%lu", a->limit);
 		return buf;
 	}
+	if (strcmp(key, "quiet_temporary") == 0) {
+		snprintf(buf, sz, "%d", a->quiet_temporary);
+		return buf;
+	}
 	for (i = 0; i < 3; i++) {
 		static const char *const tk[] = {"maildir", "mbox", "mda"};
 		static const enum sink_kind kinds[] = {

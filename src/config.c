@@ -64,6 +64,7 @@ const struct key_def config_keys[] = {
     {"kill_size", KT_SIZE, F(kill_size), KG_NONE},
     {"limit", KT_SPECIAL, 0, KG_NONE},
     {"state_dir", KT_PATH, F(state_dir), KG_NONE},
+    {"quiet_temporary", KT_SPECIAL, 0, KG_NONE},
     {"proxy", KT_REACH, F(proxy), KG_NONE},
     {"proxy_password_command", KT_STR, F(proxy_password_command), KG_NONE},
     {"tunnel", KT_REACH, F(tunnel), KG_NONE},
@@ -441,6 +442,12 @@ apply_special(
 			return pf_err_set(err, PF_ECONFIG, "invalid limit '%s'",
 			    v != NULL ? v : "");
 		a->limit = (unsigned long)n;
+	} else if (strcmp(key, "quiet_temporary") == 0) {
+		if (parse_ull(v, false, 100000, &n) < 0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid count '%s' for quiet_temporary (0 to 100000)",
+			    v != NULL ? v : "");
+		a->quiet_temporary = (int)n;
 	}
 	return 0;
 badbool:

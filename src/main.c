@@ -18,6 +18,7 @@
 #include "popfetch/runner.h"
 #include "popfetch/sink.h"
 #include "popfetch/summary.h"
+#include "popfetch/tempcount.h"
 #include "popfetch/xmalloc.h"
 
 /* What the output hooks need to know. */
@@ -106,10 +107,11 @@ on_done(void *ctx, const struct account *a, const struct runner_result *r)
 	char line[256];
 
 	(void)ctx;
-	(void)a;
 	bar_clear();
-	if (r->ret < 0)
-		log_error("%s", r->err.msg);
+	if (ui.c->serverinfo || ui.c->dry_run || !tempcount_after_run(a, r)) {
+		if (r->ret < 0)
+			log_error("%s", r->err.msg);
+	}
 	if (ui.c->serverinfo || ui.c->dry_run ||
 	    (r->ret < 0 && r->st.listed == 0))
 		return;

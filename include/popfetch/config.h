@@ -58,6 +58,9 @@ struct account {
 	unsigned long long kill_size; /* 0: no limit */
 	unsigned long limit;	      /* 0: no limit */
 	char *state_dir;
+	/* output: a temporary failure stays unprinted until it is the
+	 * quiet_temporary-th in a row (0: always printed) */
+	int quiet_temporary;
 	/* where the settings came from, for error messages */
 	char *origin; /* "config 'FILE'" or "command line" */
 };
