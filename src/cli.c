@@ -22,6 +22,7 @@ enum {
 	OPT_JSON,
 	OPT_SYSLOG,
 	OPT_SHOW_CONFIG,
+	OPT_DAEMON,
 	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
 };
 
@@ -85,6 +86,7 @@ static const struct option other_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"show-config", no_argument, NULL, OPT_SHOW_CONFIG},
+    {"daemon", required_argument, NULL, OPT_DAEMON},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -169,6 +171,8 @@ cli_usage(FILE *fp)
 	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
 	    "      --json               print a JSON summary on stdout\n"
 	    "      --syslog             log to syslog instead of stderr (key: syslog)\n"
+	    "      --daemon=SECONDS     fetch, sleep SECONDS, again, until SIGTERM; SIGUSR1\n"
+	    "                           polls now, SIGHUP reloads the config (key: daemon)\n"
 	    "  -h, --help               show this help\n"
 	    "  -V, --version            show the version and features\n"
 	    "\n"
@@ -419,6 +423,16 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 	case OPT_SHOW_CONFIG:
 		c->show_config = true;
 		break;
+	case OPT_DAEMON: {
+		unsigned long long v;
+
+		if (num_parse_all(optarg, 86400, &v) < 0)
+			return pf_err_set(err, PF_EUSAGE,
+			    "invalid number of seconds '%s' for --daemon (0 to 86400)",
+			    optarg);
+		c->daemon = (int)v;
+		break;
+	}
 	default:
 		return account_option(ch, key, val, err);
 	}
@@ -471,6 +485,7 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 
 	memset(c, 0, sizeof(*c));
 	c->jobs = 1;
+	c->daemon = -1;
 	longopts = build_longopts();
 	if (check_long_options(argc, argv, optstring, longopts, err) < 0)
 		goto out;

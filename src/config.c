@@ -1027,6 +1027,26 @@ parse_syslog(struct config *cfg, bool in_defaults, const char *value,
 	return 0;
 }
 
+/* "daemon SECONDS": run-wide too, so only in the defaults block. */
+static int
+parse_daemon(struct config *cfg, bool in_defaults, const char *value,
+    const char *path, int lineno, struct pf_err *err)
+{
+	unsigned long long n;
+
+	if (!in_defaults)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: daemon: belongs in the defaults block (it is for the whole run)",
+		    path, lineno);
+	if (value == NULL || parse_ull(value, false, 86400, &n) < 0)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: daemon: invalid number of seconds '%s' (0 to 86400)",
+		    path, lineno, value != NULL ? value : "");
+	cfg->daemon = (int)n;
+	cfg->daemon_line = lineno;
+	return 0;
+}
+
 /* A "key value" line inside a block: checked now, so the error names
  * this line. */
 static int
@@ -1091,6 +1111,9 @@ parse_line(struct config *cfg, struct config_settings **cur, char *p,
 		cfg->default_line = lineno;
 	} else if (strcmp(key, "syslog") == 0) {
 		return parse_syslog(
+		    cfg, *cur == &cfg->defaults, value, path, lineno, err);
+	} else if (strcmp(key, "daemon") == 0) {
+		return parse_daemon(
 		    cfg, *cur == &cfg->defaults, value, path, lineno, err);
 	} else {
 		return parse_key(cfg, *cur, key, value, path, lineno, err);

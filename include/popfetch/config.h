@@ -96,6 +96,8 @@ struct config {
 	/* run-wide keys, allowed in the defaults block only */
 	bool syslog;	 /* "syslog on": log to syslog(3) */
 	int syslog_line; /* 0: not set in the file */
+	int daemon;	 /* "daemon SECONDS": poll interval */
+	int daemon_line; /* 0: not set in the file (no daemon mode) */
 };
 
 /* How complete a resolved account must be. */
@@ -177,7 +179,8 @@ int config_show(const struct config *cfg, const char *name,
 
 /*
  * The run-wide part of --show-config: "# run", then "syslog on|off  #
- * origin", where --syslog (cli_syslog) beats the file. cfg may be NULL.
+ * origin", where --syslog (cli_syslog) beats the file, then "daemon N  #
+ * origin" when the file sets it. cfg may be NULL.
  * Returns a new string.
  */
 char *config_show_run(const struct config *cfg, bool cli_syslog);
