@@ -13,7 +13,7 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --kill-size --limit --state-dir --config --all-accounts --jobs
 --serverinfo --show-config --dry-run --quiet --verbose --progress --json
 --syslog --help --version --proxy --proxy-password-command --tunnel
---source-address --quiet-temporary'
+--source-address --quiet-temporary --daemon'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -22,7 +22,7 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --maildir --mbox --mda --lock-wait --mda-timeout --delete-after
 --max-size --kill-size --limit --state-dir --config --jobs --progress
 --proxy --proxy-password-command --tunnel --source-address
---quiet-temporary'
+--quiet-temporary --daemon'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()
