@@ -874,8 +874,8 @@ read_set(struct fm_parse *p)
 	switch (id) {
 	case K_DAEMON:
 		cv_note(&p->doc->head,
-		    "line %d: set daemon %.20s: cannot map yet: run popfetch from cron or a systemd timer (planned: --daemon)",
-		    line, v);
+		    "line %d: set daemon %.20s: cannot map: put 'daemon %.20s' in the defaults block, or run popfetch --daemon=%.20s",
+		    line, v, v, v);
 		break;
 	case K_LOGFILE:
 		cv_note(&p->doc->head,

@@ -14,7 +14,9 @@
 #  7. SIGTERM in the middle of a batch: exit 0, nothing lost, nothing
 #     delivered twice (a rerun fetches the rest);
 #  8. sd_notify: READY=1, WATCHDOG=1 and STOPPING=1 reach a test socket,
-#     an abstract one and a path.
+#     an abstract one and a path;
+#  9. bad values: --daemon=x and --daemon with -n are usage errors (64),
+#     "daemon" in an account block is a config error (78).
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 pf_server
@@ -236,4 +238,17 @@ for addr in "@popfetch-test-$$" "$T/notify.sock"; do
 	kill "$lpid"
 	wait "$lpid" 2>/dev/null
 done
+
+# 9. Bad values.
+pf_run_raw badval -C "$T/rc" --daemon=x
+assert_rc badval 64
+grep -q "invalid number of seconds 'x' for --daemon" "$T/badval.err" ||
+    { show badval; fail "--daemon=x: no clear line"; }
+pf_run_raw dry -C "$T/rc" --daemon=5 -n
+assert_rc dry 64
+printf 'account a\n  daemon 5\n' >"$T/rc.bad"
+pf_run_raw inacct -C "$T/rc.bad"
+assert_rc inacct 78
+grep -q "daemon: belongs in the defaults block" "$T/inacct.err" ||
+    { show inacct; fail "daemon in an account block: no clear line"; }
 pass

@@ -339,7 +339,8 @@ test_fetchmail_realistic(void **state)
 	resolve(&c, "apop.example.com", &a);
 	assert_int_equal(a.auth, AUTH_APOP);
 	account_free(&a);
-	has(&c, "set daemon 300: cannot map yet");
+	has(&c,
+	    "set daemon 300: cannot map: put 'daemon 300' in the defaults block, or run popfetch --daemon=300");
 	has(&c, "set no bouncemail");
 	has(&c,
 	    "--import-state=fetchmail:/home/u/.fetchmail/ids "
