@@ -166,9 +166,11 @@ same_account(const struct account *a, const struct account *b)
 }
 
 /* Slots for accts[0..n), each with the state of the same account in
- * old[0..nold) (whose lock moves over) or a lock of its own. At start
- * (strict) a lock that cannot be taken fails the whole; on a reload the
- * account is logged and left out. Returns the slots, or NULL. */
+ * old[0..nold) (whose lock moves over) or a lock of its own. The locks of
+ * old accounts that are gone are released first, so that a renamed
+ * account can take its lock again. At start (strict) a lock that cannot
+ * be taken fails the whole; on a reload the account is logged and left
+ * out. Returns the slots, or NULL. */
 static struct slot *
 slots_make(struct account *accts, size_t n, struct slot *old, size_t nold,
     bool strict, struct pf_err *err)
@@ -188,9 +190,14 @@ slots_make(struct account *accts, size_t n, struct slot *old, size_t nold,
 			old[j].lockfd = -1;
 			break;
 		}
-		if (s[i].lockfd >= 0)
-			continue;
-		if ((s[i].lockfd = daemon_lock(&accts[i], err)) >= 0)
+	}
+	for (j = 0; j < nold; j++) {
+		lock_release(old[j].lockfd);
+		old[j].lockfd = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i].lockfd >= 0 ||
+		    (s[i].lockfd = daemon_lock(&accts[i], err)) >= 0)
 			continue;
 		if (strict) {
 			while (i-- > 0)
@@ -198,7 +205,9 @@ slots_make(struct account *accts, size_t n, struct slot *old, size_t nold,
 			free(s);
 			return NULL;
 		}
+		log_set_account(accts[i].name);
 		log_error("%s", err->msg);
+		log_set_account(NULL);
 	}
 	return s;
 }

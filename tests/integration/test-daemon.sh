@@ -37,7 +37,7 @@ defaults
   timeout 10
   daemon $2
 ${3:-}
-account main
+account ${RC_NAME:-main}
   maildir $1
 CONF
 	mv "$T/rc.tmp" "$T/rc"
@@ -150,6 +150,15 @@ mail 1
 sleep 0.5
 kill -USR1 "$DPID"
 wait_count "$T/mail2" 1 5 || { show d; fail "the fixed config did not take effect"; }
+# The account renamed (the same mailbox): its daemon lock passes over.
+RC_NAME=renamed rc "$T/mail2" 3600
+kill -HUP "$DPID"
+sleep 1
+mail 1
+kill -USR1 "$DPID"
+wait_count "$T/mail2" 2 5 || { show d; fail "the renamed account was not fetched"; }
+grep -q "already served" "$T/d.err" &&
+    { show d; fail "the renamed account found its own daemon lock held"; }
 
 # 4. A second daemon for the same account is refused.
 pf_run_raw second -C "$T/rc"
@@ -175,7 +184,7 @@ grep -q "temporary failure [0-9]* in a row; next try in" "$T/d.err" ||
     { show d; fail "no back-off line at -v"; }
 proxy_start --listen-port "$port"
 mail 2
-wait_count "$T/mail2" 3 25 || { show d; fail "no fetch after the server came back"; }
+wait_count "$T/mail2" 4 25 || { show d; fail "no fetch after the server came back"; }
 wait_log d "fetching works again" 5 || { show d; fail "the recovery was not logged"; }
 
 # 6. A permanent failure (the password command fails): logged once.
