@@ -16,6 +16,7 @@
 #include "popfetch/lock.h"
 #include "popfetch/log.h"
 #include "popfetch/notify.h"
+#include "popfetch/secret.h"
 #include "popfetch/sys.h"
 #include "popfetch/tempcount.h"
 #include "popfetch/xmalloc.h"
@@ -43,6 +44,7 @@ struct daemon {
 	size_t n;
 	struct slot *slots;
 	struct runner_hooks hooks; /* the caller's, wrapped */
+	struct runner_opts run;	   /* the caller's, with no_prompt_secret */
 	pid_t pid;		   /* the daemon itself, not a -j child */
 	long long wd_ms, wd_last;  /* watchdog interval and last ping */
 };
@@ -121,6 +123,28 @@ hook_done(void *ctx, const struct account *a, const struct runner_result *r)
 
 	if (d->o->hooks->done != NULL)
 		d->o->hooks->done(d->o->hooks->ctx, a, r);
+}
+
+/* A daemon never asks for a password on the terminal: it would ask on
+ * every poll, or stop in the background waiting for it. */
+static int
+no_prompt_secret(const struct account *a, const struct secret_opts *o,
+    char **out, struct pf_err *err)
+{
+	struct secret_opts so = *o;
+	char *id;
+
+	so.may_prompt = false;
+	if (secret_get(a, &so, out, err) < 0)
+		return -1;
+	if (*out != NULL || secret_source_of(a) != SECRET_LOOKUP)
+		return 0;
+	id = account_id(a);
+	pf_err_set(err, PF_ECONFIG,
+	    "no password for '%s': a daemon does not ask on the terminal; set password_command, or add it to ~/.netrc or the config file",
+	    id);
+	free(id);
+	return -1;
 }
 
 /* Take the daemon lock of a: "daemon USER@HOST:PORT" next to the run
@@ -338,7 +362,7 @@ run_batch(struct daemon *d, bool all)
 	}
 	if (k > 0) {
 		res = xcalloc(k, sizeof(*res));
-		runner_run(batch, k, d->o->run, &d->hooks, res);
+		runner_run(batch, k, &d->run, &d->hooks, res);
 		for (i = 0; i < k; i++)
 			after_run(d, &d->slots[idx[i]], &res[i]);
 		free(res);
@@ -406,6 +430,9 @@ daemon_run(const struct daemon_opts *o, struct account *accts, size_t n,
 	d.accts = accts;
 	d.n = n;
 	d.pid = getpid();
+	d.run = *o->run;
+	if (d.run.secret == NULL)
+		d.run.secret = no_prompt_secret;
 	d.hooks = (struct runner_hooks){
 	    hook_report, hook_progress, NULL, hook_done, &d};
 	signals_setup();

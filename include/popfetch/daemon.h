@@ -7,7 +7,9 @@
  * first happens and again only when its message changes. SIGUSR1 polls
  * every account at once; SIGHUP loads the config again (a broken one is
  * logged and the old one kept). A second daemon for the same account is
- * refused: each account's daemon lock is held for the daemon's life.
+ * refused: each account's daemon lock is held for the daemon's life. A
+ * password is never asked on the terminal (unless o->run brings its own
+ * secret function).
  * Under systemd, READY=1 is sent once the locks are held and WATCHDOG=1
  * while it waits (notify.h).
  */

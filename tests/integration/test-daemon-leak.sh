@@ -83,6 +83,7 @@ phase() {
 	"$POPFETCH" -C "$T/rc-$MODE" -a -v "$@" </dev/null \
 	    >"$T/d-$MODE.out" 2>"$T/d-$MODE.err" &
 	DPID=$!
+	_pf_proxies+=("$DPID") # the EXIT trap kills it if the test fails
 	wait_polls "$warm" 300
 	idle
 	measure

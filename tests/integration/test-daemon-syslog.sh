@@ -63,6 +63,7 @@ nsd() {
 	unshare --mount bash "$T/ns.sh" "$T/log.sock" "$POPFETCH" -C "$2" \
 	    </dev/null >"$T/$1.out" 2>"$T/$1.err" &
 	DPID=$!
+	_pf_proxies+=("$DPID") # the EXIT trap kills it if the test fails
 }
 
 # stop: SIGTERM; exit 0 within 15 s.

@@ -16,7 +16,9 @@
 #  8. sd_notify: READY=1, WATCHDOG=1 and STOPPING=1 reach a test socket,
 #     an abstract one and a path;
 #  9. bad values: --daemon=x and --daemon with -n are usage errors (64),
-#     "daemon" in an account block is a config error (78).
+#     "daemon" in an account block is a config error (78);
+# 10. on a terminal, a daemon never asks for a password (it would on every
+#     poll): no password source is a config error, logged.
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 pf_server
@@ -59,6 +61,7 @@ start() {
 	shift
 	"$POPFETCH" "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
 	DPID=$!
+	_pf_proxies+=("$DPID") # the EXIT trap kills it if the test fails
 }
 
 # wait_count DIR N SECS: until DIR holds N messages; false after SECS.
@@ -260,4 +263,34 @@ pf_run_raw inacct -C "$T/rc.bad"
 assert_rc inacct 78
 grep -q "daemon: belongs in the defaults block" "$T/inacct.err" ||
     { show inacct; fail "daemon in an account block: no clear line"; }
+
+# 10. No password source, on a terminal (a pty): no prompt.
+mkdir -p "$T/home"
+HOME=$T/home python3 - "$POPFETCH" "$T" "$port" >"$T/tty.txt" 2>&1 <<'PY'
+import os, pty, select, signal, sys, time
+exe, t, port = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--daemon=3600", "--host", "127.0.0.1", "--port",
+                   port, "--user", "nobody", "--state-dir", t + "/st-np",
+                   "--maildir", t + "/mail-np"])
+out, end = b"", time.time() + 3
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+PY
+grep -q "a daemon does not ask on the terminal" "$T/tty.txt" ||
+    { cat "$T/tty.txt" >&2; fail "no line saying the daemon does not ask"; }
+grep -q "password for nobody@" "$T/tty.txt" &&
+    { cat "$T/tty.txt" >&2; fail "the daemon asked for a password"; }
 pass
