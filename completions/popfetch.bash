@@ -18,7 +18,8 @@ _popfetch_opts='-4 -6 -a -C -H -h -j -k -n -P -q -u -V -v
 --oauth2-client-secret-command --oauth2-tenant --oauth2-scope
 --oauth2-token-url --oauth2-device-url --oauth2-authorize-url
 --import-state --convert-config
---lmtp --smtp --recipient --delete-refused'
+--lmtp --smtp --recipient --delete-refused
+--quiet-temporary --daemon'
 
 # The options that take a value (the list may span lines: _popfetch looks
 # words up in it with the line ends made spaces).
@@ -31,7 +32,8 @@ _popfetch_argopts='-C -H -j -P -u --host --port --user --ca-file
 --oauth2-provider --oauth2-client-id --oauth2-client-secret-command
 --oauth2-tenant --oauth2-scope --oauth2-token-url --oauth2-device-url
 --oauth2-authorize-url --import-state --convert-config
---lmtp --smtp --recipient'
+--lmtp --smtp --recipient
+--quiet-temporary --daemon'
 
 # _popfetch_config: print the config file this command line would read.
 _popfetch_config()

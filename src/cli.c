@@ -26,6 +26,7 @@ enum {
 	OPT_AUTHORIZE,
 	OPT_IMPORT_STATE,
 	OPT_CONVERT_CONFIG,
+	OPT_DAEMON,
 	OPT_ACCOUNT_KEY = 1000, /* + index into account_opts[] */
 };
 
@@ -71,6 +72,7 @@ static const struct {
     {"max-message-size", required_argument},
     {"limit", required_argument},
     {"state-dir", required_argument},
+    {"quiet-temporary", required_argument},
     /* reach (round two) */
     {"proxy", required_argument},
     {"proxy-password-command", required_argument},
@@ -105,8 +107,11 @@ static const struct option other_opts[] = {
     {"authorize", optional_argument, NULL, OPT_AUTHORIZE},
     {"import-state", required_argument, NULL, OPT_IMPORT_STATE},
     {"convert-config", required_argument, NULL, OPT_CONVERT_CONFIG},
+    {"daemon", required_argument, NULL, OPT_DAEMON},
 };
 #define N_OTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
+
+static void usage_modes(FILE *fp);
 
 /* The OAuth part of --help. */
 static void
@@ -208,6 +213,13 @@ cli_usage(FILE *fp)
 	    "      --limit=N            fetch at most N messages this run\n"
 	    "      --state-dir=DIR      where seen-message state lives\n",
 	    fp);
+	usage_modes(fp);
+}
+
+/* The modes, output and exit status part of --help. */
+static void
+usage_modes(FILE *fp)
+{
 	fputs(
 	    "\n"
 	    "Modes and output:\n"
@@ -226,18 +238,23 @@ cli_usage(FILE *fp)
 	    "      --convert-config=mpop|fetchmail FILE  print FILE, an .mpoprc or\n"
 	    "                           .fetchmailrc, as a popfetchrc on stdout\n"
 	    "  -q, --quiet              errors only\n"
+	    "      --quiet-temporary=N  print a temporary failure (exit 75) only when\n"
+	    "                           it is the N-th or later in a row\n"
 	    "  -v, --verbose            a line per message; twice: protocol trace\n"
 	    "      --progress=WHEN      auto, always or never: a progress bar on stderr\n"
 	    "      --json               print a JSON summary on stdout\n"
 	    "      --syslog             log to syslog instead of stderr (key: syslog)\n"
+	    "      --daemon=SECONDS     fetch, sleep SECONDS, again, until SIGTERM; SIGUSR1\n"
+	    "                           polls now, SIGHUP reloads the config (key: daemon)\n"
 	    "  -h, --help               show this help\n"
 	    "  -V, --version            show the version and features\n"
 	    "\n"
 	    "Long options cannot be abbreviated.\n"
 	    "\n"
-	    "Exit status: 0 ok, 64 usage, 65 state corrupt, 69 unavailable, 70 software,\n"
-	    "73 cannot create, 74 I/O error, 75 temporary failure, 76 protocol error,\n"
-	    "77 permission or authentication, 78 configuration. See popfetch(1).\n",
+	    "Exit status: 0 ok, 64 usage, 65 state corrupt, 68 no such host,\n"
+	    "69 unavailable, 70 software, 73 cannot create, 74 I/O error,\n"
+	    "75 temporary failure, 76 protocol error, 77 permission or\n"
+	    "authentication, 78 configuration. See popfetch(1).\n",
 	    fp);
 }
 
@@ -508,6 +525,16 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 		free(c->convert_source);
 		c->convert_source = xstrdup(optarg);
 		break;
+	case OPT_DAEMON: {
+		unsigned long long v;
+
+		if (num_parse_all(optarg, 86400, &v) < 0)
+			return pf_err_set(err, PF_EUSAGE,
+			    "invalid number of seconds '%s' for --daemon (0 to 86400)",
+			    optarg);
+		c->daemon = (int)v;
+		break;
+	}
 	default:
 		return account_option(ch, key, val, err);
 	}
@@ -603,6 +630,7 @@ cli_parse(int argc, char **argv, struct cli *c, struct pf_err *err)
 
 	memset(c, 0, sizeof(*c));
 	c->jobs = 1;
+	c->daemon = -1;
 	longopts = build_longopts();
 	if (check_long_options(argc, argv, optstring, longopts, err) < 0)
 		goto out;

@@ -72,6 +72,10 @@ special_value(const struct account *a, const char *key, char *buf, size_t sz)
 		snprintf(buf, sz, "%lu", a->limit);
 		return buf;
 	}
+	if (strcmp(key, "quiet_temporary") == 0) {
+		snprintf(buf, sz, "%d", a->quiet_temporary);
+		return buf;
+	}
 	if (strcmp(key, "recipient") == 0)
 		return a->recipient;
 	for (i = 0; i < 5; i++) {
@@ -202,8 +206,9 @@ config_show(const struct config *cfg, const char *name,
 	return 0;
 }
 
-char *
-config_show_run(const struct config *cfg, bool cli_syslog)
+/* The syslog line of the run block. */
+static char *
+show_syslog(const struct config *cfg, bool cli_syslog)
 {
 	if (cli_syslog)
 		return xstrdup("# run\nsyslog on  # command line\n");
@@ -211,6 +216,19 @@ config_show_run(const struct config *cfg, bool cli_syslog)
 		return xasprintf("# run\nsyslog %s  # %s:%d\n",
 		    cfg->syslog ? "on" : "off", cfg->path, cfg->syslog_line);
 	return xstrdup("# run\nsyslog off  # default\n");
+}
+
+char *
+config_show_run(const struct config *cfg, bool cli_syslog)
+{
+	char *s = show_syslog(cfg, cli_syslog), *out;
+
+	if (cfg == NULL || cfg->daemon_line == 0)
+		return s;
+	out = xasprintf("%sdaemon %d  # %s:%d\n", s, cfg->daemon, cfg->path,
+	    cfg->daemon_line);
+	free(s);
+	return out;
 }
 
 int

@@ -71,6 +71,7 @@ const struct key_def config_keys[] = {
     {"max_message_size", KT_SIZE, F(max_message_size), KG_NONE},
     {"limit", KT_SPECIAL, 0, KG_NONE},
     {"state_dir", KT_PATH, F(state_dir), KG_NONE},
+    {"quiet_temporary", KT_SPECIAL, 0, KG_NONE},
     {"proxy", KT_REACH, F(proxy), KG_NONE},
     {"proxy_password_command", KT_STR, F(proxy_password_command), KG_NONE},
     {"tunnel", KT_REACH, F(tunnel), KG_NONE},
@@ -503,6 +504,12 @@ apply_special(
 			return pf_err_set(err, PF_ECONFIG, "invalid limit '%s'",
 			    v != NULL ? v : "");
 		a->limit = (unsigned long)n;
+	} else if (strcmp(key, "quiet_temporary") == 0) {
+		if (parse_ull(v, false, 100000, &n) < 0)
+			return pf_err_set(err, PF_ECONFIG,
+			    "invalid count '%s' for quiet_temporary (0 to 100000)",
+			    v != NULL ? v : "");
+		a->quiet_temporary = (int)n;
 	}
 	return 0;
 badbool:
@@ -1139,6 +1146,26 @@ parse_syslog(struct config *cfg, bool in_defaults, const char *value,
 	return 0;
 }
 
+/* "daemon SECONDS": run-wide too, so only in the defaults block. */
+static int
+parse_daemon(struct config *cfg, bool in_defaults, const char *value,
+    const char *path, int lineno, struct pf_err *err)
+{
+	unsigned long long n;
+
+	if (!in_defaults)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: daemon: belongs in the defaults block (it is for the whole run)",
+		    path, lineno);
+	if (value == NULL || parse_ull(value, false, 86400, &n) < 0)
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: daemon: invalid number of seconds '%s' (0 to 86400)",
+		    path, lineno, value != NULL ? value : "");
+	cfg->daemon = (int)n;
+	cfg->daemon_line = lineno;
+	return 0;
+}
+
 /* A "key value" line inside a block: checked now, so the error names
  * this line. */
 static int
@@ -1203,6 +1230,9 @@ parse_line(struct config *cfg, struct config_settings **cur, char *p,
 		cfg->default_line = lineno;
 	} else if (strcmp(key, "syslog") == 0) {
 		return parse_syslog(
+		    cfg, *cur == &cfg->defaults, value, path, lineno, err);
+	} else if (strcmp(key, "daemon") == 0) {
+		return parse_daemon(
 		    cfg, *cur == &cfg->defaults, value, path, lineno, err);
 	} else {
 		return parse_key(cfg, *cur, key, value, path, lineno, err);

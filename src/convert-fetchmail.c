@@ -875,7 +875,7 @@ read_set(struct fm_parse *p)
 	switch (id) {
 	case K_DAEMON:
 		cv_note(&p->doc->head,
-		    "line %d: set daemon %.20s: cannot map: popfetch has no daemon mode; run popfetch -a every %.20s seconds from a systemd timer (OnUnitActiveSec=%.20ss in docs/examples/popfetch.timer) or cron",
+		    "line %d: set daemon %.20s: cannot map: put 'daemon %.20s' in the defaults block, or run popfetch --daemon=%.20s",
 		    line, v, v, v);
 		break;
 	case K_LOGFILE:

@@ -14,6 +14,7 @@
 #include "popfetch/config.h"
 #include "popfetch/conn.h"
 #include "popfetch/convert.h"
+#include "popfetch/daemon.h"
 #include "popfetch/fetch.h"
 #include "popfetch/import.h"
 #include "popfetch/log.h"
@@ -23,6 +24,7 @@
 #include "popfetch/secret.h"
 #include "popfetch/sink.h"
 #include "popfetch/summary.h"
+#include "popfetch/tempcount.h"
 #include "popfetch/token.h"
 #include "popfetch/xmalloc.h"
 
@@ -31,6 +33,7 @@ static struct {
 	const struct cli *c;
 	bool syslog; /* --syslog, or "syslog on" in the config */
 	bool bar_on; /* a progress bar on stderr */
+	bool daemon; /* --daemon: the daemon logs each account's error */
 	struct progress bar;
 } ui;
 
@@ -113,11 +116,13 @@ on_done(void *ctx, const struct account *a, const struct runner_result *r)
 	char line[256];
 
 	(void)ctx;
-	(void)a;
 	bar_clear();
 	/* a LOGIN-DELAY not yet over is routine for cron: silent under -q */
-	if (r->ret < 0 && !(r->st.login_wait && ui.c->verbosity < 0))
-		log_error("%s", r->err.msg);
+	if (!ui.daemon &&
+	    (ui.c->serverinfo || ui.c->dry_run || !tempcount_after_run(a, r))) {
+		if (r->ret < 0 && !(r->st.login_wait && ui.c->verbosity < 0))
+			log_error("%s", r->err.msg);
+	}
 	if (ui.c->serverinfo || ui.c->dry_run ||
 	    (r->ret < 0 && r->st.listed == 0))
 		return;
@@ -353,6 +358,67 @@ run(const struct cli *c, const struct account *accts, size_t n)
 	return status;
 }
 
+/* The daemon's SIGHUP: the config loaded again, as at the start. */
+static int
+reload(void *ctx, struct account **accts, size_t *n, int *interval,
+    struct pf_err *err)
+{
+	const struct cli *c = ctx;
+	struct config cfg;
+	bool have_cfg;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	rc = load(c, &cfg, &have_cfg, accts, n, err);
+	*interval = c->daemon >= 0 ? c->daemon
+	    : cfg.daemon_line > 0  ? cfg.daemon
+				   : -1;
+	config_free(&cfg);
+	return rc;
+}
+
+/* The poll interval when this run is a daemon, else -1: --daemon, or the
+ * config's "daemon" unless the run only looks (-n, --serverinfo,
+ * --show-config, --json), which --daemon itself may not be combined
+ * with (*bad set). */
+static int
+daemon_interval(const struct cli *c, const struct config *cfg, bool *bad)
+{
+	bool looks = c->dry_run || c->serverinfo || c->show_config || c->json;
+
+	*bad = c->daemon >= 0 && looks;
+	if (c->daemon >= 0)
+		return looks ? -1 : c->daemon;
+	return cfg->daemon_line > 0 && !looks ? cfg->daemon : -1;
+}
+
+/* Serve the accounts as a daemon (taken over); returns the exit status. */
+static int
+serve(struct cli *c, struct account *accts, size_t n, int interval)
+{
+	struct runner_hooks h = {on_report, NULL, NULL, on_done, NULL};
+	struct runner_opts o;
+	struct daemon_opts d;
+	struct pf_err err;
+
+	memset(&o, 0, sizeof(o));
+	o.jobs = c->jobs;
+	o.trace = c->verbosity >= 2;
+	memset(&d, 0, sizeof(d));
+	d.interval = interval;
+	d.run = &o;
+	d.hooks = &h;
+	d.load = reload;
+	d.load_ctx = c;
+	ui.daemon = true;
+	pf_err_clear(&err);
+	if (daemon_run(&d, accts, n, &err) < 0) {
+		log_error("%s", err.msg);
+		return exit_code(err.code);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -361,8 +427,8 @@ main(int argc, char **argv)
 	struct pf_err err;
 	struct cli c;
 	size_t n = 0;
-	bool have_cfg = false;
-	int status;
+	bool have_cfg = false, bad;
+	int status, interval;
 
 	process_setup();
 	pf_err_clear(&err);
@@ -399,6 +465,14 @@ main(int argc, char **argv)
 		status = authorize(&c, accts, n);
 	} else if (c.import_spec != NULL) {
 		status = import(&c, &accts[0]);
+	} else if ((interval = daemon_interval(&c, &cfg, &bad)) >= 0) {
+		status = serve(&c, accts, n, interval);
+		accts = NULL;
+		n = 0;
+	} else if (bad) {
+		log_error("--daemon cannot be combined with -n, --serverinfo, "
+			  "--show-config or --json");
+		status = 64;
 	} else {
 		status = run(&c, accts, n);
 	}

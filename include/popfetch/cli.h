@@ -39,6 +39,7 @@ struct cli {
 	bool dry_run;
 	bool json;
 	bool use_syslog;
+	int daemon;    /* --daemon=SECONDS, or -1 */
 	int verbosity; /* -1 (-q), 0, 1 (-v), 2 (-vv) */
 	enum cli_progress progress;
 	bool help;

@@ -79,6 +79,9 @@ struct account {
 	 * host without case, port): popfetch 0.1.0 kept one state for all of
 	 * them, so none of them takes it over (state-carry.c) */
 	bool shares_mailbox;
+	/* output: a temporary failure stays unprinted until it is the
+	 * quiet_temporary-th in a row (0: always printed) */
+	int quiet_temporary;
 	/* where the settings came from, for error messages */
 	char *origin; /* "config 'FILE'" or "command line" */
 };
@@ -114,6 +117,8 @@ struct config {
 	/* run-wide keys, allowed in the defaults block only */
 	bool syslog;	 /* "syslog on": log to syslog(3) */
 	int syslog_line; /* 0: not set in the file */
+	int daemon;	 /* "daemon SECONDS": poll interval */
+	int daemon_line; /* 0: not set in the file (no daemon mode) */
 };
 
 /* How complete a resolved account must be. */
@@ -195,7 +200,8 @@ int config_show(const struct config *cfg, const char *name,
 
 /*
  * The run-wide part of --show-config: "# run", then "syslog on|off  #
- * origin", where --syslog (cli_syslog) beats the file. cfg may be NULL.
+ * origin", where --syslog (cli_syslog) beats the file, then "daemon N  #
+ * origin" when the file sets it. cfg may be NULL.
  * Returns a new string.
  */
 char *config_show_run(const struct config *cfg, bool cli_syslog);

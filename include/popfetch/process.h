@@ -1,8 +1,8 @@
 /*
  * process.h: what the whole process is set up with before any secret is
  * read or any account runs: no core dumps, not dumpable, umask 077,
- * SIGPIPE ignored, and the signals that stop a run. A daemon mode adds
- * its own signals here.
+ * SIGPIPE ignored, and the signals that stop a run. The daemon
+ * (daemon.h) adds SIGUSR1 and SIGHUP handlers of its own.
  */
 #ifndef POPFETCH_PROCESS_H
 #define POPFETCH_PROCESS_H

@@ -36,6 +36,12 @@ check() {
 	[ "$exec_start" = "$prefix/bin/popfetch" ] ||
 	    fail "ExecStart is '$exec_start', not '$prefix/bin/popfetch'"
 	[ -x "$root$exec_start" ] || fail "ExecStart names no binary: $exec_start"
+	exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' \
+	    "$ex/popfetch-daemon.service")
+	[ "$exec_start" = "$prefix/bin/popfetch" ] ||
+	    fail "the daemon unit's ExecStart is '$exec_start', not '$prefix/bin/popfetch'"
+	grep -q '^Type=notify$' "$ex/popfetch-daemon.service" ||
+	    fail "the daemon unit is not Type=notify"
 	grep -q "^PATH=$prefix/bin:" "$ex/crontab" ||
 	    fail "the crontab's PATH lacks $prefix/bin"
 }

@@ -558,7 +558,8 @@ test_show(void **state)
 	    "kill_size 0  # default\n"
 	    "max_message_size 268435456  # default\n"
 	    "limit 0  # default\n"
-	    "state_dir @H/.local/state/popfetch  # default\n";
+	    "state_dir @H/.local/state/popfetch  # default\n"
+	    "quiet_temporary 0  # default\n";
 	struct config_settings cli = {NULL, 0, 0};
 	struct config cfg;
 	struct pf_err err;

@@ -346,8 +346,7 @@ test_fetchmail_realistic(void **state)
 	assert_int_equal(a.auth, AUTH_APOP);
 	account_free(&a);
 	has(&c,
-	    "set daemon 300: cannot map: popfetch has no daemon mode; "
-	    "run popfetch -a every 300 seconds");
+	    "set daemon 300: cannot map: put 'daemon 300' in the defaults block, or run popfetch --daemon=300");
 	has(&c, "set no bouncemail");
 	has(&c,
 	    "--import-state=fetchmail:/home/u/.fetchmail/ids "
