@@ -107,7 +107,7 @@ grep -qE '^  [0-9A-F]{4}-[0-9A-F]{4}$' "$T/auth1.out" ||
 [ "$(oauth_stats device_polls | tr -cd ',' | wc -c)" -eq 3 ] ||
     fail "expected 4 polls (2 pending, 1 slow_down): $(oauth_stats device_polls)"
 [ "$(oauth_stats too_fast)" -eq 0 ] || fail "polled too fast"
-store=$(find "$T/state/oauth" -name '*.json')
+store=$(find "$T/state/oauth" -name 'mail.json')
 [ -f "$store" ] || fail "no token file under state_dir/oauth"
 [ "$(stat -c %a "$store")" = 600 ] || fail "token file not 0600"
 [ "$(stat -c %a "$T/state/oauth")" = 700 ] || fail "token directory not 0700"
@@ -155,7 +155,7 @@ run c1 --authorize conf
 assert_rc c1 0
 run c2 -vv conf
 assert_rc c2 0
-cstore=$(find "$T/state/oauth" -name 'alice@localhost*.json')
+cstore=$(find "$T/state/oauth" -name 'conf.json')
 [ -f "$cstore" ] || fail "no token file for the second account"
 echo wrong-secret >"$T/client-secret"
 store=$cstore expire
