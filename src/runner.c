@@ -95,7 +95,7 @@ static int
 secrets_get(const struct account *a, const struct runner_opts *o,
     struct secrets *sc, struct pf_err *err)
 {
-	struct secret_opts so = {!o->serverinfo, NULL};
+	struct secret_opts so = {!o->serverinfo, NULL, o->serverinfo};
 
 	sc->password = sc->proxy = NULL;
 	if ((o->secret != NULL ? o->secret : secret_get)(

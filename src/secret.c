@@ -402,7 +402,7 @@ secret_get(const struct account *a, const struct secret_opts *o, char **out,
 	case SECRET_LOOKUP:
 		return secret_lookup(a, o, out, err);
 	case SECRET_OAUTH:
-		return secret_oauth(a, out, err);
+		return o->before_login ? 0 : secret_oauth(a, out, err);
 	}
 	return pf_err_set(err, PF_ESOFTWARE, "unknown secret source");
 }

@@ -41,6 +41,9 @@ enum secret_source secret_source_of(const struct account *a);
 struct secret_opts {
 	bool may_prompt;	/* ask on the terminal as the last resort */
 	const char *netrc_path; /* NULL: $HOME/.netrc */
+	/* --serverinfo: nothing is sent that needs a secret, so an OAuth
+	 * account gets no token (none stored yet is no error) */
+	bool before_login;
 };
 
 /*

@@ -87,6 +87,11 @@ assert_rc none 77
 grep -q 'popfetch --authorize mail' "$T/none.err" ||
     { show none; fail "no --authorize hint without tokens"; }
 
+# --serverinfo needs no token: it shows what comes before a login
+run si0 --serverinfo mail
+assert_rc si0 0
+grep -q 'SASL' "$T/si0.out" || { show si0; fail "--serverinfo showed no SASL"; }
+
 # an account without a provider, two accounts, an unknown flow
 run noprov --authorize plain
 assert_rc noprov 78

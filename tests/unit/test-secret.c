@@ -203,7 +203,7 @@ test_netrc_file(void **state)
 static void
 test_sources(void **state)
 {
-	struct secret_opts o = {false, netrc};
+	struct secret_opts o = {false, netrc, false};
 	struct account a;
 	struct pf_err err;
 	char *out;
@@ -278,7 +278,7 @@ test_read_line(void **state)
 static void
 test_oauth_source(void **state)
 {
-	struct secret_opts o = {false, netrc};
+	struct secret_opts o = {false, netrc, false};
 	struct account a;
 	struct pf_err err;
 	char *out;
@@ -298,6 +298,11 @@ test_oauth_source(void **state)
 	assert_int_equal(err.code, PF_ENOPERM);
 	assert_non_null(strstr(err.msg, "popfetch --authorize"));
 	assert_null(out);
+	/* --serverinfo: no token needed, none stored is no error */
+	o.before_login = true;
+	assert_int_equal(secret_get(&a, &o, &out, &err), 0);
+	assert_null(out);
+	o.before_login = false;
 	a.auth = AUTH_USER;
 	assert_int_equal(secret_source_of(&a), SECRET_LOOKUP);
 	a.auth = AUTH_XOAUTH2;
