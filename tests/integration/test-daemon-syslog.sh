@@ -6,56 +6,13 @@
 # nothing for the first two failures. Same namespace set-up as
 # test-syslog (needs root; skipped without it).
 . "$(dirname "$0")/../lib/common.sh"
-if [ "$(id -u)" -ne 0 ]; then
-	note "skipped: needs root (unshare --mount to put a socket on /dev/log)"
-	exit 0
-fi
+. "$PF_LIB/syslogns.sh"
+syslogns_need_root
 pf_init
-command -v unshare >/dev/null || fail "unshare(1) from util-linux is needed"
-unshare --mount true 2>/dev/null ||
-    fail "unshare --mount is not permitted here although we are root"
 pf_server
 pf_mailgen --count 2 --plain --seed 131
 
-# The sink, outside the namespace; the socket is bind-mounted inside.
-python3 "$PF_LIB/ux_syslog.py" "$T/log.sock" "$T/syslog.txt" \
-    </dev/null >"$T/syslogd.err" 2>&1 &
-_pf_proxies+=("$!")
-for _ in $(seq 1 100); do
-	[ -e "$T/syslog.txt.ready" ] && break
-	sleep 0.05
-done
-[ -e "$T/syslog.txt.ready" ] || fail "ux_syslog.py did not start"
-
-# Inside the namespace: put the socket on /dev/log. When /dev/log does not
-# exist (a container without a syslog daemon) a private /dev is built
-# from bind mounts of the few devices popfetch and the shell need.
-cat >"$T/ns.sh" <<'EOF'
-set -e
-sock=$1
-shift
-if [ -e /dev/log ] || [ -L /dev/log ]; then
-	mount --bind "$sock" /dev/log
-else
-	d=$(dirname "$sock")/newdev
-	mkdir -p "$d"
-	mount -t tmpfs -o mode=0755 popfetch-test-dev "$d"
-	for n in null zero full random urandom tty; do
-		if [ -e "/dev/$n" ]; then
-			: >"$d/$n"
-			mount --bind "/dev/$n" "$d/$n"
-		fi
-	done
-	ln -s /proc/self/fd "$d/fd"
-	ln -s /proc/self/fd/0 "$d/stdin"
-	ln -s /proc/self/fd/1 "$d/stdout"
-	ln -s /proc/self/fd/2 "$d/stderr"
-	: >"$d/log"
-	mount --bind "$sock" "$d/log"
-	mount --rbind "$d" /dev
-fi
-exec "$@"
-EOF
+syslogns_start
 
 # nsd NAME CONFIG: a daemon inside the namespace, in the background
 # (unshare and the script exec, so DPID is popfetch itself).
