@@ -1145,6 +1145,43 @@ test_mbox_dotlock_stale(void **state)
 	sink_free(sk);
 }
 
+/* Set both times of path to `ago` seconds in the past. */
+static void
+age_file(const char *path, time_t ago)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - ago;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* docs/faults.md #80: an empty dotlock (a power cut took its content)
+ * is stale once it is a few seconds old, not after 10 minutes. */
+static void
+test_mbox_dotlock_empty(void **state)
+{
+	struct pf_err err;
+	struct sink *sk;
+	struct stat st;
+
+	(void)state;
+	sk = staged_mbox(&err);
+	/* Just made: its owner may be about to write it; held. */
+	spew(tpath("mbox.lock"), "", 0);
+	assert_int_equal(sink_sync(sk, &err), -1);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_int_equal(access(tpath("mbox.lock"), F_OK), 0);
+	/* Ten seconds old and still empty: stale. */
+	assert_int_equal(deliver(sk, "u2", NULL, "y\n", 2, 2, &err), 0);
+	age_file(tpath("mbox.lock"), 10);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	assert_int_equal(access(tpath("mbox.lock"), F_OK), -1);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_true(st.st_size > 0);
+	sink_free(sk);
+}
+
 /* The pending-append record of mk_sink()'s account. */
 static char *
 record_file(void)
@@ -1757,6 +1794,7 @@ main(void)
 	    T(test_mbox_lock_released),
 	    T(test_mbox_dotlock_fresh),
 	    T(test_mbox_dotlock_stale),
+	    T(test_mbox_dotlock_empty),
 	    T(test_mbox_recover_complete),
 	    T(test_mbox_recover_partial),
 	    T(test_mbox_recover_changed),
