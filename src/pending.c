@@ -233,6 +233,7 @@ record_parse(char *text, struct pending_rec *r)
 static int
 record_read(const char *rpath, char **text, struct pf_err *err)
 {
+	struct stat st;
 	size_t len;
 	int fd, r;
 
@@ -241,6 +242,14 @@ record_read(const char *rpath, char **text, struct pf_err *err)
 		if (errno == ENOENT)
 			return 0;
 		return pf_err_sys(err, PF_EIO, "cannot read '%s'", rpath);
+	}
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return pf_err_sys(err, PF_EIO, "cannot read '%s'", rpath);
+	}
+	if (state_check_owner(rpath, &st, "file", err) == -1) {
+		close(fd);
+		return -1;
 	}
 	r = fileio_read_all(fd, RECORD_MAX, text, &len);
 	if (r == -1)
@@ -344,9 +353,24 @@ resolve(const char *state_dir, const char *account_id,
 	return 0;
 }
 
+/* Does the record's path name the configured mbox (the same string, or
+ * the same file)? */
+static bool
+same_mbox(const char *recorded, const char *mbox)
+{
+	struct stat a, b;
+
+	if (mbox == NULL)
+		return false;
+	if (strcmp(recorded, mbox) == 0)
+		return true;
+	return stat(recorded, &a) == 0 && stat(mbox, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int
-pending_recover(const char *state_dir, const char *account_id, int lock_wait,
-    pending_confirm_fn confirm, void *ctx, struct pf_err *err)
+pending_recover(const char *state_dir, const char *account_id, const char *mbox,
+    int lock_wait, pending_confirm_fn confirm, void *ctx, struct pf_err *err)
 {
 	struct mboxlock lk = {.fd = -1, .dotlock = NULL};
 	struct pending_rec rec;
@@ -365,6 +389,16 @@ pending_recover(const char *state_dir, const char *account_id, int lock_wait,
 		    "corrupt pending-append record '%s'; "
 		    "check the mbox by hand and remove it",
 		    rpath);
+		goto out;
+	}
+	/* A record planted by someone else must not make us cut any file
+	 * but the one we deliver to (docs/faults.md #77). */
+	if (!same_mbox(rec.path, mbox)) {
+		pf_err_set(err, PF_EIO,
+		    "pending-append record '%s' names '%s', which is not this "
+		    "account's mbox; check that file by hand, then remove the "
+		    "record",
+		    rpath, rec.path);
 		goto out;
 	}
 	if (lstat(rec.path, &st) == -1 && errno == ENOENT) {

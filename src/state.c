@@ -510,6 +510,25 @@ split(char *s, char **f, int max)
 	}
 }
 
+int
+state_check_owner(const char *path, const struct stat *sb, const char *what,
+    struct pf_err *err)
+{
+	if (sb->st_uid != geteuid() && sb->st_uid != 0)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "state %s '%s' belongs to uid %lu, not to you (uid %lu): "
+		    "another user may have made it; remove it, or choose a "
+		    "directory of your own with --state-dir",
+		    what, path, (unsigned long)sb->st_uid,
+		    (unsigned long)geteuid());
+	if ((sb->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "state %s '%s' is writable by group or others (mode "
+		    "%04o): check its contents, then run 'chmod go-w %s'",
+		    what, path, (unsigned)(sb->st_mode & 07777), path);
+	return 0;
+}
+
 /* Report corruption with the advice the user needs. */
 static int
 corrupt(
@@ -733,6 +752,13 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    "state directory '%s' is not writable", state_dir);
 		return NULL;
 	}
+	if (stat(state_dir, &sb) == -1) {
+		pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use state directory '%s'", state_dir);
+		return NULL;
+	}
+	if (state_check_owner(state_dir, &sb, "directory", err) == -1)
+		return NULL;
 	st = state_new(state_dir, account_id);
 	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (st->fd == -1) {
@@ -756,6 +782,8 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    "state file '%s' is not a regular file", st->path);
 		goto fail;
 	}
+	if (state_check_owner(st->path, &sb, "file", err) == -1)
+		goto fail;
 	if (parse_file(st, data, len, err) == -1 ||
 	    check_space(state_dir, 2ULL * len + STATE_MIN_FREE, err) == -1)
 		goto fail;

@@ -10,8 +10,8 @@
  * resolves before the next connection: a complete append has its UIDs
  * confirmed (so they are recorded, not fetched again), a partial one is
  * truncated away. The record lives next to the seen-state, in
- * STATE_DIR/<account file name>.mbox-pending, and is resolved whatever
- * the account delivers to now.
+ * STATE_DIR/<account file name>.mbox-pending; it is acted on only when
+ * it names the mbox the account delivers to now.
  */
 #ifndef POPFETCH_PENDING_H
 #define POPFETCH_PENDING_H
@@ -60,7 +60,9 @@ typedef int (*pending_confirm_fn)(
 
 /*
  * Resolve a record left by a run that was killed; call before
- * connecting. The mbox is locked (lock_wait seconds at most) while it is
+ * connecting. mbox is the mbox the account delivers to now (NULL: none); a
+ * record that names another file is never acted on (PF_EIO, record
+ * kept). The mbox is locked (lock_wait seconds at most) while it is
  * checked. Returns 0 when there was nothing to do or the record is
  * resolved and gone (the append was partial and is truncated away, or
  * the mbox is gone or was replaced); 1 when the append was complete:
@@ -70,6 +72,7 @@ typedef int (*pending_confirm_fn)(
  * PF_ETEMP (the mbox lock is held), or what confirm() set.
  */
 int pending_recover(const char *state_dir, const char *account_id,
-    int lock_wait, pending_confirm_fn confirm, void *ctx, struct pf_err *err);
+    const char *mbox, int lock_wait, pending_confirm_fn confirm, void *ctx,
+    struct pf_err *err);
 
 #endif

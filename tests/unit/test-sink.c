@@ -1218,7 +1218,7 @@ static int
 recover(struct confirmed *c, struct pf_err *err)
 {
 	return pending_recover(
-	    tdir, "user@example.org:995", 1, confirm_cb, c, err);
+	    tdir, "user@example.org:995", tpath("mbox"), 1, confirm_cb, c, err);
 }
 
 static const char pre_mbox[] = "From old Thu Jan  1 00:00:00 1970\n\nold\n";
@@ -1359,6 +1359,44 @@ test_mbox_recover_changed(void **state)
 	assert_int_equal(recover(&c, &err), -1);
 	assert_int_equal(err.code, PF_EIO);
 	sink_free(sk);
+	free(rec);
+}
+
+/* docs/faults.md #77: a record naming any file but the configured mbox
+ * is never acted on: that file is not cut, the record stays. */
+static void
+test_mbox_recover_other_path(void **state)
+{
+	struct confirmed c;
+	struct pf_err err;
+	char *rec, *buf;
+	size_t n;
+	int i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	/* The record names tpath("mbox"), left partial: a run configured
+	 * for it would cut it back. */
+	synced_with_record(&rec);
+	assert_int_equal(
+	    truncate(tpath("mbox"), (off_t)strlen(pre_mbox) + 7), 0);
+	spew(tpath("other"), "", 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pending_recover(tdir, "user@example.org:995",
+				     i == 0 ? tpath("other") : NULL, 1,
+				     confirm_cb, &c, &err),
+		    -1);
+		assert_int_equal(err.code, PF_EIO);
+		assert_non_null(strstr(err.msg, "not this account's mbox"));
+		assert_int_equal(access(rec, F_OK), 0);
+		buf = slurp(tpath("mbox"), &n);
+		assert_int_equal(n, strlen(pre_mbox) + 7);
+		free(buf);
+	}
+	assert_int_equal(c.n, 0);
+	/* The configured mbox: acted on. */
+	assert_int_equal(recover(&c, &err), 0);
+	assert_int_equal(access(rec, F_OK), -1);
 	free(rec);
 }
 
@@ -1798,6 +1836,7 @@ main(void)
 	    T(test_mbox_recover_complete),
 	    T(test_mbox_recover_partial),
 	    T(test_mbox_recover_changed),
+	    T(test_mbox_recover_other_path),
 	    T(test_mbox_synced_recorded),
 	    T(test_mbox_append_fails),
 	    T(test_mda_deliver),

@@ -625,6 +625,70 @@ test_nul_in_synced_part_is_corrupt(void **state)
 	free(p);
 }
 
+/* Expect PF_ECANTCREAT (exit 73) with both parts of msg. */
+static void
+refused(const struct pf_err *e, const char *why, const char *fix)
+{
+	assert_int_equal(e->code, PF_ECANTCREAT);
+	assert_non_null(strstr(e->msg, why));
+	assert_non_null(strstr(e->msg, fix));
+}
+
+/* docs/faults.md #77: a state directory or file that group or others
+ * can write is refused, by the load and by the account lock. */
+static void
+test_writable_state_refused(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	struct state *st = load_ok(f, ACCT);
+	char *p = state_path(f, ACCT);
+
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	assert_int_equal(chmod(f->state, 01777), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "writable by group or others", "chmod go-w");
+	assert_int_equal(lock_account(f->state, ACCT, &e), -1);
+	refused(&e, "writable by group or others", "chmod go-w");
+	assert_int_equal(chmod(f->state, 0700), 0);
+	assert_int_equal(chmod(p, 0622), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "state file '", "chmod go-w");
+	assert_int_equal(chmod(p, 0600), 0);
+	state_free(load_ok(f, ACCT));
+	free(p);
+}
+
+/* ... and so is one that belongs to another user (as root: chown). */
+static void
+test_foreign_state_refused(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	struct state *st;
+	char *p = state_path(f, ACCT);
+
+	if (geteuid() != 0)
+		skip();
+	st = load_ok(f, ACCT);
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	assert_int_equal(chown(p, 4242, 4242), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "belongs to uid 4242", "--state-dir");
+	assert_int_equal(chown(p, 0, 0), 0);
+	assert_int_equal(chown(f->state, 4242, 4242), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "state directory '", "belongs to uid 4242");
+	assert_int_equal(lock_account(f->state, ACCT, &e), -1);
+	refused(&e, "state directory '", "belongs to uid 4242");
+	assert_int_equal(chown(f->state, 0, 0), 0);
+	free(p);
+}
+
 static void
 test_bad_crc_middle_is_corrupt(void **state)
 {
@@ -1188,6 +1252,8 @@ main(void)
 	    T(test_torn_last_record),
 	    T(test_bad_crc_last_line_dropped),
 	    T(test_bad_crc_middle_is_corrupt),
+	    T(test_writable_state_refused),
+	    T(test_foreign_state_refused),
 	    T(test_torn_unsynced_tail_dropped),
 	    T(test_nul_in_synced_part_is_corrupt),
 	    T(test_unparsable_with_good_crc_is_corrupt),
