@@ -24,6 +24,7 @@
 #include "popfetch/xmalloc.h"
 
 #define RECORD_MAX   (16 * 1024 * 1024)
+#define PAGE	     4096 /* what a power cut keeps or loses at once */
 #define RECORD_MAGIC "popfetch-mbox-pending 1"
 
 /* The record's path for an account. */
@@ -66,6 +67,33 @@ record_lines(struct fileio_buf *f, const struct pending_rec *r)
 	if (ret == 0 && fileio_buf_write(f, "end\n", 4) == -1)
 		ret = -1;
 	return ret;
+}
+
+/* The batch file's path for an account. */
+static char *
+batch_path(const char *state_dir, const char *account_id)
+{
+	char *f = state_account_file(account_id), *p;
+
+	p = xasprintf("%s/%s.mbox-batch", state_dir, f);
+	free(f);
+	return p;
+}
+
+int
+pending_batch_create(
+    const char *state_dir, const char *account_id, struct pf_err *err)
+{
+	char *path = batch_path(state_dir, account_id);
+	int fd;
+
+	(void)unlink(path);
+	fd = open(
+	    path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		pf_err_sys(err, PF_EIO, "cannot create '%s'", path);
+	free(path);
+	return fd;
 }
 
 int
@@ -126,10 +154,13 @@ void
 pending_forget(const char *state_dir, const char *account_id)
 {
 	char *rpath = record_path(state_dir, account_id);
+	char *bpath = batch_path(state_dir, account_id);
 
 	if (unlink(rpath) == -1 && errno != ENOENT)
 		log_warning("cannot remove '%s': %s", rpath, strerror(errno));
+	(void)unlink(bpath); /* after the record: it proves the record */
 	free(rpath);
+	free(bpath);
 }
 
 void
@@ -311,6 +342,72 @@ out:
 	return ret;
 }
 
+/* The bytes the append was to write at mbox offset off (a newline of the
+ * prefix, then the batch), n of them, into e. 0, or -1 unreadable. */
+static int
+expected_bytes(int bfd, const struct pending_rec *r, unsigned long long off,
+    char *e, size_t n)
+{
+	size_t i = 0;
+
+	for (; i < n && off + i < r->orig + r->prefix; i++)
+		e[i] = '\n';
+	if (i == n)
+		return 0;
+	return fileio_pread_all(
+	    bfd, e + i, n - i, (off_t)(off + i - r->orig - r->prefix));
+}
+
+/*
+ * Is all of [orig, size) our own interrupted append (docs/faults.md
+ * #76)? Each 4 KiB page of it must hold what the append wrote there
+ * (compared with the batch file, synced before the record), or only NUL
+ * bytes (a page of it that a power cut lost). Anything else is another
+ * writer's. 1 yes, 0 no or cannot tell, -1 the mbox cannot be read.
+ */
+static int
+tail_is_ours(const char *state_dir, const char *account_id, int mfd,
+    const struct pending_rec *r, unsigned long long size)
+{
+	char *bpath = batch_path(state_dir, account_id);
+	char f[PAGE], e[PAGE];
+	unsigned long long a, b;
+	struct stat st;
+	struct pf_err ignored;
+	int bfd, ret = 1;
+	size_t n, i;
+
+	if (size > r->orig + r->prefix + r->len)
+		ret = 0;
+	bfd = open(bpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (bfd == -1 || fstat(bfd, &st) == -1 ||
+	    state_check_owner(bpath, &st, "file", &ignored) == -1)
+		ret = 0;
+	free(bpath);
+	for (a = r->orig; ret == 1 && a < size; a = b) {
+		b = (a / PAGE + 1) * PAGE;
+		b = b < size ? b : size;
+		n = (size_t)(b - a);
+		if (fileio_pread_all(mfd, f, n, (off_t)a) == -1) {
+			ret = -1;
+			break;
+		}
+		if (expected_bytes(bfd, r, a, e, n) == -1) {
+			ret = 0;
+			break;
+		}
+		if (memcmp(f, e, n) == 0)
+			continue;
+		for (i = 0; i < n && f[i] == '\0'; i++)
+			;
+		if (i < n)
+			ret = 0;
+	}
+	if (bfd != -1)
+		close(bfd);
+	return ret;
+}
+
 /*
  * Settle a record against its locked mbox: confirm a complete append
  * (returns 1, record kept), truncate a partial one (0, record dropped),
@@ -338,11 +435,28 @@ resolve(const char *state_dir, const char *account_id,
 				return -1;
 		return 1;
 	}
-	if (size < rec->orig || size > total)
+	if (size < rec->orig)
 		return pf_err_set(err, PF_EIO,
 		    "mbox '%s' changed after an "
 		    "interrupted append; check it by hand",
 		    rec->path);
+	switch (tail_is_ours(state_dir, account_id, lk->fd, rec, size)) {
+	case -1:
+		return pf_err_sys(
+		    err, PF_EIO, "cannot read mbox '%s'", rec->path);
+	case 0:
+		/* Never cut what may be another writer's mail. */
+		log_warning("mbox '%s': the %llu bytes from offset %llu, "
+			    "where an interrupted append began, are not all "
+			    "from popfetch (another program wrote there); "
+			    "left as they are: check the mbox there. The "
+			    "messages of that append will be fetched again",
+		    rec->path, size - rec->orig, rec->orig);
+		pending_drop(state_dir, account_id);
+		return 0;
+	default:
+		break;
+	}
 	log_warning("mbox '%s': removing a partial append of %llu "
 		    "bytes",
 	    rec->path, size - rec->orig);

@@ -126,7 +126,13 @@ batch_build(struct mbox *mb, struct batch *b, struct pf_err *err)
 	int fd;
 	size_t i;
 
-	if ((fd = fileio_tmpfile(mb->s.spool.dir, err)) == -1)
+	/* With a record, in the account's batch file, which recovery
+	 * compares with the mbox (pending.h). */
+	if (mb->state_dir != NULL)
+		fd = pending_batch_create(mb->state_dir, mb->account_id, err);
+	else
+		fd = fileio_tmpfile(mb->s.spool.dir, err);
+	if (fd == -1)
 		return -1;
 	fileio_buf_init(&b->f, fd);
 	if ((b->sha = crypto_sha256_new()) == NULL)
@@ -197,7 +203,11 @@ record_append(struct sink *sk, const struct mboxlock *lk,
 	for (i = 0; i < mb->s.spool.n; i++)
 		if (mb->s.spool.msgs[i].uid != NULL)
 			rec.uids[rec.nuids++] = mb->s.spool.msgs[i].uid;
-	r = pending_write(mb->state_dir, mb->account_id, &rec, err);
+	/* The batch is durable before the record that points to it. */
+	if (fsync(b->f.fd) == -1)
+		r = pf_err_sys(err, PF_EIO, "cannot write spool file");
+	else
+		r = pending_write(mb->state_dir, mb->account_id, &rec, err);
 	free(rec.uids);
 	return r;
 }

@@ -9,7 +9,8 @@
  * A run killed in between leaves the record, which pending_recover()
  * resolves before the next connection: a complete append has its UIDs
  * confirmed (so they are recorded, not fetched again), a partial one is
- * truncated away. The record lives next to the seen-state, in
+ * truncated away, but only when every byte after the recorded offset is
+ * proven its own (docs/faults.md #76); otherwise nothing is cut. The record lives next to the seen-state, in
  * STATE_DIR/<account file name>.mbox-pending; it is acted on only when
  * it names the mbox the account delivers to now.
  */
@@ -32,6 +33,16 @@ struct pending_rec {
 	char **uids;		   /* the UIDs in the batch */
 	size_t nuids;
 };
+
+/*
+ * Create the account's batch file, STATE_DIR/<account file name>.mbox-batch
+ * (a new one, 0600, read-write): the mbox sink builds each batch in it and
+ * fsyncs it before pending_write(), so that recovery can prove that bytes
+ * after the recorded offset are its own. Goes with the record. Returns
+ * the fd, or -1 (PF_EIO).
+ */
+int pending_batch_create(
+    const char *state_dir, const char *account_id, struct pf_err *err);
 
 /*
  * Write the record of state_dir/account_id atomically: temp file, fsync,
@@ -64,11 +75,14 @@ typedef int (*pending_confirm_fn)(
  * record that names another file is never acted on (PF_EIO, record
  * kept). The mbox is locked (lock_wait seconds at most) while it is
  * checked. Returns 0 when there was nothing to do or the record is
- * resolved and gone (the append was partial and is truncated away, or
- * the mbox is gone or was replaced); 1 when the append was complete:
+ * resolved and gone (the append was partial and is truncated away; or
+ * bytes after the recorded offset are not all its own, and all of them
+ * stay, with a warning; or the mbox is gone or was replaced); 1 when the
+ * append was complete:
  * confirm() was called for each of its UIDs, and the record stays until
  * the caller has recorded them durably and calls pending_forget(). -1:
- * PF_EIO (unreadable or corrupt record, the mbox changed otherwise),
+ * PF_EIO (unreadable or corrupt record, the mbox now shorter than the
+ * recorded offset, a record for another file),
  * PF_ETEMP (the mbox lock is held), or what confirm() set.
  */
 int pending_recover(const char *state_dir, const char *account_id,

@@ -1331,6 +1331,90 @@ test_mbox_recover_partial(void **state)
 	free(rec);
 }
 
+static const char foreign[] = "From other Thu Jan  1 00:00:00 1970\n"
+			      "Subject: not ours\n\nforeign\n\n";
+
+/*
+ * docs/faults.md #76: after a killed append, another program appends its
+ * own message (and deletes it on its server). Recovery cuts nothing that
+ * is not proven its own: the partial append and that message stay, and
+ * the record goes (its messages are fetched again).
+ */
+static void
+test_mbox_recover_foreign_after(void **state)
+{
+	size_t cuts[2] = {7, 0}, n, i, at;
+	struct confirmed c;
+	struct pf_err err;
+	char *rec, *buf, *ours;
+	FILE *fp;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof(c));
+		synced_with_record(&rec);
+		ours = slurp(tpath("mbox"), &n);
+		at = strlen(pre_mbox) + cuts[i];
+		assert_int_equal(truncate(tpath("mbox"), (off_t)at), 0);
+		fp = fopen(tpath("mbox"), "ab");
+		assert_non_null(fp);
+		assert_int_equal(
+		    fwrite(foreign, 1, strlen(foreign), fp), strlen(foreign));
+		assert_int_equal(fclose(fp), 0);
+		assert_int_equal(recover(&c, &err), 0);
+		assert_int_equal(c.n, 0);
+		assert_int_equal(access(rec, F_OK), -1);
+		buf = slurp(tpath("mbox"), &n);
+		assert_int_equal(n, at + strlen(foreign));
+		assert_memory_equal(buf, ours, at);
+		assert_memory_equal(buf + at, foreign, strlen(foreign));
+		free(buf);
+		free(ours);
+		free(rec);
+		assert_int_equal(unlink(tpath("mbox")), 0);
+	}
+}
+
+/* A page of our append that a power cut lost comes back as NUL bytes:
+ * still ours, so the partial append is cut back. */
+static void
+test_mbox_recover_lost_page(void **state)
+{
+	struct confirmed c;
+	struct pf_err err;
+	struct sink *sk;
+	char *big, *rec, *buf;
+	size_t n, bn = 12000;
+	int fd;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	big = malloc(bn);
+	assert_non_null(big);
+	for (n = 0; n < bn; n++)
+		big[n] = n % 70 == 69 ? '\n' : 'x';
+	spew(tpath("mbox"), pre_mbox, strlen(pre_mbox));
+	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
+	assert_non_null(sk);
+	assert_int_equal(deliver(sk, "u1", NULL, big, bn, bn, &err), 0);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	sink_free(sk);
+	rec = record_file();
+	memset(big, 0, 4096);
+	fd = open(tpath("mbox"), O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, big, 4096, 4096), 4096);
+	assert_int_equal(ftruncate(fd, 8192 + 100), 0);
+	close(fd);
+	assert_int_equal(recover(&c, &err), 0);
+	assert_int_equal(access(rec, F_OK), -1);
+	buf = slurp(tpath("mbox"), &n);
+	assert_int_equal(n, strlen(pre_mbox));
+	free(buf);
+	free(big);
+	free(rec);
+}
+
 static void
 test_mbox_recover_changed(void **state)
 {
@@ -1837,6 +1921,8 @@ main(void)
 	    T(test_mbox_recover_partial),
 	    T(test_mbox_recover_changed),
 	    T(test_mbox_recover_other_path),
+	    T(test_mbox_recover_foreign_after),
+	    T(test_mbox_recover_lost_page),
 	    T(test_mbox_synced_recorded),
 	    T(test_mbox_append_fails),
 	    T(test_mda_deliver),
