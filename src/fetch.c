@@ -838,7 +838,8 @@ run_prepare(struct run *r, struct pf_err *err)
 	    .spool_dir = a->state_dir,
 	    .account_id = r->id,
 	    .lock_wait = a->lock_wait,
-	    .mda_timeout = a->mda_timeout};
+	    .mda_timeout = a->mda_timeout,
+	    .allow_foreign_mbox = a->allow_foreign_mbox};
 	int rc;
 
 	if (!r->o->dry_run &&

@@ -51,7 +51,8 @@ sleep_ms(long long ms)
 
 /* Reject what must never be appended to: links, FIFOs, devices. */
 int
-mboxlock_check(const char *path, const struct stat *st, struct pf_err *err)
+mboxlock_check(const char *path, const struct stat *st, bool foreign_ok,
+    struct pf_err *err)
 {
 	if (S_ISLNK(st->st_mode))
 		return pf_err_set(err, PF_ECANTCREAT,
@@ -69,6 +70,12 @@ mboxlock_check(const char *path, const struct stat *st, struct pf_err *err)
 	if (st->st_uid != geteuid() && geteuid() != 0)
 		return pf_err_set(err, PF_ECANTCREAT,
 		    "cannot use mbox '%s': not owned by us", path);
+	if (geteuid() == 0 && st->st_uid != 0 && !foreign_ok)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "cannot use mbox '%s': it belongs to uid %lu and popfetch "
+		    "runs as root; run popfetch as that user, or set "
+		    "'allow_foreign_mbox on' for the account",
+		    path, (unsigned long)st->st_uid);
 	return 0;
 }
 
@@ -244,6 +251,7 @@ mboxlock_take(
     const char *path, int wait_s, struct mboxlock *lk, struct pf_err *err)
 {
 	long long start = sys_now_ms(), deadline, delay = MBOX_DELAY_MIN_MS;
+	bool foreign_ok = lk->foreign_ok;
 	struct flock fl;
 	struct stat pst;
 	sigset_t block;
@@ -326,7 +334,8 @@ mboxlock_take(
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &lk->omask);
-	if (mboxlock_check(path, &lk->st, err) == -1) {
+	lk->foreign_ok = foreign_ok;
+	if (mboxlock_check(path, &lk->st, foreign_ok, err) == -1) {
 		mboxlock_release(lk);
 		return -1;
 	}

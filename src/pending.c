@@ -486,7 +486,9 @@ int
 pending_recover(const char *state_dir, const char *account_id, const char *mbox,
     int lock_wait, pending_confirm_fn confirm, void *ctx, struct pf_err *err)
 {
-	struct mboxlock lk = {.fd = -1, .dotlock = NULL};
+	/* Only the configured mbox gets here, and only our own bytes are
+	 * cut: its owner does not matter. */
+	struct mboxlock lk = {.fd = -1, .dotlock = NULL, .foreign_ok = true};
 	struct pending_rec rec;
 	char *rpath, *text = NULL;
 	struct stat st;

@@ -35,6 +35,7 @@ struct mbox {
 	char *state_dir;       /* with account_id: where the pending record */
 	char *account_id;      /* goes; both NULL: no record */
 	bool record_ours;      /* the pending record on disk is from our sync */
+	bool foreign_ok;       /* allow_foreign_mbox */
 };
 
 /* The batch: every spooled message in mboxrd form, in one temp file. */
@@ -47,7 +48,7 @@ struct batch {
 
 /* Create a missing mbox (0600) or check an existing one. */
 static int
-mbox_create(const char *path, struct pf_err *err)
+mbox_create(const char *path, bool foreign_ok, struct pf_err *err)
 {
 	struct stat st;
 	int fd;
@@ -75,7 +76,7 @@ mbox_create(const char *path, struct pf_err *err)
 	if (lstat(path, &st) == -1)
 		return pf_err_sys(
 		    err, PF_ECANTCREAT, "cannot use mbox '%s'", path);
-	if (mboxlock_check(path, &st, err) == -1)
+	if (mboxlock_check(path, &st, foreign_ok, err) == -1)
 		return -1;
 	/* O_NONBLOCK: a FIFO swapped in after the lstat must not hang us. */
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -96,7 +97,8 @@ mbox_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 		mb->state_dir = xstrdup(p->spool_dir);
 		mb->account_id = xstrdup(p->account_id);
 	}
-	return mbox_create(sk->path, err);
+	mb->foreign_ok = p->allow_foreign_mbox;
+	return mbox_create(sk->path, mb->foreign_ok, err);
 }
 
 static int
@@ -294,7 +296,8 @@ static int
 mbox_sync(struct sink *sk, struct pf_err *err)
 {
 	struct mbox *mb = sk->impl;
-	struct mboxlock lk = {.fd = -1, .dotlock = NULL};
+	struct mboxlock lk = {
+	    .fd = -1, .dotlock = NULL, .foreign_ok = mb->foreign_ok};
 	struct batch b;
 	int ret = -1;
 

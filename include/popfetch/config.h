@@ -48,8 +48,9 @@ struct account {
 	enum sink_kind sink;
 	char *sink_path; /* Maildir, mbox file or MDA command */
 	bool no_received;
-	int lock_wait;	 /* seconds */
-	int mda_timeout; /* seconds */
+	int lock_wait;		 /* seconds */
+	int mda_timeout;	 /* seconds */
+	bool allow_foreign_mbox; /* as root, append to another user's mbox */
 	/* policy */
 	bool keep;
 	bool fetch_all;

@@ -63,6 +63,7 @@ struct sink_params {
 	const char *account_id; /* "user@host:port": names the pending record */
 	int lock_wait;		/* mbox: seconds to wait for the lock (30) */
 	int mda_timeout; /* MDA, stdout: seconds before giving up (300) */
+	bool allow_foreign_mbox; /* mbox, as root: may be another user's */
 };
 
 struct sink_msg {

@@ -1484,6 +1484,55 @@ test_mbox_recover_other_path(void **state)
 	free(rec);
 }
 
+/* docs/faults.md #78: root does not append to another user's mbox
+ * unless the account says allow_foreign_mbox. */
+static void
+test_mbox_root_foreign_refused(void **state)
+{
+	struct sink_params p;
+	struct pf_err err;
+	struct sink *sk;
+	struct stat st;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	spew(tpath("mbox"), pre_mbox, strlen(pre_mbox));
+	assert_int_equal(chown(tpath("mbox"), 4242, 4242), 0);
+	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
+	assert_null(sk);
+	assert_int_equal(err.code, PF_ECANTCREAT);
+	assert_non_null(strstr(err.msg, "belongs to uid 4242"));
+	assert_non_null(strstr(err.msg, "allow_foreign_mbox on"));
+	/* Checked again under the lock: a file swapped in after the
+	 * start is refused too. */
+	assert_int_equal(chown(tpath("mbox"), 0, 0), 0);
+	sk = staged_mbox(&err);
+	assert_int_equal(chown(tpath("mbox"), 4242, 4242), 0);
+	assert_int_equal(sink_sync(sk, &err), -1);
+	assert_int_equal(err.code, PF_ECANTCREAT);
+	sink_free(sk);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_int_equal(st.st_size, strlen(pre_mbox));
+	/* Allowed by the account: delivered. */
+	memset(&p, 0, sizeof(p));
+	p.kind = SINK_MBOX;
+	p.path = tpath("mbox");
+	p.spool_dir = tdir;
+	p.account_id = "user@example.org:995";
+	p.lock_wait = 1;
+	p.allow_foreign_mbox = true;
+	sk = sink_new(&p, &err);
+	assert_non_null(sk);
+	assert_int_equal(deliver(sk, "u1", NULL, "x\n", 2, 2, &err), 0);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	sink_synced_recorded(sk);
+	sink_free(sk);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_true(st.st_size > (off_t)strlen(pre_mbox));
+	assert_int_equal(st.st_uid, 4242);
+}
+
 static void
 test_mbox_synced_recorded(void **state)
 {
@@ -1923,6 +1972,7 @@ main(void)
 	    T(test_mbox_recover_other_path),
 	    T(test_mbox_recover_foreign_after),
 	    T(test_mbox_recover_lost_page),
+	    T(test_mbox_root_foreign_refused),
 	    T(test_mbox_synced_recorded),
 	    T(test_mbox_append_fails),
 	    T(test_mda_deliver),
