@@ -96,6 +96,15 @@ pending_batch_create(
 	return fd;
 }
 
+void
+pending_batch_remove(const char *state_dir, const char *account_id)
+{
+	char *path = batch_path(state_dir, account_id);
+
+	(void)unlink(path);
+	free(path);
+}
+
 int
 pending_write(const char *state_dir, const char *account_id,
     const struct pending_rec *r, struct pf_err *err)

@@ -315,8 +315,12 @@ mbox_sync(struct sink *sk, struct pf_err *err)
 	mboxlock_release(&lk);
 out:
 	crypto_sha256_free(b.sha);
-	if (b.f.buf != NULL)
+	if (b.f.buf != NULL) {
 		fileio_buf_close(&b.f);
+		/* Built here, and no record of ours points to it. */
+		if (mb->state_dir != NULL && !mb->record_ours)
+			pending_batch_remove(mb->state_dir, mb->account_id);
+	}
 	spool_clear(&mb->s.spool);
 	return ret;
 }

@@ -44,6 +44,10 @@ struct pending_rec {
 int pending_batch_create(
     const char *state_dir, const char *account_id, struct pf_err *err);
 
+/* Remove the batch file when no record points to it (a sync that failed
+ * before writing its record), so that no batch stays behind. */
+void pending_batch_remove(const char *state_dir, const char *account_id);
+
 /*
  * Write the record of state_dir/account_id atomically: temp file, fsync,
  * rename, fsync of the directory. Returns 0 or -1 (PF_EIO).

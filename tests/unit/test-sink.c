@@ -1161,6 +1161,7 @@ age_file(const char *path, time_t ago)
 static void
 test_mbox_dotlock_empty(void **state)
 {
+	char batch[200], *f;
 	struct pf_err err;
 	struct sink *sk;
 	struct stat st;
@@ -1172,6 +1173,11 @@ test_mbox_dotlock_empty(void **state)
 	assert_int_equal(sink_sync(sk, &err), -1);
 	assert_int_equal(err.code, PF_ETEMP);
 	assert_int_equal(access(tpath("mbox.lock"), F_OK), 0);
+	/* The failed sync leaves no batch file behind. */
+	f = state_account_file("user@example.org:995");
+	snprintf(batch, sizeof(batch), "%s.mbox-batch", f);
+	free(f);
+	assert_int_equal(access(tpath(batch), F_OK), -1);
 	/* Ten seconds old and still empty: stale. */
 	assert_int_equal(deliver(sk, "u2", NULL, "y\n", 2, 2, &err), 0);
 	age_file(tpath("mbox.lock"), 10);
