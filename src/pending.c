@@ -419,8 +419,9 @@ tail_is_ours(const char *state_dir, const char *account_id, int mfd,
 
 /*
  * Settle a record against its locked mbox: confirm a complete append
- * (returns 1, record kept), truncate a partial one (0, record dropped),
- * or fail when the mbox changed in another way.
+ * (returns 1, record kept); truncate a partial one proven our own, or
+ * leave everything when it is not (0, record dropped); fail when the mbox
+ * is shorter than before the append.
  */
 static int
 resolve(const char *state_dir, const char *account_id,

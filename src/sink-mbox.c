@@ -1,8 +1,9 @@
 /*
  * sink-mbox.c: mboxrd delivery with group commit. Messages are spooled to
- * private temp files; the sync builds one batch, locks the mbox (fcntl,
- * then an NFS-safe dotlock), writes a durable pending-append record,
- * appends, fsyncs and unlocks. Any failure truncates the mbox back to its
+ * private temp files; the sync builds one batch (in the account's batch
+ * file when there is a state directory, fsynced: recovery compares the
+ * mbox with it), locks the mbox (fcntl, then an NFS-safe dotlock), writes
+ * a durable pending-append record, appends, fsyncs and unlocks. Any failure truncates the mbox back to its
  * old size. A run killed in the middle leaves the record, which the next
  * run resolves before connecting (pending.h).
  */
