@@ -110,18 +110,24 @@ fileio_fsync_dir(const char *dir)
 	return r;
 }
 
-/* mkdir p; when it is new, fsync its parent so the name is durable. */
+/* mkdir p; when it is new, fsync its parent so the name is durable. If
+ * that fails, p goes again, so that the next try makes it durable. */
 static int
 mkdir_durable(const char *p, mode_t mode)
 {
 	char *parent;
-	int r;
+	int r, saved;
 
 	if (mkdir(p, mode) == -1)
 		return errno == EEXIST ? 0 : -1;
 	parent = fileio_dirname(p);
 	r = fileio_fsync_dir(parent);
 	free(parent);
+	if (r == -1) {
+		saved = errno;
+		(void)rmdir(p);
+		errno = saved;
+	}
 	return r;
 }
 

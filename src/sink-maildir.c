@@ -264,12 +264,7 @@ maildir_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		int fd;
 
-		if (mkdirat(md->dirfd, subs[i], 0700) == 0) {
-			/* A new name is durable only once its parent is. */
-			if (fsync(md->dirfd) == -1)
-				return pf_err_sys(err, PF_EIO,
-				    "cannot sync Maildir '%s'", sk->path);
-		} else if (errno != EEXIST)
+		if (mkdirat(md->dirfd, subs[i], 0700) == -1 && errno != EEXIST)
 			return pf_err_sys(err, PF_ECANTCREAT,
 			    "cannot use Maildir '%s': cannot create '%s'",
 			    sk->path, subs[i]);
@@ -305,6 +300,11 @@ maildir_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 		else
 			close(fd);
 	}
+	/* tmp/ new/ cur/ are durable only once the Maildir is synced; on
+	 * every run, so that one a failed run made is synced next time. */
+	if (fsync(md->dirfd) == -1)
+		return pf_err_sys(
+		    err, PF_EIO, "cannot sync Maildir '%s'", sk->path);
 	clean_tmp(sk, md);
 	return 0;
 }
