@@ -62,6 +62,7 @@ const struct key_def config_keys[] = {
     {"no_received", KT_BOOL, F(no_received), KG_NONE},
     {"lock_wait", KT_SECS, F(lock_wait), KG_NONE},
     {"mda_timeout", KT_SECS, F(mda_timeout), KG_NONE},
+    {"allow_foreign_mbox", KT_BOOL, F(allow_foreign_mbox), KG_NONE},
     {"keep", KT_BOOL, F(keep), KG_NONE},
     {"only_new", KT_SPECIAL, 0, KG_FETCH},
     {"all", KT_BOOL, F(fetch_all), KG_FETCH},

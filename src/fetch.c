@@ -1020,7 +1020,9 @@ run_prepare(struct run *r, struct pf_err *err)
 	    .recipient = a->recipient,
 	    .delete_refused = a->delete_refused,
 	    .timeout = a->timeout,
-	    .trace = r->o->trace};
+	    .trace = r->o->trace,
+
+	    .allow_foreign_mbox = a->allow_foreign_mbox};
 	int rc;
 
 	if (!r->o->dry_run &&
@@ -1036,8 +1038,9 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if ((r->sink = sink_new(&sp, err)) == NULL)
 		return -1;
-	rc = pending_recover(
-	    a->state_dir, r->id, a->lock_wait, confirm_recovered, r, err);
+	rc = pending_recover(a->state_dir, r->id,
+	    a->sink == SINK_MBOX ? a->sink_path : NULL, a->lock_wait,
+	    confirm_recovered, r, err);
 	if (rc < 0 || state_flush(r->state, err) < 0)
 		return -1;
 	if (rc == 1)

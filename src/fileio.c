@@ -110,6 +110,27 @@ fileio_fsync_dir(const char *dir)
 	return r;
 }
 
+/* mkdir p; when it is new, fsync its parent so the name is durable. If
+ * that fails, p goes again, so that the next try makes it durable. */
+static int
+mkdir_durable(const char *p, mode_t mode)
+{
+	char *parent;
+	int r, saved;
+
+	if (mkdir(p, mode) == -1)
+		return errno == EEXIST ? 0 : -1;
+	parent = fileio_dirname(p);
+	r = fileio_fsync_dir(parent);
+	free(parent);
+	if (r == -1) {
+		saved = errno;
+		(void)rmdir(p);
+		errno = saved;
+	}
+	return r;
+}
+
 int
 fileio_mkdirs(const char *path, mode_t mode)
 {
@@ -117,16 +138,16 @@ fileio_mkdirs(const char *path, mode_t mode)
 	int r = 0;
 
 	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
+		if (*s != '/' || s[-1] == '/')
 			continue;
 		*s = '\0';
-		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+		if (mkdir_durable(p, mode) == -1) {
 			r = -1;
 			break;
 		}
 		*s = '/';
 	}
-	if (r == 0 && mkdir(p, mode) == -1 && errno != EEXIST)
+	if (r == 0 && mkdir_durable(p, mode) == -1)
 		r = -1;
 	free(p);
 	return r;

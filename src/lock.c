@@ -38,7 +38,7 @@ make_state_dir(const char *path, struct pf_err *err)
 		return pf_err_sys(err, PF_ECANTCREAT,
 		    "cannot create state directory '%s'", path);
 	}
-	return 0;
+	return state_check_owner(path, &sb, "directory", err);
 }
 
 /* The lock is held: say by whom, from the pid in the file. */
@@ -67,6 +67,7 @@ int
 lock_account(const char *state_dir, const char *account_id, struct pf_err *err)
 {
 	char *name = NULL, *path = NULL, pidbuf[32];
+	struct stat sb;
 	int fd = -1, saved, n;
 
 	if (make_state_dir(state_dir, err) == -1)
@@ -79,6 +80,13 @@ lock_account(const char *state_dir, const char *account_id, struct pf_err *err)
 		    err, PF_ECANTCREAT, "cannot create lock file '%s'", path);
 		goto fail;
 	}
+	if (fstat(fd, &sb) == -1) {
+		pf_err_sys(
+		    err, PF_ECANTCREAT, "cannot use lock file '%s'", path);
+		goto fail;
+	}
+	if (state_check_owner(path, &sb, "file", err) == -1)
+		goto fail;
 	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EINTR)
 			continue;

@@ -4,8 +4,12 @@
  * "pid host" that becomes visible only once written (made under another
  * name, then linked; the link count decides, since link(2) over NFS may
  * report failure after succeeding). A dotlock whose process is gone (same
- * host) or older than 10 minutes is stale and removed. Waiting backs off
- * with jitter up to a bound, then gives up with PF_ETEMP.
+ * host) or older than 10 minutes is stale and removed, and so at once is
+ * one whose owner cannot be alive: empty or unreadable and older than a
+ * few seconds (an owner writes its line before the link), or older than
+ * the last boot. Ours is written and fsynced before it is linked, so a
+ * power cut cannot leave it empty. Waiting backs off with jitter up to a
+ * bound, then gives up with PF_ETEMP.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -29,6 +33,7 @@
 #include "popfetch/xmalloc.h"
 
 #define MBOX_STALE_SECS	  600 /* a dotlock older than this is stale */
+#define MBOX_EMPTY_SECS	  5   /* so is an empty one older than this */
 #define MBOX_DELAY_MIN_MS 50
 #define MBOX_DELAY_MAX_MS 1000
 
@@ -46,7 +51,8 @@ sleep_ms(long long ms)
 
 /* Reject what must never be appended to: links, FIFOs, devices. */
 int
-mboxlock_check(const char *path, const struct stat *st, struct pf_err *err)
+mboxlock_check(const char *path, const struct stat *st, bool foreign_ok,
+    struct pf_err *err)
 {
 	if (S_ISLNK(st->st_mode))
 		return pf_err_set(err, PF_ECANTCREAT,
@@ -64,32 +70,37 @@ mboxlock_check(const char *path, const struct stat *st, struct pf_err *err)
 	if (st->st_uid != geteuid() && geteuid() != 0)
 		return pf_err_set(err, PF_ECANTCREAT,
 		    "cannot use mbox '%s': not owned by us", path);
+	if (geteuid() == 0 && st->st_uid != 0 && !foreign_ok)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "cannot use mbox '%s': it belongs to uid %lu and popfetch "
+		    "runs as root; run popfetch as that user, or set "
+		    "'allow_foreign_mbox on' for the account",
+		    path, (unsigned long)st->st_uid);
 	return 0;
 }
 
-/* Is the dotlock at lockpath stale: dead owner on this host, or old? */
-static bool
-dotlock_stale(const char *lockpath)
+/* When this host booted (seconds since the epoch), or 0 if unknown. */
+static time_t
+boot_time(void)
 {
-	char buf[512], *sp;
+#ifdef CLOCK_BOOTTIME
+	struct timespec up;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &up) == 0)
+		return time(NULL) - up.tv_sec;
+#endif
+	return 0;
+}
+
+/* Does the lock's "pid host" line name a process of this host that is
+ * gone? */
+static bool
+owner_dead(char *buf)
+{
 	unsigned long long pid;
 	const char *end;
-	struct stat st;
-	ssize_t n;
-	int fd;
+	char *sp;
 
-	if (lstat(lockpath, &st) == -1)
-		return false;
-	if (time(NULL) - st.st_mtime > MBOX_STALE_SECS)
-		return true;
-	fd = open(lockpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	if (num_parse(buf, &end, INT_MAX, &pid) == -1 || pid == 0 ||
 	    *end != ' ')
 		return false;
@@ -98,6 +109,41 @@ dotlock_stale(const char *lockpath)
 	if (strcmp(sp, sys_hostname()) != 0)
 		return false;
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/*
+ * Is the dotlock at lockpath stale: old, from before the last boot, empty
+ * or unreadable for more than a few seconds (a power cut took its
+ * content, or its owner died between create and write), or held by a
+ * dead process of this host?
+ */
+static bool
+dotlock_stale(const char *lockpath)
+{
+	char buf[512];
+	struct stat st;
+	time_t now = time(NULL), boot = boot_time();
+	ssize_t n;
+	int fd;
+
+	if (lstat(lockpath, &st) == -1)
+		return false;
+	if (now - st.st_mtime > MBOX_STALE_SECS ||
+	    (boot > 0 && st.st_mtime < boot && st.st_ctime < boot))
+		return true;
+	fd = open(lockpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return false; /* gone meanwhile: try again */
+	if (fd == -1)
+		n = -1;
+	else {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		return now - st.st_mtime > MBOX_EMPTY_SECS;
+	buf[n] = '\0';
+	return owner_dead(buf);
 }
 
 /*
@@ -138,7 +184,10 @@ dotlock_try(const char *path, char **held, struct pf_err *err)
 	}
 	snprintf(
 	    line, sizeof(line), "%ld %s\n", (long)getpid(), sys_hostname());
-	if (fileio_write_all(fd, line, strlen(line)) == -1 || close(fd) == -1) {
+	/* Durable before it is linked: a lock that a power cut empties
+	 * would look held. */
+	if (fileio_write_all(fd, line, strlen(line)) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot write lock file '%s'", tmp);
 		(void)unlink(tmp);
 		goto out;
@@ -202,6 +251,7 @@ mboxlock_take(
     const char *path, int wait_s, struct mboxlock *lk, struct pf_err *err)
 {
 	long long start = sys_now_ms(), deadline, delay = MBOX_DELAY_MIN_MS;
+	bool foreign_ok = lk->foreign_ok;
 	struct flock fl;
 	struct stat pst;
 	sigset_t block;
@@ -284,7 +334,8 @@ mboxlock_take(
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &lk->omask);
-	if (mboxlock_check(path, &lk->st, err) == -1) {
+	lk->foreign_ok = foreign_ok;
+	if (mboxlock_check(path, &lk->st, foreign_ok, err) == -1) {
 		mboxlock_release(lk);
 		return -1;
 	}

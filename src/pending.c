@@ -24,6 +24,7 @@
 #include "popfetch/xmalloc.h"
 
 #define RECORD_MAX   (16 * 1024 * 1024)
+#define PAGE	     4096 /* what a power cut keeps or loses at once */
 #define RECORD_MAGIC "popfetch-mbox-pending 1"
 
 /* The record's path for an account. */
@@ -66,6 +67,42 @@ record_lines(struct fileio_buf *f, const struct pending_rec *r)
 	if (ret == 0 && fileio_buf_write(f, "end\n", 4) == -1)
 		ret = -1;
 	return ret;
+}
+
+/* The batch file's path for an account. */
+static char *
+batch_path(const char *state_dir, const char *account_id)
+{
+	char *f = state_account_file(account_id), *p;
+
+	p = xasprintf("%s/%s.mbox-batch", state_dir, f);
+	free(f);
+	return p;
+}
+
+int
+pending_batch_create(
+    const char *state_dir, const char *account_id, struct pf_err *err)
+{
+	char *path = batch_path(state_dir, account_id);
+	int fd;
+
+	(void)unlink(path);
+	fd = open(
+	    path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		pf_err_sys(err, PF_EIO, "cannot create '%s'", path);
+	free(path);
+	return fd;
+}
+
+void
+pending_batch_remove(const char *state_dir, const char *account_id)
+{
+	char *path = batch_path(state_dir, account_id);
+
+	(void)unlink(path);
+	free(path);
 }
 
 int
@@ -126,10 +163,13 @@ void
 pending_forget(const char *state_dir, const char *account_id)
 {
 	char *rpath = record_path(state_dir, account_id);
+	char *bpath = batch_path(state_dir, account_id);
 
 	if (unlink(rpath) == -1 && errno != ENOENT)
 		log_warning("cannot remove '%s': %s", rpath, strerror(errno));
+	(void)unlink(bpath); /* after the record: it proves the record */
 	free(rpath);
+	free(bpath);
 }
 
 void
@@ -233,6 +273,7 @@ record_parse(char *text, struct pending_rec *r)
 static int
 record_read(const char *rpath, char **text, struct pf_err *err)
 {
+	struct stat st;
 	size_t len;
 	int fd, r;
 
@@ -241,6 +282,14 @@ record_read(const char *rpath, char **text, struct pf_err *err)
 		if (errno == ENOENT)
 			return 0;
 		return pf_err_sys(err, PF_EIO, "cannot read '%s'", rpath);
+	}
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return pf_err_sys(err, PF_EIO, "cannot read '%s'", rpath);
+	}
+	if (state_check_owner(rpath, &st, "file", err) == -1) {
+		close(fd);
+		return -1;
 	}
 	r = fileio_read_all(fd, RECORD_MAX, text, &len);
 	if (r == -1)
@@ -302,10 +351,77 @@ out:
 	return ret;
 }
 
+/* The bytes the append was to write at mbox offset off (a newline of the
+ * prefix, then the batch), n of them, into e. 0, or -1 unreadable. */
+static int
+expected_bytes(int bfd, const struct pending_rec *r, unsigned long long off,
+    char *e, size_t n)
+{
+	size_t i = 0;
+
+	for (; i < n && off + i < r->orig + r->prefix; i++)
+		e[i] = '\n';
+	if (i == n)
+		return 0;
+	return fileio_pread_all(
+	    bfd, e + i, n - i, (off_t)(off + i - r->orig - r->prefix));
+}
+
+/*
+ * Is all of [orig, size) our own interrupted append (docs/faults.md
+ * #76)? Each 4 KiB page of it must hold what the append wrote there
+ * (compared with the batch file, synced before the record), or only NUL
+ * bytes (a page of it that a power cut lost). Anything else is another
+ * writer's. 1 yes, 0 no or cannot tell, -1 the mbox cannot be read.
+ */
+static int
+tail_is_ours(const char *state_dir, const char *account_id, int mfd,
+    const struct pending_rec *r, unsigned long long size)
+{
+	char *bpath = batch_path(state_dir, account_id);
+	char f[PAGE], e[PAGE];
+	unsigned long long a, b;
+	struct stat st;
+	struct pf_err ignored;
+	int bfd, ret = 1;
+	size_t n, i;
+
+	if (size > r->orig + r->prefix + r->len)
+		ret = 0;
+	bfd = open(bpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (bfd == -1 || fstat(bfd, &st) == -1 ||
+	    state_check_owner(bpath, &st, "file", &ignored) == -1)
+		ret = 0;
+	free(bpath);
+	for (a = r->orig; ret == 1 && a < size; a = b) {
+		b = (a / PAGE + 1) * PAGE;
+		b = b < size ? b : size;
+		n = (size_t)(b - a);
+		if (fileio_pread_all(mfd, f, n, (off_t)a) == -1) {
+			ret = -1;
+			break;
+		}
+		if (expected_bytes(bfd, r, a, e, n) == -1) {
+			ret = 0;
+			break;
+		}
+		if (memcmp(f, e, n) == 0)
+			continue;
+		for (i = 0; i < n && f[i] == '\0'; i++)
+			;
+		if (i < n)
+			ret = 0;
+	}
+	if (bfd != -1)
+		close(bfd);
+	return ret;
+}
+
 /*
  * Settle a record against its locked mbox: confirm a complete append
- * (returns 1, record kept), truncate a partial one (0, record dropped),
- * or fail when the mbox changed in another way.
+ * (returns 1, record kept); truncate a partial one proven our own, or
+ * leave everything when it is not (0, record dropped); fail when the mbox
+ * is shorter than before the append.
  */
 static int
 resolve(const char *state_dir, const char *account_id,
@@ -329,11 +445,28 @@ resolve(const char *state_dir, const char *account_id,
 				return -1;
 		return 1;
 	}
-	if (size < rec->orig || size > total)
+	if (size < rec->orig)
 		return pf_err_set(err, PF_EIO,
 		    "mbox '%s' changed after an "
 		    "interrupted append; check it by hand",
 		    rec->path);
+	switch (tail_is_ours(state_dir, account_id, lk->fd, rec, size)) {
+	case -1:
+		return pf_err_sys(
+		    err, PF_EIO, "cannot read mbox '%s'", rec->path);
+	case 0:
+		/* Never cut what may be another writer's mail. */
+		log_warning("mbox '%s': the %llu bytes from offset %llu, "
+			    "where an interrupted append began, are not all "
+			    "from popfetch (another program wrote there); "
+			    "left as they are: check the mbox there. The "
+			    "messages of that append will be fetched again",
+		    rec->path, size - rec->orig, rec->orig);
+		pending_drop(state_dir, account_id);
+		return 0;
+	default:
+		break;
+	}
 	log_warning("mbox '%s': removing a partial append of %llu "
 		    "bytes",
 	    rec->path, size - rec->orig);
@@ -344,11 +477,28 @@ resolve(const char *state_dir, const char *account_id,
 	return 0;
 }
 
-int
-pending_recover(const char *state_dir, const char *account_id, int lock_wait,
-    pending_confirm_fn confirm, void *ctx, struct pf_err *err)
+/* Does the record's path name the configured mbox (the same string, or
+ * the same file)? */
+static bool
+same_mbox(const char *recorded, const char *mbox)
 {
-	struct mboxlock lk = {.fd = -1, .dotlock = NULL};
+	struct stat a, b;
+
+	if (mbox == NULL)
+		return false;
+	if (strcmp(recorded, mbox) == 0)
+		return true;
+	return stat(recorded, &a) == 0 && stat(mbox, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int
+pending_recover(const char *state_dir, const char *account_id, const char *mbox,
+    int lock_wait, pending_confirm_fn confirm, void *ctx, struct pf_err *err)
+{
+	/* Only the configured mbox gets here, and only our own bytes are
+	 * cut: its owner does not matter. */
+	struct mboxlock lk = {.fd = -1, .dotlock = NULL, .foreign_ok = true};
 	struct pending_rec rec;
 	char *rpath, *text = NULL;
 	struct stat st;
@@ -365,6 +515,16 @@ pending_recover(const char *state_dir, const char *account_id, int lock_wait,
 		    "corrupt pending-append record '%s'; "
 		    "check the mbox by hand and remove it",
 		    rpath);
+		goto out;
+	}
+	/* A record planted by someone else must not make us cut any file
+	 * but the one we deliver to (docs/faults.md #77). */
+	if (!same_mbox(rec.path, mbox)) {
+		pf_err_set(err, PF_EIO,
+		    "pending-append record '%s' names '%s', which is not this "
+		    "account's mbox; check that file by hand, then remove the "
+		    "record",
+		    rpath, rec.path);
 		goto out;
 	}
 	if (lstat(rec.path, &st) == -1 && errno == ENOENT) {

@@ -300,6 +300,11 @@ maildir_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 		else
 			close(fd);
 	}
+	/* tmp/ new/ cur/ are durable only once the Maildir is synced; on
+	 * every run, so that one a failed run made is synced next time. */
+	if (fsync(md->dirfd) == -1)
+		return pf_err_sys(
+		    err, PF_EIO, "cannot sync Maildir '%s'", sk->path);
 	clean_tmp(sk, md);
 	return 0;
 }

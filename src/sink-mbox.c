@@ -1,8 +1,9 @@
 /*
  * sink-mbox.c: mboxrd delivery with group commit. Messages are spooled to
- * private temp files; the sync builds one batch, locks the mbox (fcntl,
- * then an NFS-safe dotlock), writes a durable pending-append record,
- * appends, fsyncs and unlocks. Any failure truncates the mbox back to its
+ * private temp files; the sync builds one batch (in the account's batch
+ * file when there is a state directory, fsynced: recovery compares the
+ * mbox with it), locks the mbox (fcntl, then an NFS-safe dotlock), writes
+ * a durable pending-append record, appends, fsyncs and unlocks. Any failure truncates the mbox back to its
  * old size. A run killed in the middle leaves the record, which the next
  * run resolves before connecting (pending.h).
  */
@@ -35,6 +36,7 @@ struct mbox {
 	char *state_dir;       /* with account_id: where the pending record */
 	char *account_id;      /* goes; both NULL: no record */
 	bool record_ours;      /* the pending record on disk is from our sync */
+	bool foreign_ok;       /* allow_foreign_mbox */
 };
 
 /* The batch: every spooled message in mboxrd form, in one temp file. */
@@ -47,7 +49,7 @@ struct batch {
 
 /* Create a missing mbox (0600) or check an existing one. */
 static int
-mbox_create(const char *path, struct pf_err *err)
+mbox_create(const char *path, bool foreign_ok, struct pf_err *err)
 {
 	struct stat st;
 	int fd;
@@ -75,7 +77,7 @@ mbox_create(const char *path, struct pf_err *err)
 	if (lstat(path, &st) == -1)
 		return pf_err_sys(
 		    err, PF_ECANTCREAT, "cannot use mbox '%s'", path);
-	if (mboxlock_check(path, &st, err) == -1)
+	if (mboxlock_check(path, &st, foreign_ok, err) == -1)
 		return -1;
 	/* O_NONBLOCK: a FIFO swapped in after the lstat must not hang us. */
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -96,7 +98,8 @@ mbox_init(struct sink *sk, const struct sink_params *p, struct pf_err *err)
 		mb->state_dir = xstrdup(p->spool_dir);
 		mb->account_id = xstrdup(p->account_id);
 	}
-	return mbox_create(sk->path, err);
+	mb->foreign_ok = p->allow_foreign_mbox;
+	return mbox_create(sk->path, mb->foreign_ok, err);
 }
 
 static int
@@ -126,7 +129,13 @@ batch_build(struct mbox *mb, struct batch *b, struct pf_err *err)
 	int fd;
 	size_t i;
 
-	if ((fd = fileio_tmpfile(mb->s.spool.dir, err)) == -1)
+	/* With a record, in the account's batch file, which recovery
+	 * compares with the mbox (pending.h). */
+	if (mb->state_dir != NULL)
+		fd = pending_batch_create(mb->state_dir, mb->account_id, err);
+	else
+		fd = fileio_tmpfile(mb->s.spool.dir, err);
+	if (fd == -1)
 		return -1;
 	fileio_buf_init(&b->f, fd);
 	if ((b->sha = crypto_sha256_new()) == NULL)
@@ -197,7 +206,11 @@ record_append(struct sink *sk, const struct mboxlock *lk,
 	for (i = 0; i < mb->s.spool.n; i++)
 		if (mb->s.spool.msgs[i].uid != NULL)
 			rec.uids[rec.nuids++] = mb->s.spool.msgs[i].uid;
-	r = pending_write(mb->state_dir, mb->account_id, &rec, err);
+	/* The batch is durable before the record that points to it. */
+	if (fsync(b->f.fd) == -1)
+		r = pf_err_sys(err, PF_EIO, "cannot write spool file");
+	else
+		r = pending_write(mb->state_dir, mb->account_id, &rec, err);
 	free(rec.uids);
 	return r;
 }
@@ -284,7 +297,8 @@ static int
 mbox_sync(struct sink *sk, struct pf_err *err)
 {
 	struct mbox *mb = sk->impl;
-	struct mboxlock lk = {.fd = -1, .dotlock = NULL};
+	struct mboxlock lk = {
+	    .fd = -1, .dotlock = NULL, .foreign_ok = mb->foreign_ok};
 	struct batch b;
 	int ret = -1;
 
@@ -302,8 +316,12 @@ mbox_sync(struct sink *sk, struct pf_err *err)
 	mboxlock_release(&lk);
 out:
 	crypto_sha256_free(b.sha);
-	if (b.f.buf != NULL)
+	if (b.f.buf != NULL) {
 		fileio_buf_close(&b.f);
+		/* Built here, and no record of ours points to it. */
+		if (mb->state_dir != NULL && !mb->record_ours)
+			pending_batch_remove(mb->state_dir, mb->account_id);
+	}
 	spool_clear(&mb->s.spool);
 	return ret;
 }

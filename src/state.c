@@ -515,6 +515,25 @@ split(char *s, char **f, int max)
 	}
 }
 
+int
+state_check_owner(const char *path, const struct stat *sb, const char *what,
+    struct pf_err *err)
+{
+	if (sb->st_uid != geteuid() && sb->st_uid != 0)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "state %s '%s' belongs to uid %lu, not to you (uid %lu): "
+		    "another user may have made it; remove it, or choose a "
+		    "directory of your own with --state-dir",
+		    what, path, (unsigned long)sb->st_uid,
+		    (unsigned long)geteuid());
+	if ((sb->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return pf_err_set(err, PF_ECANTCREAT,
+		    "state %s '%s' is writable by group or others (mode "
+		    "%04o): check its contents, then run 'chmod go-w %s'",
+		    what, path, (unsigned)(sb->st_mode & 07777), path);
+	return 0;
+}
+
 /* Report corruption with the advice the user needs. */
 static int
 corrupt(
@@ -595,6 +614,10 @@ parse_record(struct state *st, char *s, size_t linelen, size_t lineno,
 			return corrupt(st, err, lineno, "bad uid escape");
 		ent_del(st, uid, uid_hash(st, uid));
 		free(uid);
+	} else if (strcmp(f[0], "S") == 0) {
+		/* The synced-length marker: read by synced_mark_after(). */
+		if (n != 2 || num_parse_all(f[1], ULLONG_MAX, &size) == -1)
+			return corrupt(st, err, lineno, "bad record");
 	} else if (strcmp(f[0], "L") == 0) {
 		if ((n != 2 && n != 3) || parse_time(f[1], &t) == -1 ||
 		    (n == 3 &&
@@ -608,6 +631,62 @@ parse_record(struct state *st, char *s, size_t linelen, size_t lineno,
 		st->live_bytes += st->login_len;
 	} else
 		return corrupt(st, err, lineno, "unknown record");
+	return 0;
+}
+
+/*
+ * The largest synced length that an intact "S" line at or after pos
+ * states (0 if none). Every S line was true when written, synced or not.
+ */
+static unsigned long long
+synced_mark_after(const char *p, size_t len, size_t pos)
+{
+	unsigned long long max = 0, v;
+	char num[32];
+	const char *line, *nl;
+	size_t n;
+
+	for (; pos < len; pos += n + 1) {
+		line = p + pos;
+		if ((nl = memchr(line, '\n', len - pos)) == NULL)
+			break;
+		n = (size_t)(nl - line);
+		if (n < 12 || n - 9 - 2 >= sizeof(num) || line[0] != 'S' ||
+		    line[1] != ' ' || !crc_ok(line, n) ||
+		    memchr(line, '\0', n) != NULL)
+			continue;
+		memcpy(num, line + 2, n - 9 - 2);
+		num[n - 9 - 2] = '\0';
+		if (num_parse_all(num, ULLONG_MAX, &v) == 0 && v > max)
+			max = v;
+	}
+	return max;
+}
+
+/*
+ * The first bad line starts at pos. It is the end of a write that was
+ * never synced, so never acted on (docs/faults.md #79), and is dropped,
+ * when it is the last line, or when a power cut shows (NUL bytes from a
+ * lost page) and no synced-length marker says that pos was synced.
+ * Anything else is corruption (PF_EDATA).
+ */
+static int
+bad_line(struct state *st, const char *p, size_t len, size_t pos, size_t lineno,
+    struct pf_err *err)
+{
+	const char *nl = memchr(p + pos, '\n', len - pos);
+
+	if (nl != NULL && nl + 1 != p + len) {
+		if (synced_mark_after(p, len, pos) > pos ||
+		    memchr(p + pos, '\0', len - pos) == NULL)
+			return corrupt(st, err, lineno, "bad checksum");
+		log_warning("state file '%s': dropping %zu bytes written after "
+			    "the last sync (torn by a power cut)",
+		    st->path, len - pos);
+	} else
+		log_warning("state file '%s': %s", st->path,
+		    "dropping a torn last record");
+	st->trunc_to = (off_t)pos;
 	return 0;
 }
 
@@ -628,11 +707,8 @@ parse_file(struct state *st, char *p, size_t len, struct pf_err *err)
 		if (nl == NULL || !crc_ok(line, n)) {
 			if (lineno == 1)
 				return corrupt(st, err, 1, "bad header");
-			if (nl != NULL && nl + 1 != p + len)
-				return corrupt(st, err, lineno, "bad checksum");
-			log_warning("state file '%s': %s", st->path,
-			    "dropping a torn last record");
-			st->trunc_to = (off_t)pos;
+			if (bad_line(st, p, len, pos, lineno, err) == -1)
+				return -1;
 			break;
 		}
 		if (memchr(line, '\0', n) != NULL)
@@ -685,6 +761,13 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    "state directory '%s' is not writable", state_dir);
 		return NULL;
 	}
+	if (stat(state_dir, &sb) == -1) {
+		pf_err_sys(err, PF_ECANTCREAT,
+		    "cannot use state directory '%s'", state_dir);
+		return NULL;
+	}
+	if (state_check_owner(state_dir, &sb, "directory", err) == -1)
+		return NULL;
 	st = state_new(state_dir, account_id);
 	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (st->fd == -1) {
@@ -708,9 +791,18 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 		    "state file '%s' is not a regular file", st->path);
 		goto fail;
 	}
+	if (state_check_owner(st->path, &sb, "file", err) == -1)
+		goto fail;
 	if (parse_file(st, data, len, err) == -1 ||
 	    check_space(state_dir, 2ULL * len + STATE_MIN_FREE, err) == -1)
 		goto fail;
+	/* What a killed run left unsynced becomes durable before the next
+	 * synced-length marker claims it is. */
+	if (fdatasync(st->fd) == -1) {
+		pf_err_sys(
+		    err, PF_EIO, "cannot sync state file '%s'", st->path);
+		goto fail;
+	}
 	free(data);
 	log_debug("state file '%s': %zu records", st->path, st->count);
 	return st;
@@ -913,10 +1005,33 @@ out:
 	return rc;
 }
 
+/*
+ * Write the pending lines after an "S" line holding the file's size: the
+ * length that the last flush synced (docs/faults.md #79). Sets *written
+ * to the bytes written.
+ */
+static int
+append_marked(struct state *st, size_t *written)
+{
+	struct buf b = {NULL, 0, 0};
+	int r;
+
+	buf_addf(&b, "S %lld", (long long)st->file_size);
+	(void)buf_seal(&b, 0);
+	buf_reserve(&b, st->pend.len);
+	memcpy(b.p + b.len, st->pend.p, st->pend.len);
+	b.len += st->pend.len;
+	r = fileio_write_all(st->fd, b.p, b.len);
+	*written = b.len;
+	free(b.p);
+	return r;
+}
+
 int
 state_flush(struct state *st, struct pf_err *err)
 {
 	struct pf_err cerr;
+	size_t written;
 	int saved;
 
 	if (st->fd == -1)
@@ -931,12 +1046,12 @@ state_flush(struct state *st, struct pf_err *err)
 		st->trunc_to = -1;
 	}
 	if (st->pend.len > 0) {
-		if (fileio_write_all(st->fd, st->pend.p, st->pend.len) == -1)
+		if (append_marked(st, &written) == -1)
 			goto fail;
 		PF_FAULT("uidl-append");
 		if (fdatasync(st->fd) == -1)
 			goto fail;
-		st->file_size += (off_t)st->pend.len;
+		st->file_size += (off_t)written;
 		st->pend.len = 0;
 	}
 	if ((size_t)st->file_size > 2 * st->live_bytes + STATE_COMPACT_SLACK &&

@@ -62,8 +62,9 @@ struct account {
 	char *recipient; /* LMTP/SMTP envelope recipient; NULL: local user */
 	bool delete_refused; /* LMTP/SMTP: delete messages refused with 5xx */
 	bool no_received;
-	int lock_wait;	 /* seconds */
-	int mda_timeout; /* seconds */
+	int lock_wait;		 /* seconds */
+	int mda_timeout;	 /* seconds */
+	bool allow_foreign_mbox; /* as root, append to another user's mbox */
 	/* policy */
 	bool keep;
 	bool fetch_all;

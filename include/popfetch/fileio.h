@@ -34,7 +34,9 @@ int fileio_read_all(int fd, size_t max, char **out, size_t *outlen);
 int fileio_fsync_dir(const char *dir);
 
 /* mkdir -p: create path and its missing parents with mode (an existing
- * directory is fine). 0 or -1 with the errno of the step that failed. */
+ * directory is fine). Each directory it creates is made durable in its
+ * parent (fsync of the parent), so a power cut cannot lose it once this
+ * returns. 0 or -1 with the errno of the step that failed. */
 int fileio_mkdirs(const char *path, mode_t mode);
 
 /* The directory part of path: "." when it has none. A new string. */

@@ -9,15 +9,18 @@
 #include <sys/stat.h>
 
 #include <signal.h>
+#include <stdbool.h>
 
 #include "popfetch/err.h"
 
 /* A held mbox lock. */
 struct mboxlock {
-	int fd;		/* the mbox, O_RDWR | O_APPEND; holds the fcntl lock */
-	char *dotlock;	/* FILE.lock we created, or NULL */
-	sigset_t omask; /* signal mask to restore at release */
-	struct stat st; /* fstat after locking */
+	int fd;		 /* the mbox, O_RDWR | O_APPEND; holds the fcntl lock */
+	char *dotlock;	 /* FILE.lock we created, or NULL */
+	sigset_t omask;	 /* signal mask to restore at release */
+	struct stat st;	 /* fstat after locking */
+	bool foreign_ok; /* set before taking: as root, another user's mbox
+			    is fine (the account's allow_foreign_mbox) */
 };
 
 /*
@@ -35,9 +38,11 @@ void mboxlock_release(struct mboxlock *lk);
 
 /*
  * Reject what must never be appended to: a symbolic link, a directory, a
- * FIFO or device, a file with several hard links or (unless root) not
- * owned by us. st is from lstat or fstat. Returns 0 or -1 (PF_ECANTCREAT).
+ * FIFO or device, a file with several hard links, or one not owned by us
+ * (as root: owned by another user, unless foreign_ok; docs/faults.md
+ * #78). st is from lstat or fstat. Returns 0 or -1 (PF_ECANTCREAT).
  */
-int mboxlock_check(const char *path, const struct stat *st, struct pf_err *err);
+int mboxlock_check(const char *path, const struct stat *st, bool foreign_ok,
+    struct pf_err *err);
 
 #endif

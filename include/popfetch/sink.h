@@ -78,10 +78,11 @@ struct sink_params {
 					   tunnel are not used); NULL: none */
 	const char *recipient;		/* envelope recipient; NULL or "": the
 					   local user's name */
-	bool delete_refused; /* a 5xx counts as done: the message is then
+	bool delete_refused;	 /* a 5xx counts as done: the message is then
 				deleted on the POP3 server (default: kept) */
-	int timeout;	     /* seconds for each wait (60) */
-	int trace;	     /* >0: log the LMTP/SMTP dialogue (debug) */
+	int timeout;		 /* seconds for each wait (60) */
+	int trace;		 /* >0: log the LMTP/SMTP dialogue (debug) */
+	bool allow_foreign_mbox; /* mbox, as root: may be another user's */
 };
 
 struct sink_msg {

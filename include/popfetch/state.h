@@ -42,6 +42,18 @@ struct state;
  */
 char *state_account_file(const char *account_id);
 
+struct stat;
+
+/*
+ * Trust a state directory or state file only when it is ours, as ssh
+ * trusts ~/.ssh (docs/faults.md #77): owned by the effective user (or
+ * root) and not writable by group or others. sb is its stat(2); what
+ * names it in the message ("directory", "file"). 0, or -1 with
+ * PF_ECANTCREAT and a line saying why and how to fix it.
+ */
+int state_check_owner(const char *path, const struct stat *sb, const char *what,
+    struct pf_err *err);
+
 /*
  * Load the account's state (a missing file is an empty state). Checks
  * that the directory is writable. Returns the state, or NULL: PF_EDATA

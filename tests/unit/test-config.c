@@ -551,6 +551,7 @@ test_show(void **state)
 	    "no_received off  # default\n"
 	    "lock_wait 30  # default\n"
 	    "mda_timeout 300  # default\n"
+	    "allow_foreign_mbox off  # default\n"
 	    "keep on  # @F:2\n"
 	    "only_new on  # default\n"
 	    "delete_after off  # default\n"

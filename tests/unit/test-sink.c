@@ -1145,6 +1145,49 @@ test_mbox_dotlock_stale(void **state)
 	sink_free(sk);
 }
 
+/* Set both times of path to `ago` seconds in the past. */
+static void
+age_file(const char *path, time_t ago)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - ago;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* docs/faults.md #80: an empty dotlock (a power cut took its content)
+ * is stale once it is a few seconds old, not after 10 minutes. */
+static void
+test_mbox_dotlock_empty(void **state)
+{
+	char batch[200], *f;
+	struct pf_err err;
+	struct sink *sk;
+	struct stat st;
+
+	(void)state;
+	sk = staged_mbox(&err);
+	/* Just made: its owner may be about to write it; held. */
+	spew(tpath("mbox.lock"), "", 0);
+	assert_int_equal(sink_sync(sk, &err), -1);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_int_equal(access(tpath("mbox.lock"), F_OK), 0);
+	/* The failed sync leaves no batch file behind. */
+	f = state_account_file("user@example.org:995");
+	snprintf(batch, sizeof(batch), "%s.mbox-batch", f);
+	free(f);
+	assert_int_equal(access(tpath(batch), F_OK), -1);
+	/* Ten seconds old and still empty: stale. */
+	assert_int_equal(deliver(sk, "u2", NULL, "y\n", 2, 2, &err), 0);
+	age_file(tpath("mbox.lock"), 10);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	assert_int_equal(access(tpath("mbox.lock"), F_OK), -1);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_true(st.st_size > 0);
+	sink_free(sk);
+}
+
 /* The pending-append record of mk_sink()'s account. */
 static char *
 record_file(void)
@@ -1181,7 +1224,7 @@ static int
 recover(struct confirmed *c, struct pf_err *err)
 {
 	return pending_recover(
-	    tdir, "user@example.org:995", 1, confirm_cb, c, err);
+	    tdir, "user@example.org:995", tpath("mbox"), 1, confirm_cb, c, err);
 }
 
 static const char pre_mbox[] = "From old Thu Jan  1 00:00:00 1970\n\nold\n";
@@ -1294,6 +1337,90 @@ test_mbox_recover_partial(void **state)
 	free(rec);
 }
 
+static const char foreign[] = "From other Thu Jan  1 00:00:00 1970\n"
+			      "Subject: not ours\n\nforeign\n\n";
+
+/*
+ * docs/faults.md #76: after a killed append, another program appends its
+ * own message (and deletes it on its server). Recovery cuts nothing that
+ * is not proven its own: the partial append and that message stay, and
+ * the record goes (its messages are fetched again).
+ */
+static void
+test_mbox_recover_foreign_after(void **state)
+{
+	size_t cuts[2] = {7, 0}, n, i, at;
+	struct confirmed c;
+	struct pf_err err;
+	char *rec, *buf, *ours;
+	FILE *fp;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof(c));
+		synced_with_record(&rec);
+		ours = slurp(tpath("mbox"), &n);
+		at = strlen(pre_mbox) + cuts[i];
+		assert_int_equal(truncate(tpath("mbox"), (off_t)at), 0);
+		fp = fopen(tpath("mbox"), "ab");
+		assert_non_null(fp);
+		assert_int_equal(
+		    fwrite(foreign, 1, strlen(foreign), fp), strlen(foreign));
+		assert_int_equal(fclose(fp), 0);
+		assert_int_equal(recover(&c, &err), 0);
+		assert_int_equal(c.n, 0);
+		assert_int_equal(access(rec, F_OK), -1);
+		buf = slurp(tpath("mbox"), &n);
+		assert_int_equal(n, at + strlen(foreign));
+		assert_memory_equal(buf, ours, at);
+		assert_memory_equal(buf + at, foreign, strlen(foreign));
+		free(buf);
+		free(ours);
+		free(rec);
+		assert_int_equal(unlink(tpath("mbox")), 0);
+	}
+}
+
+/* A page of our append that a power cut lost comes back as NUL bytes:
+ * still ours, so the partial append is cut back. */
+static void
+test_mbox_recover_lost_page(void **state)
+{
+	struct confirmed c;
+	struct pf_err err;
+	struct sink *sk;
+	char *big, *rec, *buf;
+	size_t n, bn = 12000;
+	int fd;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	big = malloc(bn);
+	assert_non_null(big);
+	for (n = 0; n < bn; n++)
+		big[n] = n % 70 == 69 ? '\n' : 'x';
+	spew(tpath("mbox"), pre_mbox, strlen(pre_mbox));
+	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
+	assert_non_null(sk);
+	assert_int_equal(deliver(sk, "u1", NULL, big, bn, bn, &err), 0);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	sink_free(sk);
+	rec = record_file();
+	memset(big, 0, 4096);
+	fd = open(tpath("mbox"), O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, big, 4096, 4096), 4096);
+	assert_int_equal(ftruncate(fd, 8192 + 100), 0);
+	close(fd);
+	assert_int_equal(recover(&c, &err), 0);
+	assert_int_equal(access(rec, F_OK), -1);
+	buf = slurp(tpath("mbox"), &n);
+	assert_int_equal(n, strlen(pre_mbox));
+	free(buf);
+	free(big);
+	free(rec);
+}
+
 static void
 test_mbox_recover_changed(void **state)
 {
@@ -1323,6 +1450,93 @@ test_mbox_recover_changed(void **state)
 	assert_int_equal(err.code, PF_EIO);
 	sink_free(sk);
 	free(rec);
+}
+
+/* docs/faults.md #77: a record naming any file but the configured mbox
+ * is never acted on: that file is not cut, the record stays. */
+static void
+test_mbox_recover_other_path(void **state)
+{
+	struct confirmed c;
+	struct pf_err err;
+	char *rec, *buf;
+	size_t n;
+	int i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	/* The record names tpath("mbox"), left partial: a run configured
+	 * for it would cut it back. */
+	synced_with_record(&rec);
+	assert_int_equal(
+	    truncate(tpath("mbox"), (off_t)strlen(pre_mbox) + 7), 0);
+	spew(tpath("other"), "", 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pending_recover(tdir, "user@example.org:995",
+				     i == 0 ? tpath("other") : NULL, 1,
+				     confirm_cb, &c, &err),
+		    -1);
+		assert_int_equal(err.code, PF_EIO);
+		assert_non_null(strstr(err.msg, "not this account's mbox"));
+		assert_int_equal(access(rec, F_OK), 0);
+		buf = slurp(tpath("mbox"), &n);
+		assert_int_equal(n, strlen(pre_mbox) + 7);
+		free(buf);
+	}
+	assert_int_equal(c.n, 0);
+	/* The configured mbox: acted on. */
+	assert_int_equal(recover(&c, &err), 0);
+	assert_int_equal(access(rec, F_OK), -1);
+	free(rec);
+}
+
+/* docs/faults.md #78: root does not append to another user's mbox
+ * unless the account says allow_foreign_mbox. */
+static void
+test_mbox_root_foreign_refused(void **state)
+{
+	struct sink_params p;
+	struct pf_err err;
+	struct sink *sk;
+	struct stat st;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	spew(tpath("mbox"), pre_mbox, strlen(pre_mbox));
+	assert_int_equal(chown(tpath("mbox"), 4242, 4242), 0);
+	sk = mk_sink(SINK_MBOX, tpath("mbox"), &err);
+	assert_null(sk);
+	assert_int_equal(err.code, PF_ECANTCREAT);
+	assert_non_null(strstr(err.msg, "belongs to uid 4242"));
+	assert_non_null(strstr(err.msg, "allow_foreign_mbox on"));
+	/* Checked again under the lock: a file swapped in after the
+	 * start is refused too. */
+	assert_int_equal(chown(tpath("mbox"), 0, 0), 0);
+	sk = staged_mbox(&err);
+	assert_int_equal(chown(tpath("mbox"), 4242, 4242), 0);
+	assert_int_equal(sink_sync(sk, &err), -1);
+	assert_int_equal(err.code, PF_ECANTCREAT);
+	sink_free(sk);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_int_equal(st.st_size, strlen(pre_mbox));
+	/* Allowed by the account: delivered. */
+	memset(&p, 0, sizeof(p));
+	p.kind = SINK_MBOX;
+	p.path = tpath("mbox");
+	p.spool_dir = tdir;
+	p.account_id = "user@example.org:995";
+	p.lock_wait = 1;
+	p.allow_foreign_mbox = true;
+	sk = sink_new(&p, &err);
+	assert_non_null(sk);
+	assert_int_equal(deliver(sk, "u1", NULL, "x\n", 2, 2, &err), 0);
+	assert_int_equal(sink_sync(sk, &err), 0);
+	sink_synced_recorded(sk);
+	sink_free(sk);
+	assert_int_equal(stat(tpath("mbox"), &st), 0);
+	assert_true(st.st_size > (off_t)strlen(pre_mbox));
+	assert_int_equal(st.st_uid, 4242);
 }
 
 static void
@@ -1757,9 +1971,14 @@ main(void)
 	    T(test_mbox_lock_released),
 	    T(test_mbox_dotlock_fresh),
 	    T(test_mbox_dotlock_stale),
+	    T(test_mbox_dotlock_empty),
 	    T(test_mbox_recover_complete),
 	    T(test_mbox_recover_partial),
 	    T(test_mbox_recover_changed),
+	    T(test_mbox_recover_other_path),
+	    T(test_mbox_recover_foreign_after),
+	    T(test_mbox_recover_lost_page),
+	    T(test_mbox_root_foreign_refused),
 	    T(test_mbox_synced_recorded),
 	    T(test_mbox_append_fails),
 	    T(test_mda_deliver),

@@ -374,7 +374,9 @@ test_records_have_crcs(void **state)
 		    crc32_slow(line, (size_t)(sp - line)));
 		lines++;
 	}
-	assert_int_equal(lines, 1 + 4);
+	/* The header, D u1; then the second flush: its synced-length
+	 * marker S, K u2, F u1, L 9. */
+	assert_int_equal(lines, 1 + 5);
 	free(data);
 	free(p);
 }
@@ -499,6 +501,7 @@ test_torn_last_record(void **state)
 	char *p = state_path(f, ACCT), *full, *now;
 	size_t len, good, cut, nowlen;
 	const char *lastrec;
+	char mark[32];
 
 	state_set(st, "one", 1, 10, STATE_DELIVERED);
 	state_set(st, "two", 2, 20, STATE_KEPT);
@@ -525,7 +528,11 @@ test_torn_last_record(void **state)
 		now = slurp(p, &nowlen);
 		assert_true(nowlen > good);
 		assert_memory_equal(now, full, good);
-		assert_memory_equal(now + good, "D four 4 40 ", 12);
+		/* The flush's synced-length marker, then the record. */
+		snprintf(mark, sizeof(mark), "S %zu ", good);
+		assert_memory_equal(now + good, mark, strlen(mark));
+		assert_memory_equal(
+		    strchr(now + good, '\n') + 1, "D four 4 40 ", 12);
 		assert_int_equal(now[nowlen - 1], '\n');
 		free(now);
 		st = load_ok(f, ACCT);
@@ -565,6 +572,154 @@ test_bad_crc_last_line_dropped(void **state)
 	data = slurp(p, &len);
 	assert_null(strstr(data, "two"));
 	free(data);
+	free(p);
+}
+
+/*
+ * docs/faults.md #79: a power cut during a journal append that spans
+ * pages keeps a later page and loses an earlier one: good records, NUL
+ * bytes, more good records, a torn one. Nothing of that append was
+ * synced, so nothing of it was acted on: it is dropped, not exit 65.
+ */
+static void
+test_torn_unsynced_tail_dropped(void **state)
+{
+	struct fix *f = *state;
+	struct state *st = load_ok(f, ACCT);
+	char *p = state_path(f, ACCT), *full, *nl, *now;
+	size_t len, synced, nowlen;
+
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_set(st, "two", 2, 20, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	free(slurp(p, &synced));
+	st = load_ok(f, ACCT);
+	state_set(st, "three", 3, 30, STATE_DELIVERED);
+	state_set(st, "four", 4, 40, STATE_DELIVERED);
+	state_set(st, "five", 5, 50, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	full = slurp(p, &len);
+	/* The page holding the marker and "three" is lost (NUL bytes);
+	 * "four" survives, "five" is torn. */
+	nl = strstr(full + synced, "\nD four ");
+	assert_non_null(nl);
+	memset(full + synced, 0, (size_t)(nl + 1 - (full + synced)));
+	spew(p, full, len - 5);
+	st = load_ok(f, ACCT);
+	assert_int_equal(state_count(st), 2);
+	check_rec(st, "two", 2, 20, STATE_DELIVERED);
+	assert_null(state_find(st, "four"));
+	state_set(st, "six", 6, 60, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	/* The tail is gone from the file too. */
+	now = slurp(p, &nowlen);
+	assert_memory_equal(now, full, synced);
+	assert_null(memchr(now, '\0', nowlen));
+	free(now);
+	st = load_ok(f, ACCT);
+	assert_int_equal(state_count(st), 3);
+	check_rec(st, "six", 6, 60, STATE_DELIVERED);
+	state_free(st);
+	free(full);
+	free(p);
+}
+
+/* The same NUL bytes inside what a later marker says was synced are
+ * corruption: exit 65, not dropped. */
+static void
+test_nul_in_synced_part_is_corrupt(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	struct state *st = load_ok(f, ACCT);
+	char *p = state_path(f, ACCT), *data, *rec;
+	size_t len;
+
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_set(st, "two", 2, 20, STATE_DELIVERED);
+	flush_ok(st);
+	state_set(st, "three", 3, 30, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	data = slurp(p, &len);
+	rec = strstr(data, "D two ");
+	assert_non_null(rec);
+	memset(rec, 0, strcspn(rec, "\n"));
+	spew(p, data, len);
+	st = state_load(f->state, ACCT, &e);
+	assert_null(st);
+	assert_int_equal(e.code, PF_EDATA);
+	assert_non_null(strstr(e.msg, "re-fetches everything"));
+	free(data);
+	free(p);
+}
+
+/* Expect PF_ECANTCREAT (exit 73) with both parts of msg. */
+static void
+refused(const struct pf_err *e, const char *why, const char *fix)
+{
+	assert_int_equal(e->code, PF_ECANTCREAT);
+	assert_non_null(strstr(e->msg, why));
+	assert_non_null(strstr(e->msg, fix));
+}
+
+/* docs/faults.md #77: a state directory or file that group or others
+ * can write is refused, by the load and by the account lock. */
+static void
+test_writable_state_refused(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	struct state *st = load_ok(f, ACCT);
+	char *p = state_path(f, ACCT);
+
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	assert_int_equal(chmod(f->state, 01777), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "writable by group or others", "chmod go-w");
+	assert_int_equal(lock_account(f->state, ACCT, &e), -1);
+	refused(&e, "writable by group or others", "chmod go-w");
+	assert_int_equal(chmod(f->state, 0700), 0);
+	assert_int_equal(chmod(p, 0622), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "state file '", "chmod go-w");
+	assert_int_equal(chmod(p, 0600), 0);
+	state_free(load_ok(f, ACCT));
+	free(p);
+}
+
+/* ... and so is one that belongs to another user (as root: chown). */
+static void
+test_foreign_state_refused(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	struct state *st;
+	char *p = state_path(f, ACCT);
+
+	if (geteuid() != 0)
+		skip();
+	st = load_ok(f, ACCT);
+	state_set(st, "one", 1, 10, STATE_DELIVERED);
+	flush_ok(st);
+	state_free(st);
+	assert_int_equal(chown(p, 4242, 4242), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "belongs to uid 4242", "--state-dir");
+	assert_int_equal(chown(p, 0, 0), 0);
+	assert_int_equal(chown(f->state, 4242, 4242), 0);
+	assert_null(state_load(f->state, ACCT, &e));
+	refused(&e, "state directory '", "belongs to uid 4242");
+	assert_int_equal(lock_account(f->state, ACCT, &e), -1);
+	refused(&e, "state directory '", "belongs to uid 4242");
+	assert_int_equal(chown(f->state, 0, 0), 0);
 	free(p);
 }
 
@@ -1151,6 +1306,10 @@ main(void)
 	    T(test_torn_last_record),
 	    T(test_bad_crc_last_line_dropped),
 	    T(test_bad_crc_middle_is_corrupt),
+	    T(test_writable_state_refused),
+	    T(test_foreign_state_refused),
+	    T(test_torn_unsynced_tail_dropped),
+	    T(test_nul_in_synced_part_is_corrupt),
 	    T(test_unparsable_with_good_crc_is_corrupt),
 	    T(test_empty_file_is_corrupt),
 	    T(test_garbage_is_corrupt),
