@@ -7,16 +7,18 @@
 #  B. a run in a time namespace whose boot was 1 s ago (unshare --time
 #     --boottime) sees a lock from before the boot: removed, and every
 #     message is delivered.
-# Needs root for the time namespace: without it the test says "skipped"
-# and exits 0 (CI runs as root).
+# Needs root and time namespaces (Linux 5.6): without them the test says
+# "skipped" and exits 0.
 . "$(dirname "$0")/../lib/common.sh"
 if [ "$(id -u)" -ne 0 ]; then
 	note "skipped: needs root (unshare --time)"
 	exit 0
 fi
+if ! unshare --time --boottime 0 true 2>/dev/null; then
+	note "skipped: no time namespaces here (kernel or container)"
+	exit 0
+fi
 pf_init
-unshare --time --boottime 0 true 2>/dev/null ||
-    fail "unshare --time is not permitted here although we are root"
 pf_server
 pf_mailgen --count 3 --plain --seed 141
 MBOX=$T/mbox
