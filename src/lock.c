@@ -66,14 +66,13 @@ lock_busy(int fd, const char *account_id, struct pf_err *err)
 int
 lock_account(const char *state_dir, const char *account_id, struct pf_err *err)
 {
-	char *name = NULL, *path = NULL, pidbuf[32];
+	char *path = NULL, pidbuf[32];
 	struct stat sb;
 	int fd = -1, saved, n;
 
 	if (make_state_dir(state_dir, err) == -1)
 		return -1;
-	name = state_account_file(account_id);
-	path = xasprintf("%s/%s.lock", state_dir, name);
+	path = state_account_path(state_dir, account_id, "lock");
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
 		pf_err_sys(
@@ -105,14 +104,12 @@ lock_account(const char *state_dir, const char *account_id, struct pf_err *err)
 		    err, PF_ECANTCREAT, "cannot write lock file '%s'", path);
 		goto fail;
 	}
-	free(name);
 	free(path);
 	return fd;
 fail:
 	saved = errno;
 	if (fd != -1)
 		close(fd);
-	free(name);
 	free(path);
 	errno = saved;
 	return -1;

@@ -31,11 +31,7 @@
 static char *
 record_path(const char *state_dir, const char *account_id)
 {
-	char *f = state_account_file(account_id), *p;
-
-	p = xasprintf("%s/%s.mbox-pending", state_dir, f);
-	free(f);
-	return p;
+	return state_account_path(state_dir, account_id, "mbox-pending");
 }
 
 /* The record's lines: magic, path, dev, ino, orig, prefix, len, sha256,
@@ -73,11 +69,7 @@ record_lines(struct fileio_buf *f, const struct pending_rec *r)
 static char *
 batch_path(const char *state_dir, const char *account_id)
 {
-	char *f = state_account_file(account_id), *p;
-
-	p = xasprintf("%s/%s.mbox-batch", state_dir, f);
-	free(f);
-	return p;
+	return state_account_path(state_dir, account_id, "mbox-batch");
 }
 
 int

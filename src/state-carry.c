@@ -23,14 +23,12 @@
 bool
 state_exists(const char *state_dir, const char *id)
 {
-	char *name = state_account_file(id), *path;
+	char *path = state_account_path(state_dir, id, "state");
 	struct stat sb;
 	bool r;
 
-	path = xasprintf("%s/%s.state", state_dir, name);
 	r = lstat(path, &sb) == 0 || errno != ENOENT;
 	free(path);
-	free(name);
 	return r;
 }
 

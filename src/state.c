@@ -267,6 +267,16 @@ bad:
 }
 
 char *
+state_account_path(const char *dir, const char *account_id, const char *suffix)
+{
+	char *name = state_account_file(account_id);
+	char *path = xasprintf("%s/%s.%s", dir, name, suffix);
+
+	free(name);
+	return path;
+}
+
+char *
 state_account_file(const char *account_id)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -454,13 +464,10 @@ state_new(const char *dir, const char *account_id)
 	struct state *st = xcalloc(1, sizeof(*st));
 	struct buf hb = {NULL, 0, 0};
 	unsigned char key[16];
-	char *name;
 	int i;
 
 	st->dir = xstrdup(dir);
-	name = state_account_file(account_id);
-	st->path = xasprintf("%s/%s.state", dir, name);
-	free(name);
+	st->path = state_account_path(dir, account_id, "state");
 	st->esc_id = state_escape(account_id, strlen(account_id));
 	st->fd = -1;
 	st->trunc_to = -1;

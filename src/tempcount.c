@@ -17,11 +17,7 @@
 static char *
 count_path(const char *state_dir, const char *account_id)
 {
-	char *name = state_account_file(account_id);
-	char *path = xasprintf("%s/%s.tempfail", state_dir, name);
-
-	free(name);
-	return path;
+	return state_account_path(state_dir, account_id, "tempfail");
 }
 
 /* The count in path: 0 when there is no file; an unreadable or garbled

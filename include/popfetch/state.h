@@ -42,6 +42,11 @@ struct state;
  */
 char *state_account_file(const char *account_id);
 
+/* "DIR/FILE.SUFFIX" with FILE from state_account_file(): where the state
+ * directory keeps the account's journal, lock and records. New string. */
+char *state_account_path(
+    const char *dir, const char *account_id, const char *suffix);
+
 struct stat;
 
 /*
