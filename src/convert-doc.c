@@ -153,23 +153,8 @@ cv_num(char *buf, unsigned long long v)
 void
 cv_out_add(struct cv_out *o, const char *s, size_t n)
 {
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap == 0 ? 256 : o->cap;
-		char *np;
-
-		while (o->len + n + 1 > cap)
-			cap *= 2;
-		/* copy, so no stale copy of a secret is left behind */
-		np = xmalloc(cap);
-		if (o->len > 0)
-			memcpy(np, o->p, o->len);
-		if (o->p != NULL) {
-			explicit_bzero(o->p, o->cap);
-			free(o->p);
-		}
-		o->p = np;
-		o->cap = cap;
-	}
+	/* the text may hold a password: no stale copy is left behind */
+	xgrow_secret(&o->p, &o->cap, o->len, o->len + n + 1, 256);
 	memcpy(o->p + o->len, s, n);
 	o->len += n;
 	o->p[o->len] = '\0';

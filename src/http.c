@@ -181,23 +181,8 @@ http_url_parse(const char *url, struct http_url *out, struct pf_err *err)
 static void
 http_form_reserve(struct http_form *f, size_t n)
 {
-	size_t cap;
-	char *nb;
-
-	if (f->buf != NULL && f->len + n + 1 <= f->cap)
-		return;
-	cap = f->cap == 0 ? 256 : f->cap;
-	while (cap < f->len + n + 1)
-		cap *= 2;
-	nb = xmalloc(cap);
-	if (f->buf != NULL) {
-		memcpy(nb, f->buf, f->len);
-		explicit_bzero(f->buf, f->cap);
-		free(f->buf);
-	}
-	nb[f->len] = '\0';
-	f->buf = nb;
-	f->cap = cap;
+	xgrow_secret(&f->buf, &f->cap, f->len, f->len + n + 1, 256);
+	f->buf[f->len] = '\0';
 }
 
 /* Append n raw bytes to f. */
@@ -341,21 +326,7 @@ http_body_add(struct http_body *b, const char *p, size_t n, struct pf_err *err)
 	if (n > b->max - b->len)
 		return pf_err_set(
 		    err, PF_EPROTO, "reply body longer than %zu bytes", b->max);
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap == 0 ? 1024 : b->cap;
-		char *nb;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		nb = xmalloc(cap);
-		if (b->buf != NULL) {
-			memcpy(nb, b->buf, b->len);
-			explicit_bzero(b->buf, b->cap);
-			free(b->buf);
-		}
-		b->buf = nb;
-		b->cap = cap;
-	}
+	xgrow_secret(&b->buf, &b->cap, b->len, b->len + n + 1, 1024);
 	memcpy(b->buf + b->len, p, n);
 	b->len += n;
 	b->buf[b->len] = '\0';

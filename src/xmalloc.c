@@ -94,6 +94,26 @@ xasprintf(const char *fmt, ...)
 }
 
 void
+xgrow_secret(char **p, size_t *cap, size_t len, size_t need, size_t first)
+{
+	size_t n = *cap == 0 ? first : *cap;
+	char *np;
+
+	if (need <= *cap)
+		return;
+	while (n < need)
+		n *= 2;
+	np = xmalloc(n);
+	if (*p != NULL) {
+		memcpy(np, *p, len);
+		explicit_bzero(*p, *cap);
+		free(*p);
+	}
+	*p = np;
+	*cap = n;
+}
+
+void
 xfree_secret(char *s)
 {
 	if (s == NULL)

@@ -19,5 +19,12 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PF_PRINTF(1, 2);
 /* Wipe a secret string (explicit_bzero) and free it; NULL is fine. */
 void xfree_secret(char *s);
+/*
+ * Grow the buffer *p of *cap bytes, of which len are used, to hold at
+ * least need bytes (doubling from first when empty). The bytes move to a
+ * new block and the old one is wiped before it is freed, so no stale copy
+ * of a secret stays in the heap. Never fails.
+ */
+void xgrow_secret(char **p, size_t *cap, size_t len, size_t need, size_t first);
 
 #endif
