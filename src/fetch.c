@@ -26,10 +26,6 @@
 #include "popfetch/sys.h"
 #include "popfetch/xmalloc.h"
 
-/* Group commit: sync the sink and the state after this many messages or
- * bytes, whichever comes first. */
-#define BATCH_MAX_MSGS	     50
-#define BATCH_MAX_BYTES	     (64ULL * 1024 * 1024)
 /*
  * Pipelining window: RETRs in flight, and their listed octets. Commands
  * are tiny, so our side never blocks writing them while the server blocks
@@ -37,9 +33,13 @@
  * modest. The window is topped up once WINDOW_REFILL slots are free, so
  * the commands of a refill travel together in one TLS record.
  */
-#define WINDOW_MAX_CMDS	     128
-#define WINDOW_MAX_BYTES     (4ULL * 1024 * 1024)
-#define WINDOW_REFILL	     16 /* top up once this many slots are free */
+#define WINDOW_MAX_CMDS	 128
+#define WINDOW_MAX_BYTES (4ULL * 1024 * 1024)
+#define WINDOW_REFILL	 16 /* top up once this many slots are free */
+/* pop3's queue holds a full window and a whole batch's DELEs. */
+_Static_assert(
+    WINDOW_MAX_CMDS + WINDOW_REFILL + PLAN_BATCH_MAX_MSGS + 1 < POP3_QUEUE_MAX,
+    "pop3's command queue is too small for a window and a batch");
 /*
  * A body must keep coming: no byte for --timeout fails (the stream), and
  * so does less than BODY_MIN_RATE octets a second on average over any
@@ -103,6 +103,7 @@ struct run {
 	unsigned long *batch;
 	size_t nbatch;
 	unsigned long long batch_bytes;
+	long long batch_start; /* when its first message was delivered */
 	/* DELE answered +OK this session (committed by QUIT) */
 	unsigned long *deleted;
 	size_t ndeleted;
@@ -462,6 +463,8 @@ message_delivered(struct run *r, unsigned long idx)
 	log_info("message %lu (uid %s, %llu octets) delivered to %s", m->n,
 	    uid_shown(m->uid, ubuf, sizeof(ubuf)), m->size,
 	    sink_last_where(r->sink));
+	if (r->nbatch == 0)
+		r->batch_start = sys_now_ms();
 	r->batch[r->nbatch++] = idx;
 	r->batch_bytes += r->body_bytes;
 	r->st->bytes += r->body_bytes;
@@ -851,11 +854,11 @@ window_refill(struct run *r, unsigned long window, struct pf_err *err)
 	bool refill = r->retr_inflight == 0 ||
 	    (r->retr_inflight + WINDOW_REFILL <= window &&
 		r->retr_inflight_bytes <= WINDOW_MAX_BYTES / 2 &&
-		WINDOW_REFILL + BATCH_MAX_MSGS < pop3_room(r->p));
+		WINDOW_REFILL + PLAN_BATCH_MAX_MSGS < pop3_room(r->p));
 
 	while (refill && !r->stopping && !fetch_stop_requested() &&
 	    r->next < r->count && r->retr_inflight < window &&
-	    BATCH_MAX_MSGS + 1 < pop3_room(r->p) &&
+	    PLAN_BATCH_MAX_MSGS + 1 < pop3_room(r->p) &&
 	    (r->retr_inflight == 0 ||
 		r->retr_inflight_bytes + r->msgs[r->next].size <=
 		    WINDOW_MAX_BYTES)) {
@@ -867,13 +870,18 @@ window_refill(struct run *r, unsigned long window, struct pf_err *err)
 	return 0;
 }
 
-/* True when the batch is due: full, or each delivery is final. */
+/* True when the batch is due (plan.h: count, octets, age, or each
+ * delivery final at once). */
 static bool
 batch_due(const struct run *r)
 {
-	return r->nbatch >= BATCH_MAX_MSGS ||
-	    r->batch_bytes >= BATCH_MAX_BYTES ||
-	    (r->nbatch > 0 && (sink_flags(r->sink) & SINK_FINAL_EACH) != 0);
+	struct plan_batch b;
+
+	b.msgs = r->nbatch;
+	b.bytes = r->batch_bytes;
+	b.age_ms = r->nbatch > 0 ? sys_now_ms() - r->batch_start : 0;
+	b.final_each = (sink_flags(r->sink) & SINK_FINAL_EACH) != 0;
+	return plan_batch_due(&b);
 }
 
 /* Retrieve, deliver and commit in pipelined windows until every reply

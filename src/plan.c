@@ -259,3 +259,12 @@ plan_prune(struct state *st, const struct pop3_msg *msgs, unsigned long count,
 	free(pc.uids);
 	return (unsigned long)pc.ngone;
 }
+
+bool
+plan_batch_due(const struct plan_batch *b)
+{
+	if (b->msgs == 0)
+		return false;
+	return b->final_each || b->msgs >= PLAN_BATCH_MAX_MSGS ||
+	    b->bytes >= PLAN_BATCH_MAX_BYTES || b->age_ms >= PLAN_BATCH_MAX_MS;
+}

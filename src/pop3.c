@@ -29,7 +29,7 @@
 #define SANITIZED_MAX	       (4 * PF_SERVER_TEXT_MAX + 8)
 
 /* Commands sent and not yet answered, at most. */
-#define PEND_MAX 256
+#define PEND_MAX POP3_QUEUE_MAX
 
 /* A command waiting for its reply. */
 struct pending {

@@ -71,4 +71,29 @@ unsigned long plan_make(const struct pop3_msg *msgs, unsigned long count,
 unsigned long plan_prune(struct state *st, const struct pop3_msg *msgs,
     unsigned long count, bool have_uidl);
 
+/*
+ * Group commit (docs/contract.md §6): the messages delivered since the
+ * last commit are made durable, recorded and only then deleted, as one
+ * batch. A batch is due once it holds PLAN_BATCH_MAX_MSGS messages or
+ * PLAN_BATCH_MAX_BYTES octets, or once its first message was delivered
+ * PLAN_BATCH_MAX_MS ago, whichever comes first; and after every message
+ * when each delivery is final at once (an MDA, stdout). So a fast link
+ * gets a few large batches and a slow one still commits about once a
+ * second. Batches are cut between messages, never inside a body.
+ */
+#define PLAN_BATCH_MAX_MSGS  1000
+#define PLAN_BATCH_MAX_BYTES (64ULL * 1024 * 1024)
+#define PLAN_BATCH_MAX_MS    1000LL
+
+/* What the due test looks at. */
+struct plan_batch {
+	unsigned long msgs;	  /* delivered, not yet committed */
+	unsigned long long bytes; /* their octets as written */
+	long long age_ms;	  /* since the first of them was delivered */
+	bool final_each;	  /* the sink's deliveries are final at once */
+};
+
+/* True when the batch must be committed now. */
+bool plan_batch_due(const struct plan_batch *b);
+
 #endif

@@ -39,11 +39,15 @@ popfetch_bg() {
 	PID=$!
 }
 
-# wait_delivered N: wait until the Maildir holds N messages (max 60 s).
+# wait_delivered N: wait until N messages are written into the Maildir,
+# committed (new/) or still waiting for their batch's commit (tmp/), max
+# 60 s. Batches are committed once a second (docs/contract.md §6), so
+# waiting for new/ alone would often see the whole mailbox at once.
 wait_delivered() {
 	local _
 	for _ in $(seq 1 600); do
-		[ "$(maildir_count "$T/mail")" -ge "$1" ] && return 0
+		[ $(($(maildir_count "$T/mail") + $(maildir_tmp_count "$T/mail"))) \
+		    -ge "$1" ] && return 0
 		kill -0 "$PID" 2>/dev/null || return 1
 		sleep 0.1
 	done

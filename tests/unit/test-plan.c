@@ -375,6 +375,37 @@ test_prune(void **state)
 	state_free(st);
 }
 
+/* When a batch is committed: a table of (messages, octets, age, final
+ * at once) -> due (docs/contract.md §6, group commit). */
+static void
+test_batch_due(void **state)
+{
+	static const struct {
+		struct plan_batch b;
+		bool due;
+	} t[] = {
+	    {{0, 0, 0, false}, false},
+	    {{0, 0, 5000, true}, false}, /* nothing to commit */
+	    {{1, 4096, 0, true}, true},	 /* an MDA: every message */
+	    {{1, 4096, 0, false}, false},
+	    {{49, 49 * 4096, 10, false}, false}, /* not a fixed count */
+	    {{51, 51 * 4096, 10, false}, false},
+	    {{999, 999 * 4096, 999, false}, false},
+	    {{PLAN_BATCH_MAX_MSGS, 4096000, 0, false}, true},
+	    {{2, PLAN_BATCH_MAX_BYTES - 1, 0, false}, false},
+	    {{2, PLAN_BATCH_MAX_BYTES, 0, false}, true},
+	    {{1, 10, PLAN_BATCH_MAX_MS - 1, false}, false},
+	    {{1, 10, PLAN_BATCH_MAX_MS, false}, true}, /* a slow link */
+	};
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		if (plan_batch_due(&t[k].b) != t[k].due)
+			fail_msg("row %zu: want due=%d", k, (int)t[k].due);
+	}
+}
+
 int
 main(void)
 {
@@ -382,6 +413,7 @@ main(void)
 	    cmocka_unit_test(test_rules),
 	    cmocka_unit_test(test_duplicate_marks),
 	    cmocka_unit_test(test_prune),
+	    cmocka_unit_test(test_batch_due),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
