@@ -6,6 +6,10 @@
 
 #include <sys/types.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -260,3 +264,77 @@ fileio_buf_close(struct fileio_buf *fb)
 	fb->fd = -1;
 	errno = saved;
 }
+
+#ifdef __linux__
+/* File systems whose syncfs writes back and commits every dirty file
+ * (linux/magic.h's numbers). */
+#define FS_EXT4	 0xEF53UL
+#define FS_XFS	 0x58465342UL
+#define FS_BTRFS 0x9123683EUL
+#define FS_TMPFS 0x01021994UL
+
+/* True on Linux 5.8 or later: syncfs reports write-back errors. */
+static bool
+kernel_syncfs_reports(void)
+{
+	static int known = -1;
+	struct utsname u;
+	unsigned long major, minor;
+	char *end;
+
+	if (known != -1)
+		return known == 1;
+	known = 0;
+	if (uname(&u) == 0) {
+		major = strtoul(u.release, &end, 10);
+		minor = *end == '.' ? strtoul(end + 1, NULL, 10) : 0;
+		known = major > 5 || (major == 5 && minor >= 8);
+	}
+	return known == 1;
+}
+
+bool
+fileio_fs_sync_whole(int fd)
+{
+	struct statfs sf;
+	unsigned long t;
+
+	if (!kernel_syncfs_reports() || fstatfs(fd, &sf) == -1)
+		return false;
+	t = (unsigned long)sf.f_type & 0xFFFFFFFFUL;
+	return t == FS_EXT4 || t == FS_XFS || t == FS_BTRFS || t == FS_TMPFS;
+}
+
+int
+fileio_fs_sync(int fd)
+{
+	return syncfs(fd);
+}
+
+void
+fileio_start_writeback(int fd)
+{
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+#else
+bool
+fileio_fs_sync_whole(int fd)
+{
+	(void)fd;
+	return false;
+}
+
+int
+fileio_fs_sync(int fd)
+{
+	(void)fd;
+	errno = ENOSYS;
+	return -1;
+}
+
+void
+fileio_start_writeback(int fd)
+{
+	(void)fd;
+}
+#endif

@@ -10,6 +10,8 @@
 
 #include <sys/types.h>
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "popfetch/err.h"
@@ -32,6 +34,25 @@ int fileio_read_all(int fd, size_t max, char **out, size_t *outlen);
 /* fsync the directory dir, so a create, rename or unlink in it is
  * durable. 0 or -1. */
 int fileio_fsync_dir(const char *dir);
+
+/*
+ * True when one sync of the whole file system holding fd (syncfs(2)) is
+ * as strong as an fsync of each file just written there: Linux 5.8 or
+ * later (since then syncfs reports the file system's write-back errors)
+ * on ext4, XFS or Btrfs, whose sync writes back every dirty file and
+ * commits the journal, or tmpfs (nothing to write). Elsewhere (FUSE, NFS,
+ * overlayfs, older kernels, other systems) false: sync file by file.
+ * Looked up per call; cheap (fstatfs, uname once).
+ */
+bool fileio_fs_sync_whole(int fd);
+
+/* syncfs(2) on the file system holding fd; -1 with ENOSYS where there
+ * is none. */
+int fileio_fs_sync(int fd);
+
+/* Start writing fd's dirty pages to disk without waiting for them, so a
+ * later sync finds less to do (Linux; nothing elsewhere). */
+void fileio_start_writeback(int fd);
 
 /* mkdir -p: create path and its missing parents with mode (an existing
  * directory is fine). Each directory it creates is made durable in its

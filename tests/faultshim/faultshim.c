@@ -7,7 +7,7 @@
  *   FAULTSHIM_OP           write|fsync|link|rename|open|any (required; the
  *                          shim does nothing without it)
  *       write:  write, pwrite, pwrite64, writev
- *       fsync:  fsync, fdatasync
+ *       fsync:  fsync, fdatasync, syncfs
  *       link:   link, linkat
  *       rename: rename, renameat, renameat2
  *       open:   open, open64, openat, openat64, creat when the call may
@@ -65,6 +65,7 @@ static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off64_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
 static int (*real_fsync)(int);
+static int (*real_syncfs)(int);
 static int (*real_fdatasync)(int);
 static int (*real_link)(const char *, const char *);
 static int (*real_linkat)(int, const char *, int, const char *, int);
@@ -99,6 +100,7 @@ resolve(void)
 	*(void **)&real_pwrite64 = next_sym("pwrite64");
 	*(void **)&real_writev = next_sym("writev");
 	*(void **)&real_fsync = next_sym("fsync");
+	*(void **)&real_syncfs = next_sym("syncfs");
 	*(void **)&real_fdatasync = next_sym("fdatasync");
 	*(void **)&real_link = next_sym("link");
 	*(void **)&real_linkat = next_sym("linkat");
@@ -421,6 +423,15 @@ fsync(int fd)
 	if (fd_fault(OP_FSYNC, "fsync", fd))
 		return -1;
 	return real_fsync(fd);
+}
+
+int
+syncfs(int fd)
+{
+	resolve();
+	if (fd_fault(OP_FSYNC, "syncfs", fd))
+		return -1;
+	return real_syncfs(fd);
 }
 
 int
