@@ -19,8 +19,7 @@
 #include "popfetch/xmalloc.h"
 #include "stream-private.h"
 
-/* OpenSSL's reason for the newest queued error, never NULL. */
-static const char *
+const char *
 stream_tls_reason(void)
 {
 	unsigned long e = ERR_peek_last_error();
