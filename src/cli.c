@@ -4,6 +4,8 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,21 +436,107 @@ out:
 static int account_option(
     int ch, const char **key, const char **val, struct pf_err *err);
 
+/*
+ * The value of the first of words[] that v is (the rest in the same order
+ * as values[]), or -1 with a usage error naming --opt and what it takes.
+ */
+static int
+option_word(const char *opt, const char *v, const char *const words[],
+    const int values[], const char *takes, struct pf_err *err)
+{
+	size_t i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (strcmp(v, words[i]) == 0)
+			return values[i];
+	return pf_err_set(
+	    err, PF_EUSAGE, "invalid value '%s' for --%s (%s)", v, opt, takes);
+}
+
 /* --authorize[=device|browser]. */
 static int
 authorize_option(struct cli *c, const char *v, struct pf_err *err)
 {
+	static const char *const words[] = {"device", "browser", NULL};
+	static const int values[] = {
+	    CLI_AUTHORIZE_DEVICE, CLI_AUTHORIZE_BROWSER};
+	int r;
+
 	if (v == NULL)
-		c->authorize = CLI_AUTHORIZE_DEFAULT;
-	else if (strcmp(v, "device") == 0)
-		c->authorize = CLI_AUTHORIZE_DEVICE;
-	else if (strcmp(v, "browser") == 0)
-		c->authorize = CLI_AUTHORIZE_BROWSER;
-	else
-		return pf_err_set(err, PF_EUSAGE,
-		    "invalid value '%s' for --authorize (device or browser)",
-		    v);
+		r = CLI_AUTHORIZE_DEFAULT;
+	else if ((r = option_word("authorize", v, words, values,
+		      "device or browser", err)) < 0)
+		return -1;
+	c->authorize = (enum cli_authorize)r;
 	return 0;
+}
+
+/* --progress=auto|always|never. */
+static int
+progress_option(struct cli *c, const char *v, struct pf_err *err)
+{
+	static const char *const words[] = {"auto", "always", "never", NULL};
+	static const int values[] = {
+	    CLI_PROGRESS_AUTO, CLI_PROGRESS_ALWAYS, CLI_PROGRESS_NEVER};
+	int r = option_word(
+	    "progress", v, words, values, "auto, always or never", err);
+
+	if (r < 0)
+		return -1;
+	c->progress = (enum cli_progress)r;
+	return 0;
+}
+
+#define C(field) offsetof(struct cli, field)
+
+/* The run options that only switch something on. */
+static const struct {
+	int ch;
+	size_t off; /* of a bool in struct cli */
+} run_flags[] = {
+    {'a', C(all_accounts)},
+    {'h', C(help)},
+    {'n', C(dry_run)},
+    {'V', C(version)},
+    {OPT_SERVERINFO, C(serverinfo)},
+    {OPT_JSON, C(json)},
+    {OPT_SYSLOG, C(use_syslog)},
+    {OPT_SHOW_CONFIG, C(show_config)},
+};
+
+/* The run options whose value is kept as given (the last one wins). */
+static const struct {
+	int ch;
+	size_t off; /* of a char * in struct cli */
+} run_strings[] = {
+    {'C', C(config_path)},
+    {OPT_IMPORT_STATE, C(import_spec)},
+    {OPT_CONVERT_CONFIG, C(convert_source)},
+};
+
+#undef C
+
+/* Set the flag or the string of ch from run_flags or run_strings; false
+ * when ch is neither. */
+static bool
+run_table_option(struct cli *c, int ch)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(run_flags) / sizeof(run_flags[0]); i++)
+		if (run_flags[i].ch == ch) {
+			*(bool *)((char *)c + run_flags[i].off) = true;
+			return true;
+		}
+	for (i = 0; i < sizeof(run_strings) / sizeof(run_strings[0]); i++)
+		if (run_strings[i].ch == ch) {
+			char **p = (char **)((char *)c + run_strings[i].off);
+
+			free(*p);
+			*p = xstrdup(optarg);
+			return true;
+		}
+	return false;
 }
 
 /* The options that steer the run rather than an account. Returns 1 when
@@ -457,17 +545,9 @@ static int
 run_option(struct cli *c, int ch, const char **key, const char **val,
     struct pf_err *err)
 {
+	if (run_table_option(c, ch))
+		return 0;
 	switch (ch) {
-	case 'a':
-		c->all_accounts = true;
-		break;
-	case 'C':
-		free(c->config_path);
-		c->config_path = xstrdup(optarg);
-		break;
-	case 'h':
-		c->help = true;
-		break;
 	case 'j': {
 		char *end;
 		long v = strtol(optarg, &end, 10);
@@ -478,9 +558,6 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 		c->jobs = (int)v;
 		break;
 	}
-	case 'n':
-		c->dry_run = true;
-		break;
 	case 'q':
 		c->verbosity = -1;
 		break;
@@ -488,43 +565,10 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 		if (c->verbosity < 2)
 			c->verbosity = c->verbosity < 0 ? 1 : c->verbosity + 1;
 		break;
-	case 'V':
-		c->version = true;
-		break;
-	case OPT_SERVERINFO:
-		c->serverinfo = true;
-		break;
 	case OPT_PROGRESS:
-		if (strcmp(optarg, "auto") == 0)
-			c->progress = CLI_PROGRESS_AUTO;
-		else if (strcmp(optarg, "always") == 0)
-			c->progress = CLI_PROGRESS_ALWAYS;
-		else if (strcmp(optarg, "never") == 0)
-			c->progress = CLI_PROGRESS_NEVER;
-		else
-			return pf_err_set(err, PF_EUSAGE,
-			    "invalid value '%s' for --progress (auto, always or never)",
-			    optarg);
-		break;
-	case OPT_JSON:
-		c->json = true;
-		break;
-	case OPT_SYSLOG:
-		c->use_syslog = true;
-		break;
-	case OPT_SHOW_CONFIG:
-		c->show_config = true;
-		break;
+		return progress_option(c, optarg, err);
 	case OPT_AUTHORIZE:
 		return authorize_option(c, optarg, err);
-	case OPT_IMPORT_STATE:
-		free(c->import_spec);
-		c->import_spec = xstrdup(optarg);
-		break;
-	case OPT_CONVERT_CONFIG:
-		free(c->convert_source);
-		c->convert_source = xstrdup(optarg);
-		break;
 	case OPT_DAEMON: {
 		unsigned long long v;
 

@@ -46,16 +46,6 @@ conn_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* OpenSSL's reason for the newest queued error, never NULL. */
-static const char *
-conn_ssl_reason(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-	return r != NULL ? r : "unknown error";
-}
-
 /*
  * True for "127.0.0.1" and "::1" style names, which get no SNI (RFC 6066
  * section 3) and are checked against IP SANs; ip gets the address without
@@ -247,7 +237,7 @@ conn_lazy_get(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
 	log_debug("loading the system CA file '%s'", file);
 	if (X509_load_cert_file(lu, file, X509_FILETYPE_PEM) <= 0) {
 		log_debug("cannot load the system CA file '%s': %s", file,
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		ERR_clear_error();
 	}
 	free(file);
@@ -300,7 +290,7 @@ conn_trust_system(SSL_CTX *ctx)
 	if (lu == NULL ||
 	    X509_LOOKUP_add_dir(lu, dirs, X509_FILETYPE_PEM) != 1) {
 		log_debug("cannot use the system CA directory '%s': %s", dirs,
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		ERR_clear_error();
 	}
 	if (conn_lazy_method == NULL &&
@@ -322,7 +312,7 @@ conn_trust_system(SSL_CTX *ctx)
 		/* cannot defer it: read the bundle now, as OpenSSL would */
 		if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1)
 			log_debug("cannot load the system CA file '%s': %s",
-			    file, conn_ssl_reason());
+			    file, stream_tls_reason());
 		ERR_clear_error();
 		return;
 	}
@@ -344,7 +334,7 @@ conn_ctx_files(SSL_CTX *ctx, const struct conn_params *p, struct pf_err *err)
 		if (SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1)
 			return pf_err_set(err, PF_ECONFIG,
 			    "cannot load CA file '%s': %s", p->ca_file,
-			    conn_ssl_reason());
+			    stream_tls_reason());
 	}
 	if (p->cert_file == NULL && p->key_file != NULL)
 		return pf_err_set(err, PF_ECONFIG,
@@ -356,12 +346,12 @@ conn_ctx_files(SSL_CTX *ctx, const struct conn_params *p, struct pf_err *err)
 		if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) != 1)
 			return pf_err_set(err, PF_ECONFIG,
 			    "cannot load client certificate '%s': %s",
-			    p->cert_file, conn_ssl_reason());
+			    p->cert_file, stream_tls_reason());
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
 		    1)
 			return pf_err_set(err, PF_ECONFIG,
 			    "cannot load client key '%s': %s", key,
-			    conn_ssl_reason());
+			    stream_tls_reason());
 		if (SSL_CTX_check_private_key(ctx) != 1)
 			return pf_err_set(err, PF_ECONFIG,
 			    "client key '%s' does not match certificate '%s'",
@@ -383,13 +373,13 @@ conn_ctx_new(const struct conn_params *p, struct pf_err *err)
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot create TLS context: %s",
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		return NULL;
 	}
 	if (SSL_CTX_set_min_proto_version(
 		ctx, p->tls_min == 13 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot set TLS version: %s",
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
@@ -593,7 +583,7 @@ conn_handshake_error(SSL *ssl, int sslerr, bool verify, bool implicit,
 		return;
 	}
 	pf_err_set(err, PF_ENOPERM, "TLS handshake with '%s' failed: %s%s",
-	    hostport, conn_ssl_reason(),
+	    hostport, stream_tls_reason(),
 	    implicit && conn_not_tls()
 		? "; the server does not speak TLS on this port: for a plain "
 		  "POP3 port use --starttls (or the TLS port, 995)"
@@ -629,7 +619,7 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 		return -1;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, s->fd) != 1) {
 		pf_err_set(err, PF_ESOFTWARE, "cannot set up TLS: %s",
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		goto fail;
 	}
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
@@ -648,7 +638,7 @@ conn_tls_start(struct stream *s, const struct conn_params *p, const char *port,
 	    SSL_set1_host(ssl, name) != 1) {
 		pf_err_set(err, PF_EUSAGE,
 		    "cannot use '%s' as a TLS host name: %s", name,
-		    conn_ssl_reason());
+		    stream_tls_reason());
 		goto fail;
 	}
 

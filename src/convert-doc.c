@@ -77,6 +77,17 @@ cv_set_free(struct cv_set *s)
 }
 
 void
+cv_setting_set(char **val, int *line, const char *v, int vline, bool secret)
+{
+	if (secret)
+		xfree_secret(*val);
+	else
+		free(*val);
+	*val = v != NULL ? xstrdup(v) : NULL;
+	*line = v != NULL ? vline : 0;
+}
+
+void
 cv_note(struct cv_notes *n, const char *fmt, ...)
 {
 	va_list ap;

@@ -507,12 +507,8 @@ is_str(const struct fm_tok *t)
 static void
 map_set(struct fm_map *m, int id, const char *v, int line)
 {
-	if (id == K_PASS || id == K_ESMTPPASSWORD)
-		xfree_secret(m->val[id]);
-	else
-		free(m->val[id]);
-	m->val[id] = v != NULL ? xstrdup(v) : NULL;
-	m->line[id] = v != NULL ? line : 0;
+	cv_setting_set(&m->val[id], &m->line[id], v, line,
+	    id == K_PASS || id == K_ESMTPPASSWORD);
 }
 
 /* Free a map. */

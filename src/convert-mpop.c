@@ -108,12 +108,7 @@ struct mp_view {
 static void
 map_set(struct mp_map *m, int c, const char *v, int line)
 {
-	if (c == MP_PASSWORD)
-		xfree_secret(m->val[c]);
-	else
-		free(m->val[c]);
-	m->val[c] = v != NULL ? xstrdup(v) : NULL;
-	m->line[c] = v != NULL ? line : 0;
+	cv_setting_set(&m->val[c], &m->line[c], v, line, c == MP_PASSWORD);
 }
 
 /* Copy the settings of src that are set onto dst. */

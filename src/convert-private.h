@@ -108,6 +108,13 @@ void cv_put(
  */
 void cv_put_host(struct cv_account *a, const char *h);
 
+/*
+ * Replace one source setting: *val (wiped first when secret) becomes a
+ * copy of v and *line becomes line; v NULL clears both.
+ */
+void cv_setting_set(
+    char **val, int *line, const char *v, int vline, bool secret);
+
 /* Add a note (one comment line, without the "# "). */
 void cv_note(struct cv_notes *n, const char *fmt, ...) PF_PRINTF(2, 3);
 

@@ -19,7 +19,9 @@
 
 #include "popfetch/convert.h"
 #include "popfetch/conn.h"
+#include "popfetch/crypto.h"
 #include "popfetch/err.h"
+#include "popfetch/fileio.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
 #include "convert-private.h"
@@ -475,7 +477,6 @@ convert_config(enum convert_source src, const char *path,
 {
 	struct stat sb;
 	char *data = NULL;
-	size_t n = 0;
 	ssize_t r;
 	int fd, ret = -1;
 
@@ -489,26 +490,18 @@ convert_config(enum convert_source src, const char *path,
 		goto out;
 	}
 	data = xmalloc((size_t)sb.st_size + 1);
-	while (n <= (size_t)sb.st_size &&
-	    (r = read(fd, data + n, (size_t)sb.st_size + 1 - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pf_err_sys(err, PF_EUSAGE, "cannot read '%s'", path);
-			goto out;
-		}
-		n += (size_t)r;
+	if ((r = fileio_read_upto(fd, data, (size_t)sb.st_size + 1)) < 0) {
+		pf_err_sys(err, PF_EUSAGE, "cannot read '%s'", path);
+		goto out;
 	}
-	if (n > (size_t)sb.st_size) {
+	if ((size_t)r > (size_t)sb.st_size) {
 		pf_err_set(err, PF_EUSAGE, "'%s' grew while it was read", path);
 		goto out;
 	}
-	ret = convert_buf(src, path, data, n, opts, text, len, err);
+	ret = convert_buf(src, path, data, (size_t)r, opts, text, len, err);
 out:
-	if (data != NULL) {
-		explicit_bzero(data, (size_t)sb.st_size + 1);
-		free(data);
-	}
+	if (data != NULL)
+		crypto_wipe_free(data, (size_t)sb.st_size + 1);
 	close(fd);
 	return ret;
 }
@@ -516,8 +509,5 @@ out:
 void
 convert_free(char *text, size_t len)
 {
-	if (text == NULL)
-		return;
-	explicit_bzero(text, len);
-	free(text);
+	crypto_wipe_free(text, len);
 }

@@ -146,6 +146,39 @@ crypto_hexval(char c)
 	return p != NULL ? (int)(p - digits) : -1;
 }
 
+int
+crypto_pct_decode(
+    const char *in, size_t len, bool plus_space, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return -1;
+			hi = crypto_hexval(in[i + 1]);
+			lo = crypto_hexval(in[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (c == '+' && plus_space) {
+			c = ' ';
+		}
+		if (o + 1 >= outsz)
+			return -1;
+		out[o++] = c;
+	}
+	if (outsz == 0)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
 void
 crypto_hex(const unsigned char *in, size_t len, char *out)
 {

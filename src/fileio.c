@@ -100,6 +100,22 @@ fileio_read_all(int fd, size_t max, char **out, size_t *outlen)
 	return 0;
 }
 
+ssize_t
+fileio_read_upto(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap && (n = read(fd, buf + len, cap - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		len += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
 int
 fileio_fsync_dir(const char *dir)
 {

@@ -248,39 +248,6 @@ http_form_free(struct http_form *f)
 	f->len = f->cap = 0;
 }
 
-/* Decode s[0..n) ('+' is a space) into out; -1 if bad or too long. */
-static int
-http_pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return -1;
-			hi = crypto_hexval(s[i + 1]);
-			lo = crypto_hexval(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (o + 1 >= outsz)
-			return -1;
-		out[o++] = c;
-	}
-	if (outsz == 0)
-		return -1;
-	out[o] = '\0';
-	return 0;
-}
-
 int
 http_query_param(const char *query, const char *name, char *out, size_t outsz)
 {
@@ -295,15 +262,16 @@ http_query_param(const char *query, const char *name, char *out, size_t outsz)
 		eq = memchr(p, '=', (size_t)(amp - p));
 		n = (size_t)((eq != NULL ? eq : amp) - p);
 		if (n > 0 && n < sizeof(key)) {
-			if (http_pct_decode(p, n, key, sizeof(key)) == -1)
+			if (crypto_pct_decode(p, n, true, key, sizeof(key)) ==
+			    -1)
 				return -1;
 			if (strcmp(key, name) == 0) {
 				const char *v = eq != NULL ? eq + 1 : amp;
 
 				if (found)
 					return -1;
-				if (http_pct_decode(
-					v, (size_t)(amp - v), out, outsz) == -1)
+				if (crypto_pct_decode(v, (size_t)(amp - v),
+					true, out, outsz) == -1)
 					return -1;
 				found = 1;
 			}

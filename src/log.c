@@ -109,3 +109,13 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	fflush(stderr);
 	(void)!write(STDERR_FILENO, out, (size_t)n);
 }
+
+void
+log_trace(const char *dir, const char *text, size_t len)
+{
+	char san[4 * PF_SERVER_TEXT_MAX + 8];
+
+	if (log_enabled(LOGL_DEBUG))
+		log_debug(
+		    "%s %s", dir, pf_sanitize(san, sizeof(san), text, len));
+}

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "popfetch/fileio.h"
 #include "popfetch/oauth.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -159,19 +160,6 @@ oauth_store_load(const char *path, const char *account, struct oauth_tokens *t,
 	return 0;
 }
 
-/* The directory part of path ("." when there is none), new string. */
-static char *
-oauth_dirname(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(slash - path));
-}
-
 /* Make sure dir exists, is ours and is closed to group and others. */
 static int
 oauth_store_dir(const char *dir, struct pf_err *err)
@@ -314,7 +302,7 @@ oauth_sync_dir(const char *dir, struct pf_err *err)
 int
 oauth_store_prepare(const char *path, struct pf_err *err)
 {
-	char *dir = oauth_dirname(path);
+	char *dir = fileio_dirname(path);
 	int rc = oauth_store_dir(dir, err);
 
 	free(dir);
@@ -325,7 +313,7 @@ int
 oauth_store_save(
     const char *path, const struct oauth_tokens *t, struct pf_err *err)
 {
-	char *dir = oauth_dirname(path), *tmp = NULL, *text = NULL;
+	char *dir = fileio_dirname(path), *tmp = NULL, *text = NULL;
 	size_t len = 0;
 	int rc = -1;
 

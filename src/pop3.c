@@ -144,10 +144,8 @@ set_state(struct pop3 *p, enum pop3_state st)
 static void
 trace_in(const struct pop3 *p, const char *line, size_t len)
 {
-	char san[SANITIZED_MAX];
-
 	if (p->trace > 0)
-		log_debug("< %s", pf_sanitize(san, sizeof(san), line, len));
+		log_trace("<", line, len);
 }
 
 /* Trace one command, hiding secrets and SASL exchanges. */

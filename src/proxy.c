@@ -99,32 +99,17 @@ proxy_split_hostport(
 	return 0;
 }
 
-/* Decode the %XX escapes of a URL's user part. Returns 0 or -1. */
+/* Decode the %XX escapes of a URL's user part, refusing controls. */
 static int
 proxy_unescape(const char *in, size_t len, char *out, size_t outsz)
 {
-	size_t i, o = 0;
+	const char *c;
 
-	for (i = 0; i < len; i++) {
-		int c = (unsigned char)in[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len)
-				return -1;
-			hi = crypto_hexval(in[i + 1]);
-			lo = crypto_hexval(in[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f || o + 1 >= outsz)
+	if (crypto_pct_decode(in, len, false, out, outsz) < 0)
+		return -1;
+	for (c = out; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
 	return 0;
 }
 

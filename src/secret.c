@@ -15,6 +15,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "popfetch/crypto.h"
+#include "popfetch/fileio.h"
 #include "popfetch/secret.h"
 #include "popfetch/token.h"
 #include "popfetch/xmalloc.h"
@@ -248,7 +250,6 @@ secret_from_netrc(const char *path, const char *host, const char *user,
 	struct stat sb;
 	char *text = NULL;
 	const char *pass;
-	size_t len = 0;
 	ssize_t n;
 	int fd, ret = 0;
 
@@ -265,28 +266,19 @@ secret_from_netrc(const char *path, const char *host, const char *user,
 		goto out;
 	}
 	text = xmalloc((size_t)sb.st_size + 1);
-	while (len < (size_t)sb.st_size &&
-	    (n = read(fd, text + len, (size_t)sb.st_size - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = pf_err_sys(
-			    err, PF_ECONFIG, "cannot read '%s'", path);
-			goto out;
-		}
-		len += (size_t)n;
+	if ((n = fileio_read_upto(fd, text, (size_t)sb.st_size)) < 0) {
+		ret = pf_err_sys(err, PF_ECONFIG, "cannot read '%s'", path);
+		goto out;
 	}
-	text[len] = '\0';
+	text[n] = '\0';
 	pass = secret_netrc_find(text, host, user);
 	if (pass != NULL) {
 		*out = xstrdup(pass);
 		ret = 1;
 	}
 out:
-	if (text != NULL) {
-		explicit_bzero(text, (size_t)sb.st_size + 1);
-		free(text);
-	}
+	if (text != NULL)
+		crypto_wipe_free(text, (size_t)sb.st_size + 1);
 	close(fd);
 	return ret;
 }

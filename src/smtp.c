@@ -20,14 +20,13 @@
 #include "compat.h"
 
 /* Room for pf_sanitize() output of PF_SERVER_TEXT_MAX characters. */
-#define SANITIZED_MAX (4 * PF_SERVER_TEXT_MAX + 8)
 /* Server text quoted in an error message, which holds 256 bytes. */
-#define QUOTED_MAX    100
+#define QUOTED_MAX 100
 /* Message bytes encoded per write; the output buffer holds twice that. */
-#define DATA_CHUNK    (32 * 1024)
-#define OUT_CAP	      (2 * DATA_CHUNK + 16)
+#define DATA_CHUNK (32 * 1024)
+#define OUT_CAP	   (2 * DATA_CHUNK + 16)
 /* How long a reply that explains a lost DATA transfer is waited for. */
-#define SALVAGE_MS    2000
+#define SALVAGE_MS 2000
 
 struct smtp {
 	struct stream *s; /* NULL once closed */
@@ -90,10 +89,8 @@ rewrap(const struct smtp *c, struct pf_err *err, const char *what)
 static void
 trace_in(const struct smtp *c, const char *line, size_t len)
 {
-	char san[SANITIZED_MAX];
-
 	if (c->trace > 0)
-		log_debug("< %s", pf_sanitize(san, sizeof(san), line, len));
+		log_trace("<", line, len);
 }
 
 /* Queue one command line; it goes out with the next flush. */
@@ -101,10 +98,9 @@ static void
 cmd_queue(struct smtp *c, const char *line)
 {
 	size_t len = strlen(line);
-	char san[SANITIZED_MAX];
 
 	if (c->trace > 0)
-		log_debug("> %s", pf_sanitize(san, sizeof(san), line, len));
+		log_trace(">", line, len);
 	/* Commands are at most SMTP_ADDR_MAX + 80 bytes, and at most
 	 * SMTP_RCPT_MAX + 3 of them are queued: far below OUT_CAP. */
 	if (c->outlen + len + 2 > OUT_CAP)

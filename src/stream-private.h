@@ -65,6 +65,9 @@ const char *stream_seconds(int timeout_ms, char *buf, size_t bufsz);
 int stream_wait_io(
     struct stream *s, short events, long long deadline, struct pf_err *err);
 
+/* OpenSSL's reason for the newest queued error, never NULL. */
+const char *stream_tls_reason(void);
+
 /*
  * Run the client handshake of ssl (configured, s->fd already set) within
  * timeout_ms overall, so a silent peer cannot stall us. Returns 0, or -1

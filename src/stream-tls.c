@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,7 @@
 #include "popfetch/xmalloc.h"
 #include "stream-private.h"
 
-/* OpenSSL's reason for the newest queued error, never NULL. */
-static const char *
+const char *
 stream_tls_reason(void)
 {
 	unsigned long e = ERR_peek_last_error();
@@ -118,9 +118,16 @@ stream_tls_same_cert(struct stream_tls *t, struct pf_err *err)
 	return 0;
 }
 
-/* Read decrypted bytes; 0 for close_notify and for a bare TCP EOF alike. */
+/*
+ * One SSL_read (out false) or SSL_write (out true), retried after waiting,
+ * as stream_tcp_io() does for plain TCP.
+ * A read returns 0 for close_notify and for a bare TCP EOF alike; a write
+ * sends at least one record's worth (partial writes are enabled) and takes
+ * an EOF as an error.
+ */
 static ssize_t
-stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+stream_tls_io(
+    struct stream *s, void *buf, size_t len, bool out, struct pf_err *err)
 {
 	struct stream_tls *t = s->impl;
 	long long deadline = stream_io_deadline(s);
@@ -131,13 +138,25 @@ stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
-		n = SSL_read(t->ssl, buf, (int)len);
+		n = out ? SSL_write(t->ssl, buf, (int)len)
+			: SSL_read(t->ssl, buf, (int)len);
 		if (n > 0)
 			return stream_tls_same_cert(t, err) == 0 ? n : -1;
-		rv = stream_tls_failed(s, n, deadline, "read from", err);
+		rv = stream_tls_failed(
+		    s, n, deadline, out ? "write to" : "read from", err);
+		if (rv == 0 && out)
+			return pf_err_set(err, PF_ETEMP,
+			    "cannot write to the server: connection closed");
 		if (rv <= 0)
 			return rv;
 	}
+}
+
+/* Read decrypted bytes; 0 for close_notify and for a bare TCP EOF alike. */
+static ssize_t
+stream_tls_read(struct stream *s, void *buf, size_t len, struct pf_err *err)
+{
+	return stream_tls_io(s, buf, len, false, err);
 }
 
 /* Write at least one record's worth (partial writes are enabled). */
@@ -145,25 +164,7 @@ static ssize_t
 stream_tls_write(
     struct stream *s, const void *buf, size_t len, struct pf_err *err)
 {
-	struct stream_tls *t = s->impl;
-	long long deadline = stream_io_deadline(s);
-	int n, rv;
-
-	if (len > INT_MAX)
-		len = INT_MAX;
-	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		n = SSL_write(t->ssl, buf, (int)len);
-		if (n > 0)
-			return stream_tls_same_cert(t, err) == 0 ? n : -1;
-		rv = stream_tls_failed(s, n, deadline, "write to", err);
-		if (rv == 0)
-			return pf_err_set(err, PF_ETEMP,
-			    "cannot write to the server: connection closed");
-		if (rv < 0)
-			return -1;
-	}
+	return stream_tls_io(s, (void *)(uintptr_t)buf, len, true, err);
 }
 
 /* Decrypted bytes waiting inside OpenSSL are invisible to poll(). */

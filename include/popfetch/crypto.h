@@ -6,6 +6,7 @@
 #ifndef POPFETCH_CRYPTO_H
 #define POPFETCH_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Base64 of in[0..len) into a new NUL-terminated string, or NULL when
@@ -21,6 +22,14 @@ unsigned char *crypto_b64_decode(const char *in, size_t maxlen, size_t *outlen);
 
 /* The value of a hex digit (either case), or -1. */
 int crypto_hexval(char c);
+
+/*
+ * Decode the %XX escapes of in[0..len) (and '+' as a space when plus_space)
+ * into out as a string. Returns 0, or -1 for a bad escape, a %00 or an out
+ * too small.
+ */
+int crypto_pct_decode(
+    const char *in, size_t len, bool plus_space, char *out, size_t outsz);
 
 /* in[0..len) as lower-case hex into out, which holds 2 * len + 1. */
 void crypto_hex(const unsigned char *in, size_t len, char *out);

@@ -26,6 +26,12 @@ int fileio_write_all(int fd, const void *buf, size_t len);
 int fileio_pread_all(int fd, void *buf, size_t len, off_t off);
 
 /*
+ * read(2) into buf until EOF or until cap bytes are in (retrying EINTR and
+ * short reads). Returns the bytes read, or -1 with errno.
+ */
+ssize_t fileio_read_upto(int fd, char *buf, size_t cap);
+
+/*
  * Read fd to its end into a new NUL-terminated buffer (*out, *outlen
  * bytes before the NUL); more than max bytes is EFBIG. 0 or -1.
  */

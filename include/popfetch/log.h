@@ -7,6 +7,7 @@
 #define POPFETCH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "popfetch/err.h"
 
@@ -44,6 +45,12 @@ void log_set_before_hook(void (*fn)(void));
 
 /* Emit one line at lvl; fmt must be a literal, server text goes in args. */
 void log_msg(enum log_level lvl, const char *fmt, ...) PF_PRINTF(2, 3);
+
+/*
+ * One line of a protocol trace at LOGL_DEBUG: dir ("<" received, ">" sent)
+ * and text[0..len) sanitized, as server text is never logged raw.
+ */
+void log_trace(const char *dir, const char *text, size_t len);
 
 #define log_error(...)	 log_msg(LOGL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOGL_WARNING, __VA_ARGS__)
