@@ -1,17 +1,18 @@
 /*
  * sink-maildir.c: Maildir delivery. Each message is written to tmp/ under
- * a unique O_EXCL name; the commit finishes writing it and starts its
- * write-back. The sync does the durable part for the whole batch: make
- * every file durable, link it into new/ (never over an existing name),
- * unlink it from tmp/, and fsync new/ once. Where one sync of the whole
- * file system is as strong as an fsync per file (fileio_fs_sync_whole():
- * ext4, XFS, Btrfs on Linux 5.8 or later) the files are closed at once
- * and the batch costs one syncfs; elsewhere each file is fsynced, its fd
- * kept open until the sync (at most MAILDIR_OPEN_MAX; past that a file is
- * fsynced at its commit). Deferring the fsyncs to the batch end keeps
- * them cheap on a journalling file system: the first one commits the
- * transaction that already holds the others. A message reaches new/ only
- * after its data is on disk, so a file in new/ is never torn.
+ * a unique O_EXCL name; the commit finishes writing it. The sync does the
+ * durable part for the whole batch: make every file durable, link it into
+ * new/ (never over an existing name), unlink it from tmp/, and fsync new/
+ * once. Where one sync of the whole file system is as strong as an fsync
+ * per file (fileio_fs_sync_whole(): ext4, XFS, Btrfs on Linux 5.8 or
+ * later) the files are closed at once and the batch costs one syncfs;
+ * elsewhere each file is fsynced, its fd kept open until the sync and its
+ * write-back started at its commit (at most MAILDIR_OPEN_MAX open; past
+ * that a file is fsynced at its commit). Deferring the fsyncs to the
+ * batch end keeps them cheap on a journalling file system: the first one
+ * commits the transaction that already holds the others. A message
+ * reaches new/ only after its data is on disk, so a file in new/ is never
+ * torn.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -382,14 +383,19 @@ maildir_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 static int
 pending_keep(struct maildir *md, struct maildir_pending *mp, int fd)
 {
-	fileio_start_writeback(fd);
 	mp->fd = -1;
-	if (!md->whole_sync && md->nopen < MAILDIR_OPEN_MAX) {
+	if (md->whole_sync)
+		return close(fd);
+	/* Start its write-back now, so the disk works while the network
+	 * does (the whole sync leaves that to the kernel's flusher, off
+	 * our CPU). */
+	fileio_start_writeback(fd);
+	if (md->nopen < MAILDIR_OPEN_MAX) {
 		mp->fd = fd;
 		md->nopen++;
 		return 0;
 	}
-	if (!md->whole_sync && fsync(fd) == -1) {
+	if (fsync(fd) == -1) {
 		int saved = errno;
 
 		close(fd);
