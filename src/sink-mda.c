@@ -6,6 +6,7 @@
 #define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addclosefrom_np */
 
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -112,22 +113,79 @@ mda_kill(struct mda_run *r)
 	}
 }
 
+/* A descriptor that polls readable once the child exits (a pidfd, Linux
+ * 5.3 or later), or -1: then mda_wait() polls for the exit in steps. */
+static int
+exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* How long the next poll may wait, in ms. */
+static int
+wait_step(
+    const struct mda_run *r, int npipes, int exitfd, long long left, int *tick)
+{
+	int step = MDA_TICK_MS * 25;
+
+	/* Once the MDA has exited only drain what is there (a background
+	 * child may keep the pipes open). */
+	if (r->exited)
+		return 0;
+	if (npipes == 0 && exitfd == -1) {
+		/* pipes closed, exit not yet seen and nothing to wake us:
+		 * the usual case is a few microseconds away, start small */
+		step = *tick;
+		if (*tick < MDA_TICK_MS)
+			*tick *= 2;
+	}
+	return left > step ? step : (int)left;
+}
+
+/* Read what one pipe has; false once it is closed. */
+static bool
+drain_pipe(struct mda_run *r, struct pollfd *p, bool keep_tail, int *got)
+{
+	char buf[8192];
+	ssize_t n;
+
+	if (p->fd == -1 || p->revents == 0)
+		return p->fd != -1;
+	n = read(p->fd, buf, sizeof(buf));
+	if (n > 0) {
+		(*got)++;
+		if (keep_tail)
+			tail_add(r, buf, (size_t)n);
+		return true;
+	}
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	close(p->fd);
+	p->fd = -1;
+	return false;
+}
+
 /*
  * Drain the MDA's stdout and stderr until it exits or the deadline
- * passes, so a chatty MDA never blocks on a full pipe.
+ * passes, so a chatty MDA never blocks on a full pipe. Its exit wakes the
+ * poll at once through a pidfd where there is one.
  */
 static void
 mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 {
-	struct pollfd pfd[2];
-	char buf[8192];
-	int i, tick = 1;
+	struct pollfd pfd[3];
+	int i, tick = 1, exitfd = exit_fd(r->pid);
 
 	pfd[0].fd = outfd;
 	pfd[1].fd = errfd;
 	for (;;) {
 		long long left;
-		int nfd = 0, timeout;
+		int npipes = 0, got = 0;
 
 		reap(r, WNOHANG);
 		left = deadline - sys_now_ms();
@@ -142,55 +200,29 @@ mda_wait(struct mda_run *r, int outfd, int errfd, long long deadline)
 			pfd[i].events = POLLIN;
 			pfd[i].revents = 0;
 			if (pfd[i].fd != -1)
-				nfd++;
+				npipes++;
 		}
-		if (nfd == 0 && r->exited)
+		if (npipes == 0 && r->exited)
 			break;
-		/*
-		 * Once the MDA has exited only drain what is there (a
-		 * background child may keep the pipes open); with no pipes
-		 * left, poll in small steps for the exit.
-		 */
-		if (r->exited) {
-			timeout = 0;
-		} else if (nfd == 0) {
-			/* pipes closed, exit not yet seen: the usual case is
-			 * a few microseconds away, so start small */
-			timeout = tick;
-			if (tick < MDA_TICK_MS)
-				tick *= 2;
-		} else {
-			timeout = left > MDA_TICK_MS * 25 ? MDA_TICK_MS * 25
-							  : (int)left;
-		}
-		if (poll(pfd, 2, timeout) == -1) {
+		pfd[2].fd = r->exited ? -1 : exitfd;
+		pfd[2].events = POLLIN;
+		pfd[2].revents = 0;
+		if (poll(pfd, 3, wait_step(r, npipes, exitfd, left, &tick)) ==
+		    -1) {
 			if (errno != EINTR)
 				(void)poll(NULL, 0, MDA_TICK_MS);
 			continue;
 		}
-		nfd = 0;
-		for (i = 0; i < 2; i++) {
-			ssize_t n;
-
-			if (pfd[i].fd == -1 || pfd[i].revents == 0)
-				continue;
-			n = read(pfd[i].fd, buf, sizeof(buf));
-			if (n > 0) {
-				nfd++;
-				if (i == 1)
-					tail_add(r, buf, (size_t)n);
-			} else if (n == 0 ||
-			    (errno != EINTR && errno != EAGAIN)) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-			}
-		}
-		if (r->exited && nfd == 0)
+		for (i = 0; i < 2; i++)
+			(void)drain_pipe(r, &pfd[i], i == 1, &got);
+		if (r->exited && got == 0)
 			break;
 	}
 	for (i = 0; i < 2; i++)
 		if (pfd[i].fd != -1)
 			close(pfd[i].fd);
+	if (exitfd != -1)
+		close(exitfd);
 }
 
 /* Our environment with SENDER=sender replacing any SENDER. */
