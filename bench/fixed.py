@@ -125,7 +125,9 @@ class Fixed:
     # -- W0 ----------------------------------------------------------------
 
     def w0_clients(self):
-        out = ["popfetch"]
+        # the floor: TLS, USER/PASS, STAT, QUIT and nothing else (on the
+        # CA file only: it has no system trust store to look up)
+        out = ["floor", "popfetch"]
         if self.a.popfetch_base:
             out.append("popfetch base")
         return out + ["mpop"]
@@ -145,7 +147,10 @@ class Fixed:
             acct = [("bench", self.dc.user, self.maildir(
                 os.path.join(d, "out")))]
             cfg = os.path.join(d, "conf")
-            if c.startswith("popfetch"):
+            if c == "floor":
+                cmds[c] = self.b.cmd_floor("maildir", None, self.dc.port,
+                                           None)
+            elif c.startswith("popfetch"):
                 self.popfetch_conf(cfg, acct, not system)
                 binary = self.a.popfetch if c == "popfetch" else \
                     self.a.popfetch_base

@@ -680,12 +680,16 @@ static void
 login_record(struct run *r)
 {
 	const struct pop3_capa *c = pop3_capabilities(r->p);
+	unsigned long delay =
+	    c->valid && c->login_delay > 0 ? (unsigned long)c->login_delay : 0;
 
-	if (r->state != NULL && !r->o->dry_run)
-		state_set_login(r->state, time(NULL),
-		    c->valid && c->login_delay > 0
-			? (unsigned long)c->login_delay
-			: 0);
+	if (r->state == NULL || r->o->dry_run)
+		return;
+	/* The time matters only with a delay, now or from before (to clear
+	 * it): without one nothing is written, so a cron poll that finds
+	 * nothing writes nothing. */
+	if (delay > 0 || state_login_delay(r->state) > 0)
+		state_set_login(r->state, time(NULL), delay);
 }
 
 /* Connect, log in, list; refuse to go on without UIDL where that would

@@ -94,7 +94,8 @@ int state_flush(struct state *st, struct pf_err *err);
 
 /*
  * Rewrite the state file atomically with only the live records (flushes
- * first). Returns 0 or -1 (PF_EIO).
+ * first); nothing when the file holds only those already. Returns 0 or -1
+ * (PF_EIO).
  */
 int state_compact(struct state *st, struct pf_err *err);
 

@@ -8,6 +8,9 @@
 # 1 s old (or 1000 messages, or 64 MiB), so a run of S seconds makes at
 # most S + 2 of them; with a fixed count of 50 the 600 messages here made
 # 12 in well under a second.
+# Then a cron poll that finds nothing new syncs and rewrites nothing in
+# the state directory: the state file is compact already, and what a
+# load found is synced only before something is appended to it.
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 command -v strace >/dev/null ||
@@ -18,7 +21,7 @@ pf_mailgen --count 600 --seed 41 --size 500:3000
 real=$POPFETCH
 cat >"$T/pf-strace" <<EOS
 #!/bin/sh
-exec strace -f -qq -y --seccomp-bpf -e trace=fsync,fdatasync,syncfs \
+exec strace -f -qq -y --seccomp-bpf -e trace=fsync,fdatasync,syncfs,rename \
     -o "$T/sync.trace" "$real" "\$@"
 EOS
 chmod +x "$T/pf-strace"
@@ -59,4 +62,15 @@ else
 	    fail "$file_fsyncs file fsyncs for 600 messages (want one each)"
 	[ "$syncfs" -eq 0 ] || fail "syncfs used where it is not as strong"
 fi
+
+# The empty poll.
+rm -f "$T/sync.trace"
+POPFETCH=$T/pf-strace pf_run empty --maildir "$T/mail"
+assert_rc empty 0
+state_syncs=$(grep -c "<$T/state" "$T/sync.trace")
+note "empty poll: $state_syncs syncs in the state directory"
+[ "$state_syncs" -eq 0 ] || {
+	cat "$T/sync.trace" >&2
+	fail "a poll that found nothing synced the state $state_syncs times"
+}
 pass

@@ -465,6 +465,55 @@ test_compact_new_file_and_pending(void **state)
 	state_free(st);
 }
 
+/* The inode number of path (a rewrite makes a new file). */
+static ino_t
+inode_of(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_ino;
+}
+
+/* A compact file is left alone by state_compact() (a cron poll that
+ * changes nothing writes nothing); a change, a forgotten record or a
+ * journal line makes the next state_compact() rewrite it. */
+static void
+test_compact_only_when_needed(void **state)
+{
+	struct fix *f = *state;
+	struct pf_err e = {PF_OK, ""};
+	char *p = state_path(f, ACCT);
+	struct state *st = load_ok(f, ACCT);
+	ino_t ino;
+
+	state_set(st, "x", 1, 1, STATE_DELIVERED);
+	state_set(st, "y", 2, 2, STATE_KEPT);
+	assert_int_equal(state_compact(st, &e), 0);
+	ino = inode_of(p);
+	assert_int_equal(state_compact(st, &e), 0);
+	assert_true(inode_of(p) == ino); /* nothing changed: same file */
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_int_equal(state_compact(st, &e), 0);
+	assert_true(inode_of(p) == ino); /* loaded compact: same file */
+	state_set(st, "y", 2, 2, STATE_DELIVERED); /* replaces a line */
+	assert_int_equal(state_flush(st, &e), 0);
+	assert_true(inode_of(p) == ino); /* a journal append */
+	assert_int_equal(state_compact(st, &e), 0);
+	assert_true(inode_of(p) != ino); /* the old line goes */
+	ino = inode_of(p);
+	state_forget(st, "x");
+	assert_int_equal(state_compact(st, &e), 0);
+	assert_true(inode_of(p) != ino);
+	state_free(st);
+	st = load_ok(f, ACCT);
+	assert_int_equal(state_count(st), 1);
+	check_rec(st, "y", 2, 2, STATE_DELIVERED);
+	state_free(st);
+	free(p);
+}
+
 static void
 test_forget_reload(void **state)
 {
@@ -1302,6 +1351,7 @@ main(void)
 	    T(test_login_delay_roundtrip),
 	    T(test_compact_10000),
 	    T(test_compact_new_file_and_pending),
+	    T(test_compact_only_when_needed),
 	    T(test_forget_reload),
 	    T(test_torn_last_record),
 	    T(test_bad_crc_last_line_dropped),
