@@ -511,3 +511,14 @@ convert_free(char *text, size_t len)
 {
 	crypto_wipe_free(text, len);
 }
+
+int
+convert_named(const char *source, const char *path, char **text, size_t *len,
+    struct pf_err *err)
+{
+	enum convert_source src = CONVERT_MPOP;
+
+	if (convert_source_parse(source, &src, err) < 0)
+		return -1;
+	return convert_config(src, path, NULL, text, len, err);
+}

@@ -895,3 +895,31 @@ import_state(enum import_format fmt, const char *path,
 	set_free(&set);
 	return r;
 }
+
+int
+import_account_state(const struct account *a, const char *spec,
+    struct import_counts *counts, struct pf_err *err)
+{
+	struct import_account ia;
+	enum import_format fmt;
+	char *path = NULL, *id;
+	int rc;
+
+	if (import_spec_parse(spec, &fmt, &path, err) < 0)
+		return -1;
+	if (a->user == NULL || a->user[0] == '\0') {
+		free(path);
+		return pf_err_set(err, a->name != NULL ? PF_ECONFIG : PF_EUSAGE,
+		    "%s: no user given (--user or 'user'): --import-state takes the entries of the account's user",
+		    a->origin);
+	}
+	ia.user = a->user;
+	ia.host = a->host;
+	ia.port = (unsigned)strtoul(account_port(a), NULL, 10);
+	id = account_key(a);
+	rc = import_state(
+	    fmt, path, &ia, a->state_dir, id, a->keep, counts, err);
+	free(path);
+	free(id);
+	return rc;
+}

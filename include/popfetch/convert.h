@@ -58,6 +58,11 @@ int convert_buf(enum convert_source src, const char *name, const char *data,
     size_t len, const struct convert_opts *opts, char **text, size_t *textlen,
     struct pf_err *err);
 
+/* --convert-config=SOURCE PATH: convert_source_parse() of source, then
+ * convert_config() with the default options. Same return values. */
+int convert_named(const char *source, const char *path, char **text,
+    size_t *len, struct pf_err *err);
+
 /* Wipe and free a converted text. NULL is fine. */
 void convert_free(char *text, size_t len);
 

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "popfetch/config.h"
 #include "popfetch/err.h"
 
 #define IMPORT_UID_MAX	70		   /* RFC 1939: 1 to 70 characters */
@@ -123,5 +124,17 @@ int import_state(enum import_format fmt, const char *path,
     const struct import_account *acct, const char *state_dir,
     const char *account_id, bool keep, struct import_counts *counts,
     struct pf_err *err);
+
+/*
+ * --import-state=FORMAT:PATH for account a: spec parsed
+ * (import_spec_parse()), then import_state() into a's state under the
+ * identity a fetch run keeps its state and lock by (fetch_account():
+ * account_key()). The two must stay the same; test-migrate-state checks
+ * that they use one state file. Returns 0 with *counts filled, or -1:
+ * those functions' errors, and for an account without a user PF_ECONFIG
+ * (from the config file) or PF_EUSAGE (a one-off --host account).
+ */
+int import_account_state(const struct account *a, const char *spec,
+    struct import_counts *counts, struct pf_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * log.h: the one place where diagnostics leave the process. main.c chooses
- * the destination (stderr or syslog) and the verbosity; modules only call
+ * log.h: the one place where diagnostics leave the process. The front end
+ * (invocation.c, from the command line and the config) chooses the
+ * destination (stderr or syslog) and the verbosity; modules only call
  * log_msg() and never print themselves.
  */
 #ifndef POPFETCH_LOG_H

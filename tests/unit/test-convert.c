@@ -649,6 +649,16 @@ test_source_names_and_files(void **state)
 	assert_int_equal(
 	    convert_config(CONVERT_MPOP, "/", NULL, &text, &len, &err), -1);
 	assert_non_null(strstr(err.msg, "not a regular file"));
+	/* by the names --convert-config takes */
+	assert_int_equal(
+	    convert_named("getmail", "/nonexistent/rc", &text, &len, &err), -1);
+	assert_string_equal(err.msg,
+	    "unknown configuration format for --convert-config (mpop or "
+	    "fetchmail)");
+	assert_int_equal(
+	    convert_named("fetchmail", "/nonexistent/rc", &text, &len, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "cannot open '/nonexistent/rc'"));
 }
 
 int

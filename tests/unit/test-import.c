@@ -732,6 +732,52 @@ test_state_paths(void **state)
 	free(p);
 }
 
+/* An account's import: the spec parsed, the state kept under
+ * account_key() (a one-off account: its host in lower case), and an
+ * account without a user refused as the config's or the command line's
+ * fault. */
+static void
+test_account_state(void **state)
+{
+	struct fix *f = *state;
+	char host[] = "LOCALHOST", user[] = "alice", name[] = "work";
+	char origin[] = "command line", empty[] = "";
+	struct import_counts c;
+	struct account a;
+	struct pf_err err;
+	struct state *st;
+	char *p = put(f, "mpop_uidls", mpop_good, sizeof(mpop_good) - 1);
+	char *spec = xasprintf("mpop:%s", p);
+
+	memset(&a, 0, sizeof(a));
+	a.host = host;
+	a.user = user;
+	a.origin = origin;
+	a.state_dir = f->state;
+	a.keep = true;
+	assert_int_equal(import_account_state(&a, spec, &c, &err), 0);
+	assert_int_equal(c.imported, 3);
+	assert_int_equal(c.skipped, 1);
+	st = load(f, "alice@localhost:995");
+	assert_int_equal(state_count(st), 3);
+	state_free(st);
+
+	assert_int_equal(import_account_state(&a, "mbox:x", &c, &err), -1);
+	assert_int_equal(err.code, PF_EUSAGE);
+	a.user = NULL;
+	assert_int_equal(import_account_state(&a, spec, &c, &err), -1);
+	assert_int_equal(err.code, PF_EUSAGE);
+	assert_string_equal(err.msg,
+	    "command line: no user given (--user or 'user'): --import-state "
+	    "takes the entries of the account's user");
+	a.user = empty;
+	a.name = name;
+	assert_int_equal(import_account_state(&a, spec, &c, &err), -1);
+	assert_int_equal(err.code, PF_ECONFIG);
+	free(spec);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -758,6 +804,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_state_getmail_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_account_state, setup, teardown),
 	};
 
 	log_init(-1, false);
