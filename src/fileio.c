@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #ifdef __linux__
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #endif
 
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -282,14 +284,17 @@ fileio_buf_close(struct fileio_buf *fb)
 }
 
 #ifdef __linux__
-/* File systems whose syncfs writes back and commits every dirty file
- * (linux/magic.h's numbers). */
-#define FS_EXT4	 0xEF53UL
+/* File systems whose syncfs writes back every dirty file, commits and
+ * flushes the disk's cache (linux/magic.h's numbers; 0xEF53 is ext2 and
+ * ext3 too, told apart by mount_is_ext4()). */
+#define FS_EXT	 0xEF53UL
 #define FS_XFS	 0x58465342UL
 #define FS_BTRFS 0x9123683EUL
 #define FS_TMPFS 0x01021994UL
 
-/* True on Linux 5.8 or later: syncfs reports write-back errors. */
+/* True on Linux 5.17 or later: syncfs reports write-back errors (since
+ * 5.8) and the file system's own sync errors, such as a failed journal
+ * commit or cache flush (since 5.17). */
 static bool
 kernel_syncfs_reports(void)
 {
@@ -304,21 +309,53 @@ kernel_syncfs_reports(void)
 	if (uname(&u) == 0) {
 		major = strtoul(u.release, &end, 10);
 		minor = *end == '.' ? strtoul(end + 1, NULL, 10) : 0;
-		known = major > 5 || (major == 5 && minor >= 8);
+		known = major > 5 || (major == 5 && minor >= 17);
 	}
 	return known == 1;
+}
+
+/* True when /proc/self/mountinfo says the mount of device dev is ext4
+ * (the ext2 driver's syncfs does not flush the disk's cache). */
+static bool
+mount_is_ext4(dev_t dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], type[16];
+	unsigned int maj, min;
+	bool whole = true;
+	const char *sep;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		bool start = whole;
+
+		whole = strchr(line, '\n') != NULL;
+		if (!start || sscanf(line, "%*s %*s %u:%u", &maj, &min) != 2 ||
+		    makedev(maj, min) != dev ||
+		    (sep = strstr(line, " - ")) == NULL ||
+		    sscanf(sep + 3, "%15s", type) != 1)
+			continue;
+		fclose(f);
+		return strcmp(type, "ext4") == 0;
+	}
+	fclose(f);
+	return false;
 }
 
 bool
 fileio_fs_sync_whole(int fd)
 {
 	struct statfs sf;
+	struct stat sb;
 	unsigned long t;
 
 	if (!kernel_syncfs_reports() || fstatfs(fd, &sf) == -1)
 		return false;
 	t = (unsigned long)sf.f_type & 0xFFFFFFFFUL;
-	return t == FS_EXT4 || t == FS_XFS || t == FS_BTRFS || t == FS_TMPFS;
+	if (t == FS_EXT)
+		return fstat(fd, &sb) == 0 && mount_is_ext4(sb.st_dev);
+	return t == FS_XFS || t == FS_BTRFS || t == FS_TMPFS;
 }
 
 int

@@ -1,15 +1,14 @@
 /*
  * sink-maildir.c: Maildir delivery. Each message is written to tmp/ under
- * a unique O_EXCL name; the commit finishes writing it. The sync does the
- * durable part for the whole batch: make every file durable, link it into
- * new/ (never over an existing name), unlink it from tmp/, and fsync new/
- * once. Where one sync of the whole file system is as strong as an fsync
- * per file (fileio_fs_sync_whole(): ext4, XFS, Btrfs on Linux 5.8 or
- * later) the files are closed at once and the batch costs one syncfs;
- * elsewhere each file is fsynced, its fd kept open until the sync and its
- * write-back started at its commit (at most MAILDIR_OPEN_MAX open; past
- * that a file is fsynced at its commit). Deferring the fsyncs to the
- * batch end keeps them cheap on a journalling file system: the first one
+ * a unique O_EXCL name; the commit finishes writing it and keeps its fd
+ * for the sync. The sync does the durable part for the whole batch: make
+ * every file durable, link it into new/ (never over an existing name),
+ * unlink it from tmp/, and fsync new/ once. A batch of MAILDIR_WHOLE_MIN
+ * files or more costs one syncfs where one sync of the whole file system
+ * is as strong as an fsync per file (fileio_fs_sync_whole(): ext4, XFS,
+ * Btrfs, tmpfs on Linux 5.17 or later); otherwise each file is fsynced,
+ * its write-back started at its commit. Deferring the fsyncs to the batch
+ * end keeps them cheap on a journalling file system: the first one
  * commits the transaction that already holds the others. A message
  * reaches new/ only after its data is on disk, so a file in new/ is never
  * torn.
@@ -39,8 +38,13 @@
 #define MAILDIR_NAME_MAX    512
 #define MAILDIR_NAME_TRIES  100
 #define MAILDIR_TMP_MAX_AGE (36 * 3600)
-/* Pending files kept open for the batch's fsyncs, at most. */
-#define MAILDIR_OPEN_MAX    64
+/* Pending files kept open for the batch's sync, at most (a batch holds
+ * at most PLAN_BATCH_MAX_MSGS, 256). */
+#define MAILDIR_OPEN_MAX    256
+/* A whole-file-system sync is used from this many files on: for fewer,
+ * fsyncs of just those files are cheaper than waiting for every other
+ * program's dirty data too. */
+#define MAILDIR_WHOLE_MIN   16
 
 /* A committed message waiting for the sync. */
 struct maildir_pending {
@@ -375,26 +379,27 @@ maildir_write(struct sink *sk, const char *buf, size_t len, struct pf_err *err)
 }
 
 /*
- * Where the file's fd goes once the message is written: closed (a whole
- * sync will cover it), kept open for the batch's fsync, or fsynced now
- * when MAILDIR_OPEN_MAX files are open already. -1 with errno when the
- * file could not be made durable.
+ * Where the file's fd goes once the message is written: kept open for the
+ * batch's sync while fewer than MAILDIR_OPEN_MAX are; past that closed
+ * when a whole sync will cover it, else fsynced now. -1 with errno when
+ * the file could not be made durable.
  */
 static int
 pending_keep(struct maildir *md, struct maildir_pending *mp, int fd)
 {
 	mp->fd = -1;
-	if (md->whole_sync)
-		return close(fd);
-	/* Start its write-back now, so the disk works while the network
-	 * does (the whole sync leaves that to the kernel's flusher, off
-	 * our CPU). */
-	fileio_start_writeback(fd);
+	/* Start its write-back now where it will be fsynced, so the disk
+	 * works while the network does (a whole sync leaves that to the
+	 * kernel's flusher, off our CPU). */
+	if (!md->whole_sync)
+		fileio_start_writeback(fd);
 	if (md->nopen < MAILDIR_OPEN_MAX) {
 		mp->fd = fd;
 		md->nopen++;
 		return 0;
 	}
+	if (md->whole_sync)
+		return close(fd);
 	if (fsync(fd) == -1) {
 		int saved = errno;
 
@@ -489,16 +494,17 @@ pending_link(struct maildir *md, struct maildir_pending *mp)
 	return r;
 }
 
-/* Make every pending file durable: one syncfs, or an fsync each (those
- * not fsynced at their commit). -1 with errno. */
+/* Make every pending file durable: one syncfs for a large batch where
+ * that is as strong, else an fsync of each file still open (the others
+ * were fsynced at their commit); close them all. -1 with errno. */
 static int
 pending_sync(struct maildir *md)
 {
-	int rc = 0;
+	bool whole = md->whole_sync &&
+	    (md->npend >= MAILDIR_WHOLE_MIN || md->nopen < md->npend);
+	int rc = whole ? fileio_fs_sync(md->tmpfd) : 0;
 	size_t i;
 
-	if (md->whole_sync)
-		return fileio_fs_sync(md->tmpfd);
 	for (i = 0; i < md->npend; i++) {
 		struct maildir_pending *mp = &md->pend[i];
 		int fd = mp->fd;
@@ -507,7 +513,7 @@ pending_sync(struct maildir *md)
 			continue;
 		mp->fd = -1;
 		md->nopen--;
-		if (rc == 0 && fsync(fd) == -1)
+		if (rc == 0 && !whole && fsync(fd) == -1)
 			rc = -1;
 		if (close(fd) == -1 && rc == 0)
 			rc = -1;

@@ -54,15 +54,14 @@ struct buf {
 
 struct state {
 	char *dir;
-	char *path;	    /* DIR/<file>.state */
-	char *esc_id;	    /* escaped account id, as in the header */
-	int fd;		    /* O_APPEND fd; -1: the next flush rewrites */
-	off_t file_size;    /* bytes of good records in the file */
-	off_t trunc_to;	    /* >= 0: cut a torn tail here before appending */
-	bool load_unsynced; /* what was loaded may not be durable yet */
-	struct ent **tab;   /* open addressing, linear probing */
-	uint64_t *hashes;   /* tab[i]'s hash, probed without a cache miss */
-	size_t cap;	    /* power of two */
+	char *path;	  /* DIR/<file>.state */
+	char *esc_id;	  /* escaped account id, as in the header */
+	int fd;		  /* O_APPEND fd; -1: the next flush rewrites */
+	off_t file_size;  /* bytes of good records in the file */
+	off_t trunc_to;	  /* >= 0: cut a torn tail here before appending */
+	struct ent **tab; /* open addressing, linear probing */
+	uint64_t *hashes; /* tab[i]'s hash, probed without a cache miss */
+	size_t cap;	  /* power of two */
 	size_t count;
 	size_t live_bytes; /* size of the file once compacted */
 	size_t hdr_len;
@@ -805,9 +804,13 @@ state_load(const char *state_dir, const char *account_id, struct pf_err *err)
 	    check_space(state_dir, 2ULL * len + STATE_MIN_FREE, err) == -1)
 		goto fail;
 	/* What a killed run left unsynced becomes durable before the next
-	 * synced-length marker claims it is: at the first append (a run
-	 * that appends nothing never needs it). */
-	st->load_unsynced = true;
+	 * synced-length marker claims it is, and before this run acts on
+	 * it. */
+	if (fdatasync(st->fd) == -1) {
+		pf_err_sys(
+		    err, PF_EIO, "cannot sync state file '%s'", st->path);
+		goto fail;
+	}
 	free(data);
 	log_debug("state file '%s': %zu records", st->path, st->count);
 	return st;
@@ -984,7 +987,6 @@ rewrite(struct state *st, struct pf_err *err)
 	st->file_size = (off_t)b.len;
 	st->live_bytes = b.len;
 	st->trunc_to = -1;
-	st->load_unsynced = false;
 	st->pend.len = 0;
 	if (st->fd != -1)
 		close(st->fd);
@@ -1052,9 +1054,6 @@ state_flush(struct state *st, struct pf_err *err)
 		st->trunc_to = -1;
 	}
 	if (st->pend.len > 0) {
-		if (st->load_unsynced && fdatasync(st->fd) == -1)
-			goto fail;
-		st->load_unsynced = false;
 		if (append_marked(st, &written) == -1)
 			goto fail;
 		PF_FAULT("uidl-append");

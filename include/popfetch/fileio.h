@@ -43,12 +43,14 @@ int fileio_fsync_dir(const char *dir);
 
 /*
  * True when one sync of the whole file system holding fd (syncfs(2)) is
- * as strong as an fsync of each file just written there: Linux 5.8 or
- * later (since then syncfs reports the file system's write-back errors)
- * on ext4, XFS or Btrfs, whose sync writes back every dirty file and
- * commits the journal, or tmpfs (nothing to write). Elsewhere (FUSE, NFS,
- * overlayfs, older kernels, other systems) false: sync file by file.
- * Looked up per call; cheap (fstatfs, uname once).
+ * as strong as an fsync of each file just written there: Linux 5.17 or
+ * later (syncfs reports write-back errors since 5.8 and the file
+ * system's own sync errors since 5.17) on ext4 (not the ext2 driver),
+ * XFS or Btrfs, whose sync writes back every dirty file, commits and
+ * flushes the disk's cache, or tmpfs (nothing to write). Elsewhere
+ * (FUSE, NFS, overlayfs, older kernels, other systems) false: sync file
+ * by file. Looked up per call: fstatfs, and for ext4 a read of
+ * /proc/self/mountinfo.
  */
 bool fileio_fs_sync_whole(int fd);
 

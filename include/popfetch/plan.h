@@ -79,9 +79,12 @@ unsigned long plan_prune(struct state *st, const struct pop3_msg *msgs,
  * PLAN_BATCH_MAX_MS ago, whichever comes first; and after every message
  * when each delivery is final at once (an MDA, stdout). So a fast link
  * gets a few large batches and a slow one still commits about once a
- * second. Batches are cut between messages, never inside a body.
+ * second. Batches are cut between messages, never inside a body. The
+ * count bound keeps a batch's DELEs one small burst (under 4 KiB, sent
+ * while the server may still be sending bodies) and the Maildir files
+ * waiting for the sync within the fds a process may hold.
  */
-#define PLAN_BATCH_MAX_MSGS  1000
+#define PLAN_BATCH_MAX_MSGS  256
 #define PLAN_BATCH_MAX_BYTES (64ULL * 1024 * 1024)
 #define PLAN_BATCH_MAX_MS    1000LL
 

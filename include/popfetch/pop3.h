@@ -166,7 +166,7 @@ unsigned pop3_pending(const struct pop3 *p);
 
 /* Commands queued or sent and not yet answered, at most: room for a
  * window of RETRs plus the DELEs of a whole batch (plan.h). */
-#define POP3_QUEUE_MAX 1280
+#define POP3_QUEUE_MAX 512
 
 /* How many more commands may be queued before pop3_cmd() refuses. */
 unsigned pop3_room(const struct pop3 *p);

@@ -5,12 +5,13 @@
 # file (fileio_fs_sync_whole(): ext4, XFS, Btrfs, tmpfs on Linux >= 5.8),
 # one fsync each elsewhere. Counted with strace: the state journal's
 # fdatasyncs are the commits, and a commit is due only once its batch is
-# 1 s old (or 1000 messages, or 64 MiB), so a run of S seconds makes at
-# most S + 2 of them; with a fixed count of 50 the 600 messages here made
-# 12 in well under a second.
-# Then a cron poll that finds nothing new syncs and rewrites nothing in
-# the state directory: the state file is compact already, and what a
-# load found is synced only before something is appended to it.
+# 1 s old, holds 256 messages or 64 MiB, so a run of S seconds makes at
+# most S + 1 + 3 of them for 600 messages; with a fixed count of 50 they
+# made 12 in well under a second.
+# Then a cron poll that finds nothing new rewrites nothing in the state
+# directory: the state file is compact already. Its one sync is the
+# load's (what a killed run may have left unsynced is made durable
+# before anything is acted on).
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 command -v strace >/dev/null ||
@@ -35,7 +36,7 @@ commits=$(grep -c "fdatasync([0-9]*<$T/state/" "$T/sync.trace")
 secs=${PF_SECS%.*}
 note "600 messages in ${PF_SECS}s, $commits commits"
 [ "$commits" -ge 1 ] || { cat "$T/sync.trace" >&2; fail "no commit seen"; }
-[ "$commits" -le $((secs + 2)) ] || {
+[ "$commits" -le $((secs + 4)) ] || {
 	cat "$T/sync.trace" >&2
 	fail "$commits commits in ${PF_SECS}s: batches are not on a time budget"
 }
@@ -67,10 +68,12 @@ fi
 rm -f "$T/sync.trace"
 POPFETCH=$T/pf-strace pf_run empty --maildir "$T/mail"
 assert_rc empty 0
-state_syncs=$(grep -c "<$T/state" "$T/sync.trace")
-note "empty poll: $state_syncs syncs in the state directory"
-[ "$state_syncs" -eq 0 ] || {
+# every sync or rename in the state directory but the load's fdatasync
+other=$(grep "$T/state" "$T/sync.trace" | grep -vc " fdatasync([0-9]*<[^>]*\.state>")
+note "empty poll: $other syncs or renames in the state directory" \
+    "besides the load's"
+[ "$other" -eq 0 ] || {
 	cat "$T/sync.trace" >&2
-	fail "a poll that found nothing synced the state $state_syncs times"
+	fail "a poll that found nothing rewrote or synced the state"
 }
 pass

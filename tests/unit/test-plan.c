@@ -390,8 +390,8 @@ test_batch_due(void **state)
 	    {{1, 4096, 0, false}, false},
 	    {{49, 49 * 4096, 10, false}, false}, /* not a fixed count */
 	    {{51, 51 * 4096, 10, false}, false},
-	    {{999, 999 * 4096, 999, false}, false},
-	    {{PLAN_BATCH_MAX_MSGS, 4096000, 0, false}, true},
+	    {{PLAN_BATCH_MAX_MSGS - 1, 255 * 4096, 999, false}, false},
+	    {{PLAN_BATCH_MAX_MSGS, 256 * 4096, 0, false}, true},
 	    {{2, PLAN_BATCH_MAX_BYTES - 1, 0, false}, false},
 	    {{2, PLAN_BATCH_MAX_BYTES, 0, false}, true},
 	    {{1, 10, PLAN_BATCH_MAX_MS - 1, false}, false},
