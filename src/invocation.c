@@ -1,12 +1,18 @@
 /* invocation.c: what one run of popfetch does (invocation.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "popfetch/authorize.h"
+#include "popfetch/conn.h"
+#include "popfetch/convert.h"
 #include "popfetch/daemon.h"
+#include "popfetch/import.h"
 #include "popfetch/invocation.h"
 #include "popfetch/log.h"
 #include "popfetch/sink.h"
+#include "popfetch/summary.h"
 #include "popfetch/tempcount.h"
 #include "popfetch/xmalloc.h"
 
@@ -28,6 +34,8 @@ invocation_free(struct invocation *inv)
 	inv->accts = NULL;
 	inv->n = 0;
 	config_free(&inv->cfg);
+	conn_tls_cache_free();
+	log_close();
 }
 
 /* Load the config into cfg (unless the run is a one-off --host account)
@@ -119,16 +127,22 @@ runner_opts(const struct cli *c, struct runner_opts *o)
 
 int
 invocation_run(const struct invocation *inv, const struct runner_hooks *h,
-    int (*exit_of)(enum pf_errc code), struct runner_result **res)
+    int (*exit_of)(enum pf_errc code), char **json)
 {
+	struct runner_result *res = xcalloc(inv->n, sizeof(*res));
 	struct runner_opts o;
 	long first;
+	int status;
 
 	runner_opts(inv->c, &o);
-	*res = xcalloc(inv->n, sizeof(**res));
-	runner_run(inv->accts, inv->n, &o, h, *res);
-	first = runner_first_failure(*res, inv->n);
-	return first < 0 ? 0 : exit_of((*res)[first].err.code);
+	runner_run(inv->accts, inv->n, &o, h, res);
+	first = runner_first_failure(res, inv->n);
+	status = first < 0 ? 0 : exit_of(res[first].err.code);
+	*json = inv->c->json
+	    ? summary_json(inv->accts, res, inv->n, status, exit_of)
+	    : NULL;
+	free(res);
+	return status;
 }
 
 int
@@ -181,8 +195,77 @@ invocation_output(struct invocation *inv, struct pf_err *err)
 }
 
 int
+invocation_convert(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->config = true;
+	return convert_named(inv->c->convert_source, inv->c->accounts[0],
+	    &out->text, &out->len, err);
+}
+
+/* --authorize's oauth_ui.prompt, ctx the invocation: its text through
+ * inv->put. */
+static void
+authorize_put(
+    void *ctx, const char *url, const char *code, const char *complete)
+{
+	struct invocation *inv = ctx;
+	char *text = authorize_prompt(inv->accts, url, code, complete);
+
+	inv->put(text);
+	free(text);
+}
+
+int
+invocation_authorize(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err)
+{
+	struct oauth_ui oui = {authorize_put, inv->warn, NULL, inv};
+	const struct account *a = inv->accts;
+	char *path = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (authorize_account(a, inv->n, inv->c->authorize, &oui, &path, err))
+		return -1;
+	out->text = xasprintf(
+	    "Account '%s' is authorized; its tokens are stored in '%s'.\n",
+	    a->name != NULL ? a->name : a->host, path);
+	out->len = strlen(out->text);
+	free(path);
+	return 0;
+}
+
+int
+invocation_import(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err)
+{
+	struct import_counts counts;
+	char line[300];
+
+	memset(out, 0, sizeof(*out));
+	if (import_account_state(
+		&inv->accts[0], inv->c->import_spec, &counts, err) < 0)
+		return -1;
+	out->text =
+	    xasprintf("%s\n", import_summary(&counts, line, sizeof(line)));
+	out->len = strlen(out->text);
+	return 0;
+}
+
+void
+invocation_text_free(struct invocation_text *t)
+{
+	if (t->config)
+		convert_free(t->text, t->len);
+	else
+		free(t->text);
+	memset(t, 0, sizeof(*t));
+}
+
+int
 invocation_done(const struct invocation *inv, const struct account *a,
-    const struct runner_result *r, bool *error)
+    const struct runner_result *r, bool *error, char *line, size_t len)
 {
 	const struct cli *c = inv->c;
 
@@ -192,7 +275,20 @@ invocation_done(const struct invocation *inv, const struct account *a,
 		*error = r->ret < 0 && !(r->st.login_wait && c->verbosity < 0);
 	if (c->serverinfo || c->dry_run || (r->ret < 0 && r->st.listed == 0))
 		return -1;
+	summary_line(line, len, &r->st);
 	if (c->verbosity >= 1)
 		return LOGL_INFO;
 	return inv->bar ? LOGL_NOTICE : -1;
+}
+
+bool
+invocation_progress(struct invocation *inv, const struct account *a,
+    const struct fetch_progress *p, char *line, size_t len)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return inv->bar &&
+	    progress_step(&inv->progress, a->name ? a->name : a->host, p, &now,
+		line, len);
 }

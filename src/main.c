@@ -6,23 +6,16 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "popfetch/authorize.h"
 #include "popfetch/cli.h"
-#include "popfetch/conn.h"
-#include "popfetch/convert.h"
-#include "popfetch/import.h"
 #include "popfetch/invocation.h"
 #include "popfetch/log.h"
 #include "popfetch/process.h"
 #include "popfetch/progress.h"
 #include "popfetch/runner.h"
-#include "popfetch/summary.h"
 
-/* The run and its progress bar, for the output hooks. */
+/* The run (with its progress bar), for the output hooks. */
 static struct invocation inv;
-static struct progress bar;
 
 /* The sysexits(3) code of each error class (docs/contract.md §3). */
 static const struct {
@@ -59,7 +52,7 @@ fail(const struct pf_err *err, bool hint)
 static void
 bar_clear(void)
 {
-	const char *s = progress_clear(&bar);
+	const char *s = progress_clear(&inv.progress);
 
 	if (s != NULL)
 		fputs(s, stderr);
@@ -68,14 +61,10 @@ bar_clear(void)
 static void
 on_progress(void *ctx, const struct account *a, const struct fetch_progress *p)
 {
-	struct timespec now;
 	char line[256];
 
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (inv.bar &&
-	    progress_step(&bar, a->name ? a->name : a->host, p, &now, line,
-		sizeof(line))) {
+	if (invocation_progress(&inv, a, p, line, sizeof(line))) {
 		fputs(line, stderr);
 		fflush(stderr);
 	}
@@ -93,13 +82,20 @@ on_report(void *ctx, const char *line)
 	fflush(fp);
 }
 
+/* Write text on stdout at once. */
+static void
+put(const char *text)
+{
+	fputs(text, stdout);
+	fflush(stdout);
+}
+
 static void
 on_serverinfo(void *ctx, const struct account *a, const char *text)
 {
 	(void)ctx;
 	(void)a;
-	fputs(text, stdout);
-	fflush(stdout);
+	put(text);
 }
 
 /* An account is over: its error, then its summary line. */
@@ -112,13 +108,11 @@ on_done(void *ctx, const struct account *a, const struct runner_result *r)
 
 	(void)ctx;
 	bar_clear();
-	level = invocation_done(&inv, a, r, &error);
+	level = invocation_done(&inv, a, r, &error, line, sizeof(line));
 	if (error)
 		log_error("%s", r->err.msg);
-	if (level >= 0) {
-		summary_line(line, sizeof(line), &r->st);
+	if (level >= 0)
 		log_msg((enum log_level)level, "%s", line);
-	}
 }
 
 static void
@@ -128,70 +122,29 @@ on_warning(void *ctx, const char *msg)
 	log_notice("warning: %s", msg);
 }
 
-/* --authorize: where to go, on stdout for the person at the terminal. */
-static void
-on_prompt(void *ctx, const char *url, const char *code, const char *complete)
-{
-	char *text = authorize_prompt(ctx, url, code, complete);
-
-	fputs(text, stdout);
-	fflush(stdout);
-	free(text);
-}
-
-/* --authorize[=FLOW] ACCOUNT: one flow, tokens stored; the exit status. */
+/* A one-shot command (invocation_convert(), _authorize(), _import()): its
+ * text on stdout, or its error (with the --help hint when hint); the exit
+ * status. */
 static int
-authorize(void)
+one_shot(int (*cmd)(struct invocation *inv, struct invocation_text *out,
+	     struct pf_err *err),
+    bool hint)
 {
-	struct oauth_ui oui = {on_prompt, on_warning, NULL, inv.accts};
-	const struct account *a = inv.accts;
+	struct invocation_text t;
 	struct pf_err err;
-	char *path = NULL;
-
-	if (authorize_account(a, inv.n, inv.c->authorize, &oui, &path, &err))
-		return fail(&err, false);
-	printf("Account '%s' is authorized; its tokens are stored in '%s'.\n",
-	    a->name != NULL ? a->name : a->host, path);
-	free(path);
-	return 0;
-}
-
-/* --convert-config=SOURCE FILE: the popfetchrc on stdout; the exit status. */
-static int
-convert(void)
-{
-	const struct cli *c = inv.c;
-	struct pf_err err;
-	char *text = NULL;
-	size_t len = 0;
 	int status = 0;
 
-	if (convert_named(
-		c->convert_source, c->accounts[0], &text, &len, &err) < 0)
-		return fail(&err, false);
-	if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+	if (cmd(&inv, &t, &err) < 0)
+		return fail(&err, hint);
+	if ((fwrite(t.text, 1, t.len, stdout) != t.len ||
+		fflush(stdout) != 0) &&
+	    t.config) {
 		log_error(
 		    "cannot write the converted configuration to standard output");
 		status = exit_code(PF_EIO);
 	}
-	convert_free(text, len);
+	invocation_text_free(&t);
 	return status;
-}
-
-/* --import-state=FORMAT:PATH: the counts on stdout; the exit status. */
-static int
-import(void)
-{
-	struct import_counts counts;
-	struct pf_err err;
-	char line[300];
-
-	if (import_account_state(
-		&inv.accts[0], inv.c->import_spec, &counts, &err) < 0)
-		return fail(&err, true);
-	printf("%s\n", import_summary(&counts, line, sizeof(line)));
-	fflush(stdout);
-	return 0;
 }
 
 /* Run the accounts once; the exit status. */
@@ -200,24 +153,18 @@ run(void)
 {
 	struct runner_hooks h = {
 	    on_report, on_progress, on_serverinfo, on_done, NULL};
-	struct runner_result *res;
 	struct pf_err err;
+	char *doc;
 	int status;
 
 	if (invocation_output(&inv, &err) < 0)
 		return fail(&err, false);
 	if (inv.bar)
 		log_set_before_hook(bar_clear);
-	status = invocation_run(&inv, &h, exit_code, &res);
-	if (inv.c->json) {
-		char *doc =
-		    summary_json(inv.accts, res, inv.n, status, exit_code);
-
-		fputs(doc, stdout);
-		fflush(stdout);
-		free(doc);
-	}
-	free(res);
+	status = invocation_run(&inv, &h, exit_code, &doc);
+	if (doc != NULL)
+		put(doc);
+	free(doc);
 	return status;
 }
 
@@ -244,8 +191,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	invocation_init(&inv, &c, on_warning);
+	inv.put = put;
 	if (c.convert_source != NULL)
-		status = convert();
+		status = one_shot(invocation_convert, false);
 	else if (invocation_load(&inv, &err) < 0)
 		status = fail(&err, true);
 	else if (c.show_config)
@@ -253,9 +201,9 @@ main(int argc, char **argv)
 		    ? fail(&err, false)
 		    : 0;
 	else if (c.authorize != CLI_AUTHORIZE_NONE)
-		status = authorize();
+		status = one_shot(invocation_authorize, false);
 	else if (c.import_spec != NULL)
-		status = import();
+		status = one_shot(invocation_import, true);
 	else if (invocation_daemon(&inv, &interval, &err) < 0)
 		status = fail(&err, false);
 	else if (interval < 0)
@@ -266,7 +214,5 @@ main(int argc, char **argv)
 		status = 0;
 	invocation_free(&inv);
 	cli_free(&c);
-	conn_tls_cache_free();
-	log_close();
 	return status;
 }

@@ -17,6 +17,8 @@
 #include "popfetch/cli.h"
 #include "popfetch/config.h"
 #include "popfetch/err.h"
+#include "popfetch/oauth.h"
+#include "popfetch/progress.h"
 #include "popfetch/runner.h"
 
 struct invocation {
@@ -25,11 +27,26 @@ struct invocation {
 	bool have_cfg;	       /* false: a one-off --host run */
 	struct account *accts; /* the accounts picked */
 	size_t n;
-	bool syslog; /* --syslog, or "syslog on" in the config */
-	bool bar;    /* a progress bar on stderr */
+	bool syslog;		  /* --syslog, or "syslog on" in the config */
+	bool bar;		  /* a progress bar on stderr */
+	struct progress progress; /* the bar's state */
 	bool daemon; /* --daemon: the daemon logs each account's error */
-	/* the config's warnings (config_lint()) */
+	/* the config's warnings (config_lint()), and --authorize's */
 	void (*warn)(void *ctx, const char *msg);
+	/* where --authorize's prompt goes (authorize_prompt()); main.c sets
+	 * it: text for the person at the terminal, at once */
+	void (*put)(const char *text);
+};
+
+/* What a one-shot command (--convert-config, --authorize, --import-state)
+ * has main.c write on standard output. The three take a non-const inv, so
+ * that main.c can call them through one pointer type. */
+struct invocation_text {
+	char *text; /* len bytes, NUL-terminated */
+	size_t len;
+	/* the converted configuration: it may hold passwords, so it is wiped
+	 * (convert_free()), and a failed write of it fails the run */
+	bool config;
 };
 
 /* Start inv for the command line c (kept, not copied) and set up logging
@@ -37,7 +54,8 @@ struct invocation {
 void invocation_init(struct invocation *inv, const struct cli *c,
     void (*warn)(void *ctx, const char *msg));
 
-/* Free the accounts and the config of inv. */
+/* Free the accounts and the config of inv, and what running them left:
+ * the TLS contexts (conn_tls_cache_free()); close logging (log_close()). */
 void invocation_free(struct invocation *inv);
 
 /*
@@ -77,12 +95,13 @@ int invocation_output(struct invocation *inv, struct pf_err *err);
 
 /*
  * Run the accounts of inv once (-j, --serverinfo, -n, the protocol trace
- * at -vv) with hooks h; *res gets their outcomes (free it). Returns the
+ * at -vv) with hooks h. *json gets the --json document of their outcomes
+ * (summary_json(), a new string), or NULL without --json. Returns the
  * run's exit status: exit_of() of the error class of the first account
  * that failed (runner_first_failure()), or 0.
  */
 int invocation_run(const struct invocation *inv, const struct runner_hooks *h,
-    int (*exit_of)(enum pf_errc code), struct runner_result **res);
+    int (*exit_of)(enum pf_errc code), char **json);
 
 /*
  * Serve the accounts of inv as a daemon polling every interval seconds
@@ -97,16 +116,51 @@ int invocation_show_config(
     const struct invocation *inv, FILE *fp, struct pf_err *err);
 
 /*
+ * --convert-config=SOURCE FILE: *out gets the popfetchrc convert_named()
+ * makes (out->config). Returns 0, or -1 with convert_named()'s errors.
+ */
+int invocation_convert(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err);
+
+/*
+ * --authorize[=FLOW] ACCOUNT for the accounts of inv (authorize_account(),
+ * its prompt through inv->put, its warnings through inv->warn): *out gets
+ * the line that says where the tokens are stored. Returns 0, or -1 with
+ * authorize_account()'s errors.
+ */
+int invocation_authorize(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err);
+
+/*
+ * --import-state=FORMAT:PATH into the first account of inv
+ * (import_account_state()): *out gets the counts line (import_summary()).
+ * Returns 0, or -1 with import_account_state()'s errors.
+ */
+int invocation_import(
+    struct invocation *inv, struct invocation_text *out, struct pf_err *err);
+
+/* Free (and for a config, wipe) the text of t; an empty t is fine. */
+void invocation_text_free(struct invocation_text *t);
+
+/*
  * What to say when account a is over with r (runner_hooks.done). *error:
  * whether r's error is logged: not by a daemon (it logs errors itself),
  * not when quiet_temporary keeps it quiet (tempcount_after_run(), which
  * this calls and which records the outcome, except for --serverinfo and
  * -n), and not for a LOGIN-DELAY not yet over under -q, routine for cron.
- * Returns the level of a's summary line: LOGL_INFO at -v, LOGL_NOTICE
- * after a progress bar, or -1 for none (--serverinfo, -n, or a failure
- * before the listing).
+ * Returns the level of a's summary line (summary_line(), written into
+ * line[0..len)): LOGL_INFO at -v, LOGL_NOTICE after a progress bar, or -1
+ * for none (--serverinfo, -n, or a failure before the listing).
  */
 int invocation_done(const struct invocation *inv, const struct account *a,
-    const struct runner_result *r, bool *error);
+    const struct runner_result *r, bool *error, char *line, size_t len);
+
+/*
+ * Account a's progress p (runner_hooks.progress): whether the bar is
+ * redrawn now (progress_step() at this time), with the line to write in
+ * line[0..len). Always false when inv draws no bar (inv->bar).
+ */
+bool invocation_progress(struct invocation *inv, const struct account *a,
+    const struct fetch_progress *p, char *line, size_t len);
 
 #endif

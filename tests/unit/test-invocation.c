@@ -289,13 +289,15 @@ done(const char *const *args, bool daemon, bool bar,
     const struct runner_result *r, bool *error)
 {
 	struct invocation inv;
+	char line[256];
 	struct cli c;
 	int level;
 
 	load(args, &c, &inv);
 	inv.daemon = daemon;
 	inv.bar = bar;
-	level = invocation_done(&inv, &inv.accts[0], r, error);
+	level =
+	    invocation_done(&inv, &inv.accts[0], r, error, line, sizeof(line));
 	finish(&c, &inv);
 	log_init(0, false);
 	return level;
