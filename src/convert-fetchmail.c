@@ -1239,10 +1239,7 @@ tr_policy(struct cv_account *a, const struct fm_view *v, bool invisible)
 static void
 tr_unmapped(struct cv_account *a, const struct fm_view *v)
 {
-	static const struct {
-		int id;
-		const char *why;
-	} t[] = {
+	static const struct cv_unmapped t[] = {
 	    {K_AKA, "multidrop only"},
 	    {K_LOCALDOMAINS, "multidrop only"},
 	    {K_ENVELOPE, "multidrop only"},
@@ -1283,8 +1280,8 @@ tr_unmapped(struct cv_account *a, const struct fm_view *v)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (v->val[t[i].id] != NULL)
-			cannot(a, v, t[i].id, t[i].why);
+		if (v->val[t[i].key] != NULL)
+			cannot(a, v, t[i].key, t[i].why);
 	if (v->val[K_UIDL] != NULL && strcmp(v->val[K_UIDL], "off") == 0)
 		cannot(a, v, K_UIDL, "popfetch always uses UIDL");
 }
