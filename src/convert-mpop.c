@@ -491,10 +491,7 @@ tr_reach(struct cv_account *a, const struct mp_view *v)
 static void
 tr_unmapped(struct cv_account *a, const struct mp_view *v)
 {
-	static const struct {
-		int c;
-		const char *why;
-	} t[] = {
+	static const struct cv_unmapped t[] = {
 	    {MP_SOCKET, "popfetch connects over TCP only"},
 	    {MP_NTLMDOMAIN, "popfetch has no NTLM"},
 	    {MP_TLS_CRL_FILE, "popfetch has no CRL files"},
@@ -508,11 +505,11 @@ tr_unmapped(struct cv_account *a, const struct mp_view *v)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		const char *val = v->val[t[i].c];
+		const char *val = v->val[t[i].key];
 
 		if (val != NULL && val[0] != '\0')
 			cv_note(&a->notes, "line %d: %s %.60s: %s%s",
-			    v->line[t[i].c], mp_names[t[i].c], val,
+			    v->line[t[i].key], mp_names[t[i].key], val,
 			    strncmp(t[i].why, "cannot", 6) == 0
 				? ""
 				: "cannot map: ",

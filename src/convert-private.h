@@ -58,6 +58,12 @@ struct cv_notes {
 	size_t n;
 };
 
+/* A source key with no popfetch equivalent, and the note that says why. */
+struct cv_unmapped {
+	int key;
+	const char *why;
+};
+
 struct cv_account {
 	char *name;	     /* popfetch account name */
 	int parent;	     /* index of the parent account, or -1 */
