@@ -1035,6 +1035,7 @@ run_prepare(struct run *r, struct pf_err *err)
 	    .trace = r->o->trace,
 
 	    .allow_foreign_mbox = a->allow_foreign_mbox};
+	bool appended;
 	int rc;
 
 	if (!r->o->dry_run &&
@@ -1050,9 +1051,10 @@ run_prepare(struct run *r, struct pf_err *err)
 		return -1;
 	if ((r->sink = sink_new(&sp, err)) == NULL)
 		return -1;
-	rc = pending_recover(a->state_dir, r->id,
-	    a->sink == SINK_MBOX ? a->sink_path : NULL, a->lock_wait,
-	    confirm_recovered, r, err);
+	appended = (sink_kind_flags(a->sink) & SINK_APPENDS) != 0;
+	rc =
+	    pending_recover(a->state_dir, r->id, appended ? a->sink_path : NULL,
+		a->lock_wait, confirm_recovered, r, err);
 	if (rc < 0 || state_flush(r->state, err) < 0)
 		return -1;
 	if (rc == 1)

@@ -13,7 +13,7 @@
 
 static const struct sink_type types[] = {
     [SINK_MAILDIR] = {"maildir", 0, &sink_maildir_ops},
-    [SINK_MBOX] = {"mbox", 0, &sink_mbox_ops},
+    [SINK_MBOX] = {"mbox", SINK_APPENDS, &sink_mbox_ops},
     [SINK_MDA] = {"mda", SINK_COMMAND | SINK_FINAL_EACH, &sink_mda_ops},
     [SINK_STDOUT] = {"stdout",
 	SINK_NO_PATH | SINK_FINAL_EACH | SINK_USES_STDOUT, &sink_stdout_ops},

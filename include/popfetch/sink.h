@@ -54,6 +54,9 @@ enum sink_kind {
 #define SINK_USES_STDOUT 0x02 /* writes to standard output */
 #define SINK_NO_PATH	 0x04 /* takes no path or command */
 #define SINK_COMMAND	 0x08 /* the path is a command line, not a file */
+/* appends batches to the file at its path under a pending-append record
+ * (pending.h), so crash recovery looks at that file */
+#define SINK_APPENDS	 0x10
 
 /* The variant's name ("maildir", ...; "none" for SINK_NONE). */
 const char *sink_kind_name(enum sink_kind kind);
