@@ -12,7 +12,8 @@
 # Then a cron poll that finds nothing new rewrites nothing in the state
 # directory: the state file is compact already. Its one sync is the
 # load's (what a killed run may have left unsynced is made durable
-# before anything is acted on).
+# before anything is acted on). Last, a batch of 5 (under 16 files)
+# fsyncs its own files and never calls syncfs.
 . "$(dirname "$0")/../lib/common.sh"
 pf_init
 command -v strace >/dev/null ||
@@ -86,5 +87,20 @@ note "empty poll: $other syncs or renames in the state directory" \
 [ "$other" -eq 0 ] || {
 	cat "$T/sync.trace" >&2
 	fail "a poll that found nothing rewrote or synced the state"
+}
+
+# A small batch (under 16 files: a slow link commits about once a second)
+# fsyncs just its own files, never the whole file system.
+pf_mailgen --count 5 --plain --seed 42 --size 500:3000 --start 5001
+rm -f "$T/sync.trace"
+POPFETCH=$T/pf-strace pf_run small --maildir "$T/mail"
+assert_rc small 0
+small_fsyncs=$(grep -c "^[0-9]* fsync([0-9]*<$T/mail/tmp/" "$T/sync.trace")
+small_syncfs=$(grep -c "syncfs(" "$T/sync.trace")
+note "5 messages: $small_fsyncs file fsyncs, $small_syncfs syncfs"
+[ "$small_fsyncs" -eq 5 ] && [ "$small_syncfs" -eq 0 ] || {
+	cat "$T/sync.trace" >&2
+	fail "a batch of 5 made $small_fsyncs file fsyncs and $small_syncfs" \
+	    "syncfs (want 5 and 0)"
 }
 pass
