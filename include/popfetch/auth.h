@@ -41,13 +41,16 @@ struct auth_params {
 				passwords allowed (with a warning by caller) */
 	bool oauth;	  /* the secret is an OAuth token (oauth2_provider
 			     set): AUTH_AUTO picks OAUTHBEARER or XOAUTH2 */
+	bool verified;	  /* tls, and the peer was checked (CA or pinned
+			     fingerprint), not --insecure */
 };
 
 /*
  * Log in on p (state AUTHORIZATION, capabilities read). AUTH_AUTO picks
- * the strongest the server offers that fits the channel: SCRAM-SHA-256,
- * SCRAM-SHA-1, then (TLS only) PLAIN, LOGIN, USER; with a->oauth it
- * picks OAUTHBEARER, else XOAUTH2, and nothing else. A named mechanism the
+ * by the channel (docs/contract.md §1): over verified TLS PLAIN, then
+ * SCRAM-SHA-256, SCRAM-SHA-1, LOGIN, USER; over unverified TLS SCRAM
+ * first, then PLAIN, LOGIN, USER; without TLS SCRAM only. With a->oauth
+ * it picks OAUTHBEARER, else XOAUTH2, and nothing else. A named mechanism the
  * server does not offer fails; there is no fallback. Returns 0 (state
  * TRANSACTION), or -1: PF_ENOPERM (rejected, policy, mechanism missing,
  * server signature wrong), PF_ETEMP ([IN-USE], [SYS/TEMP], [LOGIN-DELAY]),

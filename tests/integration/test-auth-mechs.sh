@@ -2,7 +2,8 @@
 # Every login mechanism against a real Dovecot: each one logs in and
 # fetches over implicit TLS; over --no-tls the ones that do not send the
 # password in clear work silently, USER/PLAIN/LOGIN only when --auth names
-# them and then with a warning; --auth auto prefers SCRAM and refuses
+# them and then with a warning; --auth auto prefers PLAIN over verified
+# TLS, SCRAM over TLS with --insecure and without TLS, and refuses
 # (77) a server that offers only clear-text mechanisms, without putting
 # the password on the wire; a named mechanism the server lacks is 77 with
 # no fallback; a wrong password is 77 with every mechanism.
@@ -73,6 +74,23 @@ PF_PORT=$DC_POP3_PORT pf_run default-plain -vv --no-tls --keep --all \
 assert_rc default-plain 0
 grep -q "with SCRAM-SHA-256" "$T/default-plain.err" ||
     fail "the default mechanism over --no-tls is not SCRAM-SHA-256"
+
+# Over TLS whose certificate was checked the default is PLAIN (one round
+# trip, no key stretching); with --insecure a man in the middle could be
+# the peer, so SCRAM-SHA-256 (docs/contract.md §1).
+pf_run default-tls -vv --keep --all --maildir "$T/default-tls"
+assert_rc default-tls 0
+grep -q "logging in as .* with PLAIN" "$T/default-tls.err" || {
+	show default-tls
+	fail "the default mechanism over verified TLS is not PLAIN"
+}
+assert_no_secret "$T/default-tls.out" "$T/default-tls.err"
+pf_run insecure-tls -vv --insecure --keep --all --maildir "$T/insecure-tls"
+assert_rc insecure-tls 0
+grep -q "logging in as .* with SCRAM-SHA-256" "$T/insecure-tls.err" || {
+	show insecure-tls
+	fail "the default mechanism over --insecure TLS is not SCRAM-SHA-256"
+}
 
 # Wrong password: 77 with every mechanism, nothing delivered, not shown.
 wrong=wrong-$DC_PASS

@@ -341,6 +341,45 @@ struct choose_case {
 #define NOAUTH (-1 - (int)PF_ENOPERM)
 #define GREET  "ready <1.2@host>"
 
+/* auto over TLS whose peer was checked: PLAIN first, SCRAM next
+ * (docs/contract.md §1); a "verified" flag without TLS changes nothing. */
+static void
+test_choose_verified(void **state)
+{
+	static const struct {
+		bool tls;
+		const char *sasl;
+		int want;
+	} cs[] = {
+	    {true, "PLAIN SCRAM-SHA-1 SCRAM-SHA-256", AUTH_PLAIN},
+	    {true, "SCRAM-SHA-1 SCRAM-SHA-256 LOGIN", AUTH_SCRAM_SHA256},
+	    {true, "LOGIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
+	    {true, "LOGIN CRAM-MD5", AUTH_LOGIN},
+	    {true, "CRAM-MD5", AUTH_USER},
+	    {false, "PLAIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
+	    {false, "PLAIN LOGIN", NOAUTH},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+		struct auth_params a = {AUTH_AUTO, "user", "secret", "h", "995",
+		    cs[i].tls, false, false, true};
+		struct pop3_capa c = capa_of(true, true, cs[i].sasl);
+		struct pf_err err;
+		enum auth_mech m = AUTH_AUTO;
+		int r;
+
+		pf_err_clear(&err);
+		r = auth_choose(&a, &c, "", &m, &err);
+		if (cs[i].want >= 0
+			? r != 0 || (int)m != cs[i].want
+			: r != -1 || (int)err.code != -1 - cs[i].want)
+			fail_msg("case %zu: got %d/%d (%s), want %d", i, r,
+			    (int)m, err.msg, cs[i].want);
+	}
+}
+
 /* The mechanism choice of docs/contract.md §1 and §5. */
 static void
 test_choose_table(void **state)
@@ -402,7 +441,7 @@ test_choose_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
 		struct auth_params a = {cs[i].mech, "user", "secret", "h",
-		    "995", cs[i].tls, cs[i].allow_plain, false};
+		    "995", cs[i].tls, cs[i].allow_plain, false, false};
 		struct pop3_capa c =
 		    capa_of(cs[i].capa_valid, cs[i].capa_user, cs[i].sasl);
 		struct pf_err err;
@@ -442,7 +481,7 @@ test_choose_oauth(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
 		struct auth_params a = {AUTH_AUTO, "user", "token", "h", "995",
-		    cs[i].tls, false, true};
+		    cs[i].tls, false, true, false};
 		struct pop3_capa c = capa_of(true, true, cs[i].sasl);
 		struct pf_err err;
 		enum auth_mech m = AUTH_AUTO;
@@ -465,8 +504,8 @@ test_choose_oauth(void **state)
 static void
 test_choose_messages(void **state)
 {
-	struct auth_params a = {
-	    AUTH_AUTO, "user", "secret", NULL, NULL, false, false, false};
+	struct auth_params a = {AUTH_AUTO, "user", "secret", NULL, NULL, false,
+	    false, false, false};
 	struct pop3_capa c = capa_of(true, true, "PLAIN");
 	struct pf_err err;
 	enum auth_mech m;
@@ -494,8 +533,8 @@ test_choose_control_chars(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct auth_params a = {
-		    AUTH_AUTO, "user", bad[i], NULL, NULL, true, false, false};
+		struct auth_params a = {AUTH_AUTO, "user", bad[i], NULL, NULL,
+		    true, false, false, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -508,7 +547,7 @@ test_choose_control_chars(void **state)
 	}
 	{
 		struct auth_params a = {
-		    AUTH_AUTO, "", "s", NULL, NULL, true, false, false};
+		    AUTH_AUTO, "", "s", NULL, NULL, true, false, false, false};
 
 		assert_int_equal(auth_choose(&a, &c, "", &m, &err), -1);
 		assert_int_equal(err.code, PF_ECONFIG);
@@ -1291,6 +1330,7 @@ main(void)
 	    cmocka_unit_test(test_scram_username_nonce),
 	    cmocka_unit_test(test_oauth_status),
 	    cmocka_unit_test(test_choose_table),
+	    cmocka_unit_test(test_choose_verified),
 	    cmocka_unit_test(test_choose_messages),
 	    cmocka_unit_test(test_choose_control_chars),
 	    cmocka_unit_test(test_session_plain),
