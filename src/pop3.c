@@ -1080,10 +1080,20 @@ out:
 
 /* Only a +OK to QUIT commits the deletions. */
 int
+pop3_quit_queue(struct pop3 *p, struct pf_err *err)
+{
+	return pop3_cmd(p, POP3_CMD_QUIT, NULL, false, err);
+}
+
+int
 pop3_quit(struct pop3 *p, struct pf_err *err)
 {
-	if (pop3_cmd(p, POP3_CMD_QUIT, NULL, false, err) == -1 ||
-	    pop3_flush(p, err) == -1)
+	if (p->state != POP3_ST_UPDATE && pop3_quit_queue(p, err) == -1)
+		return -1;
+	if (p->pend_count != 1 || p->pend[p->pend_head].cmd != POP3_CMD_QUIT)
+		return pf_err_set(err, PF_ESOFTWARE,
+		    "QUIT's answer wanted with other answers pending");
+	if (pop3_flush(p, err) == -1)
 		return -1;
 	PF_FAULT("after_quit_sent");
 	return pop3_reply(p, err);

@@ -249,10 +249,16 @@ int pop3_scan(struct pop3 *p, unsigned long *count, unsigned long long *size,
     struct pop3_msg **msgs, bool *have_uidl, struct pf_err *err);
 
 /*
- * QUIT. Returns POP3_OK (the server committed its deletions), POP3_ERR,
- * or -1 (no answer). The stream stays open; pop3_free() closes it.
+ * QUIT (or, after pop3_quit_queue(), the answer to the QUIT queued then,
+ * which must be the only command still pending: else PF_ESOFTWARE).
+ * Returns POP3_OK (the server committed its deletions), POP3_ERR, or -1
+ * (no answer). The stream stays open; pop3_free() closes it.
  */
 int pop3_quit(struct pop3 *p, struct pf_err *err);
+
+/* Queue QUIT behind the pending commands (PIPELINING: it goes out with
+ * them); the state is UPDATE from then on. Returns 0 or -1 as pop3_cmd(). */
+int pop3_quit_queue(struct pop3 *p, struct pf_err *err);
 
 /* Map a -ERR (pop3_text(), pop3_rcode()) to an error record for the command
  * named in what ("RETR 5"); returns -1. [IN-USE], [LOGIN-DELAY],
