@@ -3,9 +3,11 @@
  * config file, ~/.netrc or the terminal. Every buffer that held a secret
  * is wiped before it is freed or goes out of scope.
  */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "popfetch/crypto.h"
 #include "popfetch/fileio.h"
 #include "popfetch/secret.h"
+#include "popfetch/shell.h"
 #include "popfetch/token.h"
 #include "popfetch/xmalloc.h"
 #include "compat.h"
@@ -82,36 +85,57 @@ secret_read_line(int fd, char *buf, size_t bufsz, bool stop_at_newline)
 	return bad ? -1 : (ssize_t)len;
 }
 
-/* Start sh -c cmd with its stdout on a pipe. Returns its pid, or -1. */
+extern char **environ;
+
+/*
+ * Start cmd with its stdout on a pipe: the program itself when cmd is only
+ * plain words (`pass show mail/work`: sh would do nothing but run it, and
+ * not starting a shell saves a fork and an exec per account), else
+ * /bin/sh -c cmd. Returns its pid, or -1.
+ */
 static pid_t
 start_command(const char *cmd, int *fd, struct pf_err *err)
 {
-	int pfd[2];
-	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t def;
+	char sh0[] = "sh", sh1[] = "-c";
+	char *sh[] = {sh0, sh1, NULL, NULL};
+	char **words;
+	int pfd[2], e = -1;
+	pid_t pid = -1;
 
-	if (pipe(pfd) < 0)
+	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return pf_err_sys(
 		    err, PF_ECONFIG, "cannot run the password command");
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+	posix_spawnattr_init(&attr);
+	/* we ignore SIGPIPE; the command should not inherit that */
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
+	if ((words = shell_words(cmd)) != NULL) {
+		/* not found and the like: let sh report it, as always */
+		e = posix_spawnp(&pid, words[0], &fa, &attr, words, environ);
+		shell_words_free(words);
+	}
+	if (e != 0) {
+		sh[2] = xstrdup(cmd);
+		e = posix_spawn(&pid, "/bin/sh", &fa, &attr, sh, environ);
+		free(sh[2]);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(pfd[1]);
+	if (e != 0) {
 		close(pfd[0]);
-		close(pfd[1]);
+		errno = e;
 		return pf_err_sys(
 		    err, PF_ECONFIG, "cannot run the password command");
 	}
-	if (pid == 0) {
-		/* we ignore SIGPIPE; the command should not inherit that */
-		signal(SIGPIPE, SIG_DFL);
-		close(pfd[0]);
-		if (pfd[1] != STDOUT_FILENO) {
-			dup2(pfd[1], STDOUT_FILENO);
-			close(pfd[1]);
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
 	*fd = pfd[0];
 	return pid;
 }
