@@ -508,12 +508,7 @@ tr_unmapped(struct cv_account *a, const struct mp_view *v)
 		const char *val = v->val[t[i].key];
 
 		if (val != NULL && val[0] != '\0')
-			cv_note(&a->notes, "line %d: %s %.60s: %s%s",
-			    v->line[t[i].key], mp_names[t[i].key], val,
-			    strncmp(t[i].why, "cannot", 6) == 0
-				? ""
-				: "cannot map: ",
-			    t[i].why);
+			cannot(a, v, t[i].key, t[i].why);
 	}
 	if (v->val[MP_PIPELINING] != NULL &&
 	    strcmp(v->val[MP_PIPELINING], "auto") != 0)

@@ -271,7 +271,9 @@ test_mpop_realistic(void **state)
 	has(&c, "mpop inherits from 2 accounts");
 	has(&c, "tls_fingerprint 00:11");
 	has(&c, "pins SHA-256 fingerprints only");
-	has(&c, "filter /usr/local/bin/spamcheck: cannot map");
+	has(&c,
+	    "filter /usr/local/bin/spamcheck: cannot map: popfetch has no "
+	    "header filter");
 	has(&c, "killsize with keep only skips in mpop");
 	/* plain: no TLS, APOP, no delivery popfetch can use */
 	resolve(&c, "plain", &a);
