@@ -188,6 +188,8 @@ class Bench:
         self.results = {}       # (case, client) -> [(wall, cpu, rss)]
         self.clients = {}       # case -> its clients, in table order
         self.notes = []
+        self.fixed_notes = []
+        self.server_cpu = {}
         self.proxy = None
 
     # -- clients -------------------------------------------------------
@@ -611,7 +613,7 @@ def main():
         print()
         for v in mine:
             print("popfetch " + v)
-        notes = b.notes if suffix == "" else []
+        notes = b.notes if suffix == "" else b.fixed_notes
         for n in notes:
             print(n)
         if args.doc:
