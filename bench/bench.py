@@ -62,6 +62,12 @@ CASES = [
 ]
 
 
+# The floor that also stores what it reads, per case: the files in a
+# Maildir and one sync (W1, W3), or one MDA run per message (W1 MDA).
+STORING_FLOORS = {"W1": "floor files", "W3": "floor files",
+                  "W1 MDA": "floor MDA"}
+
+
 def log(text):
     print("bench: " + text, file=sys.stderr, flush=True)
 
@@ -256,6 +262,17 @@ class Bench:
         return [self.a.floor, "-p", str(port), "-u", self.dc.user, "-w",
                 self.dc.passfile, "-c", self.dc.ca]
 
+    def cmd_floor_files(self, mode, path, port, st):
+        """The floor that also stores each message in a Maildir and
+        syncs once: what writing the files costs on this disk."""
+        return self.cmd_floor(mode, path, port, st) + ["-d", path]
+
+    def cmd_floor_mda(self, mode, path, port, st):
+        """The floor that runs the MDA once per message, no shell, no
+        sync: what the MDA itself costs."""
+        return self.cmd_floor(mode, path, port, st) + ["-d", path, "-m",
+                                                       self.a.mda]
+
     # -- setup ---------------------------------------------------------
 
     def generate(self, wl):
@@ -289,14 +306,15 @@ class Bench:
         if not self.a.tmpfs:
             # Flush the refill now, not during the client's own fsyncs.
             sh(["sync"])
-        cmd = getattr(self, "cmd_" + client)(mode, path, port, st)
+        cmd = getattr(self, "cmd_" + client.replace(" ", "_").lower())(
+            mode, path, port, st)
         errpath = os.path.join(self.root, "last-%s.err" % client)
         rc, wall, cpu, rss = timed(cmd, errpath)
         if rc != 0:
             with open(errpath, errors="replace") as f:
                 sys.exit("bench: %s %s failed with exit %d: %s"
                          % (client, case, rc, f.read()[-2000:]))
-        if client != "floor":
+        if not client.startswith("floor"):
             how = ["--mbox", path] if mode == "mbox" else ["--maildir", path]
             r = subprocess.run([sys.executable,
                                 os.path.join(HERE, "check.py"),
@@ -355,6 +373,8 @@ class Bench:
             if wl == "W3":
                 port = self.w3_proxy()
             clients = ["floor", "popfetch", "mpop", "fetchmail"]
+            if case in STORING_FLOORS:
+                clients.insert(1, STORING_FLOORS[case])
             if mode != "maildir":
                 clients.remove("floor")
             if mode == "mbox":
@@ -451,6 +471,10 @@ class Bench:
                 if client in ("popfetch", "popfetch -j8"):
                     target, why = self.target_met(case, wall, cpu, rss, fl,
                                                   mp, mpc)
+                    sf = self.med(case, STORING_FLOORS.get(case), 0)
+                    if sf:
+                        why += "; %.2f x %s" % (wall / sf,
+                                                STORING_FLOORS[case])
                     verdicts.append("%s: %s (%s)" % (case, target, why))
                 digits = "%.4f" if case.startswith("W0") else "%.3f"
                 rows.append((case, client, str(len(vals)), digits % wall,

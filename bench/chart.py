@@ -27,6 +27,8 @@ def colour(client):
         return "#aec7e8"
     if client.startswith("popfetch"):
         return "#1f77b4"
+    if client.startswith("floor "):
+        return "#cccccc"
     return COLOURS.get(client, "#2ca02c")
 
 

@@ -2,7 +2,7 @@
  * floor.c: the "floor" of the benchmark, a minimal pipelined POP3 reader.
  *
  *	floor -p PORT -u USER -w PASSWORD_FILE -c CA_FILE [-H HOST] [-k]
- *	    [-W WINDOW] [-v]
+ *	    [-W WINDOW] [-d MAILDIR [-m MDA]] [-v]
  *
  * It does the least work any POP3-over-TLS client must do to fetch and
  * delete a mailbox: one TLS connection (verified against CA_FILE), USER
@@ -11,10 +11,17 @@
  * each multi-line answer but neither unstuffs dots nor converts line ends,
  * and writes every byte it reads to /dev/null: no files, no fsync, no
  * state. With -k it sends no DELE (used to warm the server's indexes).
+ *
+ * With -d it also stores what it reads, the least a client that keeps
+ * mail in files must add: each body as it came (still dot-stuffed, CRLF)
+ * in a file of MAILDIR/tmp renamed into MAILDIR/new, and one syncfs() of
+ * that file system at the end; with -m it runs "MDA MAILDIR" once per
+ * message instead, the body on its standard input, and waits for it (no
+ * shell, no sync: the MDA's own work and one spawn per message).
  * Exit 0 when every answer was +OK and the counts add up.
  */
 
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* syncfs */
 
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -23,8 +30,11 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +52,13 @@ static int devnull;
 static char buf[BUFSZ];
 static size_t blen, bpos;
 static int verbose;
+static const char *maildir, *mda;
+static int out = -1;
+static pid_t mda_pid;
+static char path_tmp[4096];
+static long msgno;
+
+extern char **environ;
 
 static void die(const char *, ...)
     __attribute__((__format__(__printf__, 1, 2), __noreturn__));
@@ -119,18 +136,93 @@ status(const char *what, char *out, size_t outsz)
 	}
 }
 
-/* Skip a multi-line body up to and including the ".\r\n" line. */
+/* With -d: open where the next body goes (a file in tmp/, or an MDA's
+ * standard input). */
+static void
+store_open(void)
+{
+	int p[2];
+
+	if (maildir == NULL)
+		return;
+	msgno++;
+	if (mda != NULL) {
+		posix_spawn_file_actions_t fa;
+		char *argv[] = {(char *)mda, (char *)maildir, NULL};
+
+		if (pipe(p) == -1)
+			die("pipe: %s", strerror(errno));
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+		posix_spawn_file_actions_addclose(&fa, p[1]);
+		if (posix_spawn(&mda_pid, mda, &fa, NULL, argv, environ) != 0)
+			die("cannot run '%s'", mda);
+		posix_spawn_file_actions_destroy(&fa);
+		close(p[0]);
+		out = p[1];
+		return;
+	}
+	snprintf(path_tmp, sizeof(path_tmp), "%s/tmp/%ld.%ld.floor", maildir,
+	    (long)getpid(), msgno);
+	out = open(path_tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (out == -1)
+		die("cannot create '%s': %s", path_tmp, strerror(errno));
+}
+
+/* Store bytes of the body being read. */
+static void
+store(const char *p, size_t len)
+{
+	if (out != -1 && write(out, p, len) != (ssize_t)len)
+		die("cannot store a message: %s", strerror(errno));
+}
+
+/* With -d: the body is complete. */
+static void
+store_close(void)
+{
+	char dst[4096];
+	int st;
+
+	if (out == -1)
+		return;
+	close(out);
+	out = -1;
+	if (mda != NULL) {
+		if (waitpid(mda_pid, &st, 0) == -1 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			die("the MDA failed");
+		return;
+	}
+	snprintf(dst, sizeof(dst), "%s/new/%ld.%ld.floor", maildir,
+	    (long)getpid(), msgno);
+	if (rename(path_tmp, dst) == -1)
+		die("cannot rename '%s': %s", path_tmp, strerror(errno));
+}
+
+/* Skip a multi-line body up to and including the ".\r\n" line (with -d,
+ * storing it in runs as large as the buffer holds). */
 static void
 body(void)
 {
-	const char *l;
-	size_t len;
+	const char *l, *run = NULL;
+	size_t len, runlen = 0;
 
+	store_open();
 	for (;;) {
+		if (memchr(buf + bpos, '\n', blen - bpos) == NULL && runlen) {
+			store(run, runlen); /* fill() moves the buffer */
+			runlen = 0;
+		}
 		l = next_line(&len);
 		if (len == 3 && l[0] == '.' && l[1] == '\r')
-			return;
+			break;
+		if (runlen == 0)
+			run = l;
+		runlen += len;
 	}
+	store(run, runlen);
+	store_close();
 }
 
 /* Send a command string (several pipelined commands at once is fine). */
@@ -173,10 +265,16 @@ main(int argc, char *argv[])
 	SSL_CTX *ctx;
 	FILE *f;
 
-	while ((c = getopt(argc, argv, "c:H:kp:u:vw:W:")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:H:km:p:u:vw:W:")) != -1) {
 		switch (c) {
 		case 'c':
 			ca = optarg;
+			break;
+		case 'd':
+			maildir = optarg;
+			break;
+		case 'm':
+			mda = optarg;
 			break;
 		case 'H':
 			host = optarg;
@@ -202,7 +300,8 @@ main(int argc, char *argv[])
 		default:
 			fprintf(stderr,
 			    "usage: floor -p PORT -u USER -w PWFILE"
-			    " -c CA [-H HOST] [-k] [-W WINDOW] [-v]\n");
+			    " -c CA [-H HOST] [-k] [-W WINDOW]"
+			    " [-d MAILDIR [-m MDA]] [-v]\n");
 			return 64;
 		}
 	}
@@ -265,6 +364,13 @@ main(int argc, char *argv[])
 		done++;
 	}
 	free(cmds);
+	if (maildir != NULL && mda == NULL) {
+		int dfd = open(maildir, O_RDONLY | O_DIRECTORY);
+
+		if (dfd == -1 || syncfs(dfd) == -1)
+			die("cannot sync '%s': %s", maildir, strerror(errno));
+		close(dfd);
+	}
 	send_str("QUIT\r\n", 6);
 	status("QUIT", NULL, 0);
 	SSL_shutdown(ssl);
