@@ -341,43 +341,58 @@ struct choose_case {
 #define NOAUTH (-1 - (int)PF_ENOPERM)
 #define GREET  "ready <1.2@host>"
 
-/* auto over TLS whose peer was checked: PLAIN first, SCRAM next
- * (docs/contract.md §1); a "verified" flag without TLS changes nothing. */
+/* One auth auto choice: want is a mechanism or NOAUTH. */
 static void
-test_choose_verified(void **state)
+auto_case(
+    size_t i, bool tls, bool oauth, bool verified, const char *sasl, int want)
+{
+	struct auth_params a = {AUTH_AUTO, "user", "secret", "h", "995", tls,
+	    false, oauth, verified};
+	struct pop3_capa c = capa_of(true, true, sasl);
+	struct pf_err err;
+	enum auth_mech m = AUTH_AUTO;
+	int r;
+
+	pf_err_clear(&err);
+	r = auth_choose(&a, &c, "", &m, &err);
+	if (want >= 0 ? r != 0 || (int)m != want
+		      : r != -1 || (int)err.code != -1 - want)
+		fail_msg("case %zu: got %d/%d code %d (%s), want %d", i, r,
+		    (int)m, (int)err.code, err.msg, want);
+}
+
+/* auto over TLS whose peer was checked: PLAIN first, SCRAM next
+ * (docs/contract.md §1), a "verified" flag without TLS changing nothing;
+ * with an OAuth token (oauth2_provider set): OAUTHBEARER, else XOAUTH2,
+ * nothing else, and never without TLS. */
+static void
+test_choose_auto(void **state)
 {
 	static const struct {
-		bool tls;
+		bool tls, oauth, verified;
 		const char *sasl;
 		int want;
 	} cs[] = {
-	    {true, "PLAIN SCRAM-SHA-1 SCRAM-SHA-256", AUTH_PLAIN},
-	    {true, "SCRAM-SHA-1 SCRAM-SHA-256 LOGIN", AUTH_SCRAM_SHA256},
-	    {true, "LOGIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
-	    {true, "LOGIN CRAM-MD5", AUTH_LOGIN},
-	    {true, "CRAM-MD5", AUTH_USER},
-	    {false, "PLAIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
-	    {false, "PLAIN LOGIN", NOAUTH},
+	    {true, false, true, "PLAIN SCRAM-SHA-1 SCRAM-SHA-256", AUTH_PLAIN},
+	    {true, false, true, "SCRAM-SHA-1 SCRAM-SHA-256 LOGIN",
+		AUTH_SCRAM_SHA256},
+	    {true, false, true, "LOGIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
+	    {true, false, true, "LOGIN CRAM-MD5", AUTH_LOGIN},
+	    {true, false, true, "CRAM-MD5", AUTH_USER},
+	    {false, false, true, "PLAIN SCRAM-SHA-1", AUTH_SCRAM_SHA1},
+	    {false, false, true, "PLAIN LOGIN", NOAUTH},
+	    {true, true, false, "SCRAM-SHA-256 PLAIN XOAUTH2 OAUTHBEARER",
+		AUTH_OAUTHBEARER},
+	    {true, true, true, "PLAIN XOAUTH2", AUTH_XOAUTH2},
+	    {true, true, false, "SCRAM-SHA-256 PLAIN", NOAUTH},
+	    {false, true, false, "XOAUTH2 OAUTHBEARER", NOAUTH},
 	};
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
-		struct auth_params a = {AUTH_AUTO, "user", "secret", "h", "995",
-		    cs[i].tls, false, false, true};
-		struct pop3_capa c = capa_of(true, true, cs[i].sasl);
-		struct pf_err err;
-		enum auth_mech m = AUTH_AUTO;
-		int r;
-
-		pf_err_clear(&err);
-		r = auth_choose(&a, &c, "", &m, &err);
-		if (cs[i].want >= 0
-			? r != 0 || (int)m != cs[i].want
-			: r != -1 || (int)err.code != -1 - cs[i].want)
-			fail_msg("case %zu: got %d/%d (%s), want %d", i, r,
-			    (int)m, err.msg, cs[i].want);
-	}
+	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++)
+		auto_case(i, cs[i].tls, cs[i].oauth, cs[i].verified, cs[i].sasl,
+		    cs[i].want);
 }
 
 /* The mechanism choice of docs/contract.md §1 and §5. */
@@ -457,45 +472,6 @@ test_choose_table(void **state)
 		} else if (r != -1 || (int)err.code != -1 - cs[i].want) {
 			fail_msg("case %zu: got %d code %d, want error %d", i,
 			    r, (int)err.code, -1 - cs[i].want);
-		}
-	}
-}
-
-/* auth auto with an OAuth token (oauth2_provider set): OAUTHBEARER, else
- * XOAUTH2, nothing else, and never without TLS. */
-static void
-test_choose_oauth(void **state)
-{
-	static const struct {
-		bool tls;
-		const char *sasl;
-		int want;
-	} cs[] = {
-	    {true, "SCRAM-SHA-256 PLAIN XOAUTH2 OAUTHBEARER", AUTH_OAUTHBEARER},
-	    {true, "PLAIN XOAUTH2", AUTH_XOAUTH2},
-	    {true, "SCRAM-SHA-256 PLAIN", NOAUTH},
-	    {false, "XOAUTH2 OAUTHBEARER", NOAUTH},
-	};
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
-		struct auth_params a = {AUTH_AUTO, "user", "token", "h", "995",
-		    cs[i].tls, false, true, false};
-		struct pop3_capa c = capa_of(true, true, cs[i].sasl);
-		struct pf_err err;
-		enum auth_mech m = AUTH_AUTO;
-		int r;
-
-		pf_err_clear(&err);
-		r = auth_choose(&a, &c, "", &m, &err);
-		if (cs[i].want >= 0) {
-			if (r != 0 || (int)m != cs[i].want)
-				fail_msg("case %zu: got %d/%d (%s), want %d", i,
-				    r, (int)m, err.msg, cs[i].want);
-		} else if (r != -1 || err.code != PF_ENOPERM) {
-			fail_msg("case %zu: got %d code %d, want 77", i, r,
-			    (int)err.code);
 		}
 	}
 }
@@ -1330,7 +1306,7 @@ main(void)
 	    cmocka_unit_test(test_scram_username_nonce),
 	    cmocka_unit_test(test_oauth_status),
 	    cmocka_unit_test(test_choose_table),
-	    cmocka_unit_test(test_choose_verified),
+	    cmocka_unit_test(test_choose_auto),
 	    cmocka_unit_test(test_choose_messages),
 	    cmocka_unit_test(test_choose_control_chars),
 	    cmocka_unit_test(test_session_plain),
@@ -1351,7 +1327,6 @@ main(void)
 	    cmocka_unit_test(test_session_xoauth2_error),
 	    cmocka_unit_test(test_session_oauthbearer_error),
 	    cmocka_unit_test(test_session_scram),
-	    cmocka_unit_test(test_choose_oauth),
 	    cmocka_unit_test(test_session_scram_bad_signature),
 	    cmocka_unit_test(test_session_scram_bad_nonce),
 	    cmocka_unit_test(test_session_scram_no_final),
