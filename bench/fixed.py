@@ -121,8 +121,11 @@ class Fixed:
     # -- configurations ----------------------------------------------------
 
     def popfetch_conf(self, path, accounts, ca):
-        """A popfetch config for (name, user, maildir) accounts."""
-        text = ""
+        """A popfetch config for (name, user, maildir) accounts, all with
+        their state in the bench's directory (a defaults block: a key
+        after the last account would be that account's alone)."""
+        text = "defaults\n state_dir %s\n" % os.path.join(
+            os.path.dirname(path), "state")
         for name, user, maildir in accounts:
             text += ("account %s\n host localhost\n port %d\n user %s\n"
                      " password %s\n maildir %s\n"
@@ -130,8 +133,7 @@ class Fixed:
                         maildir))
             if ca:
                 text += " ca_file %s\n" % self.dc.ca
-        text += "state_dir %s\ndefault %s\n" % (
-            os.path.join(os.path.dirname(path), "state"), accounts[0][0])
+        text += "default %s\n" % accounts[0][0]
         private_file(path, text)
 
     def mpop_conf(self, path, accounts, trust):
