@@ -232,6 +232,11 @@ class Fixed:
                 f.write("%s:{PLAIN}%s:%s:%s::%s::\n"
                         % (u, self.dc.password, alice[2], alice[3],
                            os.path.join(self.w5home, u)))
+        # Dovecot looks at its passwd-file again at most once a second:
+        # wait, so that the next login (the warm-up below) reloads it
+        # and the first W5 account is known (on tmpfs everything up to
+        # that login can take less than a second).
+        time.sleep(1.1)
         self.b.generate("W5")
         self.template = self.b.templates["W5"]
 

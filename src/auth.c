@@ -184,9 +184,9 @@ pick_oauth(const char *sasl, bool tls, enum auth_mech *out, struct pf_err *err)
  * checked the session already keeps the password from everyone but that
  * server, so PLAIN comes first: one round trip and no key stretching on
  * either side, where SCRAM takes three and a PBKDF2 on both (about 9 ms of
- * a 37 ms poll against Dovecot). Over TLS with --insecure a man in the
- * middle could be the peer: SCRAM first, since it never shows him the
- * password. Without TLS only SCRAM.
+ * a 37 ms poll against Dovecot). Over TLS with --insecure the peer is not
+ * known: SCRAM first, which never shows it the password (one that
+ * rewrites CAPA can still hide SCRAM). Without TLS only SCRAM.
  */
 static int
 pick_auto(const struct auth_params *a, const struct pop3_capa *capa,

@@ -793,6 +793,13 @@ conn_bio_text(BIO *bio, char *out, size_t outsz)
 	(void)BIO_reset(bio);
 }
 
+bool
+conn_tls_verified(const struct stream *s)
+{
+	return stream_is_tls(s) &&
+	    ((const struct stream_tls *)s->impl)->verified;
+}
+
 int
 conn_tls_info(const struct stream *s, struct conn_tls_info *out)
 {

@@ -3,7 +3,7 @@
  * config file, ~/.netrc or the terminal. Every buffer that held a secret
  * is wiped before it is freed or goes out of scope.
  */
-#define _GNU_SOURCE /* pipe2 */
+#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addclosefrom_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -98,7 +98,7 @@ start_command(const char *cmd, int *fd, struct pf_err *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t def;
+	sigset_t def, none;
 	char sh0[] = "sh", sh1[] = "-c";
 	char *sh[] = {sh0, sh1, NULL, NULL};
 	char **words;
@@ -108,14 +108,25 @@ start_command(const char *cmd, int *fd, struct pf_err *err)
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return pf_err_sys(
 		    err, PF_ECONFIG, "cannot run the password command");
+	if (pfd[1] == STDOUT_FILENO) /* stdout was closed: dup2 is a no-op */
+		(void)fcntl(pfd[1], F_SETFD, 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* Our fds are O_CLOEXEC; ones popfetch inherited may not be. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	posix_spawnattr_init(&attr);
-	/* we ignore SIGPIPE; the command should not inherit that */
+	/* we ignore SIGPIPE and may block signals; the command should
+	 * inherit neither */
 	sigemptyset(&def);
 	sigaddset(&def, SIGPIPE);
+	sigemptyset(&none);
 	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(
+	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	fflush(NULL);
 	if ((words = shell_words(cmd)) != NULL) {
 		/* not found and the like: let sh report it, as always */

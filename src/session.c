@@ -110,7 +110,7 @@ session_login(struct pop3 *p, const struct account *a, const char *secret,
 	ap.host = a->host;
 	ap.port = account_port(a);
 	ap.tls = stream_is_tls(pop3_stream(p));
-	ap.verified = ap.tls && !a->insecure;
+	ap.verified = conn_tls_verified(pop3_stream(p));
 	ap.allow_plain = a->tls == CONN_TLS_NONE && a->auth != AUTH_AUTO;
 	ap.oauth = a->oauth2_provider != NULL;
 	if (!ap.tls && ap.allow_plain && auth_sends_cleartext(a->auth))

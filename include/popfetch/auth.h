@@ -42,7 +42,7 @@ struct auth_params {
 	bool oauth;	  /* the secret is an OAuth token (oauth2_provider
 			     set): AUTH_AUTO picks OAUTHBEARER or XOAUTH2 */
 	bool verified;	  /* tls, and the peer was checked (CA or pinned
-			     fingerprint), not --insecure */
+			     fingerprint): conn_tls_verified() */
 };
 
 /*

@@ -112,6 +112,10 @@ void conn_tls_cache_free(void);
 /* Describe the TLS session of s. Returns 0, or -1 when s is not TLS. */
 int conn_tls_info(const struct stream *s, struct conn_tls_info *out);
 
+/* True when s is TLS and its peer was checked: the chain and host name
+ * verified, or the pinned fingerprint matched (not --insecure). */
+bool conn_tls_verified(const struct stream *s);
+
 /*
  * Normalise a SHA-256 fingerprint ("ab:CD..." or "abcd...") into 64
  * lower-case hex digits plus NUL in out[65]. Returns 0, or -1 when it is
