@@ -3,10 +3,9 @@
  * config file, ~/.netrc or the terminal. Every buffer that held a secret
  * is wiped before it is freed or goes out of scope.
  */
-#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addclosefrom_np */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,12 +96,7 @@ static pid_t
 start_command(const char *cmd, int *fd, struct pf_err *err)
 {
 	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t def, none;
-	char sh0[] = "sh", sh1[] = "-c";
-	char *sh[] = {sh0, sh1, NULL, NULL};
-	char **words;
-	int pfd[2], e = -1;
+	int pfd[2], e;
 	pid_t pid = -1;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -112,34 +106,9 @@ start_command(const char *cmd, int *fd, struct pf_err *err)
 		(void)fcntl(pfd[1], F_SETFD, 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
-#if defined(__GLIBC__) && \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	/* Our fds are O_CLOEXEC; ones popfetch inherited may not be. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	posix_spawnattr_init(&attr);
-	/* we ignore SIGPIPE and may block signals; the command should
-	 * inherit neither */
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(
-	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	fflush(NULL);
-	if ((words = shell_words(cmd)) != NULL) {
-		/* not found and the like: let sh report it, as always */
-		e = posix_spawnp(&pid, words[0], &fa, &attr, words, environ);
-		shell_words_free(words);
-	}
-	if (e != 0) {
-		sh[2] = xstrdup(cmd);
-		e = posix_spawn(&pid, "/bin/sh", &fa, &attr, sh, environ);
-		free(sh[2]);
-	}
+	e = shell_spawn(cmd, &fa, false, environ, &pid);
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
 	close(pfd[1]);
 	if (e != 0) {
 		close(pfd[0]);

@@ -1,4 +1,8 @@
-/* shell.c: quoting for /bin/sh -c, %-expansion, plain-word commands. */
+/* shell.c: quoting for /bin/sh -c, %-expansion, plain-word commands,
+ * and starting a command either way. */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
+#include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +172,44 @@ shell_words_free(char **argv)
 	for (i = 0; argv[i] != NULL; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+int
+shell_spawn(const char *cmd, posix_spawn_file_actions_t *fa, bool pgroup,
+    char *const env[], pid_t *pid)
+{
+	posix_spawnattr_t attr;
+	sigset_t def, none;
+	char sh0[] = "sh", sh1[] = "-c";
+	char *sh[] = {sh0, sh1, NULL, NULL};
+	char **words;
+	int e = -1;
+
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* Our fds are O_CLOEXEC; ones popfetch inherited may not be. */
+	posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#endif
+	posix_spawnattr_init(&attr);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	if (pgroup)
+		posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+		(pgroup ? POSIX_SPAWN_SETPGROUP : 0));
+	if ((words = shell_words(cmd)) != NULL) {
+		e = posix_spawnp(pid, words[0], fa, &attr, words, env);
+		shell_words_free(words);
+	}
+	if (e != 0) {
+		sh[2] = xstrdup(cmd);
+		e = posix_spawn(pid, "/bin/sh", fa, &attr, sh, env);
+		free(sh[2]);
+	}
+	posix_spawnattr_destroy(&attr);
+	return e;
 }

@@ -255,54 +255,21 @@ mda_spawn(struct sink *sk, int infd, const char *cmd, const char *sender,
     struct mda_run *r, int *outfd, int *errfd, struct pf_err *err)
 {
 	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t def, none;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, e, ret = -1;
-	char *argv[4], *sender_var = NULL;
-	char **env = NULL, **words;
+	char *sender_var = NULL, **env = NULL;
 
 	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot run MDA: pipe");
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_adddup2(&fa, infd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
-#if defined(__GLIBC__) && \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	/* Belt and braces: our fds are O_CLOEXEC, inherited ones may not. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setsigmask(&attr, &none);
-	/* Its own process group, so a timeout kills the whole pipeline. */
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr,
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
-		POSIX_SPAWN_SETPGROUP);
-	argv[0] = xstrdup("sh");
-	argv[1] = xstrdup("-c");
-	argv[2] = xstrdup(cmd);
-	argv[3] = NULL;
 	env = mda_env(sender, &sender_var);
-	e = -1;
-	if ((words = shell_words(cmd)) != NULL) {
-		/* not found and the like: let sh report it, as always */
-		e = posix_spawnp(&r->pid, words[0], &fa, &attr, words, env);
-		shell_words_free(words);
-	}
-	if (e != 0)
-		e = posix_spawn(&r->pid, "/bin/sh", &fa, &attr, argv, env);
+	/* Its own process group, so a timeout kills the whole pipeline. */
+	e = shell_spawn(cmd, &fa, true, env, &r->pid);
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	free(argv[0]);
-	free(argv[1]);
-	free(argv[2]);
 	if (e != 0) {
 		errno = e;
 		pf_err_sys(err, PF_EIO, "cannot run MDA '%s'", sk->path);
