@@ -192,16 +192,15 @@ static int
 pick_auto(const struct auth_params *a, const struct pop3_capa *capa,
     enum auth_mech *out, struct pf_err *err)
 {
-	static const enum auth_mech verified[] = {
-	    AUTH_PLAIN, AUTH_SCRAM_SHA256, AUTH_SCRAM_SHA1, AUTH_LOGIN};
-	static const enum auth_mech unverified[] = {
-	    AUTH_SCRAM_SHA256, AUTH_SCRAM_SHA1, AUTH_PLAIN, AUTH_LOGIN};
-	const enum auth_mech *order = a->verified ? verified : unverified;
+	static const enum auth_mech orders[2][4] = {
+	    {AUTH_SCRAM_SHA256, AUTH_SCRAM_SHA1, AUTH_PLAIN, AUTH_LOGIN},
+	    {AUTH_PLAIN, AUTH_SCRAM_SHA256, AUTH_SCRAM_SHA1, AUTH_LOGIN},
+	};
+	const enum auth_mech *order = orders[a->verified];
 	const char *sasl = capa->valid ? capa->sasl : "";
 	size_t i;
 
-	/* Both orders hold the same four mechanisms. */
-	for (i = 0; i < sizeof(verified) / sizeof(verified[0]); i++) {
+	for (i = 0; i < sizeof(orders[0]) / sizeof(orders[0][0]); i++) {
 		if (!a->tls && auth_sends_cleartext(order[i]))
 			continue;
 		if (auth_sasl_offered(sasl, auth_sasl_name(order[i]))) {

@@ -1078,13 +1078,13 @@ out:
 	return rv;
 }
 
-/* Only a +OK to QUIT commits the deletions. */
 int
 pop3_quit_queue(struct pop3 *p, struct pf_err *err)
 {
 	return pop3_cmd(p, POP3_CMD_QUIT, NULL, false, err);
 }
 
+/* Only a +OK to QUIT commits the deletions. */
 int
 pop3_quit(struct pop3 *p, struct pf_err *err)
 {
