@@ -3,7 +3,8 @@
 # fetches over implicit TLS; over --no-tls the ones that do not send the
 # password in clear work silently, USER/PLAIN/LOGIN only when --auth names
 # them and then with a warning; --auth auto prefers PLAIN over verified
-# TLS, SCRAM over TLS with --insecure and without TLS, and refuses
+# TLS (a CA or a pinned fingerprint), SCRAM over TLS with --insecure and
+# without TLS, and refuses
 # (77) a server that offers only clear-text mechanisms, without putting
 # the password on the wire; a named mechanism the server lacks is 77 with
 # no fallback; a wrong password is 77 with every mechanism.
@@ -90,6 +91,17 @@ assert_rc insecure-tls 0
 grep -q "logging in as .* with SCRAM-SHA-256" "$T/insecure-tls.err" || {
 	show insecure-tls
 	fail "the default mechanism over --insecure TLS is not SCRAM-SHA-256"
+}
+# A pinned fingerprint identifies the peer as well as a CA does: with it
+# even --insecure (no chain check) counts as verified and takes PLAIN.
+fp=$(openssl x509 -in "$DC_CERTDIR/localhost.pem" -noout -fingerprint \
+    -sha256 | sed 's/^.*=//')
+pf_run pinned-tls -vv --insecure --fingerprint "$fp" --keep --all \
+    --maildir "$T/pinned-tls"
+assert_rc pinned-tls 0
+grep -q "logging in as .* with PLAIN" "$T/pinned-tls.err" || {
+	show pinned-tls
+	fail "the default mechanism with a pinned fingerprint is not PLAIN"
 }
 
 # Wrong password: 77 with every mechanism, nothing delivered, not shown.
