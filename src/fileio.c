@@ -2,9 +2,10 @@
  * fileio.c: complete reads and writes, directory fsync, mkdir -p, private
  * temp files and the buffered writer behind Maildir files and spools.
  */
-#define _GNU_SOURCE /* O_TMPFILE */
+#define _GNU_SOURCE /* O_TMPFILE, memfd_create */
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #ifdef __linux__
 #include <sys/statfs.h>
@@ -217,6 +218,37 @@ fileio_tmpfile(const char *dir, struct pf_err *err)
 	(void)unlink(tmpl);
 	free(tmpl);
 	return fd;
+}
+
+int
+fileio_memfile(void)
+{
+#ifdef MFD_CLOEXEC
+	return memfd_create("popfetch-spool", MFD_CLOEXEC);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int
+fileio_copy(int from, int to, unsigned long long len)
+{
+	char *buf = xmalloc(FILEIO_BUFSZ);
+	unsigned long long off = 0;
+	int ret = 0;
+
+	while (ret == 0 && off < len) {
+		size_t n = len - off < FILEIO_BUFSZ ? (size_t)(len - off)
+						    : FILEIO_BUFSZ;
+
+		if (fileio_pread_all(from, buf, n, (off_t)off) == -1 ||
+		    fileio_write_all(to, buf, n) == -1)
+			ret = -1;
+		off += n;
+	}
+	free(buf);
+	return ret;
 }
 
 void

@@ -1,4 +1,7 @@
-/* spool.c: private temp files for messages delivered as a whole. */
+/*
+ * spool.c: messages delivered as a whole, in memory while small, else in
+ * private temp files (the budget is in spool.h).
+ */
 #include <sys/types.h>
 
 #include <errno.h>
@@ -25,16 +28,49 @@ spool_open(struct spool *sp, const char *uid, struct pf_err *err)
 	int fd;
 
 	spool_abort(sp);
-	if ((fd = fileio_tmpfile(sp->dir, err)) == -1)
+	sp->cur_mem = 0;
+	if (sp->mem < SPOOL_MEM_TOTAL && (fd = fileio_memfile()) != -1) {
+		sp->cur_mem = SPOOL_MEM_TOTAL - sp->mem < SPOOL_MEM_MSG
+		    ? SPOOL_MEM_TOTAL - sp->mem
+		    : SPOOL_MEM_MSG;
+	} else if ((fd = fileio_tmpfile(sp->dir, err)) == -1) {
 		return -1;
+	}
 	fileio_buf_init(&sp->cur, fd);
 	sp->cur_uid = uid != NULL ? xstrdup(uid) : NULL;
+	return 0;
+}
+
+/* The current message outgrew memory: copy it to a temp file and go on
+ * there. */
+static int
+spill(struct spool *sp, struct pf_err *err)
+{
+	int fd;
+
+	if (fileio_buf_flush(&sp->cur) == -1)
+		return pf_err_sys(err, PF_EIO, "cannot write spool file");
+	if ((fd = fileio_tmpfile(sp->dir, err)) == -1)
+		return -1;
+	if (fileio_copy(sp->cur.fd, fd, sp->cur.size) == -1) {
+		pf_err_sys(err, PF_EIO, "cannot write spool file");
+		close(fd);
+		return -1;
+	}
+	close(sp->cur.fd);
+	sp->cur.fd = fd;
+	sp->cur_mem = 0;
 	return 0;
 }
 
 int
 spool_write(struct spool *sp, const char *buf, size_t len, struct pf_err *err)
 {
+	if (sp->cur_mem != 0 && sp->cur.size + len > sp->cur_mem &&
+	    spill(sp, err) == -1) {
+		spool_abort(sp);
+		return -1;
+	}
 	if (fileio_buf_write(&sp->cur, buf, len) == -1) {
 		pf_err_sys(err, PF_EIO, "cannot write spool file");
 		spool_abort(sp);
@@ -101,6 +137,8 @@ spool_keep(struct spool *sp, struct pf_err *err)
 	m->last = sp->cur.last;
 	m->uid = sp->cur_uid;
 	sp->cur_uid = NULL;
+	if (sp->cur_mem != 0)
+		sp->mem += m->size;
 	m->fd = fileio_buf_release(&sp->cur);
 	sp->n++;
 	return 0;
@@ -124,6 +162,7 @@ spool_clear(struct spool *sp)
 		free(sp->msgs[i].uid);
 	}
 	sp->n = 0;
+	sp->mem = 0;
 }
 
 void

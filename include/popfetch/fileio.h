@@ -78,6 +78,17 @@ char *fileio_dirname(const char *path);
  */
 int fileio_tmpfile(const char *dir, struct pf_err *err);
 
+/*
+ * An anonymous file in memory (memfd_create(2), O_CLOEXEC): nothing on
+ * any file system, gone with its last descriptor. Returns the fd, or -1
+ * where the kernel has none (the caller falls back to fileio_tmpfile()).
+ */
+int fileio_memfile(void);
+
+/* Copy the first len bytes of from (read with pread(2)) to to (written
+ * at its offset). 0 or -1. */
+int fileio_copy(int from, int to, unsigned long long len);
+
 /* A file written through a buffer (a Maildir tmp file, a spool). */
 struct fileio_buf {
 	int fd;			 /* -1 when closed */

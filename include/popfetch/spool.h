@@ -3,6 +3,13 @@
  * that needs the whole message first (mbox and stdout append them as one
  * batch at the sync; an MDA reads one from a file). A spool holds the
  * message being written and the complete ones waiting for the batch.
+ *
+ * A spool need not survive a crash: the message is still on the server
+ * until its delivery is durable. So small messages are spooled in memory
+ * (fileio_memfile()), which costs no inode and no disk metadata; a
+ * message moves to a file in dir as soon as it grows past SPOOL_MEM_MSG,
+ * or past what is left of SPOOL_MEM_TOTAL for the spool's complete
+ * messages together. Memory use is bounded either way.
  */
 #ifndef POPFETCH_SPOOL_H
 #define POPFETCH_SPOOL_H
@@ -13,9 +20,15 @@
 #include "popfetch/fileio.h"
 #include "popfetch/mboxrd.h"
 
+/* At most this much of one message is spooled in memory... */
+#define SPOOL_MEM_MSG	(1024ULL * 1024)
+/* ... and at most this much of all of a spool's messages together. */
+#define SPOOL_MEM_TOTAL (8ULL * 1024 * 1024)
+
 /* A complete spooled message. */
 struct spool_msg {
-	int fd;				/* the temp file, unlinked, O_CLOEXEC */
+	int fd;				/* the temp file, unlinked, O_CLOEXEC
+					   (or in memory) */
 	unsigned long long size;	/* its length */
 	int last;			/* its last byte, -1 when empty */
 	char *uid;			/* the server UID, or NULL */
@@ -23,23 +36,30 @@ struct spool_msg {
 };
 
 struct spool {
-	char *dir;		/* private 0700 dir for the temp files, or
-				   NULL for $TMPDIR */
-	struct fileio_buf cur;	/* the message being written (fd -1: none) */
-	char *cur_uid;		/* its UID (copy) or NULL */
-	struct spool_msg *msgs; /* complete, in order */
+	/* Private 0700 dir for the temp files, or NULL for $TMPDIR. */
+	char *dir;
+	/* The message being written (fd -1: none), and its UID or NULL. */
+	struct fileio_buf cur;
+	char *cur_uid;
+	/* cur is in memory and may grow to this size; 0: cur is a file. */
+	unsigned long long cur_mem;
+	/* Complete messages, in order, and how many bytes of them are held
+	 * in memory. */
+	struct spool_msg *msgs;
 	size_t n, cap;
+	unsigned long long mem;
 };
 
 /* Start an empty spool whose files go to dir (copied; may be NULL). */
 void spool_init(struct spool *sp, const char *dir);
 
-/* Begin a message (uid may be NULL) in a fresh temp file. Returns 0 or
- * -1 (PF_EIO). */
+/* Begin a message (uid may be NULL): in memory while the budget allows,
+ * else in a fresh temp file. Returns 0 or -1 (PF_EIO). */
 int spool_open(struct spool *sp, const char *uid, struct pf_err *err);
 
-/* Append to the current message. Returns 0, or -1 (PF_EIO) after which
- * the message is dropped. */
+/* Append to the current message, moving it to a temp file first if
+ * it would outgrow its memory budget. Returns 0, or -1 (PF_EIO) after
+ * which the message is dropped. */
 int spool_write(
     struct spool *sp, const char *buf, size_t len, struct pf_err *err);
 

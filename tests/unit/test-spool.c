@@ -1,0 +1,181 @@
+/* test-spool.c: small messages spooled in memory, large ones in files. */
+#define _DEFAULT_SOURCE /* mkdtemp, readlink */
+#include <sys/stat.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "popfetch/spool.h"
+
+static char dir[] = "/tmp/pf-test-spool.XXXXXX";
+
+/* Whether fd is a memfd (its /proc link reads "/memfd:NAME ..."). */
+static bool
+in_memory(int fd)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	return strncmp(target, "/memfd:", 7) == 0;
+}
+
+/* Byte i of a test message. */
+static char
+byte_at(unsigned long long i)
+{
+	return (char)('a' + (i * 7 + i / 251) % 26);
+}
+
+/* Spool a message of size bytes in uneven pieces and keep it. */
+static void
+spool_message(struct spool *sp, unsigned long long size)
+{
+	static char buf[70001];
+	unsigned long long off = 0;
+	struct pf_err err;
+
+	assert_int_equal(spool_open(sp, "uid", &err), 0);
+	while (off < size) {
+		size_t n = size - off < sizeof(buf) ? (size_t)(size - off)
+						    : sizeof(buf);
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			buf[i] = byte_at(off + i);
+		assert_int_equal(spool_write(sp, buf, n, &err), 0);
+		off += n;
+	}
+	assert_int_equal(spool_keep(sp, &err), 0);
+}
+
+/* The kept message m holds exactly what spool_message() wrote. */
+static void
+assert_content(const struct spool_msg *m, unsigned long long size)
+{
+	static char buf[65536];
+	unsigned long long off = 0;
+	struct stat st;
+
+	assert_int_equal(fstat(m->fd, &st), 0);
+	assert_int_equal((unsigned long long)st.st_size, size);
+	assert_int_equal(m->size, size);
+	while (off < size) {
+		ssize_t n = pread(m->fd, buf, sizeof(buf), (off_t)off);
+		ssize_t i;
+
+		assert_true(n > 0);
+		for (i = 0; i < n; i++)
+			if (buf[i] != byte_at(off + (unsigned long long)i))
+				fail_msg("byte %llu differs",
+				    off + (unsigned long long)i);
+		off += (unsigned long long)n;
+	}
+}
+
+/* A 4 KB message stays in memory; one over SPOOL_MEM_MSG moves to a
+ * file part way, with every byte kept. */
+static void
+test_small_in_memory_large_in_file(void **state)
+{
+	struct spool sp;
+
+	(void)state;
+	spool_init(&sp, dir);
+	spool_message(&sp, 4096);
+	spool_message(&sp, SPOOL_MEM_MSG);
+	spool_message(&sp, SPOOL_MEM_MSG + 1);
+	spool_message(&sp, 3 * SPOOL_MEM_MSG + 12345);
+	assert_int_equal(sp.n, 4);
+	assert_true(in_memory(sp.msgs[0].fd));
+	assert_true(in_memory(sp.msgs[1].fd));
+	assert_false(in_memory(sp.msgs[2].fd));
+	assert_false(in_memory(sp.msgs[3].fd));
+	assert_content(&sp.msgs[0], 4096);
+	assert_content(&sp.msgs[1], SPOOL_MEM_MSG);
+	assert_content(&sp.msgs[2], SPOOL_MEM_MSG + 1);
+	assert_content(&sp.msgs[3], 3 * SPOOL_MEM_MSG + 12345);
+	assert_int_equal(sp.mem, 4096 + SPOOL_MEM_MSG);
+	spool_free(&sp);
+}
+
+/* The messages of one batch share SPOOL_MEM_TOTAL: once it is used up
+ * they go to files, and a cleared spool has all of it again. */
+static void
+test_total_budget(void **state)
+{
+	unsigned long long each = SPOOL_MEM_MSG - 1000, used = 0;
+	struct spool sp;
+	size_t i;
+
+	(void)state;
+	spool_init(&sp, dir);
+	while (used + each <= SPOOL_MEM_TOTAL) {
+		spool_message(&sp, each);
+		used += each;
+	}
+	/* What is left is less than one more message: it spills. */
+	spool_message(&sp, each);
+	for (i = 0; i + 1 < sp.n; i++)
+		assert_true(in_memory(sp.msgs[i].fd));
+	assert_false(in_memory(sp.msgs[sp.n - 1].fd));
+	assert_content(&sp.msgs[sp.n - 1], each);
+	assert_true(sp.mem <= SPOOL_MEM_TOTAL);
+	spool_clear(&sp);
+	assert_int_equal(sp.mem, 0);
+	spool_message(&sp, each);
+	assert_true(in_memory(sp.msgs[0].fd));
+	spool_free(&sp);
+}
+
+/* A dropped message gives back nothing it did not take. */
+static void
+test_abort(void **state)
+{
+	struct spool sp;
+	struct pf_err err;
+
+	(void)state;
+	spool_init(&sp, dir);
+	assert_int_equal(spool_open(&sp, NULL, &err), 0);
+	assert_int_equal(spool_write(&sp, "x", 1, &err), 0);
+	spool_abort(&sp);
+	assert_int_equal(sp.mem, 0);
+	spool_message(&sp, 10);
+	assert_int_equal(sp.n, 1);
+	assert_int_equal(sp.mem, 10);
+	assert_content(&sp.msgs[0], 10);
+	spool_free(&sp);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_small_in_memory_large_in_file),
+	    cmocka_unit_test(test_total_budget),
+	    cmocka_unit_test(test_abort),
+	};
+	char cmd[128];
+	int rc;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return rc;
+}
