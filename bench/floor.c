@@ -2,7 +2,7 @@
  * floor.c: the "floor" of the benchmark, a minimal pipelined POP3 reader.
  *
  *	floor -p PORT -u USER -w PASSWORD_FILE -c CA_FILE [-H HOST] [-k]
- *	    [-W WINDOW] [-d MAILDIR [-m MDA]] [-v]
+ *	    [-W WINDOW] [-d MAILDIR [-m MDA [-s JOURNAL]]] [-v]
  *
  * It does the least work any POP3-over-TLS client must do to fetch and
  * delete a mailbox: one TLS connection (verified against CA_FILE), USER
@@ -17,7 +17,12 @@
  * in a file of MAILDIR/tmp renamed into MAILDIR/new, and one syncfs() of
  * that file system at the end; with -m it runs "MDA MAILDIR" once per
  * message instead, the body on its standard input, and waits for it (no
- * shell, no sync: the MDA's own work and one spawn per message).
+ * shell, no sync: the MDA's own work and one spawn per message). With -s
+ * it also makes one record per delivered message durable before the next
+ * MDA starts, the least a client must add to re-deliver at most one
+ * message after a crash: a 64-byte pwrite into JOURNAL, preallocated and
+ * synced before the first message (so no size or block changes), and one
+ * fdatasync.
  * Exit 0 when every answer was +OK and the counts add up.
  */
 
@@ -52,7 +57,8 @@ static int devnull;
 static char buf[BUFSZ];
 static size_t blen, bpos;
 static int verbose;
-static const char *maildir, *mda;
+static const char *maildir, *mda, *journal;
+static int jfd = -1;
 static int out = -1;
 static pid_t mda_pid;
 static char path_tmp[4096];
@@ -192,6 +198,19 @@ store_close(void)
 		if (waitpid(mda_pid, &st, 0) == -1 || !WIFEXITED(st) ||
 		    WEXITSTATUS(st) != 0)
 			die("the MDA failed");
+		if (jfd != -1) {
+			char rec[64];
+
+			memset(rec, ' ', sizeof(rec));
+			snprintf(rec, sizeof(rec), "%ld delivered", msgno);
+			rec[sizeof(rec) - 1] = '\n';
+			if (pwrite(jfd, rec, sizeof(rec),
+				(off_t)(msgno - 1) * 64) !=
+				(ssize_t)sizeof(rec) ||
+			    fdatasync(jfd) == -1)
+				die("cannot write '%s': %s", journal,
+				    strerror(errno));
+		}
 		return;
 	}
 	snprintf(dst, sizeof(dst), "%s/new/%ld.%ld.floor", maildir,
@@ -265,7 +284,7 @@ main(int argc, char *argv[])
 	SSL_CTX *ctx;
 	FILE *f;
 
-	while ((c = getopt(argc, argv, "c:d:H:km:p:u:vw:W:")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:H:km:p:s:u:vw:W:")) != -1) {
 		switch (c) {
 		case 'c':
 			ca = optarg;
@@ -275,6 +294,9 @@ main(int argc, char *argv[])
 			break;
 		case 'm':
 			mda = optarg;
+			break;
+		case 's':
+			journal = optarg;
 			break;
 		case 'H':
 			host = optarg;
@@ -301,12 +323,12 @@ main(int argc, char *argv[])
 			fprintf(stderr,
 			    "usage: floor -p PORT -u USER -w PWFILE"
 			    " -c CA [-H HOST] [-k] [-W WINDOW]"
-			    " [-d MAILDIR [-m MDA]] [-v]\n");
+			    " [-d MAILDIR [-m MDA [-s JOURNAL]]] [-v]\n");
 			return 64;
 		}
 	}
 	if (port <= 0 || user == NULL || pwfile == NULL || ca == NULL ||
-	    window < 1)
+	    window < 1 || (journal != NULL && mda == NULL))
 		die("missing or bad option (see usage)");
 	if ((f = fopen(pwfile, "r")) == NULL ||
 	    fgets(pw, sizeof(pw), f) == NULL)
@@ -339,6 +361,18 @@ main(int argc, char *argv[])
 	send_str("STAT\r\n", 6);
 	status("STAT", line, sizeof(line));
 	count = strtol(line + 4, NULL, 10);
+	if (journal != NULL) {
+		char *zero = calloc((size_t)count + 1, 64);
+
+		jfd =
+		    open(journal, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (zero == NULL || jfd == -1 ||
+		    write(jfd, zero, ((size_t)count + 1) * 64) == -1 ||
+		    fsync(jfd) == -1)
+			die("cannot prepare '%s': %s", journal,
+			    strerror(errno));
+		free(zero);
+	}
 
 	/* Pipelined RETR (+ DELE): keep at most `window` messages open. */
 	cap = 64 * 1024;
