@@ -25,7 +25,7 @@ sink_spool_open(struct sink *sk, const struct sink_msg *m, struct pf_err *err)
 {
 	struct sink_spooled *ss = sk->impl;
 
-	return spool_open(&ss->spool, m->uid, err);
+	return spool_open(&ss->spool, m->uid, m->size_hint, err);
 }
 
 int

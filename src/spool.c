@@ -23,16 +23,21 @@ spool_init(struct spool *sp, const char *dir)
 }
 
 int
-spool_open(struct spool *sp, const char *uid, struct pf_err *err)
+spool_open(struct spool *sp, const char *uid, unsigned long long size_hint,
+    struct pf_err *err)
 {
+	unsigned long long budget = SPOOL_MEM_TOTAL - sp->mem;
 	int fd;
 
 	spool_abort(sp);
+	if (budget > SPOOL_MEM_MSG)
+		budget = SPOOL_MEM_MSG;
 	sp->cur_mem = 0;
-	if (sp->mem < SPOOL_MEM_TOTAL && (fd = fileio_memfile()) != -1) {
-		sp->cur_mem = SPOOL_MEM_TOTAL - sp->mem < SPOOL_MEM_MSG
-		    ? SPOOL_MEM_TOTAL - sp->mem
-		    : SPOOL_MEM_MSG;
+	/* A message listed as too big goes to a file at once, not after a
+	 * copy; one whose listing was too small spills in spool_write(). */
+	if (size_hint <= budget && budget > 0 &&
+	    (fd = fileio_memfile()) != -1) {
+		sp->cur_mem = budget;
 	} else if ((fd = fileio_tmpfile(sp->dir, err)) == -1) {
 		return -1;
 	}

@@ -6,10 +6,11 @@
  *
  * A spool need not survive a crash: the message is still on the server
  * until its delivery is durable. So small messages are spooled in memory
- * (fileio_memfile()), which costs no inode and no disk metadata; a
- * message moves to a file in dir as soon as it grows past SPOOL_MEM_MSG,
- * or past what is left of SPOOL_MEM_TOTAL for the spool's complete
- * messages together. Memory use is bounded either way.
+ * (fileio_memfile()), which costs no inode and no disk metadata. A
+ * message listed as larger than SPOOL_MEM_MSG, or than what is left of
+ * SPOOL_MEM_TOTAL for the spool's messages together, goes to a file in
+ * dir; one that grows past its budget anyway is moved there. Memory use
+ * is bounded either way.
  */
 #ifndef POPFETCH_SPOOL_H
 #define POPFETCH_SPOOL_H
@@ -53,9 +54,11 @@ struct spool {
 /* Start an empty spool whose files go to dir (copied; may be NULL). */
 void spool_init(struct spool *sp, const char *dir);
 
-/* Begin a message (uid may be NULL): in memory while the budget allows,
- * else in a fresh temp file. Returns 0 or -1 (PF_EIO). */
-int spool_open(struct spool *sp, const char *uid, struct pf_err *err);
+/* Begin a message (uid may be NULL) of about size_hint bytes (the LIST
+ * size; 0 when unknown): in memory while that fits the budget, else in a
+ * fresh temp file. Returns 0 or -1 (PF_EIO). */
+int spool_open(struct spool *sp, const char *uid, unsigned long long size_hint,
+    struct pf_err *err);
 
 /* Append to the current message, moving it to a temp file first if
  * it would outgrow its memory budget. Returns 0, or -1 (PF_EIO) after

@@ -39,15 +39,16 @@ byte_at(unsigned long long i)
 	return (char)('a' + (i * 7 + i / 251) % 26);
 }
 
-/* Spool a message of size bytes in uneven pieces and keep it. */
+/* Spool a message of size bytes listed as hint bytes, in uneven pieces,
+ * and keep it. */
 static void
-spool_message(struct spool *sp, unsigned long long size)
+spool_hinted(struct spool *sp, unsigned long long size, unsigned long long hint)
 {
 	static char buf[70001];
 	unsigned long long off = 0;
 	struct pf_err err;
 
-	assert_int_equal(spool_open(sp, "uid", &err), 0);
+	assert_int_equal(spool_open(sp, "uid", hint, &err), 0);
 	while (off < size) {
 		size_t n = size - off < sizeof(buf) ? (size_t)(size - off)
 						    : sizeof(buf);
@@ -59,6 +60,13 @@ spool_message(struct spool *sp, unsigned long long size)
 		off += n;
 	}
 	assert_int_equal(spool_keep(sp, &err), 0);
+}
+
+/* The same, listed with its true size. */
+static void
+spool_message(struct spool *sp, unsigned long long size)
+{
+	spool_hinted(sp, size, size);
 }
 
 /* The kept message m holds exactly what spool_message() wrote. */
@@ -140,6 +148,28 @@ test_total_budget(void **state)
 	spool_free(&sp);
 }
 
+/* A message listed as larger than SPOOL_MEM_MSG goes to a file from the
+ * start; one listed as small but larger in fact (a server's LIST is only
+ * a hint) spills; no listing (0) starts in memory. */
+static void
+test_size_hint(void **state)
+{
+	struct spool sp;
+
+	(void)state;
+	spool_init(&sp, dir);
+	spool_hinted(&sp, 10, SPOOL_MEM_MSG + 1);
+	spool_hinted(&sp, 2 * SPOOL_MEM_MSG, 100);
+	spool_hinted(&sp, 10, 0);
+	assert_false(in_memory(sp.msgs[0].fd));
+	assert_false(in_memory(sp.msgs[1].fd));
+	assert_true(in_memory(sp.msgs[2].fd));
+	assert_content(&sp.msgs[0], 10);
+	assert_content(&sp.msgs[1], 2 * SPOOL_MEM_MSG);
+	assert_int_equal(sp.mem, 10);
+	spool_free(&sp);
+}
+
 /* A dropped message gives back nothing it did not take. */
 static void
 test_abort(void **state)
@@ -149,7 +179,7 @@ test_abort(void **state)
 
 	(void)state;
 	spool_init(&sp, dir);
-	assert_int_equal(spool_open(&sp, NULL, &err), 0);
+	assert_int_equal(spool_open(&sp, NULL, 1, &err), 0);
 	assert_int_equal(spool_write(&sp, "x", 1, &err), 0);
 	spool_abort(&sp);
 	assert_int_equal(sp.mem, 0);
@@ -166,6 +196,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_small_in_memory_large_in_file),
 	    cmocka_unit_test(test_total_budget),
+	    cmocka_unit_test(test_size_hint),
 	    cmocka_unit_test(test_abort),
 	};
 	char cmd[128];
