@@ -220,10 +220,26 @@ fileio_tmpfile(const char *dir, struct pf_err *err)
 	return fd;
 }
 
+/* Linux 6.3: a memfd that can never be made executable; older kernels
+ * refuse the flag (EINVAL), and vm.memfd_noexec=2 refuses memfds
+ * without it. */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
 int
 fileio_memfile(void)
 {
 #ifdef MFD_CLOEXEC
+	static bool no_seal; /* the kernel refused MFD_NOEXEC_SEAL */
+
+	if (!no_seal) {
+		int fd = memfd_create(
+		    "popfetch-spool", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+		if (fd != -1 || errno != EINVAL)
+			return fd;
+		no_seal = true;
+	}
 	return memfd_create("popfetch-spool", MFD_CLOEXEC);
 #else
 	errno = ENOSYS;

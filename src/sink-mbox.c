@@ -1,6 +1,6 @@
 /*
- * sink-mbox.c: mboxrd delivery with group commit. Messages are spooled to
- * private temp files; the sync builds one batch (in the account's batch
+ * sink-mbox.c: mboxrd delivery with group commit. Messages are spooled
+ * (spool.h: in memory or private temp files); the sync builds one batch (in the account's batch
  * file when there is a state directory, fsynced: recovery compares the
  * mbox with it), locks the mbox (fcntl, then an NFS-safe dotlock), writes
  * a durable pending-append record, appends, fsyncs and unlocks. Any failure truncates the mbox back to its

@@ -32,6 +32,8 @@ spool_open(struct spool *sp, const char *uid, unsigned long long size_hint,
 	spool_abort(sp);
 	if (budget > SPOOL_MEM_MSG)
 		budget = SPOOL_MEM_MSG;
+	if (sp->mem_n >= SPOOL_MEM_COUNT)
+		budget = 0;
 	sp->cur_mem = 0;
 	/* A message listed as too big goes to a file at once, not after a
 	 * copy; one whose listing was too small spills in spool_write(). */
@@ -142,8 +144,13 @@ spool_keep(struct spool *sp, struct pf_err *err)
 	m->last = sp->cur.last;
 	m->uid = sp->cur_uid;
 	sp->cur_uid = NULL;
-	if (sp->cur_mem != 0)
-		sp->mem += m->size;
+	if (sp->cur_mem != 0) {
+		/* what the pages take; never past the total (cur_mem kept the
+		 * size within it, and the total is whole pages) */
+		sp->mem += (m->size + SPOOL_MEM_PAGE - 1) / SPOOL_MEM_PAGE *
+		    SPOOL_MEM_PAGE;
+		sp->mem_n++;
+	}
 	m->fd = fileio_buf_release(&sp->cur);
 	sp->n++;
 	return 0;
@@ -155,6 +162,7 @@ spool_abort(struct spool *sp)
 	fileio_buf_close(&sp->cur);
 	free(sp->cur_uid);
 	sp->cur_uid = NULL;
+	sp->cur_mem = 0;
 }
 
 void
@@ -168,6 +176,7 @@ spool_clear(struct spool *sp)
 	}
 	sp->n = 0;
 	sp->mem = 0;
+	sp->mem_n = 0;
 }
 
 void

@@ -23,8 +23,13 @@
 
 /* At most this much of one message is spooled in memory... */
 #define SPOOL_MEM_MSG	(1024ULL * 1024)
-/* ... and at most this much of all of a spool's messages together. */
+/* ... at most this much of all of a spool's messages together, each
+ * counted in whole pages of SPOOL_MEM_PAGE, as memory is taken... */
 #define SPOOL_MEM_TOTAL (8ULL * 1024 * 1024)
+#define SPOOL_MEM_PAGE	4096ULL
+/* ... and at most this many messages (a memfd costs more than its pages:
+ * with huge pages for shared memory, up to 2 MiB each). */
+#define SPOOL_MEM_COUNT 64
 
 /* A complete spooled message. */
 struct spool_msg {
@@ -44,11 +49,12 @@ struct spool {
 	char *cur_uid;
 	/* cur is in memory and may grow to this size; 0: cur is a file. */
 	unsigned long long cur_mem;
-	/* Complete messages, in order, and how many bytes of them are held
-	 * in memory. */
+	/* Complete messages, in order; how many bytes of them (in whole
+	 * pages) and how many of them are held in memory. */
 	struct spool_msg *msgs;
 	size_t n, cap;
 	unsigned long long mem;
+	size_t mem_n;
 };
 
 /* Start an empty spool whose files go to dir (copied; may be NULL). */

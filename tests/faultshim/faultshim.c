@@ -27,7 +27,10 @@
  *                          children (password command, MDA) are left alone
  *
  * Sockets and the process's stdin/stdout/stderr are never counted. ftruncate
- * is never failed: it is the recovery path. Not async-signal-safe.
+ * is never failed: it is the recovery path. In the configured process
+ * memfd_create always fails (ENOSYS, as on a kernel without it), so that
+ * popfetch spools every message to a file in its state directory, where
+ * the faults above reach the spool too. Not async-signal-safe.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -38,8 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -378,6 +383,16 @@ open_has_mode(int flags)
 		return 1;
 #endif
 	return (flags & O_CREAT) != 0;
+}
+
+int
+memfd_create(const char *name, unsigned int flags)
+{
+	if (sh_ready && getpid() == sh_pid) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return (int)syscall(SYS_memfd_create, name, flags);
 }
 
 ssize_t

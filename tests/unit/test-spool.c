@@ -93,8 +93,8 @@ assert_content(const struct spool_msg *m, unsigned long long size)
 	}
 }
 
-/* A 4 KB message stays in memory; one over SPOOL_MEM_MSG moves to a
- * file part way, with every byte kept. */
+/* A 4 KB message stays in memory, and so does one of SPOOL_MEM_MSG;
+ * ones listed as larger go to a file, every byte kept either way. */
 static void
 test_small_in_memory_large_in_file(void **state)
 {
@@ -134,7 +134,7 @@ test_total_budget(void **state)
 		spool_message(&sp, each);
 		used += each;
 	}
-	/* What is left is less than one more message: it spills. */
+	/* What is left is less than one more message: it goes to a file. */
 	spool_message(&sp, each);
 	for (i = 0; i + 1 < sp.n; i++)
 		assert_true(in_memory(sp.msgs[i].fd));
@@ -166,7 +166,76 @@ test_size_hint(void **state)
 	assert_true(in_memory(sp.msgs[2].fd));
 	assert_content(&sp.msgs[0], 10);
 	assert_content(&sp.msgs[1], 2 * SPOOL_MEM_MSG);
-	assert_int_equal(sp.mem, 10);
+	assert_int_equal(sp.mem, SPOOL_MEM_PAGE); /* 10 bytes take a page */
+	spool_free(&sp);
+}
+
+/* A spill in the middle of buffered writes keeps every byte, in order. */
+static void
+test_spill_buffered(void **state)
+{
+	unsigned long long size = 1054ULL * 1000, off; /* > SPOOL_MEM_MSG */
+	struct spool sp;
+	struct pf_err err;
+	char piece[1000];
+
+	(void)state;
+	spool_init(&sp, dir);
+	assert_int_equal(spool_open(&sp, "u", 0, &err), 0);
+	for (off = 0; off < size; off += sizeof(piece)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(piece); i++)
+			piece[i] = byte_at(off + i);
+		assert_int_equal(
+		    spool_write(&sp, piece, sizeof(piece), &err), 0);
+	}
+	assert_int_equal(spool_keep(&sp, &err), 0);
+	assert_false(in_memory(sp.msgs[0].fd));
+	assert_content(&sp.msgs[0], size);
+	assert_int_equal(sp.mem, 0);
+	spool_free(&sp);
+}
+
+/* A spill that cannot create its file drops the message with PF_EIO
+ * and leaves the spool usable. */
+static void
+test_spill_fails(void **state)
+{
+	static char big[SPOOL_MEM_MSG + 1];
+	struct spool sp;
+	struct pf_err err;
+
+	(void)state;
+	spool_init(&sp, "/nonexistent/popfetch-test-spool");
+	assert_int_equal(spool_open(&sp, "u", 0, &err), 0);
+	assert_int_equal(spool_write(&sp, "abc", 3, &err), 0);
+	assert_int_equal(spool_write(&sp, big, sizeof(big), &err), -1);
+	assert_int_equal(err.code, PF_EIO);
+	assert_int_equal(sp.cur.fd, -1);
+	assert_int_equal(sp.cur_mem, 0);
+	spool_message(&sp, 100);
+	assert_int_equal(sp.n, 1);
+	assert_content(&sp.msgs[0], 100);
+	spool_free(&sp);
+}
+
+/* At most SPOOL_MEM_COUNT messages are held in memory at once, however
+ * small. */
+static void
+test_count_cap(void **state)
+{
+	struct spool sp;
+	size_t i;
+
+	(void)state;
+	spool_init(&sp, dir);
+	for (i = 0; i <= SPOOL_MEM_COUNT; i++)
+		spool_message(&sp, 1);
+	for (i = 0; i < SPOOL_MEM_COUNT; i++)
+		assert_true(in_memory(sp.msgs[i].fd));
+	assert_false(in_memory(sp.msgs[SPOOL_MEM_COUNT].fd));
+	assert_int_equal(sp.mem, SPOOL_MEM_COUNT * SPOOL_MEM_PAGE);
 	spool_free(&sp);
 }
 
@@ -185,7 +254,7 @@ test_abort(void **state)
 	assert_int_equal(sp.mem, 0);
 	spool_message(&sp, 10);
 	assert_int_equal(sp.n, 1);
-	assert_int_equal(sp.mem, 10);
+	assert_int_equal(sp.mem, SPOOL_MEM_PAGE);
 	assert_content(&sp.msgs[0], 10);
 	spool_free(&sp);
 }
@@ -197,6 +266,9 @@ main(void)
 	    cmocka_unit_test(test_small_in_memory_large_in_file),
 	    cmocka_unit_test(test_total_budget),
 	    cmocka_unit_test(test_size_hint),
+	    cmocka_unit_test(test_spill_buffered),
+	    cmocka_unit_test(test_spill_fails),
+	    cmocka_unit_test(test_count_cap),
 	    cmocka_unit_test(test_abort),
 	};
 	char cmd[128];
