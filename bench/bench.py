@@ -198,16 +198,20 @@ class Bench:
         self.fixed_notes = []
         self.server_cpu = {}
         self.proxy = None
+        self.seq = 0
 
     # -- clients -------------------------------------------------------
 
+    def fresh(self, name):
+        """A path no run has used: nothing is deleted in the delivery
+        file system until the end, so that no run pays for another's
+        deletions (see bench/README.md, "Disk")."""
+        self.seq += 1
+        return os.path.join(self.deliv, "%s-%d" % (name, self.seq))
+
     def target(self, mode, run):
         """Prepare an empty delivery target; return its path."""
-        path = os.path.join(self.deliv, "out-" + run)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.unlink(path)
+        path = self.fresh("out-" + run.replace(" ", "-"))
         if mode == "mbox":
             return path
         for sub in ("new", "cur", "tmp"):
@@ -286,7 +290,7 @@ class Bench:
     def generate(self, wl):
         """Generate a workload and a warmed server Maildir for it."""
         count, size, kind, seed, _ = WORKLOADS[wl]
-        raw = os.path.join(self.root, "gen-" + wl)
+        raw = os.path.join(self.srv, "gen-" + wl)
         manifest = os.path.join(self.root, wl + ".json")
         log("generating %s (%d x %d bytes)" % (wl, count, size))
         sh([sys.executable, os.path.join(HERE, "gen.py"), "--maildir", raw,
@@ -297,7 +301,7 @@ class Bench:
         self.dc.refill(raw)
         sh([self.a.floor, "-k", "-p", str(self.dc.port), "-u", self.dc.user,
             "-w", self.dc.passfile, "-c", self.dc.ca])
-        warm = os.path.join(self.root, "tpl-" + wl)
+        warm = os.path.join(self.srv, "tpl-" + wl)
         shutil.rmtree(warm, ignore_errors=True)
         sh(["cp", "-a", self.dc.maildir, warm])
         shutil.rmtree(raw)
@@ -306,8 +310,7 @@ class Bench:
 
     def one_run(self, case, wl, mode, client, port):
         """Refill, run one client once, check; return (wall, cpu, rss)."""
-        st = os.path.join(self.root, "state")
-        shutil.rmtree(st, ignore_errors=True)
+        st = self.fresh("state")
         os.makedirs(st)
         path = self.target(mode, client)
         self.dc.refill(self.templates[wl])
@@ -352,13 +355,22 @@ class Bench:
         self.deliv = self.root
         self.templates = {}
         self.manifests = {}
-        self.dc = Dovecot(self.root)
+        # The server's side (Dovecot, its Maildirs, the templates it is
+        # refilled from) lives in memory, so that its deletions (every
+        # run expunges the whole mailbox) never land on the file system
+        # the clients deliver to.
+        self.srv = self.root if self.a.tmpfs else tempfile.mkdtemp(
+            prefix="popfetch-bench-server.", dir="/dev/shm")
+        os.chmod(self.srv, 0o755)
+        self.dc = Dovecot(self.srv)
         try:
             self.main_loop()
         finally:
             if self.proxy is not None:
                 self.proxy.stop()
             self.dc.stop()
+            if self.srv != self.root:
+                shutil.rmtree(self.srv, ignore_errors=True)
 
     def main_loop(self):
         only = set(self.a.only.split(",")) if self.a.only else None

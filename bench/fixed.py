@@ -274,8 +274,7 @@ class Fixed:
         return [binary, "-C", cfg, "-q", "-a", "-j", jobs]
 
     def w5_run(self, client):
-        d = os.path.join(self.root, "w5")
-        shutil.rmtree(d, ignore_errors=True)
+        d = self.b.fresh("w5")
         os.makedirs(d)
         accounts = [(u, u, self.maildir(os.path.join(d, "out", u)))
                     for u in self.users]
