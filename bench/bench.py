@@ -704,7 +704,12 @@ def write_doc(args, suffix, table, verdicts, notes, info, where, started,
         text.append("- runs per client: %d (fetchmail fewer: 2 for W1 and "
                     "W2, 1 otherwise), medians; peak RSS is the largest of "
                     "the runs" % args.runs)
-    text.append("- server Maildir and deliveries on: %s" % where)
+    if args.tmpfs:
+        text.append("- server Maildir and deliveries on: %s" % where)
+    else:
+        text.append("- deliveries and client state on: %s, each run in a "
+                    "directory of its own, nothing deleted until the end; "
+                    "the server's Maildir in /dev/shm" % where)
     for line in info:
         text.append("- " + line)
     text.append("")
