@@ -348,6 +348,18 @@ put_account(
 	put_notes(o, &a->notes, "  ");
 }
 
+/* Whether the account called name is in the output. */
+static bool
+converted(const struct cv_doc *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nacc; i++)
+		if (!d->acc[i].dropped && strcmp(d->acc[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /* Write the whole file. */
 static void
 render(const struct cv_doc *d, const struct view *defs, struct cv_out *o)
@@ -383,10 +395,17 @@ render(const struct cv_doc *d, const struct view *defs, struct cv_out *o)
 	}
 	for (i = 0; i < d->nacc; i++)
 		put_account(o, d, &d->acc[i]);
-	if (d->default_name != NULL) {
+	if (d->default_name == NULL)
+		return;
+	if (converted(d, d->default_name)) {
 		cv_out_adds(o, "\ndefault ");
 		cv_out_adds(o, d->default_name);
 		cv_out_adds(o, "\n");
+	} else {
+		/* a "default" line naming no account would not load */
+		cv_out_adds(o, "\n# no default: ");
+		sadd_comment(o, d->default_name);
+		cv_out_adds(o, " is not converted\n");
 	}
 }
 

@@ -421,6 +421,45 @@ test_reach_keys(void **state)
 }
 
 /* Conversion must fail with PF_ECONFIG and a message containing want. */
+/*
+ * mpop's default account names one that is not converted (here: a proxy
+ * port popfetch cannot map), directly or as mpop's own account
+ * "default": no "default" line, which would name no account and keep the
+ * file from loading (found by fuzz-convert), but a comment saying so.
+ */
+static void
+test_default_not_converted(void **state)
+{
+	static const char alias[] = "account good\n"
+				    "host pop.example.com\n"
+				    "user alice\n"
+				    "delivery maildir /m\n"
+				    "account bad : good\n"
+				    "proxy_host localhost\n"
+				    "proxy_port 0x0\n"
+				    "account default : bad\n";
+	static const char own[] = "account good\n"
+				  "host pop.example.com\n"
+				  "user alice\n"
+				  "delivery maildir /m\n"
+				  "account default : good\n"
+				  "proxy_host localhost\n"
+				  "proxy_port 0x0\n";
+	struct conv c;
+
+	(void)state;
+	load(CONVERT_MPOP, "mpoprc", alias, &c);
+	assert_null(config_find(&c.cfg, "bad"));
+	assert_null(strstr(c.text, "\ndefault "));
+	has(&c, "\n# no default: bad is not converted\n");
+	unload(&c);
+	load(CONVERT_MPOP, "mpoprc", own, &c);
+	assert_null(config_find(&c.cfg, "mpop-default"));
+	assert_null(strstr(c.text, "\ndefault "));
+	has(&c, "\n# no default: mpop-default is not converted\n");
+	unload(&c);
+}
+
 static void
 refused(enum convert_source src, const char *data, const char *want)
 {
@@ -678,6 +717,7 @@ main(void)
 	    cmocka_unit_test(test_secrets_stay_on_their_line),
 	    cmocka_unit_test(test_source_names_and_files),
 	    cmocka_unit_test(test_reach_keys),
+	    cmocka_unit_test(test_default_not_converted),
 	};
 
 	setenv("HOME", "/home/u", 1);
