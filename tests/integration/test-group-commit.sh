@@ -46,7 +46,8 @@ note "600 messages in ${PF_SECS}s, $commits commits"
 	fail "$commits commits in ${PF_SECS}s: batches are not on a time budget"
 }
 
-file_fsyncs=$(grep -c "^[0-9]* fsync([0-9]*<$T/mail/tmp/" "$T/sync.trace")
+# strace -f pads the pid to five columns: one space or more follows it
+file_fsyncs=$(grep -c "^[0-9]* *fsync([0-9]*<$T/mail/tmp/" "$T/sync.trace")
 syncfs=$(grep -c "syncfs([0-9]*<$T/mail/tmp>" "$T/sync.trace")
 fstype=$(stat -f -c %t "$T/mail")
 major=$(uname -r | cut -d. -f1)
@@ -95,7 +96,7 @@ pf_mailgen --count 5 --plain --seed 42 --size 500:3000 --start 5001
 rm -f "$T/sync.trace"
 POPFETCH=$T/pf-strace pf_run small --maildir "$T/mail"
 assert_rc small 0
-small_fsyncs=$(grep -c "^[0-9]* fsync([0-9]*<$T/mail/tmp/" "$T/sync.trace")
+small_fsyncs=$(grep -c "^[0-9]* *fsync([0-9]*<$T/mail/tmp/" "$T/sync.trace")
 small_syncfs=$(grep -c "syncfs(" "$T/sync.trace")
 note "5 messages: $small_fsyncs file fsyncs, $small_syncfs syncfs"
 [ "$small_fsyncs" -eq 5 ] && [ "$small_syncfs" -eq 0 ] || {
