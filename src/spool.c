@@ -26,15 +26,15 @@ int
 spool_open(struct spool *sp, const char *uid, unsigned long long size_hint,
     struct pf_err *err)
 {
-	unsigned long long budget = SPOOL_MEM_TOTAL - sp->mem;
+	unsigned long long budget;
 	int fd;
 
-	spool_abort(sp);
+	spool_abort(sp); /* and cur_mem = 0 */
+	budget = SPOOL_MEM_TOTAL - sp->mem;
 	if (budget > SPOOL_MEM_MSG)
 		budget = SPOOL_MEM_MSG;
 	if (sp->mem_n >= SPOOL_MEM_COUNT)
 		budget = 0;
-	sp->cur_mem = 0;
 	/* A message listed as too big goes to a file at once, not after a
 	 * copy; one whose listing was too small spills in spool_write(). */
 	if (size_hint <= budget && budget > 0 &&
