@@ -571,6 +571,49 @@ def fstype(path):
     return kind
 
 
+# Settling the disk (bench/README.md, "Disk"): ext4 without a journal
+# makes a file created soon after thousands were deleted nearby cost ten
+# to twenty times more, for minutes. A sitting on disk first times the
+# creation of PROBE_FILES files in the work directory and waits while
+# that is slow.
+PROBE_FILES = 400
+PROBE_SLOW_US = 250     # settled here: about 100 us; just after: 500+
+PROBE_WAIT_S = 30
+PROBE_TRIES = 13        # 6 minutes of waiting at the most
+
+
+def create_cost(root):
+    """Microseconds a file to create (O_EXCL), write 4 KiB to and close
+    PROBE_FILES files in a fresh directory under root."""
+    d = tempfile.mkdtemp(prefix="probe.", dir=root)
+    buf = b"x" * 4096
+    t = time.perf_counter()
+    for i in range(PROBE_FILES):
+        fd = os.open(os.path.join(d, str(i)),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, buf)
+        os.close(fd)
+    return (time.perf_counter() - t) * 1e6 / PROBE_FILES
+
+
+def settle(root):
+    """Wait until creating files in root is no longer slow; a line for
+    the report."""
+    waited = 0
+    for i in range(PROBE_TRIES):
+        us = create_cost(root)
+        log("disk: %.0f us to create a file" % us)
+        if us <= PROBE_SLOW_US:
+            return "file creation before the sitting: %.0f us a file%s" % (
+                us, " (after waiting %d s for the disk to settle)" % waited
+                if waited else "")
+        if i + 1 < PROBE_TRIES:
+            time.sleep(PROBE_WAIT_S)
+            waited += PROBE_WAIT_S
+    return ("file creation before the sitting: %.0f us a file: NOT "
+            "settled after %d s, the disk figures are slowed" % (us, waited))
+
+
 def machine():
     cpu = "?"
     with open("/proc/cpuinfo") as f:
@@ -625,6 +668,7 @@ def main():
             prefix="popfetch-bench.",
             dir="/dev/shm" if args.tmpfs else None)
         os.chmod(tmp, 0o755)
+    settled = None if args.tmpfs else settle(args.workdir)
     started = datetime.datetime.now(datetime.timezone.utc)
     b = Bench(args)
     try:
@@ -637,6 +681,8 @@ def main():
         "%s (%s)" % (os.path.dirname(args.workdir.rstrip("/")) or "/",
                      fstype(args.workdir))
     info = machine()
+    if settled is not None:
+        info.append(settled)
     if args.popfetch_base:
         info.append("popfetch base: %s (%s)" % (
             args.popfetch_base, args.base_label or "second binary"))
