@@ -1,8 +1,13 @@
 /*
  * runner.c: the accounts of one invocation, in this process or in -j
- * child processes that send their outcome back through a pipe.
+ * worker processes that each run one account after another and send
+ * each outcome back through a pipe.
  */
+#define _GNU_SOURCE /* pipe2 */
+#include <fcntl.h>
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +15,7 @@
 #include <unistd.h>
 
 #include "popfetch/conn.h"
+#include "popfetch/fileio.h"
 #include "popfetch/log.h"
 #include "popfetch/runner.h"
 #include "popfetch/serverinfo.h"
@@ -73,6 +79,10 @@ explain_interruption(struct runner_result *r)
 		    "interrupted: %lu messages delivered; the rest stay on the server for the next run",
 		    s->fetched);
 }
+
+/* The longest secret a worker takes from its pipe (a sanity bound: the
+ * parent got it). */
+#define RUNNER_SECRET_MAX (1024 * 1024)
 
 /* The secrets of one account: the password or token, and the proxy
  * user's password (proxy_password_command), either may be NULL. */
@@ -183,15 +193,37 @@ run_here(const struct account *a, const struct runner_opts *o,
 	run_account(a, o, h, &sc, failed ? &serr : NULL, res);
 }
 
-/* The -j bookkeeping: a child per running account. */
-struct pool {
-	pid_t *pids;
-	int *fds;
-	size_t started, finished;
-	int running;
+/*
+ * The -j pool: up to o->jobs worker processes, each forked once and then
+ * given one account after another. The parent gets each secret (prompts
+ * stay in one process) and sends it with the account's index down the
+ * worker's job pipe; the worker runs the account and sends back its
+ * fixed-size result. A worker that dies mid-account is reported for
+ * that account and replaced if accounts are left.
+ */
+struct worker {
+	pid_t pid;   /* 0: no process */
+	int job_fd;  /* parent -> worker: job records */
+	int res_fd;  /* worker -> parent: results */
+	size_t acct; /* the account it runs */
+	bool busy;
 };
 
-/* A failure of the runner itself for account i. */
+struct pool {
+	struct worker *w;
+	int nw; /* slots, o->jobs at most */
+	size_t started, finished;
+};
+
+/* What goes down a job pipe ahead of the secrets' bytes. */
+struct job_msg {
+	size_t acct;
+	bool nosecret;
+	struct pf_err serr;
+	size_t plen, xlen; /* password, proxy password; SIZE_MAX: none */
+};
+
+/* A failure of the runner itself for account a. */
 static void
 pool_fail(struct pool *p, const struct account *a, const struct runner_hooks *h,
     struct runner_result *res, const char *what)
@@ -203,66 +235,192 @@ pool_fail(struct pool *p, const struct account *a, const struct runner_hooks *h,
 	p->finished++;
 }
 
-/* Get the secret of account i here (prompts stay in one process), then
- * fork a child that runs it and writes its outcome to a pipe. */
-static void
-pool_start(struct pool *p, size_t i, const struct account *a,
-    const struct runner_opts *o, const struct runner_hooks *h,
-    struct runner_result *res)
+/* Read one secret of len bytes (SIZE_MAX: none) from fd. 0 or -1. */
+static int
+read_secret(int fd, size_t len, char **out)
 {
-	struct pf_err serr;
+	*out = NULL;
+	if (len == SIZE_MAX)
+		return 0;
+	if (len > RUNNER_SECRET_MAX)
+		return -1;
+	*out = xmalloc(len + 1);
+	if (fileio_read_upto(fd, *out, len) != (ssize_t)len) {
+		xfree_secret(*out);
+		*out = NULL;
+		return -1;
+	}
+	(*out)[len] = '\0';
+	return 0;
+}
+
+/* A worker: run each account the parent sends until its pipe closes. */
+static void __attribute__((noreturn))
+worker_loop(int job_fd, int res_fd, const struct account *accts, size_t n,
+    const struct runner_opts *o, const struct runner_hooks *h)
+{
+	struct job_msg m;
+	struct runner_result r;
 	struct secrets sc;
-	bool nosecret;
-	int pfd[2];
+
+	for (;;) {
+		ssize_t got = fileio_read_upto(job_fd, (char *)&m, sizeof(m));
+
+		if (got == 0)
+			_exit(0);
+		if (got != (ssize_t)sizeof(m) || m.acct >= n ||
+		    read_secret(job_fd, m.plen, &sc.password) == -1 ||
+		    read_secret(job_fd, m.xlen, &sc.proxy) == -1)
+			_exit(70);
+		run_account(
+		    &accts[m.acct], o, h, &sc, m.nosecret ? &m.serr : NULL, &r);
+		if (fileio_write_all(res_fd, &r, sizeof(r)) == -1)
+			_exit(70);
+	}
+}
+
+/* Start a worker in slot k. 0, or -1 with errno. */
+static int
+worker_start(struct pool *p, int k, const struct account *accts, size_t n,
+    const struct runner_opts *o, const struct runner_hooks *h)
+{
+	int jfd[2], rfd[2], i;
 	pid_t pid;
 
-	nosecret = secrets_get(a, o, &sc, &serr) < 0;
-	if (pipe(pfd) < 0) {
-		secrets_free(&sc);
-		pool_fail(p, a, h, res, "cannot create a pipe");
-		return;
+	/* Close-on-exec: a password command or MDA started later must not
+	 * hold a worker's pipe open, or the worker would never see EOF. */
+	if (pipe2(jfd, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(rfd, O_CLOEXEC) < 0) {
+		close(jfd[0]);
+		close(jfd[1]);
+		return -1;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		struct runner_result r;
-		ssize_t w;
-
-		close(pfd[0]);
-		run_account(a, o, h, &sc, nosecret ? &serr : NULL, &r);
-		w = write(pfd[1], &r, sizeof(r));
-		_exit(w == (ssize_t)sizeof(r) ? 0 : 70);
+		/* Hold no other worker's pipes: each must see its own EOF. */
+		for (i = 0; i < p->nw; i++)
+			if (p->w[i].pid != 0) {
+				close(p->w[i].job_fd);
+				close(p->w[i].res_fd);
+			}
+		close(jfd[1]);
+		close(rfd[0]);
+		worker_loop(jfd[0], rfd[1], accts, n, o, h);
 	}
-	close(pfd[1]);
-	secrets_free(&sc);
+	close(jfd[0]);
+	close(rfd[1]);
 	if (pid < 0) {
-		close(pfd[0]);
-		pool_fail(p, a, h, res, "cannot fork");
-		return;
+		close(jfd[1]);
+		close(rfd[0]);
+		return -1;
 	}
-	p->pids[i] = pid;
-	p->fds[i] = pfd[0];
-	p->running++;
+	p->w[k].pid = pid;
+	p->w[k].job_fd = jfd[1];
+	p->w[k].res_fd = rfd[0];
+	p->w[k].busy = false;
+	return 0;
 }
 
-/* Wait for one child and take its outcome. Returns -1 when there is no
- * child left to wait for. */
+/* Send account i to worker wk with the secrets got here. 0 or -1. */
+static int
+worker_send(struct worker *wk, size_t i, const struct account *a,
+    const struct runner_opts *o)
+{
+	struct job_msg m;
+	struct secrets sc;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.acct = i;
+	m.nosecret = secrets_get(a, o, &sc, &m.serr) < 0;
+	m.plen = sc.password != NULL ? strlen(sc.password) : SIZE_MAX;
+	m.xlen = sc.proxy != NULL ? strlen(sc.proxy) : SIZE_MAX;
+	rc = fileio_write_all(wk->job_fd, &m, sizeof(m));
+	if (rc == 0 && sc.password != NULL)
+		rc = fileio_write_all(wk->job_fd, sc.password, m.plen);
+	if (rc == 0 && sc.proxy != NULL)
+		rc = fileio_write_all(wk->job_fd, sc.proxy, m.xlen);
+	secrets_free(&sc);
+	if (rc == 0) {
+		wk->acct = i;
+		wk->busy = true;
+	}
+	return rc;
+}
+
+/* End the process of slot k: close its pipes, reap it. */
+static void
+worker_end(struct worker *wk)
+{
+	int status;
+
+	close(wk->job_fd);
+	close(wk->res_fd);
+	while (waitpid(wk->pid, &status, 0) == -1 && errno == EINTR)
+		;
+	memset(wk, 0, sizeof(*wk));
+}
+
+/* Hand account i to an idle worker, starting one if a slot is free. */
+static void
+pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
+    const struct runner_opts *o, const struct runner_hooks *h,
+    struct runner_result *res)
+{
+	int k, idle = -1, empty = -1;
+
+	for (k = 0; k < p->nw && idle == -1; k++) {
+		if (p->w[k].pid != 0 && !p->w[k].busy)
+			idle = k;
+		else if (p->w[k].pid == 0 && empty == -1)
+			empty = k;
+	}
+	if (idle == -1) {
+		if (empty == -1 || worker_start(p, empty, accts, n, o, h) < 0) {
+			pool_fail(p, &accts[i], h, &res[i],
+			    "cannot start a worker process");
+			return;
+		}
+		idle = empty;
+	}
+	if (worker_send(&p->w[idle], i, &accts[i], o) < 0) {
+		worker_end(&p->w[idle]);
+		pool_fail(p, &accts[i], h, &res[i],
+		    "cannot hand the account to a worker process");
+	}
+}
+
+/* Wait for a busy worker's result. Returns -1 when none is busy. */
 static int
 pool_reap(struct pool *p, const struct account *accts,
     const struct runner_hooks *h, struct runner_result *res)
 {
-	int status;
-	size_t i;
-	pid_t pid = wait(&status);
+	struct pollfd pfd[RUNNER_JOBS_MAX];
+	int slot[RUNNER_JOBS_MAX], k, np = 0;
 
-	if (pid < 0)
+	for (k = 0; k < p->nw; k++)
+		if (p->w[k].busy) {
+			pfd[np].fd = p->w[k].res_fd;
+			pfd[np].events = POLLIN;
+			slot[np++] = k;
+		}
+	if (np == 0)
+		return -1;
+	if (poll(pfd, (nfds_t)np, -1) < 0)
 		return errno == EINTR ? 0 : -1;
-	for (i = 0; i < p->started; i++) {
-		if (p->pids[i] != pid)
+	for (k = 0; k < np; k++) {
+		struct worker *wk = &p->w[slot[k]];
+		size_t i = wk->acct;
+
+		if (pfd[k].revents == 0)
 			continue;
-		if (read(p->fds[i], &res[i], sizeof(res[i])) !=
-		    (ssize_t)sizeof(res[i])) {
-			/* the child died before it could say anything */
+		wk->busy = false;
+		p->finished++;
+		if (fileio_read_upto(wk->res_fd, (char *)&res[i],
+			sizeof(res[i])) != (ssize_t)sizeof(res[i])) {
+			/* the worker died before it could say anything */
 			memset(&res[i], 0, sizeof(res[i]));
 			res[i].ret = -1;
 			pf_err_set(&res[i].err, PF_ESOFTWARE,
@@ -270,11 +428,8 @@ pool_reap(struct pool *p, const struct account *accts,
 			    accts[i].name != NULL ? accts[i].name
 						  : accts[i].host);
 			finish(&accts[i], h, &res[i]);
+			worker_end(wk);
 		}
-		close(p->fds[i]);
-		p->pids[i] = 0;
-		p->running--;
-		p->finished++;
 	}
 	return 0;
 }
@@ -299,33 +454,38 @@ prepare_tls(const struct account *accts, size_t n)
 	}
 }
 
-/* Run accounts with up to o->jobs children at once. */
+/* Run accounts with up to o->jobs workers at once. */
 static void
 run_pool(const struct account *accts, size_t n, const struct runner_opts *o,
     const struct runner_hooks *h, struct runner_result *res)
 {
 	struct pool p;
+	int k;
 
 	prepare_tls(accts, n);
 	memset(&p, 0, sizeof(p));
-	p.pids = xcalloc(n, sizeof(*p.pids));
-	p.fds = xcalloc(n, sizeof(*p.fds));
+	p.nw = o->jobs < RUNNER_JOBS_MAX ? o->jobs : RUNNER_JOBS_MAX;
+	if ((size_t)p.nw > n)
+		p.nw = (int)n;
+	p.w = xcalloc((size_t)p.nw, sizeof(*p.w));
 	while (p.finished < n) {
-		while (p.started < n && p.running < o->jobs) {
+		while (p.started < n && p.started - p.finished < (size_t)p.nw) {
 			size_t i = p.started++;
 
 			if (fetch_stop_requested()) {
 				not_started(&accts[i], h, &res[i]);
 				p.finished++;
 			} else {
-				pool_start(&p, i, &accts[i], o, h, &res[i]);
+				pool_start(&p, i, accts, n, o, h, res);
 			}
 		}
-		if (p.running == 0 || pool_reap(&p, accts, h, res) < 0)
+		if (pool_reap(&p, accts, h, res) < 0)
 			break;
 	}
-	free(p.pids);
-	free(p.fds);
+	for (k = 0; k < p.nw; k++)
+		if (p.w[k].pid != 0)
+			worker_end(&p.w[k]);
+	free(p.w);
 }
 
 bool

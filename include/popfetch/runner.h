@@ -56,6 +56,9 @@ typedef int runner_secret_fn(const struct account *a,
 typedef int runner_probe_fn(const struct account *a, const struct fetch_opts *o,
     char **text, struct pf_err *err);
 
+/* The most accounts at once (-j allows 1 to 64); more are run as 64. */
+#define RUNNER_JOBS_MAX 64
+
 struct runner_opts {
 	int jobs;	 /* accounts at once; 1 runs them in this process */
 	bool serverinfo; /* probe the servers instead of fetching */
@@ -70,7 +73,8 @@ struct runner_opts {
 
 /*
  * Run accts[0..n) and fill res[0..n). When runner_parallel(), up to
- * o->jobs accounts run at once, each in a child process. Once a signal
+ * o->jobs accounts run at once in as many worker processes, each forked
+ * once and given one account after another. Once a signal
  * has asked to stop (fetch_request_stop()), accounts not yet started
  * fail with PF_ETEMP and are not started. The message of an account that
  * a signal stopped says how many messages were delivered and that the

@@ -4,7 +4,7 @@
 # password in a file others can read); "account b : a" inherits a's
 # settings and overrides its own; "default NAME" picks the account run
 # without one; NAME selects; -a runs every account, -j 2 runs them at the
-# same time and --json reports both; a password from the config (0600) and
+# same time and --json reports both (and five accounts on two workers); a password from the config (0600) and
 # from ~/.netrc work, a 0644 ~/.netrc is refused with 78.
 # Both accounts use the one Dovecot user with --keep: a and b connect
 # through two proxies (two ports, so two account identities and states).
@@ -159,6 +159,34 @@ PY
 note "-a took ${seq_secs}s, -a -j 2 took ${PF_SECS}s"
 awk "BEGIN { exit !($PF_SECS < 0.8 * $seq_secs) }" ||
     fail "-j 2 (${PF_SECS}s) is not faster than one by one (${seq_secs}s)"
+
+# 4b. -j 2 with five accounts: two workers, each given one account after
+# another with the password its command gave in the parent. Five
+# identities: the two proxies, two more and Dovecot itself.
+proxy_start
+PC=$PROXY_PORT
+proxy_start
+PD=$PROXY_PORT
+{ echo "defaults"; echo "  keep on"; echo "  timeout 30"
+  for x in 1:$PA 2:$PB 3:$PC 4:$PD 5:$DC_POP3S_PORT; do
+	echo "account j${x%%:*}"; account_lines "${x#*:}" "$T/j${x%%:*}"
+  done; } >"$T/jobs5.conf"
+chmod 0600 "$T/jobs5.conf"
+pf_run_raw jobs5 -C "$T/jobs5.conf" -a -j 2 --json
+assert_rc jobs5 0
+assert_empty "$T/jobs5.err" "stderr of five accounts with -j 2"
+for k in 1 2 3 4 5; do
+	verify --quiet --manifest "$T/new1001.json" \
+	    --manifest "$T/new1002.json" --maildir "$T/j$k" ||
+	    fail "-j 2: account j$k is not exact"
+done
+python3 - "$T/jobs5.out" <<'PY' || fail "--json does not report five accounts"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+got = sorted((str(a["account"]), a["fetched"]) for a in doc["accounts"])
+if got != [("j%d" % k, 22) for k in range(1, 6)]:
+    sys.exit("accounts: %r" % got)
+PY
 
 # 5. ~/.netrc: used without --password-command; refused when 0644.
 printf 'machine localhost\n  login %s\n  password %s\n' "$DC_USER" \

@@ -30,6 +30,7 @@ static struct account accts[NACCT];
 static struct runner_result res[NACCT];
 static pid_t test_pid;
 static char donelog[64]; /* the done hook's record, one line per call */
+static char pidlog[64];	 /* the pid of each fetch, one line per call */
 static int fetch_calls;
 static bool want_prompt; /* what the secret source must be told */
 
@@ -41,6 +42,11 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 {
 	struct timespec ts = {0, 300 * 1000 * 1000};
 
+	FILE *fp = fopen(pidlog, "a");
+
+	assert_non_null(fp);
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
 	fetch_calls++;
 	memset(st, 0, sizeof(*st));
 	st->fresh = 10;
@@ -140,6 +146,7 @@ make(const char *h0, const char *h1, const char *h2, const char *h3)
 	fetch_calls = 0;
 	probed[0] = '\0';
 	unlink(donelog);
+	unlink(pidlog);
 	return i;
 }
 
@@ -190,6 +197,8 @@ setup(void **state)
 	test_pid = getpid();
 	snprintf(donelog, sizeof(donelog), "/tmp/pf-test-runner.%ld",
 	    (long)test_pid);
+	snprintf(pidlog, sizeof(pidlog), "/tmp/pf-test-runner-pids.%ld",
+	    (long)test_pid);
 	return 0;
 }
 
@@ -198,6 +207,7 @@ teardown(void **state)
 {
 	(void)state;
 	unlink(donelog);
+	unlink(pidlog);
 	return 0;
 }
 
@@ -293,6 +303,65 @@ test_secret_failure(void **state)
 	assert_int_equal(res[0].ret, 0);
 	assert_int_equal(res[1].err.code, PF_ECONFIG);
 	assert_int_equal(res[2].ret, 0);
+	drop(n);
+}
+
+/* How many processes ran a fetch (distinct pids in pidlog). */
+static int
+fetch_processes(void)
+{
+	char *cmd = xasprintf("sort -u %s | wc -l", pidlog), buf[32];
+	FILE *fp = popen(cmd, "r");
+
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	pclose(fp);
+	free(cmd);
+	return atoi(buf);
+}
+
+/* -j2 with four accounts: two workers, each given one account after
+ * another, not a process per account; none of them is this process. */
+static void
+test_workers_reused(void **state)
+{
+	size_t n = make("ok", "ok", "ok", "ok");
+	char *d;
+
+	(void)state;
+	run(n, 2, false);
+	assert_int_equal(fetch_calls, 0);
+	assert_int_equal(fetch_processes(), 2);
+	assert_int_equal(runner_first_failure(res, n), -1);
+	d = done_lines();
+	assert_string_equal(d, "a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
+	free(d);
+	/* -j larger than the accounts: one worker each, no more */
+	unlink(pidlog);
+	run(n, 8, false);
+	assert_int_equal(fetch_processes(), 4);
+	drop(n);
+}
+
+/* A worker that dies takes only its account with it: a new worker runs
+ * the accounts after it. */
+static void
+test_worker_replaced(void **state)
+{
+	size_t n = make("ok", "die", "ok", "ok");
+	char *d;
+
+	(void)state;
+	run(n, 2, false);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_ESOFTWARE);
+	assert_string_equal(res[1].err.msg, "account 'b': worker died");
+	assert_int_equal(res[2].ret, 0);
+	assert_int_equal(res[3].ret, 0);
+	assert_int_equal(res[3].st.fresh, 10);
+	d = done_lines();
+	assert_string_equal(d, "a 0 ok\nb -1 software\nc 0 ok\nd 0 ok\n");
+	free(d);
 	drop(n);
 }
 
@@ -394,6 +463,8 @@ main(void)
 	    T(test_parallel_prepares_tls),
 	    T(test_secret_failure),
 	    T(test_worker_died),
+	    T(test_workers_reused),
+	    T(test_worker_replaced),
 	    T(test_serverinfo),
 	    T(test_parallel_only_without_stdout),
 	    T(test_interrupted),
