@@ -159,11 +159,11 @@ drop(size_t n)
 		account_free(&accts[i]);
 }
 
-/* The done log, sorted (children end in any order). */
+/* What the shell command cmd prints (at most 511 bytes). */
 static char *
-done_lines(void)
+command_output(const char *cmd)
 {
-	char *cmd = xasprintf("sort %s", donelog), buf[512];
+	char buf[512];
 	FILE *fp = popen(cmd, "r");
 	size_t n;
 
@@ -171,8 +171,42 @@ done_lines(void)
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
 	buf[n] = '\0';
 	pclose(fp);
-	free(cmd);
 	return xstrdup(buf);
+}
+
+/* The done log, sorted (children end in any order). */
+static char *
+done_lines(void)
+{
+	char *cmd = xasprintf("sort %s", donelog), *out;
+
+	out = command_output(cmd);
+	free(cmd);
+	return out;
+}
+
+/* How many processes ran a fetch (distinct pids in pidlog). */
+static int
+fetch_processes(void)
+{
+	char *cmd = xasprintf("sort -u %s | wc -l", pidlog), *out;
+	int n;
+
+	out = command_output(cmd);
+	n = atoi(out);
+	free(cmd);
+	free(out);
+	return n;
+}
+
+/* The done log must be want, once sorted. */
+static void
+expect_done(const char *want)
+{
+	char *d = done_lines();
+
+	assert_string_equal(d, want);
+	free(d);
 }
 
 static void
@@ -216,8 +250,6 @@ static void
 test_sequential(void **state)
 {
 	size_t n = make("ok", "eio", "temp", "ok");
-	char *d;
-
 	(void)state;
 	run(n, 1, false);
 	assert_int_equal(fetch_calls, 4);
@@ -228,9 +260,7 @@ test_sequential(void **state)
 	assert_int_equal(res[0].st.fetched, 3);
 	assert_int_equal(runner_first_failure(res, n), 1);
 	assert_int_equal(runner_first_failure(res, 1), -1);
-	d = done_lines();
-	assert_string_equal(d, "a 0 ok\nb -1 ioerr\nc -1 tempfail\nd 0 ok\n");
-	free(d);
+	expect_done("a 0 ok\nb -1 ioerr\nc -1 tempfail\nd 0 ok\n");
 	drop(n);
 }
 
@@ -240,8 +270,6 @@ static void
 test_parallel_first_failure(void **state)
 {
 	size_t n = make("slow-noperm", "temp", "ok", "eio");
-	char *d;
-
 	(void)state;
 	run(n, 2, false);
 	assert_int_equal(fetch_calls, 0); /* all in children */
@@ -253,10 +281,7 @@ test_parallel_first_failure(void **state)
 	assert_int_equal(res[2].st.left, 7);
 	assert_int_equal(res[3].err.code, PF_EIO);
 	assert_int_equal(runner_first_failure(res, n), 0);
-	d = done_lines();
-	assert_string_equal(
-	    d, "a -1 noperm\nb -1 tempfail\nc 0 ok\nd -1 ioerr\n");
-	free(d);
+	expect_done("a -1 noperm\nb -1 tempfail\nc 0 ok\nd -1 ioerr\n");
 	drop(n);
 }
 
@@ -306,36 +331,18 @@ test_secret_failure(void **state)
 	drop(n);
 }
 
-/* How many processes ran a fetch (distinct pids in pidlog). */
-static int
-fetch_processes(void)
-{
-	char *cmd = xasprintf("sort -u %s | wc -l", pidlog), buf[32];
-	FILE *fp = popen(cmd, "r");
-
-	assert_non_null(fp);
-	assert_non_null(fgets(buf, sizeof(buf), fp));
-	pclose(fp);
-	free(cmd);
-	return atoi(buf);
-}
-
 /* -j2 with four accounts: two workers, each given one account after
  * another, not a process per account; none of them is this process. */
 static void
 test_workers_reused(void **state)
 {
 	size_t n = make("ok", "ok", "ok", "ok");
-	char *d;
-
 	(void)state;
 	run(n, 2, false);
 	assert_int_equal(fetch_calls, 0);
 	assert_int_equal(fetch_processes(), 2);
 	assert_int_equal(runner_first_failure(res, n), -1);
-	d = done_lines();
-	assert_string_equal(d, "a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
-	free(d);
+	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
 	/* -j larger than the accounts: one worker each, no more */
 	unlink(pidlog);
 	run(n, 8, false);
@@ -349,8 +356,6 @@ static void
 test_worker_replaced(void **state)
 {
 	size_t n = make("ok", "die", "ok", "ok");
-	char *d;
-
 	(void)state;
 	run(n, 2, false);
 	assert_int_equal(res[0].ret, 0);
@@ -359,9 +364,7 @@ test_worker_replaced(void **state)
 	assert_int_equal(res[2].ret, 0);
 	assert_int_equal(res[3].ret, 0);
 	assert_int_equal(res[3].st.fresh, 10);
-	d = done_lines();
-	assert_string_equal(d, "a 0 ok\nb -1 software\nc 0 ok\nd 0 ok\n");
-	free(d);
+	expect_done("a 0 ok\nb -1 software\nc 0 ok\nd 0 ok\n");
 	drop(n);
 }
 
@@ -370,16 +373,12 @@ static void
 test_worker_died(void **state)
 {
 	size_t n = make("ok", "die", NULL, NULL);
-	char *d;
-
 	(void)state;
 	run(n, 2, false);
 	assert_int_equal(res[0].ret, 0);
 	assert_int_equal(res[1].err.code, PF_ESOFTWARE);
 	assert_string_equal(res[1].err.msg, "account 'b': worker died");
-	d = done_lines();
-	assert_string_equal(d, "a 0 ok\nb -1 software\n");
-	free(d);
+	expect_done("a 0 ok\nb -1 software\n");
 	drop(n);
 }
 
