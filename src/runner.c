@@ -198,8 +198,11 @@ run_here(const struct account *a, const struct runner_opts *o,
  * given one account after another. The parent gets each secret (prompts
  * stay in one process) and sends it with the account's index down the
  * worker's job pipe; the worker runs the account and sends back its
- * fixed-size result. A worker that dies mid-account is reported for
- * that account and replaced if accounts are left.
+ * fixed-size result. A worker that dies costs only the account it was
+ * running; a worker that a signal asked to stop says so with its result
+ * and exits. Either way a new worker takes the accounts after it.
+ * Writing to a dead worker's pipe needs SIGPIPE ignored, as
+ * process_setup() does.
  */
 struct worker {
 	pid_t pid;   /* 0: no process */
@@ -221,6 +224,12 @@ struct job_msg {
 	bool nosecret;
 	struct pf_err serr;
 	size_t plen, xlen; /* password, proxy password; SIZE_MAX: none */
+};
+
+/* What comes back after each account. */
+struct job_reply {
+	struct runner_result r;
+	bool retiring; /* a signal asked the worker to stop: it exits */
 };
 
 /* A failure of the runner itself for account a. */
@@ -254,13 +263,15 @@ read_secret(int fd, size_t len, char **out)
 	return 0;
 }
 
-/* A worker: run each account the parent sends until its pipe closes. */
+/* A worker: run each account the parent sends until its pipe closes, or
+ * until a signal asks it to stop (its stop request cannot be taken back,
+ * and would cut short every account after it). */
 static void __attribute__((noreturn))
 worker_loop(int job_fd, int res_fd, const struct account *accts, size_t n,
     const struct runner_opts *o, const struct runner_hooks *h)
 {
 	struct job_msg m;
-	struct runner_result r;
+	struct job_reply rep;
 	struct secrets sc;
 
 	for (;;) {
@@ -272,10 +283,14 @@ worker_loop(int job_fd, int res_fd, const struct account *accts, size_t n,
 		    read_secret(job_fd, m.plen, &sc.password) == -1 ||
 		    read_secret(job_fd, m.xlen, &sc.proxy) == -1)
 			_exit(70);
-		run_account(
-		    &accts[m.acct], o, h, &sc, m.nosecret ? &m.serr : NULL, &r);
-		if (fileio_write_all(res_fd, &r, sizeof(r)) == -1)
+		memset(&rep, 0, sizeof(rep));
+		run_account(&accts[m.acct], o, h, &sc,
+		    m.nosecret ? &m.serr : NULL, &rep.r);
+		rep.retiring = fetch_stop_requested();
+		if (fileio_write_all(res_fd, &rep, sizeof(rep)) == -1)
 			_exit(70);
+		if (rep.retiring)
+			_exit(0);
 	}
 }
 
@@ -323,34 +338,8 @@ worker_start(struct pool *p, int k, const struct account *accts, size_t n,
 	return 0;
 }
 
-/* Send account i to worker wk with the secrets got here. 0 or -1. */
-static int
-worker_send(struct worker *wk, size_t i, const struct account *a,
-    const struct runner_opts *o)
-{
-	struct job_msg m;
-	struct secrets sc;
-	int rc;
-
-	memset(&m, 0, sizeof(m));
-	m.acct = i;
-	m.nosecret = secrets_get(a, o, &sc, &m.serr) < 0;
-	m.plen = sc.password != NULL ? strlen(sc.password) : SIZE_MAX;
-	m.xlen = sc.proxy != NULL ? strlen(sc.proxy) : SIZE_MAX;
-	rc = fileio_write_all(wk->job_fd, &m, sizeof(m));
-	if (rc == 0 && sc.password != NULL)
-		rc = fileio_write_all(wk->job_fd, sc.password, m.plen);
-	if (rc == 0 && sc.proxy != NULL)
-		rc = fileio_write_all(wk->job_fd, sc.proxy, m.xlen);
-	secrets_free(&sc);
-	if (rc == 0) {
-		wk->acct = i;
-		wk->busy = true;
-	}
-	return rc;
-}
-
-/* End the process of slot k: close its pipes, reap it. */
+/* End the process of a slot: close its pipes (an idle worker exits on
+ * the end of its job pipe), reap it. */
 static void
 worker_end(struct worker *wk)
 {
@@ -360,45 +349,132 @@ worker_end(struct worker *wk)
 	close(wk->res_fd);
 	while (waitpid(wk->pid, &status, 0) == -1 && errno == EINTR)
 		;
-	memset(wk, 0, sizeof(*wk));
+	wk->pid = 0;
+	wk->job_fd = wk->res_fd = -1;
+	wk->busy = false;
 }
 
-/* Hand account i to an idle worker, starting one if a slot is free. */
+/* Whether an idle worker is gone: it sends nothing between accounts, so
+ * anything on its result pipe is its end. */
+static bool
+worker_gone(const struct worker *wk)
+{
+	struct pollfd pfd = {wk->res_fd, POLLIN, 0};
+
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/* A slot with a live idle worker, starting one in an empty slot if none
+ * is idle; -1 when no worker can be started. */
+static int
+pool_slot(struct pool *p, const struct account *accts, size_t n,
+    const struct runner_opts *o, const struct runner_hooks *h)
+{
+	int k;
+
+	for (k = 0; k < p->nw; k++) {
+		if (p->w[k].pid == 0 || p->w[k].busy)
+			continue;
+		if (!worker_gone(&p->w[k]))
+			return k;
+		worker_end(&p->w[k]);
+	}
+	for (k = 0; k < p->nw; k++)
+		if (p->w[k].pid == 0)
+			return worker_start(p, k, accts, n, o, h) == 0 ? k : -1;
+	return -1;
+}
+
+/* Send job m and its secrets down wk's job pipe. 0 or -1. */
+static int
+job_send(const struct worker *wk, struct job_msg *m, const struct secrets *sc)
+{
+	m->plen = sc->password != NULL ? strlen(sc->password) : SIZE_MAX;
+	m->xlen = sc->proxy != NULL ? strlen(sc->proxy) : SIZE_MAX;
+	if (fileio_write_all(wk->job_fd, m, sizeof(*m)) == -1 ||
+	    (sc->password != NULL &&
+		fileio_write_all(wk->job_fd, sc->password, m->plen) == -1) ||
+	    (sc->proxy != NULL &&
+		fileio_write_all(wk->job_fd, sc->proxy, m->xlen) == -1))
+		return -1;
+	return 0;
+}
+
+/* Get account i's secrets here and hand it to a worker. A worker that
+ * died since it went idle is replaced once. */
 static void
 pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
     const struct runner_opts *o, const struct runner_hooks *h,
     struct runner_result *res)
 {
-	int k, idle = -1, empty = -1;
+	struct job_msg m;
+	struct secrets sc;
+	int k;
 
-	for (k = 0; k < p->nw && idle == -1; k++) {
-		if (p->w[k].pid != 0 && !p->w[k].busy)
-			idle = k;
-		else if (p->w[k].pid == 0 && empty == -1)
-			empty = k;
+	memset(&m, 0, sizeof(m));
+	m.acct = i;
+	m.nosecret = secrets_get(&accts[i], o, &sc, &m.serr) < 0;
+	if (m.nosecret)
+		secrets_free(&sc); /* a password got before the proxy's */
+	if (fetch_stop_requested()) {
+		secrets_free(&sc);
+		not_started(&accts[i], h, &res[i]);
+		p->finished++;
+		return;
 	}
-	if (idle == -1) {
-		if (empty == -1 || worker_start(p, empty, accts, n, o, h) < 0) {
-			pool_fail(p, &accts[i], h, &res[i],
-			    "cannot start a worker process");
-			return;
+	k = pool_slot(p, accts, n, o, h);
+	if (k >= 0 && job_send(&p->w[k], &m, &sc) == -1) {
+		worker_end(&p->w[k]);
+		if (worker_start(p, k, accts, n, o, h) == -1)
+			k = -1;
+		else if (job_send(&p->w[k], &m, &sc) == -1) {
+			worker_end(&p->w[k]);
+			k = -1;
 		}
-		idle = empty;
 	}
-	if (worker_send(&p->w[idle], i, &accts[i], o) < 0) {
-		worker_end(&p->w[idle]);
-		pool_fail(p, &accts[i], h, &res[i],
-		    "cannot hand the account to a worker process");
+	secrets_free(&sc);
+	if (k < 0) {
+		pool_fail(
+		    p, &accts[i], h, &res[i], "cannot start a worker process");
+		return;
 	}
+	p->w[k].acct = i;
+	p->w[k].busy = true;
 }
 
-/* Wait for a busy worker's result. Returns -1 when none is busy. */
+/* Take one result from busy worker wk. */
+static void
+pool_take(struct pool *p, struct worker *wk, const struct account *accts,
+    const struct runner_hooks *h, struct runner_result *res)
+{
+	struct job_reply rep;
+	size_t i = wk->acct;
+
+	wk->busy = false;
+	p->finished++;
+	if (fileio_read_upto(wk->res_fd, (char *)&rep, sizeof(rep)) ==
+	    (ssize_t)sizeof(rep)) {
+		res[i] = rep.r;
+		if (rep.retiring)
+			worker_end(wk);
+		return;
+	}
+	/* the worker died before it could say anything */
+	memset(&res[i], 0, sizeof(res[i]));
+	res[i].ret = -1;
+	pf_err_set(&res[i].err, PF_ESOFTWARE, "account '%s': worker died",
+	    accts[i].name != NULL ? accts[i].name : accts[i].host);
+	finish(&accts[i], h, &res[i]);
+	worker_end(wk);
+}
+
+/* Wait for the busy workers' results. -1 when none is busy. */
 static int
 pool_reap(struct pool *p, const struct account *accts,
     const struct runner_hooks *h, struct runner_result *res)
 {
 	struct pollfd pfd[RUNNER_JOBS_MAX];
-	int slot[RUNNER_JOBS_MAX], k, np = 0;
+	int slot[RUNNER_JOBS_MAX], k, np = 0, r;
 
 	for (k = 0; k < p->nw; k++)
 		if (p->w[k].busy) {
@@ -408,27 +484,19 @@ pool_reap(struct pool *p, const struct account *accts,
 		}
 	if (np == 0)
 		return -1;
-	if (poll(pfd, (nfds_t)np, -1) < 0)
-		return errno == EINTR ? 0 : -1;
+	r = poll(pfd, (nfds_t)np, -1);
+	if (r < 0 && errno == EINTR)
+		return 0;
 	for (k = 0; k < np; k++) {
 		struct worker *wk = &p->w[slot[k]];
-		size_t i = wk->acct;
 
-		if (pfd[k].revents == 0)
-			continue;
-		wk->busy = false;
-		p->finished++;
-		if (fileio_read_upto(wk->res_fd, (char *)&res[i],
-			sizeof(res[i])) != (ssize_t)sizeof(res[i])) {
-			/* the worker died before it could say anything */
-			memset(&res[i], 0, sizeof(res[i]));
-			res[i].ret = -1;
-			pf_err_set(&res[i].err, PF_ESOFTWARE,
-			    "account '%s': worker died",
-			    accts[i].name != NULL ? accts[i].name
-						  : accts[i].host);
-			finish(&accts[i], h, &res[i]);
+		if (r > 0 && pfd[k].revents != 0) {
+			pool_take(p, wk, accts, h, res);
+		} else if (r < 0) {
+			/* cannot wait: end the worker, fail its account */
 			worker_end(wk);
+			pool_fail(p, &accts[wk->acct], h, &res[wk->acct],
+			    "cannot wait for a worker process");
 		}
 	}
 	return 0;

@@ -4,8 +4,9 @@
 # password in a file others can read); "account b : a" inherits a's
 # settings and overrides its own; "default NAME" picks the account run
 # without one; NAME selects; -a runs every account, -j 2 runs them at the
-# same time and --json reports both (and five accounts on two workers); a password from the config (0600) and
-# from ~/.netrc work, a 0644 ~/.netrc is refused with 78.
+# same time and --json reports both, and five accounts too; a password
+# from the config (0600) and from ~/.netrc work, a 0644 ~/.netrc is
+# refused with 78.
 # Both accounts use the one Dovecot user with --keep: a and b connect
 # through two proxies (two ports, so two account identities and states).
 . "$(dirname "$0")/../lib/common.sh"
@@ -160,9 +161,10 @@ note "-a took ${seq_secs}s, -a -j 2 took ${PF_SECS}s"
 awk "BEGIN { exit !($PF_SECS < 0.8 * $seq_secs) }" ||
     fail "-j 2 (${PF_SECS}s) is not faster than one by one (${seq_secs}s)"
 
-# 4b. -j 2 with five accounts: two workers, each given one account after
-# another with the password its command gave in the parent. Five
-# identities: the two proxies, two more and Dovecot itself.
+# 4b. -j 2 with five accounts, so that a worker runs more than one (which
+# of them, and that there are two workers, is for unit test-runner): each
+# gets the password its command gave in the parent and fetches it all.
+# Five identities: the two proxies, two more and Dovecot itself.
 proxy_start
 PC=$PROXY_PORT
 proxy_start

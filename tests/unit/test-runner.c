@@ -13,10 +13,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +37,9 @@ static int fetch_calls;
 static bool want_prompt; /* what the secret source must be told */
 
 /* What the stand-in fetch does for each account, by host name:
- * "ok", "eio", "temp", "noperm", "slow-noperm", "die", "stop". */
+ * "ok", "eio", "temp", "noperm", "slow-noperm", "die", "stop", "bye" (ok,
+ * and the process dies 100 ms later). Once a stop was asked, it stops at
+ * once, as the real fetch does. */
 static int
 fake_fetch(const struct account *a, const struct fetch_opts *o,
     struct fetch_stats *st, struct pf_err *err)
@@ -49,6 +53,8 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 	fclose(fp);
 	fetch_calls++;
 	memset(st, 0, sizeof(*st));
+	if (fetch_stop_requested())
+		return pf_err_set(err, PF_ETEMP, "interrupted by a signal");
 	st->fresh = 10;
 	st->fetched = 3;
 	st->left = 7;
@@ -58,6 +64,12 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 		o->report(o->ctx, a->host);
 	if (strcmp(a->host, "ok") == 0)
 		return 0;
+	if (strcmp(a->host, "bye") == 0) {
+		struct itimerval it = {{0, 0}, {0, 100 * 1000}};
+
+		setitimer(ITIMER_REAL, &it, NULL); /* SIGALRM kills */
+		return 0;
+	}
 	if (strcmp(a->host, "eio") == 0)
 		return pf_err_set(err, PF_EIO, "disk full");
 	if (strcmp(a->host, "temp") == 0)
@@ -76,7 +88,8 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 }
 
 /* The stand-in secret: the user name, unless the user is "nosecret";
- * it must be asked in the test's own process, never in a child. */
+ * "slowsecret" takes 300 ms. It must be asked in the test's own process,
+ * never in a child. */
 static int
 fake_secret(const struct account *a, const struct secret_opts *o, char **out,
     struct pf_err *err)
@@ -88,6 +101,11 @@ fake_secret(const struct account *a, const struct secret_opts *o, char **out,
 		return pf_err_set(err, PF_ESOFTWARE, "may_prompt is wrong");
 	if (a->user != NULL && strcmp(a->user, "nosecret") == 0)
 		return pf_err_set(err, PF_ECONFIG, "no password for 'x'");
+	if (a->user != NULL && strcmp(a->user, "slowsecret") == 0) {
+		struct timespec ts = {0, 300 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
 	*out = a->user != NULL ? xstrdup(a->user) : NULL;
 	return 0;
 }
@@ -229,6 +247,7 @@ setup(void **state)
 {
 	(void)state;
 	test_pid = getpid();
+	signal(SIGPIPE, SIG_IGN); /* as process_setup() does */
 	snprintf(donelog, sizeof(donelog), "/tmp/pf-test-runner.%ld",
 	    (long)test_pid);
 	snprintf(pidlog, sizeof(pidlog), "/tmp/pf-test-runner-pids.%ld",
@@ -350,21 +369,61 @@ test_workers_reused(void **state)
 	drop(n);
 }
 
-/* A worker that dies takes only its account with it: a new worker runs
+/* A worker that dies takes only its account with it: new workers run
  * the accounts after it. */
 static void
 test_worker_replaced(void **state)
 {
-	size_t n = make("ok", "die", "ok", "ok");
+	size_t n = make("die", "die", "ok", "ok");
+
 	(void)state;
 	run(n, 2, false);
-	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[0].err.code, PF_ESOFTWARE);
+	assert_string_equal(res[0].err.msg, "account 'a': worker died");
 	assert_int_equal(res[1].err.code, PF_ESOFTWARE);
-	assert_string_equal(res[1].err.msg, "account 'b': worker died");
 	assert_int_equal(res[2].ret, 0);
 	assert_int_equal(res[3].ret, 0);
 	assert_int_equal(res[3].st.fresh, 10);
-	expect_done("a 0 ok\nb -1 software\nc 0 ok\nd 0 ok\n");
+	assert_true(fetch_processes() >= 3);
+	expect_done("a -1 software\nb -1 software\nc 0 ok\nd 0 ok\n");
+	drop(n);
+}
+
+/* A worker that dies while idle (between accounts) costs no account: the
+ * next one goes to a new worker. Account a's worker dies 100 ms after a;
+ * c's secret takes 300 ms, so c is handed over after that. */
+static void
+test_idle_worker_gone(void **state)
+{
+	size_t n = make("bye", "slow-noperm", "ok", NULL);
+
+	(void)state;
+	free(accts[2].user);
+	accts[2].user = xstrdup("slowsecret");
+	run(n, 2, false);
+	assert_int_equal(res[0].ret, 0);
+	assert_int_equal(res[1].err.code, PF_ENOPERM);
+	assert_int_equal(res[2].ret, 0);
+	expect_done("a 0 ok\nb -1 noperm\nc 0 ok\n");
+	drop(n);
+}
+
+/* A signal to one worker stops its account; that worker then ends, so
+ * the accounts after it run in full on a new one. */
+static void
+test_worker_stopped(void **state)
+{
+	size_t n = make("stop", "slow-noperm", "ok", "ok");
+
+	(void)state;
+	run(n, 2, false);
+	assert_int_equal(res[0].err.code, PF_ETEMP);
+	assert_true(res[0].interrupted);
+	assert_int_equal(res[1].err.code, PF_ENOPERM);
+	assert_int_equal(res[2].ret, 0);
+	assert_int_equal(res[3].ret, 0);
+	assert_false(fetch_stop_requested()); /* only the worker was told */
+	expect_done("a -1 tempfail\nb -1 noperm\nc 0 ok\nd 0 ok\n");
 	drop(n);
 }
 
@@ -464,6 +523,8 @@ main(void)
 	    T(test_worker_died),
 	    T(test_workers_reused),
 	    T(test_worker_replaced),
+	    T(test_idle_worker_gone),
+	    T(test_worker_stopped),
 	    T(test_serverinfo),
 	    T(test_parallel_only_without_stdout),
 	    T(test_interrupted),
