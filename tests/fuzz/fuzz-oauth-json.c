@@ -137,20 +137,32 @@ mode_device(int status, const char *body, size_t len)
 	check_msg(&err, body);
 }
 
+static char store_dir[64], store_path[96];
+
+/* At exit: remove the token file and its directory. */
+static void
+store_cleanup(void)
+{
+	unlink(store_path);
+	rmdir(store_dir);
+}
+
 /* The token file: written to a private 0700 directory, then loaded. */
 static void
 mode_store(const char *body, size_t len)
 {
-	static char dir[64], path[96];
+	const char *path = store_path;
 	struct oauth_tokens t;
 	struct pf_err err;
 	int fd;
 
-	if (dir[0] == '\0') {
-		strcpy(dir, "/tmp/fuzz-oauth-XXXXXX");
-		if (mkdtemp(dir) == NULL)
+	if (store_dir[0] == '\0') {
+		strcpy(store_dir, "/tmp/fuzz-oauth-XXXXXX");
+		if (mkdtemp(store_dir) == NULL)
 			abort();
-		snprintf(path, sizeof(path), "%s/t.json", dir);
+		snprintf(
+		    store_path, sizeof(store_path), "%s/t.json", store_dir);
+		atexit(store_cleanup);
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd == -1 || write(fd, body, len) != (ssize_t)len || close(fd))
