@@ -16,6 +16,7 @@
 #include "popfetch/cli.h"
 #include "popfetch/import.h"
 #include "popfetch/num.h"
+#include "popfetch/runner.h"
 #include "popfetch/xmalloc.h"
 
 /* Options that are not account settings. */
@@ -552,9 +553,11 @@ run_option(struct cli *c, int ch, const char **key, const char **val,
 		char *end;
 		long v = strtol(optarg, &end, 10);
 
-		if (*optarg == '\0' || *end != '\0' || v < 1 || v > 64)
+		if (*optarg == '\0' || *end != '\0' || v < 1 ||
+		    v > RUNNER_JOBS_MAX)
 			return pf_err_set(err, PF_EUSAGE,
-			    "invalid number of jobs '%s' (1-64)", optarg);
+			    "invalid number of jobs '%s' (1-%d)", optarg,
+			    RUNNER_JOBS_MAX);
 		c->jobs = (int)v;
 		break;
 	}

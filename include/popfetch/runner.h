@@ -56,7 +56,7 @@ typedef int runner_secret_fn(const struct account *a,
 typedef int runner_probe_fn(const struct account *a, const struct fetch_opts *o,
     char **text, struct pf_err *err);
 
-/* The most accounts at once (-j allows 1 to 64); more are run as 64. */
+/* The most accounts at once: -j takes 1 to this (cli.c). */
 #define RUNNER_JOBS_MAX 64
 
 struct runner_opts {
