@@ -151,7 +151,6 @@ store_cleanup(void)
 static void
 mode_store(const char *body, size_t len)
 {
-	const char *path = store_path;
 	struct oauth_tokens t;
 	struct pf_err err;
 	int fd;
@@ -164,10 +163,10 @@ mode_store(const char *body, size_t len)
 		    store_path, sizeof(store_path), "%s/t.json", store_dir);
 		atexit(store_cleanup);
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fd = open(store_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd == -1 || write(fd, body, len) != (ssize_t)len || close(fd))
 		abort();
-	if (oauth_store_load(path, "acct", &t, &err) == 0) {
+	if (oauth_store_load(store_path, "acct", &t, &err) == 0) {
 		if (t.access_token == NULL && t.refresh_token == NULL)
 			fail("a token file without tokens");
 		if (t.access_token != NULL)
