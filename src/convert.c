@@ -4,7 +4,6 @@
  * lines that give exactly those settings under popfetch's rules (defaults
  * for every account, one parent, up to 16 levels) and writes the text.
  */
-#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -494,33 +493,24 @@ convert_config(enum convert_source src, const char *path,
     const struct convert_opts *opts, char **text, size_t *len,
     struct pf_err *err)
 {
-	struct stat sb;
 	char *data = NULL;
-	ssize_t r;
+	size_t n = 0;
 	int fd, ret = -1;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
 		return pf_err_sys(err, PF_EUSAGE, "cannot open '%s'", path);
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size > CONVERT_FILE_MAX) {
-		pf_err_set(err, PF_EUSAGE,
-		    "'%s' is not a regular file of at most %d MiB", path,
-		    CONVERT_FILE_MAX / (1024 * 1024));
-		goto out;
+	if (fileio_read_regular(fd, CONVERT_FILE_MAX, &data, &n) == -1) {
+		if (errno == EINVAL || errno == EFBIG)
+			pf_err_set(err, PF_EUSAGE,
+			    "'%s' is not a regular file of at most %d MiB",
+			    path, CONVERT_FILE_MAX / (1024 * 1024));
+		else
+			pf_err_sys(err, PF_EUSAGE, "cannot read '%s'", path);
+	} else {
+		/* A source file may hold passwords: wiped after use. */
+		ret = convert_buf(src, path, data, n, opts, text, len, err);
+		crypto_wipe_free(data, n);
 	}
-	data = xmalloc((size_t)sb.st_size + 1);
-	if ((r = fileio_read_upto(fd, data, (size_t)sb.st_size + 1)) < 0) {
-		pf_err_sys(err, PF_EUSAGE, "cannot read '%s'", path);
-		goto out;
-	}
-	if ((size_t)r > (size_t)sb.st_size) {
-		pf_err_set(err, PF_EUSAGE, "'%s' grew while it was read", path);
-		goto out;
-	}
-	ret = convert_buf(src, path, data, (size_t)r, opts, text, len, err);
-out:
-	if (data != NULL)
-		crypto_wipe_free(data, (size_t)sb.st_size + 1);
 	close(fd);
 	return ret;
 }

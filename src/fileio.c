@@ -24,6 +24,7 @@
 
 #include "popfetch/fileio.h"
 #include "popfetch/xmalloc.h"
+#include "compat.h"
 
 /* Move all len bytes: write(2) them, or pread(2) them from off; retry
  * on EINTR and short transfers; an early EOF is EIO. */
@@ -63,44 +64,85 @@ fileio_pread_all(int fd, void *buf, size_t len, off_t off)
 	return transfer_all(fd, buf, len, off, true);
 }
 
+/* The first buffer for reading fd whole: its size plus room for the NUL
+ * and for the read that sees EOF, when it is a regular file of at most
+ * max bytes; else a page. */
+static size_t
+read_all_cap(int fd, size_t max)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (unsigned long long)sb.st_size < max &&
+	    (unsigned long long)sb.st_size > 4096 - 2)
+		return (size_t)sb.st_size + 2;
+	return 4096;
+}
+
 int
 fileio_read_all(int fd, size_t max, char **out, size_t *outlen)
 {
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = read_all_cap(fd, max);
 	char *buf = xmalloc(cap);
 
 	for (;;) {
 		ssize_t n;
 
 		if (len + 1 == cap) {
+			char *bigger;
+
 			if (len >= max) {
-				free(buf);
 				errno = EFBIG;
-				return -1;
+				goto fail;
 			}
+			/* Not realloc: the old buffer is wiped before it is
+			 * freed, so a secret read here leaves no copy. */
+			bigger = xreallocarray(NULL, cap, 2);
+			memcpy(bigger, buf, len);
+			explicit_bzero(buf, len);
+			free(buf);
+			buf = bigger;
 			cap *= 2;
-			buf = xreallocarray(buf, cap, 1);
 		}
 		n = read(fd, buf + len, cap - len - 1);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return -1;
-		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
 	if (len > max) {
-		free(buf);
 		errno = EFBIG;
-		return -1;
+		goto fail;
 	}
 	buf[len] = '\0';
 	*out = buf;
 	*outlen = len;
 	return 0;
+fail:
+	explicit_bzero(buf, len);
+	free(buf);
+	return -1;
+}
+
+int
+fileio_read_regular(int fd, size_t max, char **out, size_t *outlen)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) == -1)
+		return -1;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((unsigned long long)sb.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
+	return fileio_read_all(fd, max, out, outlen);
 }
 
 ssize_t

@@ -20,6 +20,7 @@
 
 #include "popfetch/config.h"
 #include "popfetch/err.h"
+#include "popfetch/fileio.h"
 #include "popfetch/import.h"
 #include "popfetch/log.h"
 #include "popfetch/lock.h"
@@ -549,50 +550,20 @@ parse_one(struct set *set, enum import_format fmt, const char *name,
 static int
 read_file(const char *path, char **data, size_t *len, struct pf_err *err)
 {
-	struct stat sb;
-	ssize_t r;
-	size_t n = 0;
-	char *buf = NULL;
-	int fd;
+	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return pf_err_sys(err, PF_EUSAGE, "cannot open '%s'", path);
-	if (fstat(fd, &sb) < 0) {
-		pf_err_sys(err, PF_EIO, "cannot stat '%s'", path);
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(sb.st_mode) || sb.st_size > IMPORT_FILE_MAX) {
-		close(fd);
-		return pf_err_set(err, PF_EUSAGE,
+	r = fileio_read_regular(fd, IMPORT_FILE_MAX, data, len);
+	if (r == -1 && (errno == EINVAL || errno == EFBIG))
+		pf_err_set(err, PF_EUSAGE,
 		    "'%s' is not a regular file of at most %d MiB", path,
 		    IMPORT_FILE_MAX / (1024 * 1024));
-	}
-	buf = xmalloc((size_t)sb.st_size + 1);
-	while (n <= (size_t)sb.st_size) {
-		r = read(fd, buf + n, (size_t)sb.st_size + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pf_err_sys(err, PF_EIO, "cannot read '%s'", path);
-			close(fd);
-			free(buf);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
+	else if (r == -1)
+		pf_err_sys(err, PF_EIO, "cannot read '%s'", path);
 	close(fd);
-	if (n > (size_t)sb.st_size) {
-		free(buf);
-		return pf_err_set(
-		    err, PF_EIO, "'%s' grew while it was read", path);
-	}
-	*data = buf;
-	*len = n;
-	return 0;
+	return r;
 }
 
 /* Read and parse one file into set. */

@@ -22,37 +22,6 @@
 
 #define OAUTH_STORE_VERSION 1
 
-/* Read all of fd (at most max bytes) into a new buffer; -1 with errno. */
-static int
-oauth_read_all(int fd, size_t max, char **out, size_t *outlen)
-{
-	char *buf = xmalloc(max + 1);
-	size_t len = 0;
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, buf + len, max + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len > max)
-			break;
-	}
-	if (n == -1 || len > max) {
-		explicit_bzero(buf, len);
-		free(buf);
-		if (n != -1)
-			errno = EFBIG;
-		return -1;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 /* Open the token file, refusing what others could read or plant. */
 static int
 oauth_store_open(const char *path, const char *account, struct pf_err *err)
@@ -135,7 +104,7 @@ oauth_store_load(const char *path, const char *account, struct oauth_tokens *t,
 	memset(t, 0, sizeof(*t));
 	if ((fd = oauth_store_open(path, account, err)) == -1)
 		return -1;
-	rc = oauth_read_all(fd, OAUTH_MAX_JSON, &buf, &len);
+	rc = fileio_read_all(fd, OAUTH_MAX_JSON, &buf, &len);
 	close(fd);
 	if (rc == -1)
 		return pf_err_sys(

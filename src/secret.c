@@ -254,7 +254,7 @@ secret_from_netrc(const char *path, const char *host, const char *user,
 	struct stat sb;
 	char *text = NULL;
 	const char *pass;
-	ssize_t n;
+	size_t n = 0;
 	int fd, ret = 0;
 
 	*out = NULL;
@@ -269,20 +269,17 @@ secret_from_netrc(const char *path, const char *host, const char *user,
 		ret = -1;
 		goto out;
 	}
-	text = xmalloc((size_t)sb.st_size + 1);
-	if ((n = fileio_read_upto(fd, text, (size_t)sb.st_size)) < 0) {
+	if (fileio_read_all(fd, NETRC_MAX, &text, &n) == -1) {
 		ret = pf_err_sys(err, PF_ECONFIG, "cannot read '%s'", path);
 		goto out;
 	}
-	text[n] = '\0';
 	pass = secret_netrc_find(text, host, user);
 	if (pass != NULL) {
 		*out = xstrdup(pass);
 		ret = 1;
 	}
+	crypto_wipe_free(text, n);
 out:
-	if (text != NULL)
-		crypto_wipe_free(text, (size_t)sb.st_size + 1);
 	close(fd);
 	return ret;
 }

@@ -33,9 +33,17 @@ ssize_t fileio_read_upto(int fd, char *buf, size_t cap);
 
 /*
  * Read fd to its end into a new NUL-terminated buffer (*out, *outlen
- * bytes before the NUL); more than max bytes is EFBIG. 0 or -1.
+ * bytes before the NUL); more than max bytes is EFBIG. 0 or -1. Fit for
+ * secrets: a buffer it outgrows or gives up is wiped before it is freed,
+ * so the only copy is *out, which the caller wipes.
  */
 int fileio_read_all(int fd, size_t max, char **out, size_t *outlen);
+
+/*
+ * fileio_read_all() of a regular file: EINVAL when fd is something else,
+ * EFBIG when it is over max bytes, or grows past them while it is read.
+ */
+int fileio_read_regular(int fd, size_t max, char **out, size_t *outlen);
 
 /* fsync the directory dir, so a create, rename or unlink in it is
  * durable. 0 or -1. */
