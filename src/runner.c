@@ -216,6 +216,7 @@ struct pool {
 	struct worker *w;
 	int nw; /* slots, o->jobs at most */
 	size_t started, finished;
+	bool short_said; /* warned that a worker could not be started */
 };
 
 /* What goes down a job pipe ahead of the secrets' bytes. */
@@ -400,17 +401,56 @@ job_send(const struct worker *wk, struct job_msg *m, const struct secrets *sc)
 	return 0;
 }
 
-/* Get account i's secrets here and hand it to a worker. A worker that
- * died since it went idle is replaced once. */
+/* How many workers are running an account. */
+static int
+pool_busy(const struct pool *p)
+{
+	int k, busy = 0;
+
+	for (k = 0; k < p->nw; k++)
+		busy += p->w[k].busy;
+	return busy;
+}
+
+/* Say once that the pool runs with fewer workers than asked. */
 static void
+pool_short(struct pool *p, int err_no)
+{
+	if (p->short_said)
+		return;
+	p->short_said = true;
+	if (pool_busy(p) > 0)
+		log_warning("cannot start a worker process (%s): going on "
+			    "with the %d started",
+		    strerror(err_no), pool_busy(p));
+	else
+		log_warning("cannot start a worker process (%s): running "
+			    "accounts in this one",
+		    strerror(err_no));
+}
+
+/*
+ * Get account i's secrets here and hand it to a worker. False when no
+ * worker can be started while others are busy: the account waits for
+ * one of them, and its secrets are not asked for yet. With no worker at
+ * all, or when a worker dies as it is given the account and none can
+ * replace it, the account runs in this process.
+ */
+static bool
 pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
     const struct runner_opts *o, const struct runner_hooks *h,
     struct runner_result *res)
 {
 	struct job_msg m;
 	struct secrets sc;
-	int k;
+	int k, err_no;
 
+	k = pool_slot(p, accts, n, o, h);
+	err_no = errno;
+	if (k < 0 && pool_busy(p) > 0) {
+		pool_short(p, err_no);
+		return false;
+	}
 	memset(&m, 0, sizeof(m));
 	m.acct = i;
 	m.nosecret = secrets_get(&accts[i], o, &sc, &m.serr) < 0;
@@ -420,26 +460,30 @@ pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
 		secrets_free(&sc);
 		not_started(&accts[i], h, &res[i]);
 		p->finished++;
-		return;
+		return true;
 	}
-	k = pool_slot(p, accts, n, o, h);
 	if (k >= 0 && job_send(&p->w[k], &m, &sc) == -1) {
 		worker_end(&p->w[k]);
-		if (worker_start(p, k, accts, n, o, h) == -1)
+		if (worker_start(p, k, accts, n, o, h) == -1) {
+			err_no = errno;
 			k = -1;
-		else if (job_send(&p->w[k], &m, &sc) == -1) {
+		} else if (job_send(&p->w[k], &m, &sc) == -1) {
+			err_no = errno;
 			worker_end(&p->w[k]);
 			k = -1;
 		}
 	}
-	secrets_free(&sc);
 	if (k < 0) {
-		pool_fail(
-		    p, &accts[i], h, &res[i], "cannot start a worker process");
-		return;
+		pool_short(p, err_no);
+		run_account(
+		    &accts[i], o, h, &sc, m.nosecret ? &m.serr : NULL, &res[i]);
+		p->finished++;
+		return true;
 	}
+	secrets_free(&sc);
 	p->w[k].acct = i;
 	p->w[k].busy = true;
+	return true;
 }
 
 /* Take one result from busy worker wk. */
@@ -543,8 +587,9 @@ run_pool(const struct account *accts, size_t n, const struct runner_opts *o,
 			if (fetch_stop_requested()) {
 				not_started(&accts[i], h, &res[i]);
 				p.finished++;
-			} else {
-				pool_start(&p, i, accts, n, o, h, res);
+			} else if (!pool_start(&p, i, accts, n, o, h, res)) {
+				p.started--; /* it waits for a busy worker */
+				break;
 			}
 		}
 		if (pool_reap(&p, accts, h, res) < 0)

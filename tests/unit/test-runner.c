@@ -13,10 +13,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
@@ -441,6 +443,50 @@ test_worker_died(void **state)
 	drop(n);
 }
 
+/* Lower the soft limit on open files so that only k more can be opened;
+ * *old gets the limit to put back. */
+static void
+leave_fds(int k, struct rlimit *old)
+{
+	struct rlimit lim;
+	int fd;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+	for (fd = 0; k > 0; fd++)
+		if (fcntl(fd, F_GETFD) == -1)
+			k--;
+	lim = *old;
+	lim.rlim_cur = (rlim_t)fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+}
+
+/* A worker that cannot be started costs no account: with one worker
+ * running, the others wait for it; with none, they run in this process.
+ * Four free descriptors make one worker's two pipes; one makes none. */
+static void
+test_workers_scarce(void **state)
+{
+	size_t n = make("ok", "ok", "ok", "ok");
+	struct rlimit old;
+
+	(void)state;
+	leave_fds(4, &old);
+	run(n, 4, false);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(fetch_calls, 0);
+	assert_int_equal(fetch_processes(), 1);
+	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
+	unlink(donelog);
+	unlink(pidlog);
+	leave_fds(1, &old);
+	run(n, 4, false);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(fetch_calls, 4);
+	assert_int_equal(runner_first_failure(res, n), -1);
+	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
+	drop(n);
+}
+
 /* --serverinfo: the probe's text goes to the hook; no prompt allowed. */
 static void
 test_serverinfo(void **state)
@@ -525,6 +571,7 @@ main(void)
 	    T(test_worker_replaced),
 	    T(test_idle_worker_gone),
 	    T(test_worker_stopped),
+	    T(test_workers_scarce),
 	    T(test_serverinfo),
 	    T(test_parallel_only_without_stdout),
 	    T(test_interrupted),
