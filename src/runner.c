@@ -233,18 +233,6 @@ struct job_reply {
 	bool retiring; /* a signal asked the worker to stop: it exits */
 };
 
-/* A failure of the runner itself for account a. */
-static void
-pool_fail(struct pool *p, const struct account *a, const struct runner_hooks *h,
-    struct runner_result *res, const char *what)
-{
-	memset(res, 0, sizeof(*res));
-	res->ret = -1;
-	pf_err_sys(&res->err, PF_ESOFTWARE, "%s", what);
-	finish(a, h, res);
-	p->finished++;
-}
-
 /* Read one secret of len bytes (SIZE_MAX: none) from fd. 0 or -1. */
 static int
 read_secret(int fd, size_t len, char **out)
@@ -531,18 +519,16 @@ pool_reap(struct pool *p, const struct account *accts,
 	r = poll(pfd, (nfds_t)np, -1);
 	if (r < 0 && errno == EINTR)
 		return 0;
-	for (k = 0; k < np; k++) {
-		struct worker *wk = &p->w[slot[k]];
-
-		if (r > 0 && pfd[k].revents != 0) {
-			pool_take(p, wk, accts, h, res);
-		} else if (r < 0) {
-			/* cannot wait: end the worker, fail its account */
-			worker_end(wk);
-			pool_fail(p, &accts[wk->acct], h, &res[wk->acct],
-			    "cannot wait for a worker process");
-		}
+	if (r < 0) {
+		/* Cannot wait for any of them: wait for the first alone, in
+		 * a read that blocks until its result or its end. */
+		log_debug("poll: %s", strerror(errno));
+		pool_take(p, &p->w[slot[0]], accts, h, res);
+		return 0;
 	}
+	for (k = 0; k < np; k++)
+		if (pfd[k].revents != 0)
+			pool_take(p, &p->w[slot[k]], accts, h, res);
 	return 0;
 }
 

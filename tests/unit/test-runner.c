@@ -89,9 +89,14 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 	return pf_err_set(err, PF_ENOPERM, "login refused");
 }
 
+/* The open-file limit "fewfds" lowered, to be put back. */
+static struct rlimit fd_limit;
+static bool fd_limit_lowered;
+
 /* The stand-in secret: the user name, unless the user is "nosecret";
- * "slowsecret" takes 300 ms. It must be asked in the test's own process,
- * never in a child. */
+ * "slowsecret" takes 300 ms; "fewfds" lowers the limit on open files to
+ * one, below what poll() of two workers needs. It must be asked in the
+ * test's own process, never in a child. */
 static int
 fake_secret(const struct account *a, const struct secret_opts *o, char **out,
     struct pf_err *err)
@@ -107,6 +112,15 @@ fake_secret(const struct account *a, const struct secret_opts *o, char **out,
 		struct timespec ts = {0, 300 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
+	}
+	if (a->user != NULL && strcmp(a->user, "fewfds") == 0) {
+		struct rlimit one;
+
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &fd_limit), 0);
+		one = fd_limit;
+		one.rlim_cur = 1;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &one), 0);
+		fd_limit_lowered = true;
 	}
 	*out = a->user != NULL ? xstrdup(a->user) : NULL;
 	return 0;
@@ -487,6 +501,27 @@ test_workers_scarce(void **state)
 	drop(n);
 }
 
+/* When the parent cannot poll its workers (here EINVAL: two descriptors
+ * over a limit of one), it reads their results one at a time: each
+ * account is reported once, with its own outcome. */
+static void
+test_cannot_wait(void **state)
+{
+	size_t n = make("ok", "ok", NULL, NULL);
+
+	(void)state;
+	free(accts[1].user);
+	accts[1].user = xstrdup("fewfds");
+	run(n, 2, false);
+	assert_true(fd_limit_lowered);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &fd_limit), 0);
+	fd_limit_lowered = false;
+	assert_int_equal(runner_first_failure(res, n), -1);
+	assert_int_equal(res[1].st.fresh, 10);
+	expect_done("a 0 ok\nb 0 ok\n");
+	drop(n);
+}
+
 /* --serverinfo: the probe's text goes to the hook; no prompt allowed. */
 static void
 test_serverinfo(void **state)
@@ -572,6 +607,7 @@ main(void)
 	    T(test_idle_worker_gone),
 	    T(test_worker_stopped),
 	    T(test_workers_scarce),
+	    T(test_cannot_wait),
 	    T(test_serverinfo),
 	    T(test_parallel_only_without_stdout),
 	    T(test_interrupted),
