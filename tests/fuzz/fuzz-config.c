@@ -25,43 +25,19 @@
 #include "popfetch/err.h"
 #include "popfetch/log.h"
 
+#include "scratch.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char fuzz_dir[256];
 static char fuzz_path[300];
 
-/* Remove the temp dir at exit. */
-static void
-cleanup(void)
-{
-	(void)unlink(fuzz_path);
-	(void)rmdir(fuzz_dir);
-}
-
-/* Make the private temp dir once and keep HOME/XDG inside it. */
+/* The input's file, in the target's scratch directory. */
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-	struct stat sb;
-
-	if (fuzz_dir[0] != '\0')
-		return;
-	if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
-	    access("/dev/shm", W_OK) == 0)
-		base = "/dev/shm";
-	else if (base == NULL || base[0] == '\0')
-		base = "/tmp";
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-config.XXXXXX", base);
-	if (mkdtemp(fuzz_dir) == NULL) {
-		perror("fuzz-config: mkdtemp");
-		abort();
-	}
-	snprintf(fuzz_path, sizeof(fuzz_path), "%s/config", fuzz_dir);
-	setenv("HOME", fuzz_dir, 1);
-	setenv("XDG_STATE_HOME", fuzz_dir, 1);
-	log_init(getenv("FUZZ_VERBOSE") != NULL ? 2 : -1, false);
-	atexit(cleanup);
+	if (fuzz_path[0] == '\0')
+		snprintf(fuzz_path, sizeof(fuzz_path), "%s/config",
+		    fuzz_scratch("config"));
 }
 
 /* Stop with a message the crash report will show. */

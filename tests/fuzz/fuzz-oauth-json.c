@@ -25,6 +25,8 @@
 #include "popfetch/err.h"
 #include "popfetch/oauth.h"
 
+#include "scratch.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Stop with a message the crash report will show. */
@@ -137,17 +139,10 @@ mode_device(int status, const char *body, size_t len)
 	check_msg(&err, body);
 }
 
-static char store_dir[64], store_path[96];
+static char store_path[300];
 
-/* At exit: remove the token file and its directory. */
-static void
-store_cleanup(void)
-{
-	unlink(store_path);
-	rmdir(store_dir);
-}
-
-/* The token file: written to a private 0700 directory, then loaded. */
+/* The token file: written to the private 0700 scratch directory, then
+ * loaded. */
 static void
 mode_store(const char *body, size_t len)
 {
@@ -155,14 +150,9 @@ mode_store(const char *body, size_t len)
 	struct pf_err err;
 	int fd;
 
-	if (store_dir[0] == '\0') {
-		strcpy(store_dir, "/tmp/fuzz-oauth-XXXXXX");
-		if (mkdtemp(store_dir) == NULL)
-			abort();
-		snprintf(
-		    store_path, sizeof(store_path), "%s/t.json", store_dir);
-		atexit(store_cleanup);
-	}
+	if (store_path[0] == '\0')
+		snprintf(store_path, sizeof(store_path), "%s/t.json",
+		    fuzz_scratch("oauth-json"));
 	fd = open(store_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd == -1 || write(fd, body, len) != (ssize_t)len || close(fd))
 		abort();

@@ -41,13 +41,13 @@
 #include "popfetch/stream.h"
 
 #include "peer.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_MESSAGES 4096
 #define MAX_RETR     64
 
-static char fuzz_dir[256];
 static char maildir[300];
 static char spool[300];
 
@@ -115,52 +115,21 @@ clean_run(void)
 	clean_files(spool);
 }
 
-/* Remove the temp tree at exit. */
-static void
-cleanup(void)
-{
-	static const char *const sub[] = {"new", "cur", "tmp"};
-	char path[400];
-	size_t i;
-
-	clean_run();
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", maildir, sub[i]);
-		(void)rmdir(path);
-	}
-	(void)rmdir(maildir);
-	(void)rmdir(spool);
-	(void)rmdir(fuzz_dir);
-}
-
-/* Make the private temp dir once; a broken pipe must not kill us. */
+/* The Maildir's and the spool's paths in the scratch directory. */
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-	struct stat sb;
+	const char *dir;
 
-	if (fuzz_dir[0] != '\0')
+	if (maildir[0] != '\0')
 		return;
-	if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
-	    access("/dev/shm", W_OK) == 0)
-		base = "/dev/shm";
-	else if (base == NULL || base[0] == '\0')
-		base = "/tmp";
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-session.XXXXXX", base);
-	if (mkdtemp(fuzz_dir) == NULL) {
-		perror("fuzz-session: mkdtemp");
-		abort();
-	}
-	snprintf(maildir, sizeof(maildir), "%s/Maildir", fuzz_dir);
-	snprintf(spool, sizeof(spool), "%s/spool", fuzz_dir);
+	dir = fuzz_scratch("session");
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", dir);
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
 	if (mkdir(spool, 0700) == -1) {
 		perror("fuzz-session: mkdir");
 		abort();
 	}
-	signal(SIGPIPE, SIG_IGN);
-	log_init(getenv("FUZZ_VERBOSE") != NULL ? 2 : -1, false);
-	atexit(cleanup);
 }
 
 /* Split the script at 00 ff into the server's response stream. */

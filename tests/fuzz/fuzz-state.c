@@ -25,70 +25,32 @@
 #include "popfetch/log.h"
 #include "popfetch/state.h"
 
+#include "scratch.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_ID	 "fuzz@pop.example.org:995"
 #define FUZZ_UID "new uid%\x7f\xc3\xa9"
 
-static char fuzz_dir[256];
+static const char *fuzz_dir;
 static char *state_path;
 
-/* Remove everything the target left in its directory. */
-static void
-clean_dir(void)
-{
-	struct dirent *de;
-	char path[512];
-	DIR *d;
-
-	if ((d = opendir(fuzz_dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", fuzz_dir, de->d_name);
-		(void)unlink(path);
-	}
-	closedir(d);
-}
-
-/* Remove the temp dir at exit. */
-static void
-cleanup(void)
-{
-	clean_dir();
-	(void)rmdir(fuzz_dir);
-}
-
-/* Make the private state dir once. */
+/* The scratch directory, and the state file's path in it. */
 static void
 setup(void)
 {
-	const char *base = getenv("TMPDIR");
-	struct stat sb;
 	char *name;
 	size_t n;
 
-	if (fuzz_dir[0] != '\0')
+	if (fuzz_dir != NULL)
 		return;
-	if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
-	    access("/dev/shm", W_OK) == 0)
-		base = "/dev/shm";
-	else if (base == NULL || base[0] == '\0')
-		base = "/tmp";
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/pf-fuzz-state.XXXXXX", base);
-	if (mkdtemp(fuzz_dir) == NULL) {
-		perror("fuzz-state: mkdtemp");
-		abort();
-	}
+	fuzz_dir = fuzz_scratch("state");
 	name = state_account_file(FUZZ_ID);
 	n = strlen(fuzz_dir) + strlen(name) + 16;
 	if ((state_path = malloc(n)) == NULL)
 		abort();
 	snprintf(state_path, n, "%s/%s.state", fuzz_dir, name);
 	free(name);
-	log_init(getenv("FUZZ_VERBOSE") != NULL ? 2 : -1, false);
-	atexit(cleanup);
 }
 
 /* Stop with a message the crash report will show. */
@@ -334,7 +296,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (int)err.code, err.msg);
 			abort();
 		}
-		clean_dir();
+		fuzz_scratch_clear();
 		return 0;
 	}
 	/* A journal append on top of what was read (torn tail cut). */
@@ -355,6 +317,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	state_free(st);
 	reload_same(&s, "compact");
 	snap_free(&s);
-	clean_dir();
+	fuzz_scratch_clear();
 	return 0;
 }

@@ -19,7 +19,11 @@ set(PF_FUZZ_TARGETS
     state
     unstuff)
 set(PF_FUZZ_PRIVATE sasl)
-set(PF_FUZZ_EXTRA_session unit/peer.c)
+set(PF_FUZZ_EXTRA_config fuzz/scratch.c)
+set(PF_FUZZ_EXTRA_convert fuzz/scratch.c)
+set(PF_FUZZ_EXTRA_oauth-json fuzz/scratch.c)
+set(PF_FUZZ_EXTRA_session unit/peer.c fuzz/scratch.c)
+set(PF_FUZZ_EXTRA_state fuzz/scratch.c)
 
 # A target on disk that is not listed would silently never be fuzzed.
 file(GLOB pf_fuzz_on_disk ${CMAKE_CURRENT_LIST_DIR}/fuzz-*.c)
