@@ -73,10 +73,28 @@ read_all_cap(int fd, size_t max)
 	struct stat sb;
 
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    (unsigned long long)sb.st_size < max &&
+	    (unsigned long long)sb.st_size <= max &&
 	    (unsigned long long)sb.st_size > 4096 - 2)
 		return (size_t)sb.st_size + 2;
 	return 4096;
+}
+
+/* buf (len bytes used of cap) moved to a buffer twice as large, but no
+ * larger than max bytes of data, one more to see it is over, and the
+ * NUL. Not realloc: the old buffer is wiped before it is freed, so a
+ * secret read leaves no copy behind. */
+static char *
+read_all_grow(char *buf, size_t len, size_t *cap, size_t max)
+{
+	size_t limit = max < SIZE_MAX - 2 ? max + 2 : SIZE_MAX;
+	char *bigger;
+
+	*cap = *cap < limit / 2 ? *cap * 2 : limit;
+	bigger = xmalloc(*cap);
+	memcpy(bigger, buf, len);
+	explicit_bzero(buf, len);
+	free(buf);
+	return bigger;
 }
 
 int
@@ -84,43 +102,26 @@ fileio_read_all(int fd, size_t max, char **out, size_t *outlen)
 {
 	size_t len = 0, cap = read_all_cap(fd, max);
 	char *buf = xmalloc(cap);
+	ssize_t n;
 
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 == cap) {
-			char *bigger;
-
-			if (len >= max) {
-				errno = EFBIG;
-				goto fail;
-			}
-			/* Not realloc: the old buffer is wiped before it is
-			 * freed, so a secret read here leaves no copy. */
-			bigger = xreallocarray(NULL, cap, 2);
-			memcpy(bigger, buf, len);
-			explicit_bzero(buf, len);
-			free(buf);
-			buf = bigger;
-			cap *= 2;
-		}
+	/* Invariant: len < cap, so buf[len] is the NUL's place. */
+	while (len <= max) {
+		if (len + 1 == cap)
+			buf = read_all_grow(buf, len, &cap, max);
 		n = read(fd, buf + len, cap - len - 1);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			goto fail;
-		if (n == 0)
-			break;
+		if (n == 0) {
+			buf[len] = '\0';
+			*out = buf;
+			*outlen = len;
+			return 0;
+		}
 		len += (size_t)n;
 	}
-	if (len > max) {
-		errno = EFBIG;
-		goto fail;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
+	errno = EFBIG;
 fail:
 	explicit_bzero(buf, len);
 	free(buf);

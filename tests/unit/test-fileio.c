@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,8 +32,11 @@ pattern(size_t n)
 
 enum kind { K_FILE, K_PIPE, K_DIR };
 
+static pid_t writer; /* the process writing into a K_PIPE, or 0 */
+
 /* A descriptor to read: an anonymous temp file or a pipe holding n bytes
- * of pattern() (then EOF), or a directory. */
+ * of pattern() (then EOF), or a directory. A pipe is fed by a child
+ * process, so that no pipe buffer size is assumed. */
 static int
 source(enum kind k, size_t n)
 {
@@ -48,9 +52,13 @@ source(enum kind k, size_t n)
 		assert_int_equal(lseek(fds[0], 0, SEEK_SET), 0);
 		break;
 	case K_PIPE:
-		assert_true(n <= 60000); /* fits the pipe's buffer */
 		assert_int_equal(pipe(fds), 0);
-		assert_int_equal(fileio_write_all(fds[1], p, n), 0);
+		writer = fork();
+		assert_true(writer >= 0);
+		if (writer == 0) {
+			close(fds[0]);
+			_exit(fileio_write_all(fds[1], p, n) == 0 ? 0 : 1);
+		}
 		close(fds[1]);
 		break;
 	case K_DIR:
@@ -60,6 +68,15 @@ source(enum kind k, size_t n)
 	free(p);
 	assert_true(fds[0] >= 0);
 	return fds[0];
+}
+
+/* Reap the pipe's writer (gone once its end is closed or read). */
+static void
+source_done(void)
+{
+	if (writer > 0)
+		assert_int_equal(waitpid(writer, NULL, 0), writer);
+	writer = 0;
 }
 
 /* One read: what is read, with which bound, and what comes back (0, or
@@ -86,6 +103,7 @@ run_cases(const struct read_case *c, size_t count)
 		r = c->regular ? fileio_read_regular(fd, c->max, &buf, &len)
 			       : fileio_read_all(fd, c->max, &buf, &len);
 		close(fd);
+		source_done();
 		print_message("case %zu: %d, errno %d\n", i, r, errno);
 		if (c->want != 0) {
 			assert_int_equal(r, -1);
@@ -117,18 +135,26 @@ test_read_all(void **state)
 	    {K_FILE, 100000, 1 << 20, false, 0},
 	    {K_PIPE, 0, 1 << 20, false, 0},
 	    {K_PIPE, 50000, 1 << 20, false, 0},
+	    {K_PIPE, 300000, 1 << 20, false, 0},
 	};
 
 	(void)state;
 	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-/* max bytes are fine, one more is EFBIG; fileio_read_regular() takes
- * only a regular file. */
+/* max bytes are fine, one more is EFBIG, also where max bytes fill a
+ * buffer exactly (4095 and 8191: the NUL takes the last byte of 4096 and
+ * 8192); fileio_read_regular() takes only a regular file. */
 static void
 test_read_bounds(void **state)
 {
 	static const struct read_case cases[] = {
+	    {K_FILE, 4095, 4095, false, 0},
+	    {K_PIPE, 4095, 4095, false, 0},
+	    {K_PIPE, 4096, 4095, false, EFBIG},
+	    {K_FILE, 8191, 8191, false, 0},
+	    {K_PIPE, 8191, 8191, false, 0},
+	    {K_PIPE, 8192, 8191, false, EFBIG},
 	    {K_FILE, 5000, 5000, false, 0},
 	    {K_FILE, 5001, 5000, false, EFBIG},
 	    {K_FILE, 101, 100, false, EFBIG},
