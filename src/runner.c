@@ -216,7 +216,7 @@ struct pool {
 	struct worker *w;
 	int nw; /* slots, o->jobs at most */
 	size_t started, finished;
-	bool short_said; /* warned that a worker could not be started */
+	bool said_wait, said_here; /* warned of a worker not started */
 };
 
 /* What goes down a job pipe ahead of the secrets' bytes. */
@@ -288,7 +288,7 @@ static int
 worker_start(struct pool *p, int k, const struct account *accts, size_t n,
     const struct runner_opts *o, const struct runner_hooks *h)
 {
-	int jfd[2], rfd[2], i;
+	int jfd[2], rfd[2], i, saved;
 	pid_t pid;
 
 	/* Close-on-exec: a password command or MDA started later must not
@@ -296,12 +296,15 @@ worker_start(struct pool *p, int k, const struct account *accts, size_t n,
 	if (pipe2(jfd, O_CLOEXEC) < 0)
 		return -1;
 	if (pipe2(rfd, O_CLOEXEC) < 0) {
+		saved = errno;
 		close(jfd[0]);
 		close(jfd[1]);
+		errno = saved;
 		return -1;
 	}
 	fflush(NULL);
 	pid = fork();
+	saved = errno;
 	if (pid == 0) {
 		/* Hold no other worker's pipes: each must see its own EOF. */
 		for (i = 0; i < p->nw; i++)
@@ -318,6 +321,7 @@ worker_start(struct pool *p, int k, const struct account *accts, size_t n,
 	if (pid < 0) {
 		close(jfd[1]);
 		close(rfd[0]);
+		errno = saved;
 		return -1;
 	}
 	p->w[k].pid = pid;
@@ -400,21 +404,24 @@ pool_busy(const struct pool *p)
 	return busy;
 }
 
-/* Say once that the pool runs with fewer workers than asked. */
+/* Say that the pool runs with fewer workers than asked: that account a
+ * waits for a busy one, or runs in this process. Each once a run. */
 static void
-pool_short(struct pool *p, int err_no)
+pool_short(struct pool *p, const struct account *a, bool here, int err_no)
 {
-	if (p->short_said)
+	bool *said = here ? &p->said_here : &p->said_wait;
+
+	if (*said)
 		return;
-	p->short_said = true;
-	if (pool_busy(p) > 0)
+	*said = true;
+	if (here)
+		log_warning("cannot start a worker process (%s): running "
+			    "account '%s' in this one",
+		    strerror(err_no), a->name != NULL ? a->name : a->host);
+	else
 		log_warning("cannot start a worker process (%s): going on "
 			    "with the %d started",
 		    strerror(err_no), pool_busy(p));
-	else
-		log_warning("cannot start a worker process (%s): running "
-			    "accounts in this one",
-		    strerror(err_no));
 }
 
 /*
@@ -436,7 +443,7 @@ pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
 	k = pool_slot(p, accts, n, o, h);
 	err_no = errno;
 	if (k < 0 && pool_busy(p) > 0) {
-		pool_short(p, err_no);
+		pool_short(p, &accts[i], false, err_no);
 		return false;
 	}
 	memset(&m, 0, sizeof(m));
@@ -462,7 +469,7 @@ pool_start(struct pool *p, size_t i, const struct account *accts, size_t n,
 		}
 	}
 	if (k < 0) {
-		pool_short(p, err_no);
+		pool_short(p, &accts[i], true, err_no);
 		run_account(
 		    &accts[i], o, h, &sc, m.nosecret ? &m.serr : NULL, &res[i]);
 		p->finished++;

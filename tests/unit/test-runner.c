@@ -89,7 +89,7 @@ fake_fetch(const struct account *a, const struct fetch_opts *o,
 	return pf_err_set(err, PF_ENOPERM, "login refused");
 }
 
-/* The open-file limit "fewfds" lowered, to be put back. */
+/* The open-file limit before leave_fds() or "fewfds" lowered it. */
 static struct rlimit fd_limit;
 static bool fd_limit_lowered;
 
@@ -458,20 +458,33 @@ test_worker_died(void **state)
 }
 
 /* Lower the soft limit on open files so that only k more can be opened;
- * *old gets the limit to put back. */
+ * restore_fds() puts it back. */
 static void
-leave_fds(int k, struct rlimit *old)
+leave_fds(int k)
 {
 	struct rlimit lim;
 	int fd;
 
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &fd_limit), 0);
 	for (fd = 0; k > 0; fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			k--;
-	lim = *old;
+	lim = fd_limit;
 	lim.rlim_cur = (rlim_t)fd;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	fd_limit_lowered = true;
+}
+
+/* Put back the limit leave_fds() or "fewfds" lowered; also the teardown
+ * of the tests that lower it, so a failed one leaves no limit behind. */
+static int
+restore_fds(void **state)
+{
+	(void)state;
+	if (fd_limit_lowered)
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &fd_limit), 0);
+	fd_limit_lowered = false;
+	return 0;
 }
 
 /* A worker that cannot be started costs no account: with one worker
@@ -481,20 +494,18 @@ static void
 test_workers_scarce(void **state)
 {
 	size_t n = make("ok", "ok", "ok", "ok");
-	struct rlimit old;
 
-	(void)state;
-	leave_fds(4, &old);
+	leave_fds(4);
 	run(n, 4, false);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	restore_fds(state);
 	assert_int_equal(fetch_calls, 0);
 	assert_int_equal(fetch_processes(), 1);
 	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
 	unlink(donelog);
 	unlink(pidlog);
-	leave_fds(1, &old);
+	leave_fds(1);
 	run(n, 4, false);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	restore_fds(state);
 	assert_int_equal(fetch_calls, 4);
 	assert_int_equal(runner_first_failure(res, n), -1);
 	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
@@ -514,8 +525,7 @@ test_cannot_wait(void **state)
 	accts[1].user = xstrdup("fewfds");
 	run(n, 2, false);
 	assert_true(fd_limit_lowered);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &fd_limit), 0);
-	fd_limit_lowered = false;
+	restore_fds(state);
 	assert_int_equal(runner_first_failure(res, n), -1);
 	assert_int_equal(res[1].st.fresh, 10);
 	expect_done("a 0 ok\nb 0 ok\n");
@@ -606,8 +616,8 @@ main(void)
 	    T(test_worker_replaced),
 	    T(test_idle_worker_gone),
 	    T(test_worker_stopped),
-	    T(test_workers_scarce),
-	    T(test_cannot_wait),
+	    cmocka_unit_test_teardown(test_workers_scarce, restore_fds),
+	    cmocka_unit_test_teardown(test_cannot_wait, restore_fds),
 	    T(test_serverinfo),
 	    T(test_parallel_only_without_stdout),
 	    T(test_interrupted),
