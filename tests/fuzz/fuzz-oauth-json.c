@@ -150,9 +150,6 @@ mode_store(const char *body, size_t len)
 	struct pf_err err;
 	int fd;
 
-	if (store_path[0] == '\0')
-		snprintf(store_path, sizeof(store_path), "%s/t.json",
-		    fuzz_scratch("oauth-json"));
 	fd = open(store_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd == -1 || write(fd, body, len) != (ssize_t)len || close(fd))
 		abort();
@@ -178,6 +175,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *body;
 	int status;
 
+	if (store_path[0] == '\0')
+		snprintf(store_path, sizeof(store_path), "%s/t.json",
+		    fuzz_scratch("oauth-json"));
 	if (size < 1)
 		return 0;
 	body = malloc(size);

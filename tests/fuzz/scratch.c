@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,8 +59,8 @@ fuzz_scratch(const char *name)
 	snprintf(scratch_dir, sizeof(scratch_dir), "%s/pf-fuzz-%s.XXXXXX", base,
 	    name);
 	if (mkdtemp(scratch_dir) == NULL) {
-		fprintf(
-		    stderr, "fuzz-%s: cannot make '%s'\n", name, scratch_dir);
+		fprintf(stderr, "fuzz-%s: cannot make '%s': %s\n", name,
+		    scratch_dir, strerror(errno));
 		abort();
 	}
 	setenv("HOME", scratch_dir, 1);
