@@ -36,6 +36,7 @@ static pid_t test_pid;
 static char donelog[64]; /* the done hook's record, one line per call */
 static char pidlog[64];	 /* the pid of each fetch, one line per call */
 static int fetch_calls;
+static int secret_calls; /* in this process */
 static bool want_prompt; /* what the secret source must be told */
 
 /* What the stand-in fetch does for each account, by host name:
@@ -102,6 +103,7 @@ fake_secret(const struct account *a, const struct secret_opts *o, char **out,
     struct pf_err *err)
 {
 	*out = NULL;
+	secret_calls++;
 	if (getpid() != test_pid)
 		return pf_err_set(err, PF_ESOFTWARE, "secret in a child");
 	if (o->may_prompt != want_prompt)
@@ -177,7 +179,7 @@ make(const char *h0, const char *h1, const char *h2, const char *h3)
 		accts[i].sink = SINK_MAILDIR;
 	}
 	memset(res, 0, sizeof(res));
-	fetch_calls = 0;
+	fetch_calls = secret_calls = 0;
 	probed[0] = '\0';
 	unlink(donelog);
 	unlink(pidlog);
@@ -498,6 +500,7 @@ test_workers_scarce(void **state)
 	leave_fds(4);
 	run(n, 4, false);
 	restore_fds(state);
+	assert_int_equal(secret_calls, 4); /* none asked for twice */
 	assert_int_equal(fetch_calls, 0);
 	assert_int_equal(fetch_processes(), 1);
 	expect_done("a 0 ok\nb 0 ok\nc 0 ok\nd 0 ok\n");
