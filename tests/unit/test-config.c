@@ -21,17 +21,17 @@
 
 #include "popfetch/config.h"
 #include "popfetch/xmalloc.h"
+#include "tmpdir.h"
 
 /* The test's temp dir (also $HOME) and its config file. */
-static char dir[64];
-static char path[128];
+static char dir[256];
+static char path[300];
 
 static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/pf-test-config.XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (tmpdir_make(dir, sizeof(dir), "config") == -1)
 		return -1;
 	snprintf(path, sizeof(path), "%s/config", dir);
 	setenv("HOME", dir, 1);
@@ -43,9 +43,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	unlink(path);
-	rmdir(dir);
-	return 0;
+	return tmpdir_remove(dir);
 }
 
 /* Write text as the config file (mode 600) and load it. */
@@ -84,7 +82,7 @@ load_fails(const char *text, int line, const char *want)
 {
 	struct config cfg;
 	struct pf_err err;
-	char where[160];
+	char where[340];
 
 	assert_int_equal(load(text, &cfg, &err), -1);
 	assert_int_equal(err.code, PF_ECONFIG);

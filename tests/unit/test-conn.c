@@ -32,6 +32,7 @@
 
 #include "popfetch/conn.h"
 #include "popfetch/stream.h"
+#include "tmpdir.h"
 
 #define BIG_LEN (1024 * 1024)
 
@@ -610,7 +611,6 @@ group_setup(void **state)
 {
 	char script[600], cmd[1400];
 	const char *env = getenv("POPFETCH_MKCERTS");
-	const char *tmp = getenv("TMPDIR");
 	const char *slash;
 
 	(void)state;
@@ -622,9 +622,7 @@ group_setup(void **state)
 		    slash != NULL ? (int)(slash - __FILE__) : 1,
 		    slash != NULL ? __FILE__ : ".");
 	}
-	snprintf(certdir, sizeof(certdir), "%s/test-conn.XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(certdir) == NULL)
+	if (tmpdir_make(certdir, sizeof(certdir), "conn") == -1)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "bash '%s' '%s'", script, certdir);
 	if (system(cmd) != 0) {
@@ -637,11 +635,8 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	char cmd[700];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(certdir);
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "popfetch/state.h"
 
 #include "peer.h"
+#include "tmpdir.h"
 
 #define GREET                            \
 	{                                \
@@ -77,12 +78,8 @@ connect_peer(void *ctx, const struct conn_params *cp, struct pf_err *err)
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tdir, sizeof(tdir), "%s/test-fetch-XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tdir) == NULL)
+	if (tmpdir_make(tdir, sizeof(tdir), "fetch") == -1)
 		return -1;
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
 	snprintf(statedir, sizeof(statedir), "%s/state", tdir);
@@ -93,11 +90,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[400];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tdir);
 }
 
 /* The account of the tests: plain POP3 to pop.test, USER/PASS. */

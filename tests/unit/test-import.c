@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +25,7 @@
 #include "popfetch/lock.h"
 #include "popfetch/state.h"
 #include "popfetch/xmalloc.h"
+#include "tmpdir.h"
 
 /* Written by mpop 1.4.18 (keep on), a second account added by hand. */
 static const char mpop_good[] =
@@ -464,38 +464,12 @@ static int
 setup(void **state)
 {
 	struct fix *f = xcalloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(f->dir, sizeof(f->dir), "%s/test-import-XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL)
+	if (tmpdir_make(f->dir, sizeof(f->dir), "import") == -1)
 		return -1;
 	f->state = xasprintf("%s/state", f->dir);
 	*state = f;
 	return 0;
-}
-
-/* Remove the temp dir (two levels). */
-static void
-rm_tree(const char *path)
-{
-	struct dirent *de;
-	DIR *d = opendir(path);
-	char *sub;
-
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			sub = xasprintf("%s/%s", path, de->d_name);
-			rm_tree(sub);
-			free(sub);
-		}
-		closedir(d);
-		rmdir(path);
-	} else
-		unlink(path);
 }
 
 static int
@@ -503,10 +477,11 @@ teardown(void **state)
 {
 	struct fix *f = *state;
 
-	rm_tree(f->dir);
+	int r = tmpdir_remove(f->dir);
+
 	free(f->state);
 	free(f);
-	return 0;
+	return r;
 }
 
 /* Write a file under the fixture dir; returns its path. */

@@ -6,7 +6,6 @@
  * SIGHUP, --json against --stdout, the progress bar, and what is said
  * when an account is over.
  */
-#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,11 +20,12 @@
 #include "popfetch/cli.h"
 #include "popfetch/invocation.h"
 #include "popfetch/log.h"
+#include "tmpdir.h"
 
 #define MAXARGS 16
 
-static char dir[] = "/tmp/pf-test-invocation.XXXXXX";
-static char rcpath[64], none[64]; /* the config file; no file */
+static char dir[256];
+static char rcpath[300], none[300]; /* the config file; no file */
 static int warnings;
 
 static void
@@ -347,7 +347,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	if (mkdtemp(dir) == NULL)
+	if (tmpdir_make(dir, sizeof(dir), "invocation") == -1)
 		return -1;
 	snprintf(rcpath, sizeof(rcpath), "%s/rc", dir);
 	snprintf(none, sizeof(none), "%s/none", dir);
@@ -357,11 +357,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(dir);
 }
 
 int

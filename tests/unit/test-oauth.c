@@ -20,6 +20,7 @@
 
 #include "popfetch/oauth.h"
 #include "popfetch/xmalloc.h"
+#include "tmpdir.h"
 
 static char tmpdir[256];
 
@@ -27,19 +28,14 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/pf-oauth-XXXXXX",
-	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), "oauth");
 }
 
 static int
 teardown_dir(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 /* Path of name inside the test dir. */

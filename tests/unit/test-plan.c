@@ -23,6 +23,7 @@
 #include "popfetch/log.h"
 #include "popfetch/plan.h"
 #include "popfetch/state.h"
+#include "tmpdir.h"
 
 #define ACCT	"alice@pop.example:995"
 #define NOW	1700000000
@@ -147,12 +148,8 @@ static char tdir[256];
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tdir, sizeof(tdir), "%s/test-plan-XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tdir) == NULL)
+	if (tmpdir_make(tdir, sizeof(tdir), "plan") == -1)
 		return -1;
 	log_init(-1, false);
 	return 0;
@@ -161,11 +158,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char path[512];
-
 	(void)state;
-	snprintf(path, sizeof(path), "rm -rf '%s'", tdir);
-	return system(path) == 0 ? 0 : -1;
+	return tmpdir_remove(tdir);
 }
 
 /* The token lookup: the UIDs of the row's in_maildir. */

@@ -19,16 +19,16 @@
 
 #include "popfetch/secret.h"
 #include "popfetch/xmalloc.h"
+#include "tmpdir.h"
 
-static char dir[64];
-static char netrc[128];
+static char dir[256];
+static char netrc[300];
 
 static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/pf-test-secret.XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (tmpdir_make(dir, sizeof(dir), "secret") == -1)
 		return -1;
 	snprintf(netrc, sizeof(netrc), "%s/netrc", dir);
 	return 0;
@@ -39,11 +39,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(dir);
 }
 
 /* Write text to the test's .netrc with mode. */
@@ -179,7 +176,7 @@ static void
 test_netrc_file(void **state)
 {
 	struct pf_err err;
-	char *out = NULL, missing[160];
+	char *out = NULL, missing[300];
 
 	(void)state;
 	write_netrc("machine h login u password S3cret\n", 0600);

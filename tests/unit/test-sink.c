@@ -4,7 +4,7 @@
  * append record and its recovery, failure injection), MDA (exit codes,
  * timeouts, hostile senders, inherited fds) and stdout.
  */
-#define _GNU_SOURCE /* nftw, setrlimit, dup2 flags */
+#define _GNU_SOURCE /* setrlimit, dup2 flags */
 
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +34,7 @@
 #include "popfetch/sink.h"
 #include "popfetch/state.h"
 #include "sink-private.h" /* sink_maildir_name() */
+#include "tmpdir.h"
 
 /* Per-test scratch directory under $TMPDIR. */
 static char tdir[512];
@@ -51,48 +51,17 @@ tpath(const char *name)
 }
 
 static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	if (flag == FTW_DP || flag == FTW_D)
-		rmdir(p);
-	else
-		unlink(p);
-	return 0;
-}
-
-static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tdir, sizeof(tdir), "%s/sinktest.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tdir) == NULL)
-		return -1;
-	return 0;
-}
-
-/* chmod back first so nftw can descend into 0500 dirs. */
-static int
-fix_mode(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	if (flag == FTW_D || flag == FTW_DNR)
-		chmod(p, 0700);
-	return 0;
+	return tmpdir_make(tdir, sizeof(tdir), "sink");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(tdir, fix_mode, 16, FTW_PHYS);
-	nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
+	return tmpdir_remove(tdir);
 }
 
 /* Whole file into a new buffer (NUL added, not counted). */

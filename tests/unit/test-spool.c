@@ -1,5 +1,5 @@
 /* test-spool.c: small messages spooled in memory, large ones in files. */
-#define _DEFAULT_SOURCE /* mkdtemp, readlink */
+#define _DEFAULT_SOURCE /* readlink */
 #include <sys/stat.h>
 
 #include <stdarg.h>
@@ -15,8 +15,9 @@
 #include <cmocka.h>
 
 #include "popfetch/spool.h"
+#include "tmpdir.h"
 
-static char dir[] = "/tmp/pf-test-spool.XXXXXX";
+static char dir[256];
 
 /* Whether fd is a memfd (its /proc link reads "/memfd:NAME ..."). */
 static bool
@@ -271,14 +272,12 @@ main(void)
 	    cmocka_unit_test(test_count_cap),
 	    cmocka_unit_test(test_abort),
 	};
-	char cmd[128];
 	int rc;
 
-	if (mkdtemp(dir) == NULL)
+	if (tmpdir_make(dir, sizeof(dir), "spool") == -1)
 		return 1;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
+	if (tmpdir_remove(dir) == -1)
 		return 1;
 	return rc;
 }

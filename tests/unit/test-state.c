@@ -28,6 +28,7 @@
 #include "popfetch/log.h"
 #include "popfetch/state.h"
 #include "popfetch/xmalloc.h"
+#include "tmpdir.h"
 
 #define ACCT  "alice@pop.example.com:995"
 #define ACCT2 "bob@pop.example.com:995"
@@ -38,46 +39,13 @@ struct fix {
 	char *state; /* DIR/state */
 };
 
-/* Remove a directory tree we made (two levels at most). */
-static void
-rm_rf(const char *path)
-{
-	struct stat sb;
-	struct dirent *de;
-	DIR *d;
-	char *sub;
-
-	if (lstat(path, &sb) == -1)
-		return;
-	if (!S_ISDIR(sb.st_mode)) {
-		unlink(path);
-		return;
-	}
-	chmod(path, 0700);
-	if ((d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			sub = xasprintf("%s/%s", path, de->d_name);
-			rm_rf(sub);
-			free(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 /* Make a fresh temp dir for each test. */
 static int
 setup(void **state)
 {
 	struct fix *f = xcalloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(f->dir, sizeof(f->dir), "%s/test-state-XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL)
+	if (tmpdir_make(f->dir, sizeof(f->dir), "state") == -1)
 		return -1;
 	f->state = xasprintf("%s/state", f->dir);
 	if (mkdir(f->state, 0700) == -1)
@@ -92,10 +60,11 @@ teardown(void **state)
 {
 	struct fix *f = *state;
 
-	rm_rf(f->dir);
+	int r = tmpdir_remove(f->dir);
+
 	free(f->state);
 	free(f);
-	return 0;
+	return r;
 }
 
 /* Bitwise CRC-32, independent of the table in state.c. */

@@ -26,6 +26,7 @@
 
 #include "popfetch/stream.h"
 #include "stream-private.h"
+#include "tmpdir.h"
 
 static char tmpdir[512];
 
@@ -353,22 +354,15 @@ test_silent_timeout(void **state)
 static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test-stream.XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), "stream");
 }
 
 static int
 group_teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 int

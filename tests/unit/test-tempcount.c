@@ -1,5 +1,4 @@
 /* test-tempcount.c: temporary failures in a row, per account. */
-#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,15 +11,16 @@
 #include <cmocka.h>
 
 #include "popfetch/tempcount.h"
+#include "tmpdir.h"
 
 /* Counting up, a reset, and separate accounts. */
 static void
 test_record(void **state)
 {
-	char dir[] = "/tmp/pf-test-tempcount.XXXXXX", sub[64], cmd[128];
+	char dir[256], sub[300];
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tmpdir_make(dir, sizeof(dir), "tempcount"), 0);
 	snprintf(sub, sizeof(sub), "%s/state", dir);
 	assert_int_equal(tempcount_record(sub, "a@h:995", true), 1);
 	assert_int_equal(tempcount_record(sub, "a@h:995", true), 2);
@@ -30,8 +30,7 @@ test_record(void **state)
 	assert_int_equal(tempcount_record(sub, "a@h:995", false), 0);
 	assert_int_equal(tempcount_record(sub, "a@h:995", true), 1);
 	assert_int_equal(tempcount_record(sub, "b@h:995", true), 2);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 /* Quiet while below the threshold; 0 and 1 never quiet; -1 never. */
@@ -52,13 +51,13 @@ test_quiet(void **state)
 static void
 test_after_run(void **state)
 {
-	char dir[] = "/tmp/pf-test-tempcount.XXXXXX", cmd[128];
+	char dir[256];
 	char host[] = "h", user[] = "u", port[] = "995";
 	struct runner_result r;
 	struct account a;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tmpdir_make(dir, sizeof(dir), "tempcount"), 0);
 	memset(&a, 0, sizeof(a));
 	a.host = host;
 	a.user = user;
@@ -84,8 +83,7 @@ test_after_run(void **state)
 	assert_false(tempcount_after_run(&a, &r)); /* printed, resets */
 	r.err.code = PF_ETEMP;
 	assert_true(tempcount_after_run(&a, &r));
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 int
