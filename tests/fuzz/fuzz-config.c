@@ -134,15 +134,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config cfg;
 	struct pf_err err;
 	size_t i;
-	int fd;
 
 	setup();
-	fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || (size > 0 && write(fd, data, size) != (ssize_t)size)) {
-		perror("fuzz-config: write");
-		abort();
-	}
-	close(fd);
+	fuzz_scratch_write(fuzz_path, data, size);
 	pf_err_clear(&err);
 	if (config_load(fuzz_path, true, &cfg, &err) == -1) {
 		if (err.code != PF_ECONFIG || err.msg[0] == '\0')

@@ -54,14 +54,8 @@ check_loads(const char *text, size_t len)
 	struct account a;
 	struct pf_err err;
 	size_t i;
-	int fd;
 
-	fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || (len > 0 && write(fd, text, len) != (ssize_t)len)) {
-		perror("fuzz-convert: write");
-		abort();
-	}
-	close(fd);
+	fuzz_scratch_write(fuzz_path, text, len);
 	pf_err_clear(&err);
 	if (config_load(fuzz_path, true, &cfg, &err) == -1)
 		fail("converted text does not load", err.msg, text);

@@ -148,11 +148,8 @@ mode_store(const char *body, size_t len)
 {
 	struct oauth_tokens t;
 	struct pf_err err;
-	int fd;
 
-	fd = open(store_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd == -1 || write(fd, body, len) != (ssize_t)len || close(fd))
-		abort();
+	fuzz_scratch_write(store_path, body, len);
 	if (oauth_store_load(store_path, "acct", &t, &err) == 0) {
 		if (t.access_token == NULL && t.refresh_token == NULL)
 			fail("a token file without tokens");

@@ -277,16 +277,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct state *st;
 	struct pf_err err;
 	struct snap s;
-	int fd;
 
 	if (size < 1)
 		return 0;
 	setup();
 	build(&b, data[0], (const char *)data + 1, size - 1);
-	fd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || (b.len > 0 && write(fd, b.p, b.len) != (ssize_t)b.len))
-		fail("cannot write the state file");
-	close(fd);
+	fuzz_scratch_write(state_path, b.p, b.len);
 	free(b.p);
 
 	pf_err_clear(&err);

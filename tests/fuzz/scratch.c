@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "popfetch/fileio.h"
 #include "popfetch/log.h"
 
 #include "scratch.h"
@@ -26,6 +28,19 @@ remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
 	if (f->level > 0)
 		(void)remove(path);
 	return 0;
+}
+
+void
+fuzz_scratch_write(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd == -1 || fileio_write_all(fd, data, len) == -1 ||
+	    close(fd) == -1) {
+		fprintf(stderr, "fuzz: cannot write '%s': %s\n", path,
+		    strerror(errno));
+		abort();
+	}
 }
 
 void
