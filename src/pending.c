@@ -431,6 +431,12 @@ resolve(const char *state_dir, const char *account_id,
 	if (match) {
 		log_debug(
 		    "mbox '%s': interrupted append was complete", rec->path);
+		/* Complete as read, but perhaps only in the page cache: the
+		 * run that wrote it may have died before its fsync. Durable
+		 * first, or a DELE could follow bytes a power cut takes. */
+		if (fsync(lk->fd) == -1)
+			return pf_err_sys(
+			    err, PF_EIO, "cannot sync mbox '%s'", rec->path);
 		for (i = 0; i < rec->nuids; i++)
 			if (confirm != NULL &&
 			    confirm(ctx, rec->uids[i], err) == -1)

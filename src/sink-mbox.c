@@ -268,8 +268,10 @@ append_locked(struct sink *sk, struct mboxlock *lk, const struct batch *b,
 		PF_FAULT("mbox_after_record");
 	}
 	if (fileio_write_all(lk->fd, prefix, strlen(prefix)) == -1 ||
-	    append_batch(lk->fd, b->f.fd, b->len) == -1 ||
-	    fsync(lk->fd) == -1 || fstat(lk->fd, &st) == -1)
+	    append_batch(lk->fd, b->f.fd, b->len) == -1)
+		goto io_fail;
+	PF_FAULT("mbox_before_sync");
+	if (fsync(lk->fd) == -1 || fstat(lk->fd, &st) == -1)
 		goto io_fail;
 	if ((unsigned long long)st.st_size != orig + strlen(prefix) + b->len) {
 		errno = EIO;
