@@ -1167,6 +1167,36 @@ parse_daemon(struct config *cfg, bool in_defaults, const char *value,
 	return 0;
 }
 
+/* The characters every key is made of. */
+static const char key_chars[] = "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+
+/*
+ * The error for a first word with a character no key has. It is named
+ * only up to there (its first n bytes): "password=SECRET" (a key=value
+ * habit, or a non-breaking space) must not show the value
+ * (docs/faults.md #96).
+ */
+static int
+glued_key(
+    const char *key, size_t n, const char *path, int lineno, struct pf_err *err)
+{
+	char shown[64];
+
+	if (n >= sizeof(shown))
+		n = sizeof(shown) - 1;
+	memcpy(shown, key, n);
+	shown[n] = '\0';
+	if (n > 0 && config_is_key(shown))
+		return pf_err_set(err, PF_ECONFIG,
+		    "%s:%d: a space must come between '%s' and its value "
+		    "(not '=', ':' or another character)",
+		    path, lineno, shown);
+	return pf_err_set(err, PF_ECONFIG,
+	    "%s:%d: unknown key '%s...' (popfetchrc(5) lists the keys)", path,
+	    lineno, shown);
+}
+
 /* A "key value" line inside a block: checked now, so the error names
  * this line. */
 static int
@@ -1174,8 +1204,11 @@ parse_key(struct config *cfg, struct config_settings *cur, const char *key,
     const char *value, const char *path, int lineno, struct pf_err *err)
 {
 	struct account probe;
+	size_t n = strspn(key, key_chars);
 	char hint[256];
 
+	if (key[n] != '\0')
+		return glued_key(key, n, path, lineno, err);
 	if (!config_is_key(key)) {
 		if (config_hint_key(key, value, hint, sizeof(hint)) != NULL)
 			return pf_err_set(err, PF_ECONFIG,

@@ -347,6 +347,38 @@ test_errors_name_line(void **state)
 	load_fails("account b : nosuch\n", 1, "nosuch");
 }
 
+/* A value glued to its key ("password=...", or a non-breaking space in
+ * place of the space) is refused without showing the value. */
+static void
+test_glued_value_hidden(void **state)
+{
+	static const char *const lines[] = {
+	    "  password=hunter2\n",
+	    "  password:hunter2\n",
+	    "  password\xc2\xa0hunter2\n",
+	    "  pass=hunter2\n",
+	    "  pw\xc2\xa0hunter2 x\n",
+	};
+	struct config cfg;
+	struct pf_err err;
+	char text[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		snprintf(
+		    text, sizeof(text), "account a\n  host h\n%s", lines[i]);
+		assert_int_equal(load(text, &cfg, &err), -1);
+		assert_int_equal(err.code, PF_ECONFIG);
+		assert_non_null(strstr(err.msg, ":3: "));
+		if (strstr(err.msg, "hunter2") != NULL)
+			fail_msg("the value shows: %s", err.msg);
+	}
+	load_fails("account a\n  password=x\n", 2,
+	    "a space must come between 'password' and its value");
+	load_fails("account a\n  pass=x\n", 2, "unknown key 'pass...'");
+}
+
 /* mpop and fetchmail habits get the popfetch way, at load time. */
 static void
 test_foreign_habits(void **state)
@@ -806,6 +838,7 @@ main(void)
 	    T(test_cli_conflicts),
 	    T(test_errors_name_line),
 	    T(test_foreign_habits),
+	    T(test_glued_value_hidden),
 	    T(test_no_secret_in_errors),
 	    T(test_mda_percent),
 	    T(test_delete_after_needs_keep),
