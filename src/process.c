@@ -37,8 +37,13 @@ process_setup(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
 	sigemptyset(&sa.sa_mask);
+	/* SIGCHLD ignored, inherited across exec from a parent that set it
+	 * so, would reap every child at once: no exit status for the MDA,
+	 * the password command or a -j worker (docs/faults.md #97). */
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = on_stop_signal;
 	sigaction(SIGTERM, &sa, NULL);

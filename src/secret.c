@@ -124,9 +124,9 @@ int
 secret_from_command(const char *cmd, char **out, struct pf_err *err)
 {
 	char buf[SECRET_MAX + 1];
-	int fd = -1, status;
+	int fd = -1, status = 0;
 	ssize_t len;
-	pid_t pid;
+	pid_t pid, r;
 	int ret = -1;
 
 	*out = NULL;
@@ -135,9 +135,12 @@ secret_from_command(const char *cmd, char **out, struct pf_err *err)
 		return -1;
 	len = secret_read_line(fd, buf, sizeof(buf), false);
 	close(fd);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+	if (r < 0)
+		pf_err_sys(err, PF_ECONFIG,
+		    "cannot learn how the password command ended");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		pf_err_set(err, PF_ECONFIG,
 		    "the password command failed (exit %d)",
 		    WEXITSTATUS(status));
