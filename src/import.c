@@ -434,6 +434,9 @@ getmail_name(struct set *set, const struct lines *l, const char *base,
 		return bad(err, l,
 		    "not named like a getmail file (oldmail-SERVER-PORT-USER)");
 	base += 8;
+	if (*base == '\0') /* "oldmail-": nothing to split */
+		return bad(err, l,
+		    "not named like a getmail file (oldmail-SERVER-PORT-USER)");
 	if (hint != NULL && getmail_is_account(base, hint)) {
 		*user = set_name(set, hint->user, strlen(hint->user));
 		*host = set_name(set, hint->host, strlen(hint->host));
