@@ -398,6 +398,11 @@ conn_ctx_new(const struct conn_params *p, struct pf_err *err)
 	SSL_CTX_set_mode(ctx,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* SSL_read returns after each record that carries no data (a
+	 * session ticket, a key update), so the stream's deadline is looked
+	 * at between them; with AUTO_RETRY a peer could keep one call busy
+	 * forever (docs/faults.md #99). */
+	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
 	/* never below 2, so RSA-1024 keys and SHA-1 signatures are refused */
 	if (SSL_CTX_get_security_level(ctx) < 2)
 		SSL_CTX_set_security_level(ctx, 2);

@@ -116,7 +116,12 @@ stream_wait(int fd, short events, long long deadline, int timeout_ms,
 	int n, left;
 
 	for (;;) {
-		left = wait_left(deadline, &stopped);
+		/* Past the deadline, a ready socket is no reason to go on: a
+		 * peer that keeps the socket ready without ever sending what
+		 * is waited for (TLS records with no data) must not hold us
+		 * (docs/faults.md #99). */
+		if ((left = wait_left(deadline, &stopped)) == 0)
+			break;
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
@@ -143,7 +148,8 @@ stream_wait_io(
 	if (s->child == NULL)
 		return stream_wait(s->fd, events, deadline, s->timeout_ms, err);
 	for (;;) {
-		left = wait_left(deadline, &stopped);
+		if ((left = wait_left(deadline, &stopped)) == 0)
+			break; /* as in stream_wait() */
 		efd = stream_child_errfd(s->child);
 		pfd[0].fd = s->fd;
 		pfd[0].events = events;

@@ -47,6 +47,7 @@ enum srv_mode {
 	SRV_STARTTLS,	/* greeting, "STLS" -> "+OK", then TLS echo */
 	SRV_RENEG,	/* TLS, "+OK before", renegotiate, echo */
 	SRV_RENEG_CERT, /* the same, renegotiating with another certificate */
+	SRV_TICKETS,	/* TLS 1.3, then session tickets and no data, nonstop */
 };
 
 struct srv_opts {
@@ -278,6 +279,13 @@ child_serve(int lfd, const struct srv_opts *o)
 		    SSL_renegotiate(ssl) != 1 || SSL_do_handshake(ssl) != 1)
 			_exit(13);
 		break;
+	case SRV_TICKETS:
+		/* Records that carry no application data, as fast as the
+		 * client takes them, until it goes or the alarm ends us. */
+		while (SSL_new_session_ticket(ssl) == 1 &&
+		    SSL_do_handshake(ssl) == 1)
+			continue;
+		_exit(0);
 	case SRV_DROP:
 		if (child_ssl_write(ssl, "partial", 7) == -1)
 			_exit(8);
@@ -1373,6 +1381,40 @@ test_read_timeout(void **state)
 	server_stop(&srv);
 }
 
+/* A server that sends only records with no application data (TLS 1.3
+ * session tickets, nonstop) cannot hold a read past its timeout: the
+ * time is checked between records, not only when the socket is quiet. */
+static void
+test_read_timeout_tickets(void **state)
+{
+	struct srv_opts o = {SRV_TICKETS, "localhost-chain.pem",
+	    "localhost.key", TLS1_3_VERSION, 0, NULL};
+	struct conn_params p;
+	struct server srv;
+	struct pf_err err;
+	struct stream *s;
+	char buf[64];
+	long long t0, dt;
+
+	(void)state;
+	server_start(&o, &srv);
+	params_init(&p, &srv, "localhost");
+	p.timeout_ms = 300;
+	s = conn_open(&p, &err);
+	if (s == NULL)
+		fail_msg("conn_open: %s", err.msg);
+	t0 = now_ms();
+	assert_int_equal(stream_read(s, buf, sizeof(buf), &err), -1);
+	dt = now_ms() - t0;
+	print_message("read ended after %lld ms: %s\n", dt, err.msg);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_string_equal(
+	    err.msg, "timed out after 0.3 seconds waiting for the server");
+	assert_true(dt >= 250 && dt < 2000);
+	stream_close(s);
+	server_stop(&srv);
+}
+
 static void
 test_config_errors(void **state)
 {
@@ -1537,6 +1579,7 @@ main(void)
 	    cmocka_unit_test(test_starttls),
 	    cmocka_unit_test(test_starttls_rejects_bad_cert),
 	    cmocka_unit_test(test_read_timeout),
+	    cmocka_unit_test(test_read_timeout_tickets),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_client_cert),
 	    cmocka_unit_test(test_ipv6_literal),

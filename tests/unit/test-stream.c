@@ -7,10 +7,12 @@
  * and what it started ended and reaped, SIGKILL when SIGTERM is ignored.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -351,6 +353,31 @@ test_silent_timeout(void **state)
 	assert_reaped(pid);
 }
 
+/* A wait whose deadline has passed fails, even with the socket ready:
+ * otherwise a peer that keeps it ready with records that carry nothing
+ * for the caller would never be timed out. Before the deadline a ready
+ * socket is ready. */
+static void
+test_wait_past_deadline(void **state)
+{
+	struct pf_err err;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	assert_int_equal(
+	    stream_wait(sv[0], POLLIN, now_ms() + 5000, 300, &err), 0);
+	assert_int_equal(
+	    stream_wait(sv[0], POLLIN, now_ms() - 1, 300, &err), -1);
+	assert_int_equal(err.code, PF_ETEMP);
+	assert_non_null(strstr(err.msg, "timed out after 0.3 seconds"));
+	/* No deadline: ready is ready. */
+	assert_int_equal(stream_wait(sv[0], POLLIN, -1, 0, &err), 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static int
 group_setup(void **state)
 {
@@ -379,6 +406,7 @@ main(void)
 	    cmocka_unit_test(test_term_ends_group),
 	    cmocka_unit_test(test_term_ignored_by_child),
 	    cmocka_unit_test(test_silent_timeout),
+	    cmocka_unit_test(test_wait_past_deadline),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
